@@ -1,0 +1,1 @@
+"""Gradebot's Teams application: settings, the botbuilder edge, command routing and teacher use-cases."""

@@ -1,0 +1,1 @@
+"""Adaptive Card views: pure functions from data to card JSON, and the typed Action.Execute payloads."""

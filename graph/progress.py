@@ -1,0 +1,156 @@
+"""Where each submission stands for the teacher (to grade, graded, returned…), derived from Graph data alone.
+
+Graph has no "ungraded" or "late" flag: both follow from status, outcomes and dates (graph-education.md §4c).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from graph.models import Assignment, EducationClass, Outcomes, Submission, SubmissionStatus
+
+
+class GradingState(enum.StrEnum):
+    NOT_TURNED_IN = "notTurnedIn"
+    NEEDS_GRADING = "needsGrading"
+    GRADED_NOT_RETURNED = "gradedNotReturned"
+    RETURNED = "returned"
+    EXCUSED = "excused"
+
+
+def latest_grade_at(outcomes: Outcomes | None) -> datetime | None:
+    """When the teacher last set points, feedback or rubric levels (None if never)."""
+    if outcomes is None:
+        return None
+    undated = datetime.min.replace(tzinfo=UTC)
+    stamps: list[datetime] = []
+    if outcomes.points and outcomes.points.points:
+        stamps.append(outcomes.points.points.graded_at or outcomes.points.last_modified_at or undated)
+    if outcomes.feedback and outcomes.feedback.feedback:
+        stamps.append(outcomes.feedback.feedback.at or outcomes.feedback.last_modified_at or undated)
+    if outcomes.rubric and outcomes.rubric.selected_levels:
+        stamps.append(outcomes.rubric.last_modified_at or undated)
+    return max(stamps) if stamps else None
+
+
+def has_unreturned_grade(outcomes: Outcomes | None) -> bool:
+    """True when a working grade differs from what the student was last shown."""
+    if outcomes is None:
+        return False
+    points = outcomes.points
+    if (
+        points
+        and points.points
+        and (points.published_points is None or points.published_points.points != points.points.points)
+    ):
+        return True
+    feedback = outcomes.feedback
+    if (
+        feedback
+        and feedback.feedback
+        and (feedback.published_feedback is None or feedback.published_feedback.text != feedback.feedback.text)
+    ):
+        return True
+    rubric = outcomes.rubric
+    return bool(rubric and rubric.selected_levels and rubric.selected_levels != rubric.published_selected_levels)
+
+
+def grading_state(submission: Submission) -> GradingState:
+    """The teacher's view of one submission; needs `$expand=outcomes` and `Prefer: include-unknown-enum-members`."""
+    status = submission.status
+    if status is SubmissionStatus.EXCUSED:
+        return GradingState.EXCUSED
+    if status in (SubmissionStatus.WORKING, SubmissionStatus.REASSIGNED):
+        return GradingState.NOT_TURNED_IN
+    if status is SubmissionStatus.SUBMITTED:
+        graded_at = latest_grade_at(submission.outcomes)
+        submitted_at = submission.submitted_at
+        graded_since_turn_in = graded_at is not None and (submitted_at is None or graded_at >= submitted_at)
+        return GradingState.GRADED_NOT_RETURNED if graded_since_turn_in else GradingState.NEEDS_GRADING
+    if has_unreturned_grade(submission.outcomes):
+        return GradingState.GRADED_NOT_RETURNED
+    return GradingState.RETURNED
+
+
+def lateness(submission: Submission, assignment: Assignment) -> timedelta | None:
+    """How long after the due date the work was turned in (None when on time, not turned in or no due date)."""
+    if assignment.due is None or submission.submitted_at is None:
+        return None
+    if submission.status in (SubmissionStatus.WORKING, SubmissionStatus.EXCUSED):
+        return None
+    late_by = submission.submitted_at - assignment.due
+    return late_by if late_by > timedelta(0) else None
+
+
+def late_days(late_by: timedelta | None) -> int:
+    """Whole days late, counting any part of a day as one (0 when on time)."""
+    if late_by is None:
+        return 0
+    return max(1, late_by.days + (1 if late_by.seconds or late_by.microseconds else 0))
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentProgress:
+    """Counts for one assignment, as the assignments card shows them."""
+
+    assignment: Assignment
+    turned_in: int
+    needs_grading: int
+    graded_not_returned: int
+    returned: int
+    not_turned_in: int
+    excused: int
+    late: int
+
+    @property
+    def total(self) -> int:
+        return self.turned_in + self.returned + self.not_turned_in + self.excused
+
+
+def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> AssignmentProgress:
+    """Tally an assignment's submissions. `turned_in` counts every submission still waiting on the teacher."""
+    counts = dict.fromkeys(GradingState, 0)
+    late = 0
+    for submission in submissions:
+        state = grading_state(submission)
+        counts[state] += 1
+        if state is not GradingState.NOT_TURNED_IN and lateness(submission, assignment) is not None:
+            late += 1
+    return AssignmentProgress(
+        assignment=assignment,
+        turned_in=counts[GradingState.NEEDS_GRADING] + counts[GradingState.GRADED_NOT_RETURNED],
+        needs_grading=counts[GradingState.NEEDS_GRADING],
+        graded_not_returned=counts[GradingState.GRADED_NOT_RETURNED],
+        returned=counts[GradingState.RETURNED],
+        not_turned_in=counts[GradingState.NOT_TURNED_IN],
+        excused=counts[GradingState.EXCUSED],
+        late=late,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UngradedItem:
+    """One turned-in submission waiting for a grade, with what a card needs to show it."""
+
+    education_class: EducationClass
+    assignment: Assignment
+    submission: Submission
+    student_name: str
+    late_by: timedelta | None
+
+    @property
+    def turned_in_at(self) -> datetime | None:
+        return self.submission.submitted_at
+
+
+def oldest_first(items: Iterable[UngradedItem]) -> list[UngradedItem]:
+    """Ungraded work in the order a teacher should take it: longest waiting first, ties by assignment and id."""
+
+    def key(item: UngradedItem) -> tuple[float, str, str]:
+        at = item.turned_in_at
+        return (at.timestamp() if at is not None else float("inf"), item.assignment.id, item.submission.id)
+
+    return sorted(items, key=key)
