@@ -83,7 +83,7 @@ def parse_datetime(value: object) -> datetime | None:
     # Python accepts at most 6 fractional digits; Graph sends up to 7.
     if "." in text:
         head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     return datetime.fromisoformat(text)
@@ -340,6 +340,43 @@ def _selections(value: object) -> tuple[RubricSelection, ...]:
     )
 
 
+GradeOutcome = PointsOutcome | FeedbackOutcome | RubricOutcome
+"""The outcomes a teacher writes: points, feedback and rubric levels."""
+
+
+def outcome_from_json(item: Json) -> GradeOutcome | None:
+    """One educationOutcome picked by `@odata.type`; None for feedback resources and unknown kinds."""
+    kind = item.get("@odata.type")
+    outcome_id = str(item.get("id") or "")
+    modified_at = parse_datetime(item.get("lastModifiedDateTime"))
+    modified_by = Actor.from_json(item.get("lastModifiedBy"))
+    if kind == POINTS_OUTCOME:
+        return PointsOutcome(
+            outcome_id,
+            PointsGrade.from_json(item.get("points")),
+            PointsGrade.from_json(item.get("publishedPoints")),
+            modified_at,
+            modified_by,
+        )
+    if kind == FEEDBACK_OUTCOME:
+        return FeedbackOutcome(
+            outcome_id,
+            Feedback.from_json(item.get("feedback")),
+            Feedback.from_json(item.get("publishedFeedback")),
+            modified_at,
+            modified_by,
+        )
+    if kind == RUBRIC_OUTCOME:
+        return RubricOutcome(
+            outcome_id,
+            _selections(item.get("rubricQualitySelectedLevels")),
+            _selections(item.get("publishedRubricQualitySelectedLevels")),
+            modified_at,
+            modified_by,
+        )
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Outcomes:
     """A submission's outcomes, picked by `@odata.type` (never by id)."""
@@ -356,36 +393,15 @@ class Outcomes:
         rubric: RubricOutcome | None = None
         resources: list[str] = []
         for item in items:
-            kind = item.get("@odata.type")
-            outcome_id = str(item.get("id") or "")
-            modified_at = parse_datetime(item.get("lastModifiedDateTime"))
-            modified_by = Actor.from_json(item.get("lastModifiedBy"))
-            if kind == POINTS_OUTCOME:
-                points = PointsOutcome(
-                    outcome_id,
-                    PointsGrade.from_json(item.get("points")),
-                    PointsGrade.from_json(item.get("publishedPoints")),
-                    modified_at,
-                    modified_by,
-                )
-            elif kind == FEEDBACK_OUTCOME:
-                feedback = FeedbackOutcome(
-                    outcome_id,
-                    Feedback.from_json(item.get("feedback")),
-                    Feedback.from_json(item.get("publishedFeedback")),
-                    modified_at,
-                    modified_by,
-                )
-            elif kind == RUBRIC_OUTCOME:
-                rubric = RubricOutcome(
-                    outcome_id,
-                    _selections(item.get("rubricQualitySelectedLevels")),
-                    _selections(item.get("publishedRubricQualitySelectedLevels")),
-                    modified_at,
-                    modified_by,
-                )
-            elif kind == FEEDBACK_RESOURCE_OUTCOME:
-                resources.append(outcome_id)
+            outcome = outcome_from_json(item)
+            if isinstance(outcome, PointsOutcome):
+                points = outcome
+            elif isinstance(outcome, FeedbackOutcome):
+                feedback = outcome
+            elif isinstance(outcome, RubricOutcome):
+                rubric = outcome
+            elif item.get("@odata.type") == FEEDBACK_RESOURCE_OUTCOME:
+                resources.append(str(item.get("id") or ""))
         return cls(points, feedback, rubric, tuple(resources))
 
 
@@ -452,3 +468,50 @@ class Submission:
                 tuple(Resource.from_json(item) for item in _list(resources)) if isinstance(resources, list) else None
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionPage:
+    """One page of an OData collection: its raw items and the absolute `@odata.nextLink` when more pages follow."""
+
+    items: tuple[Json, ...]
+    next_link: str | None
+
+    @classmethod
+    def from_json(cls, data: Json) -> CollectionPage:
+        return cls(tuple(_list(data.get("value"))), _str(data.get("@odata.nextLink")) or None)
+
+
+# `$select` lists: exactly the properties the models above read, so Graph sends nothing we would drop.
+USER_FIELDS = ("id", "displayName", "userPrincipalName", "primaryRole", "mail")
+CLASS_FIELDS = ("id", "displayName", "description", "classCode", "externalId", "term")
+ASSIGNMENT_FIELDS = (
+    "id",
+    "classId",
+    "displayName",
+    "status",
+    "grading",
+    "dueDateTime",
+    "closeDateTime",
+    "assignDateTime",
+    "assignedDateTime",
+    "createdDateTime",
+    "lastModifiedDateTime",
+    "allowLateSubmissions",
+    "webUrl",
+    "instructions",
+)
+SUBMISSION_FIELDS = (
+    "id",
+    "assignmentId",
+    "status",
+    "recipient",
+    "submittedDateTime",
+    "submittedBy",
+    "returnedDateTime",
+    "reassignedDateTime",
+    "excusedDateTime",
+    "unsubmittedDateTime",
+    "lastModifiedDateTime",
+    "webUrl",
+)

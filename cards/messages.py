@@ -1,0 +1,85 @@
+"""Small cards: help, refusals, errors, sign-in and sign-out, undo results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from cards.actions import (
+    ActionPayload,
+    OpenGradingAction,
+    ShowAssignmentsAction,
+    ShowUngradedAction,
+    SignInAction,
+)
+from cards.render import Card, buttons, card, execute, facts, heading, line, plain
+
+DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
+    ("help", "Show this list."),
+    ("classes", "Your classes, with buttons for their assignments and ungraded work."),
+    ("assignments", "A class's assignments: due dates and how many are turned in, graded and returned."),
+    ("ungraded", "Work waiting for a grade, oldest first, with a Grade button for each."),
+    ("grade <assignment>", "Grade an assignment one submission at a time, right here in the chat."),
+    ("undo", "Undo your last grade change (until you return it)."),
+    ("remind …", "Reminders about work waiting: 'remind' for settings, 'remind off' to stop."),
+    ("signout", "Sign Gradebot out of your account."),
+)
+
+_INTRO = (
+    "Gradebot shows what is waiting to be graded and lets you grade from Teams. "
+    "Grades you save stay drafts: students see them only after you choose Return."
+)
+
+
+def help_card(commands: Sequence[tuple[str, str]] = DEFAULT_COMMANDS, *, class_id: str | None = None) -> Card:
+    """What Gradebot does, each command with a one-line description, and buttons for the common views.
+
+    `class_id` is the class of the current team, when known (it adds an Assignments button).
+    """
+    return card(
+        [
+            heading("Gradebot"),
+            line(_INTRO),
+            line("Commands", bold=True),
+            facts([(plain(command, 40), plain(description, 200)) for command, description in commands]),
+        ],
+        [
+            execute("Ungraded work", ShowUngradedAction(class_id, 0)),
+            execute("Assignments", ShowAssignmentsAction(class_id)) if class_id else None,
+        ],
+    )
+
+
+def refusal_card(message: str) -> Card:
+    """A polite no (not a teacher of this class, wrong place for student data…)."""
+    return card([line(plain(message, 500))])
+
+
+def error_card(message: str, *, retry: ActionPayload | None = None, retry_title: str = "Try again") -> Card:
+    """Something failed; `message` is for the teacher (no stack traces or ids), `retry` repeats the action."""
+    return card(
+        [
+            line("Something went wrong", bold=True, color="Attention"),
+            line(plain(message, 500)),
+            buttons([execute(retry_title, retry)]) if retry is not None else None,
+        ]
+    )
+
+
+def sign_in_card(message: str = "Sign in so Gradebot can read and grade your classes.") -> Card:
+    """A sign-in prompt; the button's invoke is answered with Teams' loginRequest."""
+    return card([line(plain(message, 500))], [execute("Sign in", SignInAction())])
+
+
+def signed_out_card() -> Card:
+    return card([line("You're signed out of Gradebot. Its stored sign-in for you has been deleted.")])
+
+
+def undo_result_card(undone: str | None, *, reopen: OpenGradingAction | None = None) -> Card:
+    """The result of `undo`: what was undone (e.g. "the grade for Ada Lovelace, Essay 1"), or nothing to undo."""
+    if undone is None:
+        return card([line("There's nothing to undo.")])
+    return card(
+        [line(f"Undone: {plain(undone, 300)}.")],
+        [execute("Open grading", reopen) if reopen is not None else None],
+    )

@@ -1,0 +1,91 @@
+"""Helpers to read card JSON in tests, and to play the Teams client: press a button, merge inputs into its data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from cards.actions import ActionPayload, parse_action
+
+
+def nodes(card: object) -> Iterator[dict[str, Any]]:
+    """Every JSON object in the card, depth first (including nested ShowCard cards and refresh)."""
+    if isinstance(card, dict):
+        yield card
+        for value in card.values():
+            yield from nodes(value)
+    elif isinstance(card, list):
+        for value in card:
+            yield from nodes(value)
+
+
+def of_type(card: object, kind: str) -> list[dict[str, Any]]:
+    return [node for node in nodes(card) if node.get("type") == kind]
+
+
+def texts(card: object) -> str:
+    """All text a person can see: TextBlock/TextRun text, fact titles and values, labels, button titles, choices."""
+    parts: list[str] = []
+    for node in nodes(card):
+        for key in ("text", "title", "value", "label", "placeholder"):
+            value = node.get(key)
+            if isinstance(value, str):
+                parts.append(value)
+    return "\n".join(parts)
+
+
+def executes(card: object) -> list[dict[str, Any]]:
+    """Every Action.Execute outside the refresh definition."""
+    found: list[dict[str, Any]] = []
+    if isinstance(card, dict):
+        for key, value in card.items():
+            if key == "refresh":
+                continue
+            if key == "type" and value == "Action.Execute":
+                found.append(card)
+            else:
+                found.extend(executes(value))
+    elif isinstance(card, list):
+        for value in card:
+            found.extend(executes(value))
+    return found
+
+
+def button(card: object, title: str) -> dict[str, Any]:
+    matches = [action for action in executes(card) if action.get("title") == title]
+    assert len(matches) == 1, f"expected one button {title!r}, found {[a.get('title') for a in executes(card)]}"
+    return matches[0]
+
+
+def verbs(card: object) -> list[str]:
+    return [str(action["verb"]) for action in executes(card)]
+
+
+def input_values(card: object) -> dict[str, str]:
+    """Each input's initial value as the client would send it: a string (Input.Number too)."""
+    values: dict[str, str] = {}
+    for node in nodes(card):
+        kind = node.get("type")
+        if isinstance(kind, str) and kind.startswith("Input.") and "id" in node:
+            value = node.get("value", "")
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            values[node["id"]] = value if isinstance(value, str) else str(value)
+    return values
+
+
+def press(card: dict[str, Any], title: str, typed: Mapping[str, str] | None = None) -> tuple[str, dict[str, object]]:
+    """(verb, data) as Teams would send them when `title` is pressed after typing `typed` into inputs."""
+    action = button(card, title)
+    data: dict[str, object] = dict(action.get("data") or {})
+    if action.get("associatedInputs", "auto").lower() != "none":
+        data.update(input_values(card))
+        data.update(typed or {})
+    wire = json.loads(json.dumps({"verb": action["verb"], "data": data}))
+    return wire["verb"], wire["data"]
+
+
+def press_and_parse(card: dict[str, Any], title: str, typed: Mapping[str, str] | None = None) -> ActionPayload:
+    verb, data = press(card, title, typed)
+    return parse_action(verb, data)
