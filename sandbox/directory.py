@@ -187,7 +187,7 @@ def make_user(role: Role, given: str, surname: str, index: int) -> User:
 
 def student_name(index: int) -> tuple[str, str]:
     """The index-th student's (given name, surname); unique for the first 900 students."""
-    return FIRST_NAMES[index % len(FIRST_NAMES)], LAST_NAMES[(index // len(FIRST_NAMES) + index) % len(LAST_NAMES)]
+    return FIRST_NAMES[index % len(FIRST_NAMES)], LAST_NAMES[(7 * index + index // len(FIRST_NAMES)) % len(LAST_NAMES)]
 
 
 def default_apps() -> dict[str, AppRegistration]:

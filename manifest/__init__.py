@@ -1,0 +1,1 @@
+"""Teams app manifest template, icons and the package builder (manifest/build.py)."""
