@@ -1,0 +1,186 @@
+"""The frozen records that cross the Store boundary: what callers save and what the store hands back.
+
+Every timestamp is an aware datetime; the store returns them in UTC. JSON fields are plain dicts, opaque to storage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+JsonObject = dict[str, Any]
+
+ConversationKind = Literal["personal", "channel", "groupChat"]
+OutboxStatus = Literal["pending", "inflight", "done", "failed", "conflict"]
+OutboxFailure = Literal["failed", "conflict"]
+
+CONVERSATION_KINDS: Final[frozenset[str]] = frozenset({"personal", "channel", "groupChat"})
+OUTBOX_STATUSES: Final[frozenset[str]] = frozenset({"pending", "inflight", "done", "failed", "conflict"})
+OUTBOX_FAILURES: Final[frozenset[str]] = frozenset({"failed", "conflict"})
+OUTBOX_FINISHED: Final[frozenset[str]] = frozenset({"done", "failed", "conflict"})
+
+_CLOCK_TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    """Where Gradebot can reply or post proactively: one Teams conversation and its serialized reference."""
+
+    conversation_id: str
+    kind: ConversationKind
+    tenant_id: str
+    service_url: str
+    bot_id: str
+    user_aad_id: str | None
+    """The user of a personal (1:1) chat; None elsewhere."""
+    team_id: str | None
+    class_id: str | None
+    """The team's aadGroupId (= educationClass id) when known."""
+    reference: JsonObject
+    """botbuilder's ConversationReference as JSON; storage never looks inside."""
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONVERSATION_KINDS:
+            raise ValueError(f"unknown conversation kind {self.kind!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """What Gradebot remembers about a signed-in user between turns."""
+
+    user_aad_id: str
+    tenant_id: str
+    upn: str | None
+    timezone: str | None
+    """IANA name from the Teams client's localTimezone."""
+    updated_at: datetime
+    teams_id: str | None = None
+    """The user's `29:` id as Gradebot's bot sees it (needed to open a 1:1 chat proactively)."""
+    service_url: str | None = None
+    """The Bot Connector URL the user's tenant was last seen through."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutboxEntry:
+    """A Graph write to record before it is attempted; `idempotency_key` makes a replay return the first entry."""
+
+    idempotency_key: str
+    kind: str
+    """What to do: "grade", "return", "reassign", "excuse", …"""
+    teacher_id: str
+    tenant_id: str
+    class_id: str
+    assignment_id: str
+    submission_id: str
+    payload: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A recorded Graph write and where it stands; `lease_owner` is the worker attempting it while `inflight`."""
+
+    id: int
+    idempotency_key: str
+    kind: str
+    teacher_id: str
+    tenant_id: str
+    class_id: str
+    assignment_id: str
+    submission_id: str
+    payload: JsonObject
+    status: OutboxStatus
+    attempts: int
+    """How many times a worker has claimed the entry (each claim is one attempt)."""
+    next_attempt_at: datetime
+    last_error: str | None
+    result: JsonObject | None
+    created_at: datetime
+    updated_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+
+    def __post_init__(self) -> None:
+        if self.status not in OUTBOX_STATUSES:
+            raise ValueError(f"unknown outbox status {self.status!r}")
+
+    @property
+    def finished(self) -> bool:
+        """True once the entry is done, failed or in conflict: no worker will touch it again."""
+        return self.status in OUTBOX_FINISHED
+
+
+@dataclass(frozen=True, slots=True)
+class NewAuditRecord:
+    """One change a teacher made (or undid), with the state before and after it."""
+
+    at: datetime
+    teacher_id: str
+    tenant_id: str
+    class_id: str
+    assignment_id: str
+    submission_id: str
+    action: str
+    before: JsonObject
+    after: JsonObject
+    outbox_key: str | None = None
+    """The idempotency key of the outbox entry that carried the change to Graph, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A stored audit entry; `undone_at` is set once when the change is undone."""
+
+    id: int
+    at: datetime
+    teacher_id: str
+    tenant_id: str
+    class_id: str
+    assignment_id: str
+    submission_id: str
+    action: str
+    before: JsonObject
+    after: JsonObject
+    outbox_key: str | None
+    undone_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderSchedule:
+    """When and how a teacher wants the "work waiting to be graded" digest."""
+
+    teacher_id: str
+    tenant_id: str
+    enabled: bool
+    days: frozenset[int]
+    """Weekdays to send on: 0 = Monday … 6 = Sunday."""
+    local_time: str
+    """"HH:MM" in `timezone`."""
+    timezone: str
+    """IANA name, e.g. "Europe/Berlin"."""
+    quiet_start: str | None
+    quiet_end: str | None
+    class_ids: frozenset[str]
+    """Classes to include; empty means every class the teacher teaches."""
+    min_waiting: int
+    """Send only when at least this many submissions wait."""
+    min_age_days: int
+    """Count only submissions waiting at least this many days."""
+    snoozed_until: datetime | None
+    paused_reason: str | None
+    paused_at: datetime | None
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(day, int) and 0 <= day <= 6 for day in self.days):
+            raise ValueError("reminder days must be weekday numbers 0 (Monday) to 6 (Sunday)")
+        for name in ("local_time", "quiet_start", "quiet_end"):
+            value = getattr(self, name)
+            if value is not None and not _CLOCK_TIME.match(value):
+                raise ValueError(f"{name} must be HH:MM (24-hour), got {value!r}")
+        if (self.quiet_start is None) != (self.quiet_end is None):
+            raise ValueError("quiet_start and quiet_end must both be set or both be None")
+        if self.min_waiting < 0 or self.min_age_days < 0:
+            raise ValueError("min_waiting and min_age_days must not be negative")

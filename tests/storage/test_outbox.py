@@ -1,0 +1,247 @@
+"""Contract: the grade outbox — idempotent enqueue, leased claims, takeover after a crash, fenced completion."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import timedelta
+
+import pytest
+
+from storage import OutboxEntry, Store
+from tests.storage.conftest import Database
+from tests.storage.samples import BERLIN_WINTER, T0, TENANT, at, outbox_entry
+
+LEASE = timedelta(seconds=30)
+
+
+async def enqueued(store: Store, key: str, minute: float = 0, **changes: object) -> OutboxEntry:
+    entry, created = await store.enqueue_outbox(outbox_entry(key, **changes), at(minute))
+    assert created
+    return entry
+
+
+async def test_enqueue_records_a_pending_entry_with_every_field(store: Store) -> None:
+    new = outbox_entry("grade:submission-1:v1", payload={**outbox_entry("x").payload, "nul": "a\u0000b"})
+
+    entry, created = await store.enqueue_outbox(new, T0.astimezone(BERLIN_WINTER))
+
+    assert created is True
+    assert (entry.idempotency_key, entry.kind, entry.teacher_id, entry.tenant_id) == (
+        new.idempotency_key,
+        "grade",
+        "teacher-1",
+        TENANT,
+    )
+    assert (entry.class_id, entry.assignment_id, entry.submission_id) == ("class-1", "assignment-1", "submission-1")
+    assert entry.payload == new.payload
+    assert (entry.status, entry.attempts, entry.last_error, entry.result) == ("pending", 0, None, None)
+    assert entry.next_attempt_at == entry.created_at == entry.updated_at == T0
+    assert (entry.lease_owner, entry.lease_until) == (None, None)
+    assert entry.finished is False
+    assert await store.get_outbox(entry.id) == entry
+    assert await store.get_outbox_by_key("grade:submission-1:v1") == entry
+
+
+async def test_enqueue_with_a_known_key_returns_the_first_entry_unchanged(store: Store) -> None:
+    first = await enqueued(store, "grade:1")
+
+    again, created = await store.enqueue_outbox(outbox_entry("grade:1", payload={"points": 1}), at(5))
+
+    assert created is False
+    assert again == first
+
+    claimed = await store.claim_outbox(first.id, "worker-a", at(6), LEASE)
+    assert claimed is not None
+    await store.complete_outbox(first.id, "worker-a", {"points": 8.5}, at(6))
+    done = await store.get_outbox(first.id)
+
+    replay, created = await store.enqueue_outbox(outbox_entry("grade:1", payload={"points": 2}), at(60))
+    assert created is False
+    assert replay == done
+    assert replay.status == "done" and replay.payload == first.payload
+
+
+async def test_concurrent_enqueues_of_one_key_create_one_entry(database: Database) -> None:
+    stores = await asyncio.gather(*(database.open(max_connections=2) for _ in range(4)))
+    try:
+        results = await asyncio.gather(
+            *(each.enqueue_outbox(outbox_entry("grade:race"), at(0)) for each in stores for _ in range(3))
+        )
+    finally:
+        await asyncio.gather(*(each.close() for each in stores))
+
+    assert [created for _, created in results].count(True) == 1
+    assert len({entry.id for entry, _ in results}) == 1
+
+
+async def test_claim_takes_a_pending_entry_and_nobody_else_can_while_leased(store: Store) -> None:
+    entry = await enqueued(store, "grade:1")
+
+    claimed = await store.claim_outbox(entry.id, "worker-a", at(1), LEASE)
+
+    assert claimed is not None
+    assert (claimed.status, claimed.attempts, claimed.lease_owner) == ("inflight", 1, "worker-a")
+    assert claimed.lease_until == at(1) + LEASE
+    assert claimed.updated_at == at(1)
+    assert await store.claim_outbox(entry.id, "worker-b", at(1, seconds=29), LEASE) is None
+    assert await store.claim_outbox(entry.id, "worker-a", at(1, seconds=29), LEASE) is None, "not re-entrant"
+    assert await store.get_outbox(entry.id) == claimed
+    assert await store.claim_outbox(10_000, "worker-a", at(1), LEASE) is None
+
+
+async def test_expired_lease_is_taken_over_and_the_stale_owner_is_fenced_out(store: Store) -> None:
+    entry = await enqueued(store, "grade:1")
+    await store.claim_outbox(entry.id, "crashed-instance", at(0), LEASE)
+
+    taken = await store.claim_outbox(entry.id, "worker-b", at(0, seconds=30), LEASE)
+
+    assert taken is not None
+    assert (taken.lease_owner, taken.attempts, taken.lease_until) == ("worker-b", 2, at(1))
+    assert await store.complete_outbox(entry.id, "crashed-instance", {"points": 1}, at(1)) is False
+    assert await store.retry_outbox(entry.id, "crashed-instance", "late", at(2), at(1)) is False
+    assert await store.fail_outbox(entry.id, "crashed-instance", "late", at(1)) is False
+    assert await store.get_outbox(entry.id) == taken
+
+    assert await store.complete_outbox(entry.id, "worker-b", {"points": 8.5, "gradedBy": "teacher-1"}, at(1)) is True
+    done = await store.get_outbox(entry.id)
+    assert done is not None
+    assert (done.status, done.result, done.lease_owner, done.lease_until) == (
+        "done",
+        {"points": 8.5, "gradedBy": "teacher-1"},
+        None,
+        None,
+    )
+    assert done.updated_at == at(1) and done.finished
+    assert await store.claim_outbox(entry.id, "worker-c", at(10), LEASE) is None, "finished entries stay finished"
+    assert await store.complete_outbox(entry.id, "worker-b", {}, at(2)) is False, "only once"
+
+
+async def test_owner_of_an_expired_but_untaken_lease_can_still_record_its_result(store: Store) -> None:
+    entry = await enqueued(store, "grade:1")
+    await store.claim_outbox(entry.id, "slow-worker", at(0), LEASE)
+
+    assert await store.complete_outbox(entry.id, "slow-worker", {"ok": True}, at(5)) is True
+    assert await store.claim_outbox(entry.id, "worker-b", at(5), LEASE) is None
+
+
+async def test_concurrent_claims_have_exactly_one_winner(database: Database) -> None:
+    stores = await asyncio.gather(*(database.open(max_connections=3) for _ in range(5)))
+    try:
+        entry, _ = await stores[0].enqueue_outbox(outbox_entry("grade:1"), at(0))
+        claims = await asyncio.gather(
+            *(
+                each.claim_outbox(entry.id, f"worker-{n}-{k}", at(0), LEASE)
+                for n, each in enumerate(stores)
+                for k in range(3)
+            )
+        )
+        winners = [claim for claim in claims if claim is not None]
+        assert len(winners) == 1
+        assert await stores[-1].get_outbox(entry.id) == winners[0]
+    finally:
+        await asyncio.gather(*(each.close() for each in stores))
+
+
+async def test_retry_releases_the_entry_until_its_next_attempt(store: Store) -> None:
+    entry = await enqueued(store, "grade:1")
+    await store.claim_outbox(entry.id, "worker-a", at(0), LEASE)
+
+    assert await store.retry_outbox(entry.id, "worker-a", "429 Too Many Requests", at(2), at(0, seconds=1)) is True
+
+    retried = await store.get_outbox(entry.id)
+    assert retried is not None
+    assert (retried.status, retried.last_error, retried.next_attempt_at) == ("pending", "429 Too Many Requests", at(2))
+    assert (retried.lease_owner, retried.lease_until, retried.attempts) == (None, None, 1)
+    assert await store.due_outbox(at(1), 10) == []
+    assert [due.id for due in await store.due_outbox(at(2), 10)] == [entry.id]
+    again = await store.claim_outbox(entry.id, "worker-b", at(2), LEASE)
+    assert again is not None and again.attempts == 2 and again.last_error == "429 Too Many Requests"
+
+
+@pytest.mark.parametrize("status", ["failed", "conflict"])
+async def test_fail_finishes_the_entry_with_its_reason(store: Store, status: str) -> None:
+    entry = await enqueued(store, "grade:1")
+    await store.claim_outbox(entry.id, "worker-a", at(0), LEASE)
+
+    assert await store.fail_outbox(entry.id, "worker-a", "lastModified changed", at(1), status=status) is True  # type: ignore[arg-type]
+
+    failed = await store.get_outbox(entry.id)
+    assert failed is not None
+    assert (failed.status, failed.last_error, failed.lease_owner, failed.finished) == (
+        status,
+        "lastModified changed",
+        None,
+        True,
+    )
+    assert await store.due_outbox(at(100), 10) == []
+    assert await store.pending_outbox_for("teacher-1") == []
+
+
+async def test_fail_rejects_a_status_that_is_not_a_failure(store: Store) -> None:
+    entry = await enqueued(store, "grade:1")
+    await store.claim_outbox(entry.id, "worker-a", at(0), LEASE)
+
+    with pytest.raises(ValueError, match="failed"):
+        await store.fail_outbox(entry.id, "worker-a", "x", at(1), status="done")  # type: ignore[arg-type]
+    still = await store.get_outbox(entry.id)
+    assert still is not None and still.status == "inflight"
+
+
+async def test_unclaimed_entries_cannot_be_completed_retried_or_failed(store: Store) -> None:
+    entry = await enqueued(store, "grade:1")
+
+    assert await store.complete_outbox(entry.id, "worker-a", {}, at(1)) is False
+    assert await store.retry_outbox(entry.id, "worker-a", "x", at(2), at(1)) is False
+    assert await store.fail_outbox(entry.id, "worker-a", "x", at(1)) is False
+    assert await store.get_outbox(entry.id) == entry
+
+
+async def test_due_outbox_lists_due_pending_and_expired_inflight_entries_oldest_due_first(store: Store) -> None:
+    late_pending = await enqueued(store, "pending:3", minute=3)
+    early_pending = await enqueued(store, "pending:1", minute=1)
+    future = await enqueued(store, "pending:future", minute=20)
+    expired = await enqueued(store, "inflight:expired", minute=0)
+    await store.claim_outbox(expired.id, "crashed", at(0), timedelta(minutes=2))  # lease until minute 2
+    held = await enqueued(store, "inflight:held", minute=0)
+    await store.claim_outbox(held.id, "alive", at(0), timedelta(minutes=30))
+    done = await enqueued(store, "done", minute=0)
+    await store.claim_outbox(done.id, "worker", at(0), LEASE)
+    await store.complete_outbox(done.id, "worker", {}, at(0))
+
+    due = await store.due_outbox(at(5), 10)
+
+    assert [entry.idempotency_key for entry in due] == ["pending:1", "inflight:expired", "pending:3"]
+    assert [entry.id for entry in await store.due_outbox(at(5), 2)] == [early_pending.id, expired.id]
+    assert future.id not in {entry.id for entry in due} and late_pending.id in {entry.id for entry in due}
+    with pytest.raises(ValueError, match="limit"):
+        await store.due_outbox(at(5), 0)
+
+
+async def test_pending_outbox_for_lists_a_teachers_unfinished_entries(store: Store) -> None:
+    first = await enqueued(store, "grade:1")
+    second = await enqueued(store, "grade:2", kind="return")
+    await store.claim_outbox(second.id, "worker", at(0), LEASE)
+    finished = await enqueued(store, "grade:3")
+    await store.claim_outbox(finished.id, "worker", at(0), LEASE)
+    await store.fail_outbox(finished.id, "worker", "403", at(0))
+    await enqueued(store, "grade:other", teacher_id="teacher-2")
+
+    unfinished = await store.pending_outbox_for("teacher-1")
+
+    assert [(entry.id, entry.status) for entry in unfinished] == [(first.id, "pending"), (second.id, "inflight")]
+    assert await store.pending_outbox_for("teacher-3") == []
+
+
+async def test_missing_entries_are_none(store: Store) -> None:
+    assert await store.get_outbox(424242) is None
+    assert await store.get_outbox_by_key("never-enqueued") is None
+
+
+async def test_payloads_that_json_cannot_carry_are_refused_before_anything_is_stored(store: Store) -> None:
+    with pytest.raises(ValueError):
+        await store.enqueue_outbox(outbox_entry("grade:nan", payload={"points": math.nan}), at(0))
+    with pytest.raises(ValueError, match="aware"):
+        await store.enqueue_outbox(outbox_entry("grade:naive"), at(0).replace(tzinfo=None))
+    assert await store.get_outbox_by_key("grade:nan") is None
+    assert await store.get_outbox_by_key("grade:naive") is None
