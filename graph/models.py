@@ -271,6 +271,12 @@ class Rubric:
         )
 
 
+def expanded_rubric(assignment: Json) -> Rubric | None:
+    """The rubric inside an assignment read with `$expand=rubric`; None when the assignment has none."""
+    data = assignment.get("rubric")
+    return Rubric.from_json(data) if isinstance(data, Mapping) else None
+
+
 @dataclass(frozen=True, slots=True)
 class PointsGrade:
     points: float

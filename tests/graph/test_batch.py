@@ -1,0 +1,268 @@
+"""$batch over the scripted Graph: chunking, order, throttled items retried, dependsOn, item errors, bulk helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from graph.batch import MAX_BATCH_SIZE, BatchRequest, _items, pack
+from graph.client import EducationClient
+from graph.connection import GraphHttp
+from graph.errors import (
+    GraphBadRequestError,
+    GraphFailedDependencyError,
+    GraphNotFoundError,
+    GraphThrottledError,
+    GraphUnavailableError,
+)
+from graph.models import PointsOutcome, RubricSelection, SubmissionStatus
+from graph.patches import FeedbackPatch, PointsPatch, RubricPatch
+from graph.paths import SubmissionRef
+from tests.graph.conftest import CountingTokens, RecordedSleeps
+from tests.graph.scripted import ScriptedGraph, batch_answer, drop, graph_error, reply
+from tests.graph.shapes import collection, feedback_outcome, points_outcome, submission
+
+
+@pytest.fixture
+def client(http: GraphHttp, tokens: CountingTokens) -> EducationClient:
+    return EducationClient(http, tokens)
+
+
+def echo(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {"status": 200, "headers": {"Content-Type": "application/json"}, "body": {"url": item["url"]}}
+
+
+def gets(count: int) -> list[BatchRequest]:
+    return [BatchRequest("GET", f"/education/classes/c-{n}") for n in range(count)]
+
+
+async def test_splits_into_batches_of_twenty_and_keeps_order(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.default = batch_answer(echo)  # answers come back in reverse order
+    results = await client.batch(gets(25))
+    assert [result.json()["url"] for result in results] == [f"/education/classes/c-{n}" for n in range(25)]
+    assert [result.id for result in results] == [str(n + 1) for n in range(25)]
+    sizes = sorted(len(seen.body["requests"]) for seen in scripted.seen)
+    assert sizes == [5, 20]
+    assert all(seen.method == "POST" and seen.path == "/v1.0/$batch" for seen in scripted.seen)
+    item = scripted.seen[0].body["requests"][0]
+    assert item["method"] == "GET"
+    assert item["headers"]["Prefer"] == "include-unknown-enum-members"
+
+
+async def test_throttled_items_retried_after_longest_retry_after(
+    scripted: ScriptedGraph, client: EducationClient, sleeps: RecordedSleeps
+) -> None:
+    def first_round(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        if item["id"] == "2":
+            return {"status": 429, "headers": {"Retry-After": "0.02"}, "body": {"error": {"code": "TooManyRequests"}}}
+        if item["id"] == "4":
+            return {"status": 503, "headers": {"retry-after": "0.05"}, "body": {"error": {"code": "x"}}}
+        return echo(item)
+
+    scripted.then(batch_answer(first_round), batch_answer(echo))
+    results = await client.batch(gets(5))
+    assert all(result.error is None for result in results)
+    assert [result.json()["url"] for result in results] == [f"/education/classes/c-{n}" for n in range(5)]
+    assert sleeps == [0.05]
+    assert [item["id"] for item in scripted.seen[1].body["requests"]] == ["2", "4"]
+
+
+async def test_throttled_items_give_up_with_their_own_error(
+    scripted: ScriptedGraph, client: EducationClient, sleeps: RecordedSleeps
+) -> None:
+    def always_throttled(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        if item["id"] == "1":
+            return {"status": 429, "headers": {"Retry-After": "1"}, "body": {"error": {"code": "TooManyRequests"}}}
+        return echo(item)
+
+    scripted.default = batch_answer(always_throttled)
+    results = await client.batch(gets(3))
+    assert isinstance(results[0].error, GraphThrottledError)
+    assert results[0].error.retry_after == 1.0
+    with pytest.raises(GraphThrottledError):
+        results[0].json()
+    assert results[1].error is None and results[2].error is None
+    assert len(scripted.seen) == 4  # max_attempts
+    assert sleeps == [1.0, 1.0, 1.0]
+
+
+async def test_depends_on_retries_the_chain_and_maps_424(
+    scripted: ScriptedGraph, client: EducationClient, sleeps: RecordedSleeps
+) -> None:
+    requests = [
+        BatchRequest("GET", "/education/a", id="a"),
+        BatchRequest("GET", "/education/b", id="b", depends_on=("a",)),
+        BatchRequest("GET", "/education/c", id="c"),
+        BatchRequest("GET", "/education/d", id="d", depends_on=("c",)),
+    ]
+
+    def first_round(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {
+            "a": {"status": 429, "headers": {"Retry-After": "0"}, "body": {"error": {"code": "TooManyRequests"}}},
+            "b": {"status": 424, "body": {"error": {"code": "failedDependency"}}},
+            "c": {"status": 404, "body": {"error": {"code": "itemNotFound"}}},
+            "d": {"status": 424, "body": {"error": {"code": "failedDependency"}}},
+        }[item["id"]]
+
+    scripted.then(batch_answer(first_round), batch_answer(echo))
+    results = await client.batch(requests)
+    assert [result.id for result in results] == ["a", "b", "c", "d"]
+    assert results[0].json() == {"url": "/education/a"}
+    assert results[1].json() == {"url": "/education/b"}
+    assert isinstance(results[2].error, GraphNotFoundError)
+    assert isinstance(results[3].error, GraphFailedDependencyError)
+    first, second = (seen.body["requests"] for seen in scripted.seen)
+    assert {item["id"]: item.get("dependsOn") for item in first} == {"a": None, "b": ["a"], "c": None, "d": ["c"]}
+    assert [(item["id"], item.get("dependsOn")) for item in second] == [("a", None), ("b", ["a"])]
+
+
+def test_pack_keeps_dependency_groups_together() -> None:
+    requests = [BatchRequest("GET", f"/x/{n}", id=str(n)) for n in range(19)]
+    requests += [
+        BatchRequest("GET", "/x/a", id="a"),
+        BatchRequest("GET", "/x/b", id="b", depends_on=("a",)),
+        BatchRequest("GET", "/x/c", id="c", depends_on=("b",)),
+    ]
+    chunks = pack(_items(requests))
+    assert [len(chunk) for chunk in chunks] == [19, 3]
+    assert [item.id for item in chunks[1]] == ["a", "b", "c"]
+    assert all(len(chunk) <= MAX_BATCH_SIZE for chunk in chunks)
+
+
+def test_invalid_batches_are_refused() -> None:
+    with pytest.raises(ValueError):
+        _items([BatchRequest("GET", "/x", id="1"), BatchRequest("GET", "/y", id="1")])
+    with pytest.raises(ValueError):
+        _items([BatchRequest("GET", "/x", depends_on=("nope",))])
+    with pytest.raises(ValueError):
+        _items([BatchRequest("GET", "https://graph.microsoft.com/v1.0/x")])
+    chain = [BatchRequest("GET", "/x", id="0")]
+    chain += [BatchRequest("GET", "/x", id=str(n), depends_on=(str(n - 1),)) for n in range(1, 21)]
+    with pytest.raises(ValueError):
+        pack(_items(chain))
+
+
+async def test_empty_batch_sends_nothing(scripted: ScriptedGraph, client: EducationClient) -> None:
+    assert await client.batch([]) == []
+    assert scripted.seen == []
+
+
+async def test_missing_item_answer_is_unavailable(scripted: ScriptedGraph, client: EducationClient) -> None:
+    def only_first(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        return echo(item) if item["id"] == "1" else {"status": "garbled"}
+
+    scripted.then(batch_answer(only_first))
+    results = await client.batch(gets(2))
+    assert results[0].error is None
+    assert isinstance(results[1].error, GraphUnavailableError) and results[1].status is None
+
+
+async def test_list_submissions_many_batches_first_pages_then_follows(
+    scripted: ScriptedGraph, client: EducationClient, tokens: CountingTokens
+) -> None:
+    page2 = f"{scripted.base}/education/classes/c-1/assignments/a-1/submissions?$skiptoken=next"
+
+    def first_pages(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        url = item["url"]
+        assert "$expand=outcomes" in url
+        if "/assignments/a-1/" in url:
+            return {"status": 200, "body": collection([submission("s1", outcomes=[points_outcome()])], page2)}
+        if "/assignments/a-2/" in url:
+            return {"status": 200, "body": collection([submission("s3", "working", outcomes=[])])}
+        return {"status": 404, "body": {"error": {"code": "itemNotFound"}}}
+
+    # The nextLink is followed with an ordinary GET.
+    scripted.then(batch_answer(first_pages), reply(200, collection([submission("s2", outcomes=[])])))
+    settled = await client.list_submissions_many(
+        [("c-1", "a-1"), ("c-1", "a-2"), ("c-1", "gone")], status=SubmissionStatus.SUBMITTED
+    )
+    assert [item.id for item in settled[0].unwrap()] == ["s1", "s2"]
+    assert settled[1].unwrap() == []  # s3 is still being worked on
+    assert not settled[2].ok and isinstance(settled[2].error, GraphNotFoundError)
+    with pytest.raises(GraphNotFoundError):
+        settled[2].unwrap()
+    assert [seen.path for seen in scripted.seen] == [
+        "/v1.0/$batch",
+        "/v1.0/education/classes/c-1/assignments/a-1/submissions",
+    ]
+    assert scripted.seen[1].headers["Prefer"] == "include-unknown-enum-members"
+
+
+async def test_patch_outcomes_many(scripted: ScriptedGraph, client: EducationClient) -> None:
+    ref = SubmissionRef("c-1", "a-1", "s-1")
+
+    def answer(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        assert item["method"] == "PATCH"
+        assert item["headers"]["Content-Type"] == "application/json"
+        kind = item["body"]["@odata.type"]
+        if kind.endswith("PointsOutcome"):
+            points = item["body"]["points"]["points"]
+            if points < 0:
+                error = {"code": "badRequest", "innerError": {"code": "invalidGrading"}}
+                return {"status": 400, "body": {"error": error}}
+            return {"status": 200, "body": points_outcome(item["url"].rsplit("/", 1)[1], points)}
+        if kind.endswith("FeedbackOutcome"):
+            return {"status": 200, "body": feedback_outcome("f", item["body"]["feedback"]["text"]["content"])}
+        return {"status": 404, "body": {"error": {"code": "20241"}}}
+
+    scripted.then(batch_answer(answer))
+    settled = await client.patch_outcomes_many(
+        [
+            PointsPatch(ref, "p", 9.5),
+            FeedbackPatch(ref, "f", "Nice"),
+            PointsPatch(ref, "p", -1),
+            RubricPatch(ref, "missing", (RubricSelection("q", "c"),)),
+        ]
+    )
+    points = settled[0].unwrap()
+    assert isinstance(points, PointsOutcome) and points.points is not None and points.points.points == 9.5
+    assert settled[1].ok
+    assert isinstance(settled[2].error, GraphBadRequestError) and settled[2].error.inner_code == "invalidGrading"
+    assert isinstance(settled[3].error, GraphNotFoundError) and settled[3].error.code == "20241"
+    urls = [item["url"] for item in scripted.seen[0].body["requests"]]
+    assert urls[0] == "/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/p"
+
+
+async def test_return_many_tolerates_204_and_reports_per_item(scripted: ScriptedGraph, client: EducationClient) -> None:
+    def answer(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        assert item["method"] == "POST" and item["url"].endswith("/return")
+        if "/s-1/" in item["url"]:
+            return {"status": 200, "body": submission("s-1", "returned")}
+        if "/s-2/" in item["url"]:
+            return {"status": 204}
+        return {"status": 403, "body": {"error": {"code": "accessDenied"}}}
+
+    scripted.then(batch_answer(answer))
+    settled = await client.return_many([("c-1", "a-1", "s-1"), ("c-1", "a-1", "s-2"), ("c-1", "a-1", "s-3")])
+    first = settled[0].unwrap()
+    assert first is not None and first.status is SubmissionStatus.RETURNED
+    assert settled[1].ok and settled[1].unwrap() is None
+    assert settled[2].error is not None and settled[2].error.status == 403
+
+
+async def test_batch_of_posts_is_not_resent_after_a_drop(
+    scripted: ScriptedGraph, client: EducationClient, sleeps: RecordedSleeps
+) -> None:
+    scripted.then(drop(), batch_answer(echo))
+    settled = await client.return_many([("c-1", "a-1", "s-1")])
+    error = settled[0].error
+    assert isinstance(error, GraphUnavailableError) and error.status is None  # caller must re-read the submission
+    assert len(scripted.seen) == 1
+
+
+async def test_batch_of_gets_is_resent_after_a_drop(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(drop(), batch_answer(echo))
+    results = await client.batch(gets(2))
+    assert [result.json()["url"] for result in results] == ["/education/classes/c-0", "/education/classes/c-1"]
+    assert len(scripted.seen) == 2
+
+
+async def test_whole_batch_throttled_is_retried_once_not_twice(
+    scripted: ScriptedGraph, client: EducationClient, sleeps: RecordedSleeps
+) -> None:
+    scripted.default = graph_error(429, "TooManyRequests", retry_after="0.5")
+    results = await client.batch(gets(2))
+    assert all(isinstance(result.error, GraphThrottledError) for result in results)
+    assert len(scripted.seen) == 4  # the batch request's own retries only, no extra item-level rounds

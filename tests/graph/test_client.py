@@ -1,0 +1,255 @@
+"""EducationClient against the scripted Graph: paths, query options, paging, typed results and PATCH bodies."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from graph.client import EducationClient
+from graph.connection import GraphHttp
+from graph.errors import GraphNotFoundError
+from graph.models import (
+    AssignmentStatus,
+    FeedbackOutcome,
+    PointsOutcome,
+    RubricOutcome,
+    RubricSelection,
+    Submission,
+    SubmissionStatus,
+    UserRole,
+)
+from tests.graph.conftest import CountingTokens
+from tests.graph.scripted import ScriptedGraph, graph_error, reply
+from tests.graph.shapes import (
+    assignment,
+    collection,
+    feedback_outcome,
+    points_outcome,
+    rubric_outcome,
+    submission,
+)
+
+
+@pytest.fixture
+def client(http: GraphHttp, tokens: CountingTokens) -> EducationClient:
+    return EducationClient(http, tokens)
+
+
+def query_of(path_qs: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(path_qs).query)
+
+
+async def test_list_submissions_follows_every_next_link(scripted: ScriptedGraph, client: EducationClient) -> None:
+    second = f"{scripted.base}/education/classes/c-1/assignments/a-1/submissions?$expand=outcomes&$skiptoken=eyJ9%3d%3d"
+    third = f"{scripted.base}/education/classes/c-1/assignments/a-1/submissions?$skiptoken=page3"
+    scripted.then(
+        reply(200, collection([submission("s1", outcomes=[points_outcome(points=80.0)])], second)),
+        reply(200, collection([submission("s2", "working", outcomes=[])], third)),
+        reply(200, collection([submission("s3", "returned", outcomes=[])])),
+    )
+    submissions = await client.list_submissions("c-1", "a-1")
+    assert [item.id for item in submissions] == ["s1", "s2", "s3"]
+    assert all(isinstance(item, Submission) for item in submissions)
+    first_outcomes = submissions[0].outcomes
+    assert first_outcomes is not None and first_outcomes.points is not None
+    assert first_outcomes.points.points is not None and first_outcomes.points.points.points == 80.0
+    first = scripted.seen[0]
+    assert first.path == "/v1.0/education/classes/c-1/assignments/a-1/submissions"
+    assert query_of(first.path_qs)["$expand"] == ["outcomes"]
+    assert "status" in query_of(first.path_qs)["$select"][0].split(",")
+    # nextLinks are requested verbatim, with the Prefer header re-sent on every page.
+    assert scripted.seen[1].path_qs == second.removeprefix(scripted.base.removesuffix("/v1.0"))
+    assert scripted.seen[2].path_qs.endswith("$skiptoken=page3")
+    assert all(seen.headers["Prefer"] == "include-unknown-enum-members" for seen in scripted.seen)
+
+
+async def test_status_filter_is_applied_by_the_client(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(reply(200, collection([submission("s1"), submission("s2", "working"), submission("s3")])))
+    submitted = await client.list_submissions("c-1", "a-1", status=SubmissionStatus.SUBMITTED, expand_outcomes=False)
+    assert [item.id for item in submitted] == ["s1", "s3"]
+    assert "$expand" not in query_of(scripted.seen[0].path_qs)
+    assert "$filter" not in query_of(scripted.seen[0].path_qs)
+
+
+async def test_ids_are_url_encoded(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(reply(200, assignment("a/b")))
+    await client.get_assignment("c 1", "a/b?#")
+    assert scripted.seen[0].path_qs.startswith("/v1.0/education/classes/c%201/assignments/a%2Fb%3F%23?")
+    with pytest.raises(ValueError):
+        await client.get_assignment("", "a")
+
+
+async def test_list_assignments_with_and_without_status(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(
+        reply(200, collection([assignment("a1"), assignment("a2", "draft", None), assignment("a3", "inactive")])),
+        reply(200, collection([assignment("a1"), assignment("a2", "draft")])),
+    )
+    everything = await client.list_assignments("c-1")
+    assert [item.status for item in everything] == [
+        AssignmentStatus.ASSIGNED,
+        AssignmentStatus.DRAFT,
+        AssignmentStatus.INACTIVE,
+    ]
+    assert everything[1].max_points is None
+    assigned = await client.list_assignments("c-1", status=AssignmentStatus.ASSIGNED)
+    assert [item.id for item in assigned] == ["a1"]  # a server that ignores $filter is filtered here too
+    assert query_of(scripted.seen[1].path_qs)["$filter"] == ["status eq 'assigned'"]
+
+
+async def test_roster_calls(scripted: ScriptedGraph, client: EducationClient) -> None:
+    teacher = {"id": "t-1", "displayName": "Rosa", "primaryRole": "teacher", "userPrincipalName": "rosa@x.test"}
+    klass = {"id": "c-1", "displayName": "Biology", "classCode": "BIO", "term": {"displayName": "2026"}}
+    scripted.then(
+        reply(200, teacher),
+        reply(200, collection([klass])),
+        reply(200, collection([klass])),
+        reply(200, klass),
+        reply(200, collection([teacher])),
+        reply(200, collection([teacher, {"id": "s-1", "displayName": "Sam", "primaryRole": "student"}])),
+        reply(200, teacher),
+    )
+    me = await client.me()
+    assert (me.id, me.primary_role) == ("t-1", UserRole.TEACHER)
+    assert [c.term_name for c in await client.taught_classes()] == ["2026"]
+    assert [c.id for c in await client.my_classes()] == ["c-1"]
+    assert (await client.get_class("c-1")).class_code == "BIO"
+    assert [u.id for u in await client.class_teachers("c-1")] == ["t-1"]
+    assert [u.primary_role for u in await client.class_members("c-1")] == [UserRole.TEACHER, UserRole.STUDENT]
+    assert (await client.user("t-1")).user_principal_name == "rosa@x.test"
+    assert [seen.path for seen in scripted.seen] == [
+        "/v1.0/education/me",
+        "/v1.0/education/me/taughtClasses",
+        "/v1.0/education/me/classes",
+        "/v1.0/education/classes/c-1",
+        "/v1.0/education/classes/c-1/teachers",
+        "/v1.0/education/classes/c-1/members",
+        "/v1.0/education/users/t-1",
+    ]
+    assert all("$select" in query_of(seen.path_qs) for seen in scripted.seen)
+
+
+async def test_get_submission_expands_outcomes_and_resources(scripted: ScriptedGraph, client: EducationClient) -> None:
+    body = submission("s1", outcomes=[feedback_outcome(text="Good")])
+    body["submittedResources"] = [
+        {"resource": {"@odata.type": "#microsoft.graph.educationLinkResource", "displayName": "Essay", "link": "u"}}
+    ]
+    scripted.then(reply(200, body))
+    item = await client.get_submission("c-1", "a-1", "s1")
+    assert item.outcomes is not None and item.outcomes.feedback is not None
+    assert item.submitted_resources is not None and item.submitted_resources[0].kind == "Link"
+    assert query_of(scripted.seen[0].path_qs)["$expand"] == ["outcomes,submittedResources"]
+
+
+async def test_list_outcomes_picks_by_type(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(reply(200, collection([feedback_outcome("f"), points_outcome("p", 7.0), rubric_outcome("r")])))
+    outcomes = await client.list_outcomes("c-1", "a-1", "s-1")
+    assert (outcomes.points and outcomes.points.id, outcomes.feedback and outcomes.feedback.id) == ("p", "f")
+    assert scripted.seen[0].path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes"
+
+
+async def test_patch_points_sends_points_grade(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(reply(200, points_outcome("p-9", 85.0)))
+    outcome = await client.patch_points("c-1", "a-1", "s-1", "p-9", 85)
+    assert isinstance(outcome, PointsOutcome)
+    assert outcome.points is not None and outcome.points.points == 85.0
+    seen = scripted.seen[0]
+    assert (seen.method, seen.path) == (
+        "PATCH",
+        "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/p-9",
+    )
+    assert seen.body == {
+        "@odata.type": "#microsoft.graph.educationPointsOutcome",
+        "points": {"@odata.type": "#microsoft.graph.educationAssignmentPointsGrade", "points": 85.0},
+    }
+    assert seen.headers["Content-Type"].startswith("application/json")
+
+
+async def test_patch_feedback_sends_item_body(scripted: ScriptedGraph, client: EducationClient) -> None:
+    # The response omits @odata.type: the type we asked for is assumed.
+    answer = feedback_outcome("f-1", "Well argued")
+    del answer["@odata.type"]
+    scripted.then(reply(200, answer))
+    outcome = await client.patch_feedback("c-1", "a-1", "s-1", "f-1", "Well argued")
+    assert isinstance(outcome, FeedbackOutcome)
+    assert outcome.feedback is not None and outcome.feedback.text == "Well argued"
+    assert scripted.seen[0].body == {
+        "@odata.type": "#microsoft.graph.educationFeedbackOutcome",
+        "feedback": {"text": {"content": "Well argued", "contentType": "text"}},
+    }
+    assert not any(key.startswith("published") for key in scripted.seen[0].body)
+
+
+async def test_patch_rubric_sends_selected_levels(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(reply(200, rubric_outcome("r-1", [("q1", "c2")])))
+    outcome = await client.patch_rubric("c-1", "a-1", "s-1", "r-1", [RubricSelection("q1", "c2")])
+    assert isinstance(outcome, RubricOutcome)
+    assert outcome.selected_levels == (RubricSelection("q1", "c2"),)
+    assert scripted.seen[0].body == {
+        "@odata.type": "#microsoft.graph.educationRubricOutcome",
+        "rubricQualitySelectedLevels": [{"qualityId": "q1", "columnId": "c2"}],
+    }
+
+
+@pytest.mark.parametrize("points", [float("nan"), float("inf"), True])
+async def test_non_finite_points_are_refused_before_sending(
+    scripted: ScriptedGraph, client: EducationClient, points: float
+) -> None:
+    with pytest.raises(ValueError):
+        await client.patch_points("c-1", "a-1", "s-1", "p", points)
+    assert scripted.seen == []
+
+
+async def test_actions_post_to_class_paths_and_tolerate_204(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(
+        reply(200, submission("s-1", "returned")),
+        reply(204),
+        reply(200, submission("s-1", "excused")),
+        reply(200, submission("s-1", "submitted")),
+    )
+    returned = await client.return_submission("c-1", "a-1", "s-1")
+    assert returned is not None and returned.status is SubmissionStatus.RETURNED
+    assert await client.reassign_submission("c-1", "a-1", "s-1") is None
+    excused = await client.excuse_submission("c-1", "a-1", "s-1")
+    assert excused is not None and excused.status is SubmissionStatus.EXCUSED
+    await client.submit_submission("c-1", "a-1", "s-1")
+    base = "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/"
+    assert [(seen.method, seen.path) for seen in scripted.seen] == [
+        ("POST", base + "return"),
+        ("POST", base + "reassign"),
+        ("POST", base + "excuse"),
+        ("POST", base + "submit"),
+    ]
+
+
+async def test_rubric_read_through_expand(scripted: ScriptedGraph, client: EducationClient) -> None:
+    rubric = {
+        "id": "rb",
+        "displayName": "Lab report",
+        "levels": [{"levelId": "l1", "displayName": "Good", "grading": {"maxPoints": 2}}],
+        "qualities": [{"qualityId": "q1", "displayName": "Method", "criteria": [{"description": {"content": "ok"}}]}],
+    }
+    scripted.then(reply(200, {"id": "a-1", "rubric": rubric}), reply(200, {"id": "a-2", "rubric": None}))
+    found = await client.get_rubric("c-1", "a-1")
+    assert found is not None and found.levels[0].points == 2.0 and found.qualities[0].criteria == ("ok",)
+    assert await client.get_rubric("c-1", "a-2") is None
+    assert scripted.seen[0].path == "/v1.0/education/classes/c-1/assignments/a-1"
+    assert query_of(scripted.seen[0].path_qs) == {"$select": ["id"], "$expand": ["rubric"]}
+
+
+async def test_recently_modified_uses_beta(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(reply(200, collection([submission("s1", "working"), submission("s2")])))
+    items = await client.recently_modified_submissions("c-1", status=SubmissionStatus.WORKING)
+    assert [item.id for item in items] == ["s1"]
+    seen = scripted.seen[0]
+    assert seen.path == "/beta/education/classes/c-1/getRecentlyModifiedSubmissions"
+    assert query_of(seen.path_qs)["$filter"] == ["status eq 'working'"]
+    assert query_of(seen.path_qs)["$expand"] == ["outcomes"]
+
+
+async def test_not_found_raises_typed_error(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(graph_error(404, "20241"))
+    with pytest.raises(GraphNotFoundError) as caught:
+        await client.patch_points("c-1", "a-1", "s-1", "missing", 5)
+    assert caught.value.code == "20241"
+    assert caught.value.path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/missing"
