@@ -1,0 +1,353 @@
+"""EducationClient against the real Graph stand-in (sandbox/): roster, paging, outcomes, grading, errors, faults.
+
+The sandbox serves the seeded Contoso High on 127.0.0.1 with small pages, so every list here crosses page boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from graph.client import EducationClient
+from graph.connection import GraphHttp, TokenProvider
+from graph.errors import (
+    GraphAuthError,
+    GraphBadRequestError,
+    GraphForbiddenError,
+    GraphNotFoundError,
+    GraphUnavailableError,
+)
+from graph.models import AssignmentStatus, RubricSelection, SubmissionStatus, UserRole
+from graph.patches import FeedbackPatch, PointsPatch
+from graph.paths import SubmissionRef
+from graph.progress import GradingState, grading_state
+from graph.retry import RetryPolicy
+from sandbox.directory import BOT_APP_ID, GRAPH_AUDIENCE, TENANT_ID, SchoolClass, User, stable_id
+from sandbox.faults import FaultPlan, Faults, ScriptedFault
+from sandbox.graph_api import setup_graph
+from sandbox.school import School
+from sandbox.school import Submission as SchoolSubmission
+from sandbox.seed import default_school
+from sandbox.tokens import TokenAuthority
+from tests.graph.conftest import RecordedSleeps
+
+NOW = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+PAGE_SIZE = 4
+SCOPES = "EduRoster.ReadBasic EduAssignments.ReadWrite"
+ROSA = "rosa.martinez@contoso-high.example"
+DAVID = "david.okafor@contoso-high.example"
+
+ServerFactory = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+@dataclass
+class Sandbox:
+    """The seeded school behind a live Graph emulator, and a way to act as any of its people."""
+
+    school: School
+    authority: TokenAuthority
+    faults: Faults
+    http: GraphHttp
+
+    def user(self, upn: str) -> User:
+        found = self.school.directory.user_by_upn(upn)
+        assert found is not None
+        return found
+
+    def school_class(self, code: str) -> SchoolClass:
+        return next(c for c in self.school.directory.classes.values() if c.class_code == code)
+
+    def assignment_id(self, code: str, key: str) -> str:
+        return stable_id("assignment", f"{self.school_class(code).id}:{key}")
+
+    def submissions(self, code: str, key: str) -> list[SchoolSubmission]:
+        return list(self.school.assignments[self.assignment_id(code, key)].submissions.values())
+
+    def first_with(self, code: str, key: str, status: str) -> SchoolSubmission:
+        return next(s for s in self.submissions(code, key) if s.state.status == status)
+
+    def token_of(self, user: User) -> TokenProvider:
+        claims = {"aud": GRAPH_AUDIENCE, "scp": SCOPES, "oid": user.id, "upn": user.user_principal_name}
+
+        async def token() -> str:
+            return self.authority.mint({**claims, "azp": BOT_APP_ID})
+
+        return token
+
+    def client(self, upn: str = ROSA) -> EducationClient:
+        return EducationClient(self.http, self.token_of(self.user(upn)))
+
+
+@pytest.fixture
+async def sandbox(
+    aiohttp_server: ServerFactory, signing_key: rsa.RSAPrivateKey, sleeps: RecordedSleeps
+) -> AsyncIterator[Sandbox]:
+    school = default_school(now=NOW)
+    authority = TokenAuthority(TENANT_ID, f"https://127.0.0.1:1/{TENANT_ID}", key=signing_key)
+    faults = Faults(FaultPlan(), sleep=_no_wait)
+    app = web.Application()
+    setup_graph(app, school, authority, faults, page_size=PAGE_SIZE)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    policy = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.5, max_total_wait=5.0)
+    http = GraphHttp(str(server.make_url("/v1.0")), retry=policy, sleep=sleeps, random=lambda: 0.5)
+    yield Sandbox(school, authority, faults, http)
+    await http.aclose()
+
+
+async def test_roster_of_a_teacher(sandbox: Sandbox) -> None:
+    rosa = sandbox.client(ROSA)
+    me = await rosa.me()
+    assert (me.id, me.primary_role) == (sandbox.user(ROSA).id, UserRole.TEACHER)
+    taught = await rosa.taught_classes()
+    assert sorted(c.class_code or "" for c in taught) == ["BIO101", "CHEM201"]
+    assert sorted(c.id for c in await rosa.my_classes()) == sorted(c.id for c in taught)
+    chemistry = sandbox.school_class("CHEM201")
+    assert (await rosa.get_class(chemistry.id)).display_name == "Chemistry 201"
+    teachers = await rosa.class_teachers(chemistry.id)
+    assert {t.id for t in teachers} == {sandbox.user(ROSA).id, sandbox.user(DAVID).id}
+    members = await rosa.class_members(sandbox.school_class("BIO101").id)  # 26 people over 7 pages
+    assert {m.id for m in members} == set(sandbox.school_class("BIO101").member_ids)
+    student = next(m for m in members if m.primary_role is UserRole.STUDENT)
+    assert (await rosa.user(student.id)).id == student.id
+
+
+async def test_assignments_show_every_status_with_prefer(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    everything = {a.id: a for a in await rosa.list_assignments(biology)}
+    statuses = {a.status for a in everything.values()}
+    assert {AssignmentStatus.DRAFT, AssignmentStatus.ASSIGNED, AssignmentStatus.INACTIVE} <= statuses
+    assigned = await rosa.list_assignments(biology, status=AssignmentStatus.ASSIGNED)
+    assert assigned and all(a.status is AssignmentStatus.ASSIGNED for a in assigned)
+    assert {a.id for a in assigned} < set(everything)
+    cells = await rosa.get_assignment(biology, sandbox.assignment_id("BIO101", "bio-cells"))
+    assert (cells.max_points, cells.class_id) == (10.0, biology)
+    ecosystem = everything[sandbox.assignment_id("BIO101", "bio-ecosystem")]
+    assert ecosystem.max_points is None  # credit assignment
+
+
+async def test_submissions_paged_with_outcomes_and_unmasked_statuses(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    submissions = await rosa.list_submissions(biology, cells)
+    expected = {s.id: s.state.status for s in sandbox.submissions("BIO101", "bio-cells")}
+    assert len(submissions) == 25
+    assert {s.id: s.status.value for s in submissions} == expected
+    assert {SubmissionStatus.REASSIGNED, SubmissionStatus.EXCUSED} <= {s.status for s in submissions}
+    assert all(s.outcomes is not None and s.outcomes.points is not None for s in submissions)
+    assert all(s.outcomes is not None and s.outcomes.feedback is not None for s in submissions)
+    submitted = await rosa.list_submissions(biology, cells, status=SubmissionStatus.SUBMITTED, expand_outcomes=False)
+    assert {s.id for s in submitted} == {i for i, status in expected.items() if status == "submitted"}
+    assert all(s.outcomes is None for s in submitted)
+
+
+async def test_grade_then_return_round_trip(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    target = sandbox.first_with("BIO101", "bio-cells", "submitted")
+    before = await rosa.get_submission(biology, cells, target.id)
+    assert before.outcomes is not None and before.outcomes.points is not None and before.outcomes.feedback is not None
+    assert grading_state(before) is GradingState.NEEDS_GRADING
+    points_id, feedback_id = before.outcomes.points.id, before.outcomes.feedback.id
+
+    written = await rosa.patch_points(biology, cells, target.id, points_id, 8.5)
+    assert written.points is not None and written.points.points == 8.5
+    assert written.points.graded_by is not None and written.points.graded_by.user_id == sandbox.user(ROSA).id
+    feedback = await rosa.patch_feedback(biology, cells, target.id, feedback_id, "Check your units.")
+    assert feedback.feedback is not None and feedback.feedback.text == "Check your units."
+
+    outcomes = await rosa.list_outcomes(biology, cells, target.id)
+    assert outcomes.points is not None and outcomes.points.points is not None
+    assert outcomes.points.points.points == 8.5 and outcomes.points.published_points is None
+    graded = await rosa.get_submission(biology, cells, target.id, expand=("outcomes",))
+    assert grading_state(graded) is GradingState.GRADED_NOT_RETURNED
+
+    returned = await rosa.return_submission(biology, cells, target.id)
+    assert returned is not None and returned.status is SubmissionStatus.RETURNED
+    after = await rosa.list_outcomes(biology, cells, target.id)
+    assert after.points is not None and after.points.published_points is not None
+    assert after.points.published_points.points == 8.5
+    assert after.feedback is not None and after.feedback.published_feedback is not None
+    assert after.feedback.published_feedback.text == "Check your units."
+
+
+async def test_rubric_outcome_and_rubric(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    microscope = sandbox.assignment_id("BIO101", "bio-microscope")
+    rubric = await rosa.get_rubric(biology, microscope)
+    assert rubric is not None and rubric.display_name == "Lab report rubric"
+    assert len(rubric.qualities) == 4
+    assert await rosa.get_rubric(biology, sandbox.assignment_id("BIO101", "bio-cells")) is None
+    with pytest.raises(GraphNotFoundError):
+        await rosa.get_rubric(biology, "no-such-assignment")
+
+    target = sandbox.first_with("BIO101", "bio-microscope", "submitted")
+    current = await rosa.get_submission(biology, microscope, target.id)
+    assert current.outcomes is not None and current.outcomes.rubric is not None
+    choice = [RubricSelection(q.quality_id, rubric.levels[0].level_id) for q in rubric.qualities]
+    outcome = await rosa.patch_rubric(biology, microscope, target.id, current.outcomes.rubric.id, choice)
+    assert set(outcome.selected_levels) == set(choice)
+
+
+async def test_reassign_and_excuse_statuses(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    first, second = [s for s in sandbox.submissions("BIO101", "bio-cells") if s.state.status == "submitted"][:2]
+    reassigned = await rosa.reassign_submission(biology, cells, first.id)
+    assert reassigned is not None and reassigned.status is SubmissionStatus.REASSIGNED
+    excused = await rosa.excuse_submission(biology, cells, second.id)
+    assert excused is not None and excused.status is SubmissionStatus.EXCUSED
+    assert sandbox.school.submission(biology, cells, second.id).state.status == "excused"
+
+
+async def test_submitted_resources_expand(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    target = sandbox.first_with("BIO101", "bio-cells", "submitted")
+    item = await rosa.get_submission(biology, cells, target.id)
+    assert item.submitted_resources is not None
+    assert len(item.submitted_resources) == len(target.submitted_resources)
+
+
+async def test_recently_modified_submissions_on_beta(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    recent = await rosa.recently_modified_submissions(biology)
+    expected = {s.id for s in sandbox.school.recently_modified(biology)}
+    assert recent and {s.id for s in recent} == expected
+    submitted = await rosa.recently_modified_submissions(biology, status=SubmissionStatus.SUBMITTED)
+    assert submitted and all(s.status is SubmissionStatus.SUBMITTED for s in submitted)
+
+
+async def test_error_mapping(sandbox: Sandbox) -> None:
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    target = sandbox.first_with("BIO101", "bio-cells", "submitted")
+    rosa = sandbox.client()
+    outcomes = await rosa.list_outcomes(biology, cells, target.id)
+    assert outcomes.points is not None
+
+    student = sandbox.school.directory.users[sandbox.school_class("BIO101").student_ids[0]]
+    as_student = EducationClient(sandbox.http, sandbox.token_of(student))
+    with pytest.raises(GraphForbiddenError):
+        await as_student.patch_points(biology, cells, target.id, outcomes.points.id, 10)
+
+    with pytest.raises(GraphNotFoundError) as missing:
+        await rosa.patch_points(biology, cells, target.id, "05d0f76c-1dfa-4442-926c-1b094828b505", 5)
+    assert missing.value.code == "20241"
+
+    with pytest.raises(GraphBadRequestError) as invalid:
+        await rosa.patch_points(biology, cells, target.id, outcomes.points.id, -1)
+    assert (invalid.value.code, invalid.value.inner_code) == ("badRequest", "invalidGrading")
+
+    history = sandbox.school_class("HIST9").id  # Rosa does not teach it
+    with pytest.raises((GraphForbiddenError, GraphNotFoundError)):
+        await rosa.list_assignments(history)
+
+
+async def test_401_refreshes_the_token_once(sandbox: Sandbox) -> None:
+    rosa_id = sandbox.user(ROSA).id
+    calls: list[str] = []
+
+    async def token() -> str:
+        calls.append("call")
+        if len(calls) == 1:
+            return sandbox.authority.mint({"aud": GRAPH_AUDIENCE, "scp": SCOPES, "oid": rosa_id}, lifetime_s=-60)
+        return await sandbox.token_of(sandbox.user(ROSA))()
+
+    assert (await EducationClient(sandbox.http, token).me()).id == rosa_id
+    assert len(calls) == 2
+
+    async def always_bad() -> str:
+        return "not-a-token"
+
+    with pytest.raises(GraphAuthError):
+        await EducationClient(sandbox.http, always_bad).me()
+
+
+async def test_scripted_throttle_is_retried_after_retry_after(sandbox: Sandbox, sleeps: RecordedSleeps) -> None:
+    sandbox.faults.add_script(
+        [ScriptedFault(status=429, retry_after_s=0.25, count=2, method="GET", path_regex="/submissions$")]
+    )
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    submissions = await sandbox.client().list_submissions(biology, cells)
+    assert len(submissions) == 25
+    assert sleeps == [0.25, 0.25]
+    assert sandbox.faults.stats.injected["status"] == 2
+
+
+async def test_dropped_return_is_surfaced_not_repeated(sandbox: Sandbox) -> None:
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    target = sandbox.first_with("BIO101", "bio-cells", "submitted")
+    sandbox.faults.add_script([ScriptedFault(kind="drop", method="POST", path_regex="/return$")])
+    with pytest.raises(GraphUnavailableError) as caught:
+        await sandbox.client().return_submission(biology, cells, target.id)
+    assert caught.value.status is None
+    # The caller re-reads: the sandbox dropped the request before running it.
+    current = await sandbox.client().get_submission(biology, cells, target.id, expand=())
+    assert current.status is SubmissionStatus.SUBMITTED
+
+
+async def test_submissions_of_many_assignments_in_one_batch(sandbox: Sandbox, sleeps: RecordedSleeps) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    chemistry = sandbox.school_class("CHEM201").id
+    biology_keys = ("bio-cells", "bio-microscope", "bio-ecosystem")
+    pairs = [(biology, sandbox.assignment_id("BIO101", key)) for key in biology_keys]
+    pairs += [(chemistry, sandbox.assignment_id("CHEM201", key)) for key in ("chem-stoich", "chem-safety")]
+    pairs.append((biology, "no-such-assignment"))
+    one_assignment = sandbox.assignment_id("BIO101", "bio-microscope")
+    sandbox.faults.add_script([ScriptedFault(status=429, retry_after_s=0.5, method="GET", path_regex=one_assignment)])
+    settled = await rosa.list_submissions_many(pairs)
+    for (_, assignment_id), result in zip(pairs[:-1], settled[:-1], strict=True):
+        expected = {s.id for s in sandbox.school.assignments[assignment_id].submissions.values()}
+        assert {s.id for s in result.unwrap()} == expected
+    assert isinstance(settled[-1].error, GraphNotFoundError)
+    assert sandbox.faults.stats.batches == 2  # the first batch, then one for the throttled item
+    assert sleeps == [0.5]
+
+
+async def test_bulk_grade_and_return(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    waiting = [s for s in sandbox.submissions("BIO101", "bio-cells") if s.state.status == "submitted"][:3]
+    current = await rosa.list_submissions(biology, cells)
+    by_id = {s.id: s for s in current}
+    patches: list[PointsPatch | FeedbackPatch] = []
+    for index, item in enumerate(waiting):
+        outcomes = by_id[item.id].outcomes
+        assert outcomes is not None and outcomes.points is not None and outcomes.feedback is not None
+        ref = SubmissionRef(biology, cells, item.id)
+        patches.append(PointsPatch(ref, outcomes.points.id, 7 + index))
+        patches.append(FeedbackPatch(ref, outcomes.feedback.id, f"Note {index}"))
+    settled = await rosa.patch_outcomes_many(patches)
+    assert all(result.ok for result in settled)
+    returned = await rosa.return_many([(biology, cells, item.id) for item in waiting])
+    assert all(r.ok and (s := r.unwrap()) is not None and s.status is SubmissionStatus.RETURNED for r in returned)
+    for index, item in enumerate(waiting):
+        outcomes = (await rosa.get_submission(biology, cells, item.id, expand=("outcomes",))).outcomes
+        assert outcomes is not None and outcomes.points is not None and outcomes.points.published_points is not None
+        assert outcomes.points.published_points.points == 7 + index
