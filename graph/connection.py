@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,7 +24,13 @@ from graph.retry import RetryPolicy, is_retryable_status
 
 logger = logging.getLogger(__name__)
 
-TokenProvider = Callable[[], Awaitable[str]]
+
+class TokenProvider(Protocol):
+    """The token seam: an async callable giving a bearer token; `refresh=True` after Graph refused the last one."""
+
+    def __call__(self, refresh: bool = False) -> Awaitable[str]: ...
+
+
 """Returns a Graph bearer token for one identity. Called again after a 401, so it may refresh then."""
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -187,7 +193,7 @@ class GraphHttp:
                     return GraphResponse(status, response.headers, _json_object(response, method, path))
                 if status == 401 and not token_refreshed:
                     token_refreshed = True
-                    bearer = await token()
+                    bearer = await token(refresh=True)
                     continue
                 error = error_from_response(status, response.headers, response.content, method=method, path=path)
                 can_retry = is_retryable_status(status, idempotent=may_repeat)

@@ -28,7 +28,7 @@ class CountingTokens:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def __call__(self) -> str:
+    async def __call__(self, refresh: bool = False) -> str:
         self.calls += 1
         return f"token-{self.calls}"
 

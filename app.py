@@ -1,0 +1,228 @@
+"""Gradebot's composition root: Settings → aiohttp app (/api/messages, /healthz, sign-in pages), and the lifecycle
+of the store, the Graph client, the outbox worker, reminders and (in sandbox mode) the local sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import html
+import logging
+import socket
+import ssl
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from aiohttp import web
+
+from bot.auth import IdentityConfig, SsoTokenError, SsoValidator, TeacherIdentity, TokenCipher
+from bot.config import Settings, SettingsError
+from bot.grading import GradingService
+from bot.outbox import GradeWriter
+from bot.routes import Router
+from bot.sandbox_link import SandboxLink
+from bot.service import EducationService
+from bot.teams import TeamsEdge
+from cards import sign_in_card
+from graph.connection import GraphHttp
+from storage import open_store
+from storage.store import Store
+
+log = logging.getLogger("gradebot")
+
+Clock = Callable[[], datetime]
+PARTS: web.AppKey[Gradebot] = web.AppKey("parts")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Gradebot:
+    """Everything one running Gradebot owns, in the order it is built (and closed in reverse)."""
+
+    settings: Settings
+    store: Store
+    graph: GraphHttp
+    http: httpx.AsyncClient
+    identity: TeacherIdentity
+    education: EducationService
+    writer: GradeWriter
+    grading: GradingService
+    router: Router
+    edge: TeamsEdge
+    sandbox: SandboxLink | None
+
+    async def aclose(self) -> None:
+        await self.writer.aclose()
+        await self.graph.aclose()
+        await self.http.aclose()
+        await self.store.close()
+        if self.sandbox is not None:
+            await self.sandbox.close()
+
+
+async def build(settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None) -> Gradebot:
+    """Wire every part from settings; in sandbox mode attach to (or start) the local sandbox first."""
+    if settings.sandbox_mode and sandbox is None:
+        sandbox = await (SandboxLink.connect(settings.sandbox_url) if settings.sandbox_url else SandboxLink.start())
+    public_base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
+    if sandbox is not None:
+        info = sandbox.info
+        config = IdentityConfig(
+            app_id=info.bot_app_id,
+            app_secret=info.bot_app_secret,
+            authority_base=info.authority_base,
+            tenant=info.tenant_id,
+            scopes=settings.scopes,
+            redirect_uri=f"{public_base}/auth/callback",
+            ca_file=info.ca_file,
+            allowed_tenants=frozenset({info.tenant_id}),
+        )
+        graph_url = info.graph_url
+        # Tokens at rest are still encrypted in sandbox mode; the key lives only as long as the process.
+        key = settings.token_encryption_key or uuid.uuid4().bytes + uuid.uuid4().bytes
+    else:
+        single = settings.app_type == "SingleTenant"
+        config = IdentityConfig(
+            app_id=settings.app_id,
+            app_secret=settings.app_password,
+            authority_base=settings.login_url,
+            tenant=settings.app_tenant_id if single else "organizations",
+            scopes=settings.scopes,
+            redirect_uri=f"{public_base}/auth/callback",
+            allowed_tenants=frozenset({settings.app_tenant_id}) if single else frozenset(),
+        )
+        graph_url = settings.graph_base_url
+        key = settings.token_encryption_key
+    store = await open_store(settings.database_url)
+    graph = GraphHttp(graph_url, read_timeout=settings.graph_timeout_s, max_concurrency=settings.graph_max_concurrency)
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
+    http = httpx.AsyncClient(timeout=10.0, verify=verify, trust_env=False)
+    identity = TeacherIdentity(
+        config,
+        store,
+        TokenCipher(key),
+        SsoValidator(config, http),
+        public_base,
+        clock,
+        sandbox_sso=sandbox.sso_token if sandbox is not None else None,
+    )
+    education = EducationService(graph, clock)
+    owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+    writer = GradeWriter(store, graph, identity.provider, owner=owner, clock=clock)
+    grading = GradingService(education, writer, store)
+    router = Router(education=education, grading=grading, identity=identity, store=store, clock=clock)
+    edge = TeamsEdge(
+        router,
+        app_id=settings.app_id,
+        app_password=settings.app_password,
+        app_type=settings.app_type,
+        tenant_id=settings.app_tenant_id,
+        openid_metadata_url=settings.bot_openid_metadata_url,
+        sign_in_card=lambda reply: sign_in_card(reply.message),
+    )
+    return Gradebot(settings, store, graph, http, identity, education, writer, grading, router, edge, sandbox)
+
+
+async def _messages(request: web.Request) -> web.StreamResponse:
+    """POST /api/messages: the Bot Framework endpoint (JWT checked by botbuilder unless in sandbox mode)."""
+    if request.content_type != "application/json":
+        return web.json_response({"error": "Content-Type must be application/json."}, status=415)
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "The body is not valid JSON."}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "The body must be a JSON object (an activity)."}, status=400)
+    result = await request.app[PARTS].edge.process(body, request.headers.get("Authorization", ""))
+    if result.body is None:
+        return web.Response(status=result.status)
+    return web.json_response(result.body, status=result.status)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _sign_in_start(request: web.Request) -> web.StreamResponse:
+    tenant, user = request.query.get("tid", ""), request.query.get("oid", "")
+    if not tenant or not user or len(tenant) > 64 or len(user) > 64:
+        return _page("Sign-in link incomplete", "Open the sign-in link from Gradebot in Teams again.", status=400)
+    url = await request.app[PARTS].identity.start_sign_in(tenant, user)
+    raise web.HTTPFound(url)
+
+
+async def _sign_in_callback(request: web.Request) -> web.StreamResponse:
+    if "error" in request.query:
+        return _page("Sign-in cancelled", "Nothing was changed. You can close this window.", status=400)
+    try:
+        code = await request.app[PARTS].identity.finish_sign_in(dict(request.query))
+    except SsoTokenError as exc:
+        return _page("Sign-in failed", str(exc), status=400)
+    return _page(
+        "You're signed in",
+        f"Return to Teams. If Teams asks for a code, enter {code}.",
+        script=(
+            "<script src='https://res.cdn.office.net/teams-js/2.34.0/js/MicrosoftTeams.min.js'></script>"
+            "<script>if(window.microsoftTeams){microsoftTeams.app.initialize().then(function(){"
+            f"microsoftTeams.authentication.notifySuccess('{code}');}});}}</script>"
+        ),
+    )
+
+
+def _page(title: str, text: str, *, status: int = 200, script: str = "") -> web.Response:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Gradebot</title></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{script}</body></html>"
+    )
+    return web.Response(text=body, content_type="text/html", status=status)
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None) -> web.Application:
+    """The aiohttp application; parts are built on startup and closed on cleanup."""
+    app = web.Application(client_max_size=1024 * 1024)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        parts = await build(settings, clock=clock, sandbox=sandbox)
+        app[PARTS] = parts
+        parts.writer.start(interval_s=5.0)
+        try:
+            yield
+        finally:
+            await parts.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/api/messages", _messages)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/auth/start", _sign_in_start)
+    app.router.add_get("/auth/callback", _sign_in_callback)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="app.py", description="Run Gradebot.")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the bot (default)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command in (None, "serve"):
+        mode = "sandbox" if settings.sandbox_mode else "production"
+        log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,349 @@
+"""Reminders: each teacher's digest of work waiting to be graded, on their own schedule, sent by exactly one instance.
+
+`Reminders.run_once(now)` is one sweep (the loop, `python app.py remind-once --at …` and tests all call it); a lease
+in the store picks the single sender, and every digest is recorded before it is sent so it is never sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.auth import SignInRequiredError, SsoTokenError
+from bot.service import EducationService, Teacher
+from bot.turns import DeliveryError
+from cards import DigestEntry, digest_card
+from cards.actions import WEEKDAYS, SaveRemindersAction
+from graph.connection import TokenProvider
+from graph.errors import GraphAuthError, GraphError
+from graph.progress import UngradedItem
+from storage.records import ConversationRecord, ReminderSchedule
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "reminders"
+CATCH_UP = timedelta(hours=12)
+"""A slot missed (the bot was down, a tick was late) is still sent once if it is at most this old."""
+DEFAULT_DAYS = frozenset({0, 1, 2, 3, 4})
+DEFAULT_TIME = "15:30"
+MAX_DELIVERY_TRIES = 5
+SEND_INTERVAL_S = 0.1
+"""Pause between proactive sends: well under Teams' 50 requests/s per app per tenant."""
+
+
+class Messenger(Protocol):
+    """Proactive delivery to Teams (bot/teams.py behind an adapter in app.py)."""
+
+    async def send_card(self, reference: Mapping[str, Any], card: dict[str, Any]) -> str | None: ...
+
+    async def open_personal_chat(self, service_url: str, tenant_id: str, user_teams_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One scheduled digest time: `key` names it in the teacher's local time (DST-proof), `at` is the instant."""
+
+    key: str
+    at: datetime
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did (for operators, `remind-once` and tests)."""
+
+    held_lease: bool = False
+    sent: list[str] = field(default_factory=list)
+    sign_in_notes: list[str] = field(default_factory=list)
+    nothing_waiting: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _clock_time(text: str) -> time:
+    hour, minute = text.split(":")
+    return time(int(hour), int(minute))
+
+
+def local_instant(day: Any, at: time, tz: ZoneInfo) -> datetime:
+    """`day` at wall-clock `at` in `tz` as a UTC instant: the first of two in a fall-back hour, and shifted
+    forward by the gap when the wall time does not exist (spring forward)."""
+    return datetime.combine(day, at).replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
+    """The newest scheduled slot at or before `now` (looking back a week), or None."""
+    try:
+        tz = ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    at = _clock_time(schedule.local_time)
+    today = now.astimezone(tz).date()
+    for back in range(8):
+        day = today - timedelta(days=back)
+        if day.weekday() not in schedule.days:
+            continue
+        instant = local_instant(day, at, tz)
+        if instant <= now:
+            return Slot(f"{day.isoformat()}T{schedule.local_time}", instant)
+    return None
+
+
+def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
+    if schedule.quiet_start is None or schedule.quiet_end is None:
+        return False
+    try:
+        local = now.astimezone(ZoneInfo(schedule.timezone)).time()
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    start, end = _clock_time(schedule.quiet_start), _clock_time(schedule.quiet_end)
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) -> list[DigestEntry]:
+    """Per class: how many wait (at least `min_age_days` old), the oldest, the late ones — oldest first."""
+    by_class: dict[str, list[UngradedItem]] = {}
+    for item in items:
+        turned_in = item.turned_in_at
+        if min_age_days and turned_in is not None and now - turned_in < timedelta(days=min_age_days):
+            continue
+        by_class.setdefault(item.education_class.id, []).append(item)
+    entries = []
+    for class_items in by_class.values():
+        late = [item for item in class_items if item.late_by is not None]
+        entries.append(DigestEntry(class_items[0].education_class, len(class_items), class_items[0], late))
+    return sorted(entries, key=lambda e: e.education_class.display_name.casefold())
+
+
+def meets_threshold(schedule: ReminderSchedule, entries: list[DigestEntry], now: datetime) -> bool:
+    """Send when ≥ min_waiting wait, or the oldest has waited ≥ min_age_days (with something waiting at all)."""
+    waiting = sum(e.waiting for e in entries)
+    if waiting == 0:
+        return False
+    if waiting >= max(schedule.min_waiting, 1):
+        return True
+    oldest = min((e.oldest.turned_in_at for e in entries if e.oldest and e.oldest.turned_in_at), default=None)
+    return bool(schedule.min_age_days and oldest is not None and now - oldest >= timedelta(days=schedule.min_age_days))
+
+
+def default_schedule(teacher_id: str, tenant_id: str, timezone: str, now: datetime) -> ReminderSchedule:
+    return ReminderSchedule(
+        teacher_id=teacher_id,
+        tenant_id=tenant_id,
+        enabled=True,
+        days=DEFAULT_DAYS,
+        local_time=DEFAULT_TIME,
+        timezone=timezone,
+        quiet_start=None,
+        quiet_end=None,
+        class_ids=frozenset(),
+        min_waiting=1,
+        min_age_days=0,
+        snoozed_until=None,
+        paused_reason=None,
+        paused_at=None,
+        updated_at=now,
+    )
+
+
+def schedule_from_action(
+    action: SaveRemindersAction, teacher_id: str, tenant_id: str, now: datetime
+) -> ReminderSchedule:
+    return ReminderSchedule(
+        teacher_id=teacher_id,
+        tenant_id=tenant_id,
+        enabled=action.enabled,
+        days=frozenset(WEEKDAYS.index(day) for day in action.days),
+        local_time=action.at.strftime("%H:%M"),
+        timezone=action.timezone,
+        quiet_start=action.quiet_start.strftime("%H:%M") if action.quiet_start else None,
+        quiet_end=action.quiet_end.strftime("%H:%M") if action.quiet_end else None,
+        class_ids=frozenset(action.class_ids),
+        min_waiting=action.min_waiting,
+        min_age_days=action.min_age_days,
+        snoozed_until=None,
+        paused_reason=None,
+        paused_at=None,
+        updated_at=now,
+    )
+
+
+class Reminders:
+    """Finds due digests, builds them with the teacher's cached token (or the app's), and sends each once."""
+
+    def __init__(
+        self,
+        store: Store,
+        education: EducationService,
+        messenger: Messenger,
+        providers: Callable[[str, str], TokenProvider],
+        *,
+        owner: str,
+        interval_s: float,
+        sign_in_note: Callable[[str, str], dict[str, Any]],
+        app_only: bool = False,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._education = education
+        self._messenger = messenger
+        self._providers = providers
+        self._owner = owner
+        self._interval_s = interval_s
+        self._sign_in_note = sign_in_note
+        self._app_only = app_only
+        self._sleep = sleep
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self, now: datetime) -> SweepReport:
+        """One sweep as if at `now`: only the lease holder sends."""
+        report = SweepReport()
+        ttl = timedelta(seconds=max(self._interval_s * 3, 60))
+        if not await self._store.acquire_lease(LEASE_NAME, self._owner, now, ttl):
+            return report
+        report.held_lease = True
+        for schedule in await self._store.list_schedules(enabled_only=True):
+            try:
+                await self._consider(schedule, now, report)
+            except GraphError as exc:
+                report.failed[schedule.teacher_id] = f"Graph {exc.status}"
+                log.warning("digest for teacher %s failed: %s", schedule.teacher_id, exc)
+        return report
+
+    async def _consider(self, schedule: ReminderSchedule, now: datetime, report: SweepReport) -> None:
+        teacher_id = schedule.teacher_id
+        slot = due_slot(schedule, now)
+        reason = self._skip_reason(schedule, slot, now)
+        if reason is not None or slot is None:
+            if reason not in (None, "not due"):
+                report.skipped[teacher_id] = reason or ""
+            return
+        if await self._store.digest_sent(teacher_id, slot.key) or await self._store.digest_sent(
+            teacher_id, slot.key + "/none"
+        ):
+            return
+        teacher = Teacher(
+            schedule.tenant_id,
+            teacher_id,
+            "",
+            "",
+            self._providers(schedule.tenant_id, teacher_id),
+            app_only=self._app_only,
+        )
+        try:
+            items = await self._education.ungraded(teacher, sorted(schedule.class_ids) or None)
+        except (SignInRequiredError, SsoTokenError, GraphAuthError):
+            if await self._store.record_digest(teacher_id, slot.key, now):
+                await self._deliver(schedule, self._sign_in_note(schedule.tenant_id, teacher_id), report, now)
+                report.sign_in_notes.append(teacher_id)
+            return
+        entries = digest_entries(items, schedule.min_age_days, now)
+        if not meets_threshold(schedule, entries, now):
+            await self._store.record_digest(teacher_id, slot.key + "/none", now)
+            report.nothing_waiting.append(teacher_id)
+            return
+        if not await self._store.record_digest(teacher_id, slot.key, now):
+            return  # another instance claimed this slot first
+        tz = ZoneInfo(schedule.timezone)
+        if await self._deliver(schedule, digest_card(entries, tz, now), report, now):
+            report.sent.append(teacher_id)
+
+    def _skip_reason(self, schedule: ReminderSchedule, slot: Slot | None, now: datetime) -> str | None:
+        if schedule.paused_reason:
+            return f"paused: {schedule.paused_reason}"
+        if slot is None:
+            return "not due"
+        if now - slot.at > CATCH_UP:
+            return "not due"
+        if schedule.snoozed_until is not None and slot.at < schedule.snoozed_until:
+            return "snoozed"
+        if in_quiet_hours(schedule, now):
+            return "quiet hours"
+        return None
+
+    async def _deliver(
+        self, schedule: ReminderSchedule, card: dict[str, Any], report: SweepReport, now: datetime
+    ) -> bool:
+        """Send to the teacher's 1:1 chat (opening it if needed), retrying 429s; a 403 pauses their reminders."""
+        teacher_id = schedule.teacher_id
+        for attempt in range(MAX_DELIVERY_TRIES):
+            try:
+                reference = await self._personal_reference(schedule, now)
+                if reference is None:
+                    report.failed[teacher_id] = "no chat with this teacher yet"
+                    return False
+                await self._messenger.send_card(reference, card)
+                await self._sleep(SEND_INTERVAL_S)
+                return True
+            except DeliveryError as exc:
+                if exc.is_blocked:
+                    await self._store.save_schedule(
+                        replace(
+                            schedule, paused_reason="Gradebot was blocked or removed", paused_at=now, updated_at=now
+                        )
+                    )
+                    report.failed[teacher_id] = "blocked (reminders paused)"
+                    log.info("teacher %s blocked the app; reminders paused", teacher_id)
+                    return False
+                if not exc.is_transient or attempt + 1 == MAX_DELIVERY_TRIES:
+                    report.failed[teacher_id] = f"delivery failed ({exc.status})"
+                    return False
+                await self._sleep(exc.retry_after if exc.retry_after is not None else 2.0**attempt)
+        return False
+
+    async def _personal_reference(self, schedule: ReminderSchedule, now: datetime) -> Mapping[str, Any] | None:
+        existing = await self._store.personal_conversation(schedule.teacher_id)
+        if existing is not None:
+            return existing.reference
+        profile = await self._store.get_user_profile(schedule.teacher_id)
+        if profile is None or not profile.teams_id or not profile.service_url:
+            return None
+        reference = await self._messenger.open_personal_chat(profile.service_url, schedule.tenant_id, profile.teams_id)
+        conversation = reference.get("conversation") if isinstance(reference.get("conversation"), dict) else {}
+        bot = reference.get("bot") if isinstance(reference.get("bot"), dict) else {}
+        await self._store.save_conversation(
+            ConversationRecord(
+                conversation_id=str(conversation.get("id") if conversation else ""),
+                kind="personal",
+                tenant_id=schedule.tenant_id,
+                service_url=profile.service_url,
+                bot_id=str(bot.get("id") if bot else ""),
+                user_aad_id=schedule.teacher_id,
+                team_id=None,
+                class_id=None,
+                reference=reference,
+                updated_at=now,
+            )
+        )
+        return reference
+
+    # Lifecycle ------------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Sweep every `interval_s` until `stop()`; a tick that runs late simply catches up (see CATCH_UP)."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.run_once(self._clock())
+                except Exception:  # one bad sweep (database blip) must not end reminders for everyone
+                    log.exception("reminder sweep failed")
+                await asyncio.sleep(self._interval_s)
+
+        self._task = asyncio.get_running_loop().create_task(loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._store.release_lease(LEASE_NAME, self._owner)

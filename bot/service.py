@@ -1,0 +1,261 @@
+"""Teacher use-cases for reading: taught classes, assignments with progress, ungraded work, and the teacher check.
+
+No Teams and no card JSON here: callers get graph models and `graph.progress` views back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from graph.client import EducationClient
+from graph.connection import GraphHttp, TokenProvider
+from graph.errors import GraphError, GraphForbiddenError, GraphNotFoundError
+from graph.models import Assignment, AssignmentStatus, EducationClass, EducationUser, Submission
+from graph.progress import (
+    AssignmentProgress,
+    GradingState,
+    UngradedItem,
+    grading_state,
+    lateness,
+    oldest_first,
+    summarize,
+)
+
+log = logging.getLogger(__name__)
+
+TEACHER_CACHE_S = 60.0
+ROSTER_CACHE_S = 300.0
+UNGRADED_CACHE_S = 30.0
+"""Paging through a long ungraded list reuses it briefly; any write by the teacher drops it."""
+# Assignments whose submissions exist and can hold turned-in work.
+OPEN_STATUSES = frozenset({AssignmentStatus.ASSIGNED, AssignmentStatus.PUBLISHED})
+
+
+class UserError(Exception):
+    """Something the teacher can act on; the message is written for them."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotATeacherError(UserError):
+    def __init__(self) -> None:
+        super().__init__("Only teachers of this class can see or grade its work.")
+
+
+class NotFoundError(UserError):
+    def __init__(self, what: str = "That item") -> None:
+        super().__init__(f"{what} no longer exists in this class. Open the list again.")
+
+
+class NotAClassTeamError(UserError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This team isn't a class team, so there are no assignments here. "
+            "Chat with me 1:1 to see the classes you teach."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Teacher:
+    """The Teams user asking, with one Graph token provider for the whole turn (so the token is fetched once)."""
+
+    tenant_id: str
+    aad_object_id: str
+    teams_id: str
+    name: str
+    token: TokenProvider = field(compare=False, repr=False)
+    app_only: bool = False
+    """The token is the app's own (application permissions, for reminders): /me paths are unavailable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClassAssignments:
+    education_class: EducationClass
+    progress: list[AssignmentProgress]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassWork:
+    """One class's assignments with their submissions (outcomes expanded) and the student roster."""
+
+    education_class: EducationClass
+    assignments: list[Assignment]
+    submissions: dict[str, list[Submission]]
+    students: dict[str, str]
+
+
+class _Expiring:
+    """A small time-limited cache (per process); a miss just asks Graph again."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_s
+        self._clock = clock
+        self._items: dict[tuple[str, ...], tuple[float, object]] = {}
+
+    def get(self, key: tuple[str, ...]) -> object | None:
+        hit = self._items.get(key)
+        if hit is None or hit[0] < self._clock():
+            self._items.pop(key, None)
+            return None
+        return hit[1]
+
+    def drop_prefix(self, first: str) -> None:
+        for key in [k for k in self._items if k and k[0] == first]:
+            del self._items[key]
+
+    def put(self, key: tuple[str, ...], value: object) -> None:
+        if len(self._items) > 4096:
+            self._items.clear()
+        self._items[key] = (self._clock() + self._ttl, value)
+
+
+class EducationService:
+    """Reads what a teacher may see, always with the teacher's own delegated Graph token."""
+
+    def __init__(self, http: GraphHttp, clock: Callable[[], datetime]) -> None:
+        self._http = http
+        self.clock = clock
+        self._teachers = _Expiring(TEACHER_CACHE_S)
+        self._rosters = _Expiring(ROSTER_CACHE_S)
+        self._lists = _Expiring(UNGRADED_CACHE_S)
+
+    def client(self, teacher: Teacher) -> EducationClient:
+        return EducationClient(self._http, teacher.token)
+
+    async def taught_classes(self, teacher: Teacher) -> list[EducationClass]:
+        client = self.client(teacher)
+        if teacher.app_only:
+            classes = await client.user_taught_classes(teacher.aad_object_id)
+        else:
+            classes = await client.taught_classes()
+        return sorted(classes, key=lambda c: c.display_name.casefold())
+
+    async def require_teacher(self, teacher: Teacher, class_id: str) -> EducationClass:
+        """The class, if the caller teaches it (checked with Graph's /teachers); else NotATeacherError."""
+        cached = self._teachers.get((class_id, teacher.aad_object_id))
+        if isinstance(cached, EducationClass):
+            return cached
+        client = self.client(teacher)
+        try:
+            teachers, education_class = await asyncio.gather(
+                client.class_teachers(class_id), client.get_class(class_id)
+            )
+        except GraphNotFoundError as exc:
+            raise NotATeacherError() from exc
+        except GraphForbiddenError as exc:
+            raise NotATeacherError() from exc
+        if teacher.aad_object_id not in {t.id for t in teachers}:
+            log.info("refused: user %s is not a teacher of class %s", teacher.aad_object_id, class_id)
+            raise NotATeacherError()
+        self._teachers.put((class_id, teacher.aad_object_id), education_class)
+        self._teachers.put((class_id, "teachers"), teachers)
+        return education_class
+
+    async def class_teacher_ids(self, teacher: Teacher, class_id: str) -> list[str]:
+        """Entra ids of the class's teachers (after checking the caller is one of them)."""
+        await self.require_teacher(teacher, class_id)
+        teachers = self._teachers.get((class_id, "teachers"))
+        if not isinstance(teachers, list):
+            teachers = await self.client(teacher).class_teachers(class_id)
+        return [t.id for t in teachers if isinstance(t, EducationUser)]
+
+    async def students(self, client: EducationClient, class_id: str) -> dict[str, str]:
+        """Student id → display name for a class (cached briefly)."""
+        cached = self._rosters.get((class_id,))
+        if isinstance(cached, dict):
+            return cached
+        members = await client.class_members(class_id)
+        names = {m.id: m.display_name for m in members}
+        self._rosters.put((class_id,), names)
+        return names
+
+    async def class_work(self, teacher: Teacher, education_class: EducationClass, *, open_only: bool) -> ClassWork:
+        """Assignments and their submissions in few round trips ($batch), plus the roster."""
+        client = self.client(teacher)
+        assignments, students = await asyncio.gather(
+            client.list_assignments(education_class.id), self.students(client, education_class.id)
+        )
+        with_work = [a for a in assignments if a.status in OPEN_STATUSES]
+        settled = await client.list_submissions_many([(education_class.id, a.id) for a in with_work])
+        submissions: dict[str, list[Submission]] = {}
+        for assignment, result in zip(with_work, settled, strict=True):
+            if result.error is not None:
+                raise result.error
+            submissions[assignment.id] = result.unwrap()
+        shown = with_work if open_only else assignments
+        return ClassWork(education_class, shown, submissions, students)
+
+    async def assignments(self, teacher: Teacher, class_id: str) -> ClassAssignments:
+        education_class = await self.require_teacher(teacher, class_id)
+        work = await self.class_work(teacher, education_class, open_only=False)
+        progress = [summarize(a, work.submissions.get(a.id, [])) for a in work.assignments]
+        progress.sort(key=_assignment_order)
+        return ClassAssignments(education_class, progress)
+
+    def forget_lists(self, teacher: Teacher) -> None:
+        """The teacher changed something: their cached ungraded lists are stale."""
+        self._lists.drop_prefix(teacher.aad_object_id)
+
+    async def ungraded(self, teacher: Teacher, class_ids: Sequence[str] | None) -> list[UngradedItem]:
+        """Turned-in work waiting for a grade, oldest first, across the given classes (None = all taught)."""
+        key = (teacher.aad_object_id, *(sorted(class_ids) if class_ids is not None else ["*"]))
+        cached = self._lists.get(key)
+        if isinstance(cached, list):
+            return cached
+        items = await self._ungraded(teacher, class_ids)
+        self._lists.put(key, items)
+        return items
+
+    async def _ungraded(self, teacher: Teacher, class_ids: Sequence[str] | None) -> list[UngradedItem]:
+        if class_ids is None:
+            classes = await self.taught_classes(teacher)
+        else:
+            classes = list(await asyncio.gather(*(self.require_teacher(teacher, c) for c in class_ids)))
+        works = await asyncio.gather(*(self.class_work(teacher, c, open_only=True) for c in classes))
+        items: list[UngradedItem] = []
+        for work in works:
+            items.extend(ungraded_items(work))
+        return oldest_first(items)
+
+
+def ungraded_items(work: ClassWork) -> list[UngradedItem]:
+    items: list[UngradedItem] = []
+    for assignment in work.assignments:
+        for submission in work.submissions.get(assignment.id, []):
+            if grading_state(submission) is GradingState.NEEDS_GRADING:
+                items.append(
+                    UngradedItem(
+                        education_class=work.education_class,
+                        assignment=assignment,
+                        submission=submission,
+                        student_name=work.students.get(submission.student_id or "", "A student"),
+                        late_by=lateness(submission, assignment),
+                    )
+                )
+    return items
+
+
+def _assignment_order(progress: AssignmentProgress) -> tuple[int, float, str]:
+    """Open work first (soonest due first), then drafts and scheduled, each by name."""
+    assignment = progress.assignment
+    rank = 0 if assignment.status in OPEN_STATUSES else 1
+    due = assignment.due.timestamp() if assignment.due else float("inf")
+    return (rank, due, assignment.display_name.casefold())
+
+
+def describe_graph_error(error: GraphError) -> str:
+    """A teacher-facing sentence for a Graph failure (no codes they cannot use)."""
+    if error.status == 429 or error.status is None or (error.status or 0) >= 500:
+        return "Microsoft Graph is busy right now. Nothing was lost; please try again in a minute."
+    if error.status in (401, 403):
+        return "Microsoft Graph did not allow this with your account."
+    if error.status == 404:
+        return "That item no longer exists in Teams Assignments. Open the list again."
+    return "Microsoft Graph refused the request. Please check what you entered and try again."

@@ -1,0 +1,138 @@
+"""The neutral types that cross the Teams edge: a `Turn` in, `Reply` values out, and the per-turn `TeamsIO` seam.
+
+bot/teams.py translates botbuilder activities into these; nothing else in Gradebot sees botbuilder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal, Protocol
+
+ConversationKind = Literal["personal", "channel", "groupChat"]
+Card = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The Teams user behind a turn."""
+
+    teams_id: str
+    """The user's `29:` id as this bot sees it (what `refresh.userIds` needs)."""
+    aad_object_id: str
+    """The user's Entra object id (= educationUser id)."""
+    name: str
+    tenant_id: str
+    timezone: str | None = None
+    """IANA name from the Teams client's `localTimezone`, when it sent one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    id: str
+    kind: ConversationKind
+    service_url: str
+    team_id: str | None = None
+    class_id: str | None = None
+    """The class team's aadGroupId, which is the educationClass id (None outside a team or if unknown)."""
+    reference: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """The serialized botbuilder ConversationReference, opaque outside bot/teams.py."""
+
+    @property
+    def is_shared(self) -> bool:
+        """True where others can see what the bot posts (channels and group chats)."""
+        return self.kind != "personal"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One thing the user did: a message (`text`) or a card action (`verb` + `data`)."""
+
+    caller: Caller
+    conversation: ConversationInfo
+    text: str = ""
+    verb: str | None = None
+    data: Mapping[str, object] = field(default_factory=dict)
+    trigger: Literal["manual", "automatic"] = "manual"
+    reply_to_id: str | None = None
+    sso_token: str | None = None
+    """SSO token Teams attached to an Action.Execute after a loginRequest (`value.authentication.token`)."""
+    sign_in_state: str | None = None
+    """Code from the nominal sign-in page (`value.state` on Action.Execute, or `signin/verifyState`)."""
+
+    @property
+    def is_action(self) -> bool:
+        return self.verb is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CardReply:
+    """Send (message) or replace in place (invoke) with this card."""
+
+    card: Card
+
+
+@dataclass(frozen=True, slots=True)
+class TextReply:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignInReply:
+    """The caller must sign in: a 401 loginRequest for an invoke, a sign-in card for a message."""
+
+    sign_in_url: str
+    message: str = "Sign in to let Gradebot read and grade your classes."
+    offer_sso: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PreconditionFailedReply:
+    """A Teams SSO token could not be exchanged (invoke answered 412 so Teams falls back to the sign-in button)."""
+
+    message: str = "Gradebot could not use your Teams sign-in. Sign in with the button instead."
+
+
+Reply = CardReply | TextReply | SignInReply | PreconditionFailedReply
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member of a Teams conversation as the Bot Connector lists it."""
+
+    teams_id: str
+    aad_object_id: str | None
+    name: str
+
+
+class TeamsIO(Protocol):
+    """What a handler may ask of Teams during a turn (implemented by bot/teams.py)."""
+
+    async def members(self) -> list[Member]:
+        """Everyone in the team (or chat) this turn came from."""
+        ...
+
+    async def send(self, reply: Reply) -> str | None:
+        """Post an extra message in this conversation; returns its activity id."""
+        ...
+
+
+class DeliveryError(Exception):
+    """The Bot Connector refused a proactive send or update."""
+
+    def __init__(self, status: int, retry_after: float | None, code: str | None) -> None:
+        super().__init__(f"Bot Connector answered {status} ({code or 'no code'})")
+        self.status = status
+        self.retry_after = retry_after
+        self.code = code
+
+    @property
+    def is_blocked(self) -> bool:
+        """403: the user blocked or removed the app, so messages to them cannot be delivered."""
+        return self.status == HTTPStatus.FORBIDDEN
+
+    @property
+    def is_transient(self) -> bool:
+        """Worth retrying (after Retry-After when given): throttling, precondition races, server errors."""
+        return self.status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.PRECONDITION_FAILED) or self.status >= 500

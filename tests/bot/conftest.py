@@ -1,0 +1,173 @@
+"""End-to-end fixtures: the real sandbox over HTTP on 127.0.0.1, and Gradebot's real aiohttp app (CloudAdapter,
+SQLite, msal against the sandbox identity endpoint) driven through POST /api/messages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from app import create_app
+from bot.config import Settings
+from sandbox.app import Sandbox
+from sandbox.directory import SchoolClass, User
+from sandbox.school import School
+from sandbox.seed import default_school
+from sandbox.tls import TlsMaterial, generate_tls_material
+
+AppClient = TestClient[web.Request, web.Application]
+
+
+@functools.cache
+def _keys() -> tuple[rsa.RSAPrivateKey, TlsMaterial]:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048), generate_tls_material()
+
+
+class Clock:
+    """Gradebot's clock seam: real time unless a test pins it."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+
+@dataclass
+class World:
+    """One running sandbox and one running Gradebot talking to it."""
+
+    sandbox: Sandbox
+    client: AppClient
+    clock: Clock
+    database_url: str
+
+    @property
+    def school(self) -> School:
+        return self.sandbox.school
+
+    def user(self, upn_prefix: str) -> User:
+        return next(u for u in self.school.directory.users.values() if u.user_principal_name.startswith(upn_prefix))
+
+    def school_class(self, code: str) -> SchoolClass:
+        return next(c for c in self.school.directory.classes.values() if c.class_code == code)
+
+    async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
+        response = await self.client.post("/api/messages", json=activity)
+        body = await response.json() if response.content_type == "application/json" else None
+        return response.status, body
+
+
+def start_sandbox(school: School | None = None, **options: Any) -> Sandbox:
+    key, tls = _keys()
+    return Sandbox(school or default_school(), signing_key=key, tls=tls, **options)
+
+
+@pytest.fixture
+def gradebot_settings(tmp_path: Path) -> Callable[[Sandbox], Settings]:
+    def make(sandbox: Sandbox, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "sandbox_url": sandbox.base_url,
+            "database_url": f"sqlite:///{tmp_path / 'gradebot.db'}",
+            "reminders_enabled": False,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+WorldFactory = Callable[..., Awaitable[World]]
+
+
+@pytest.fixture
+async def make_world(aiohttp_client: Any, gradebot_settings: Callable[..., Settings]) -> AsyncIterator[WorldFactory]:
+    """Start a sandbox (optionally with a given school and options) and a Gradebot attached to it."""
+    started: list[tuple[Sandbox, AppClient]] = []
+
+    async def make(
+        school: School | None = None, *, sandbox_options: dict[str, Any] | None = None, **settings: Any
+    ) -> World:
+        sandbox = start_sandbox(school, **(sandbox_options or {}))
+        await sandbox.start()
+        clock = Clock()
+        config = gradebot_settings(sandbox, **settings)
+        client = await aiohttp_client(create_app(config, clock=clock))
+        started.append((sandbox, client))
+        return World(sandbox, client, clock, config.database_url)
+
+    yield make
+    for sandbox, client in reversed(started):
+        await client.close()
+        await sandbox.stop()
+
+
+@pytest.fixture
+async def world(make_world: WorldFactory) -> World:
+    return await make_world()
+
+
+def replies(body: Any) -> list[dict[str, Any]]:
+    """The activities an expectReplies answer carries."""
+    assert isinstance(body, dict), body
+    return list(body.get("activities") or [])
+
+
+def cards_of(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        attachment["content"]
+        for activity in activities
+        for attachment in activity.get("attachments") or []
+        if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"
+    ]
+
+
+def invoke_card(body: Any) -> dict[str, Any]:
+    """The card an Action.Execute invoke answered with (HTTP 200, statusCode 200, card type)."""
+    assert body["statusCode"] == 200, body
+    assert body["type"] == "application/vnd.microsoft.card.adaptive", body
+    return dict(body["value"])
+
+
+def card_text(card: Any) -> str:
+    """Every string in a card, joined (for "does it mention X" checks)."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            parts.append(node)
+
+    walk(card)
+    return "\n".join(parts)
+
+
+def actions_of(card: Any) -> list[dict[str, Any]]:
+    """Every Action.Execute in a card (nested ShowCards and ActionSets included)."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute":
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found

@@ -1,0 +1,200 @@
+"""Issue 3 end to end: every command in a 1:1 chat and in a class team's channel, through POST /api/messages
+(deliveryMode expectReplies) against the sandbox over HTTP; cards checked against the sandbox's own truth."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.bot.activities import card_action, message
+from tests.bot.conftest import World, actions_of, card_text, cards_of, invoke_card, replies
+from tests.bot.truth import assignment_counts, ungraded_submissions
+from tests.cards.schema import card_errors
+
+
+async def _ask(world: World, upn: str, text: str, **options: object) -> dict:
+    status, body = await world.post(message(world.user(upn), text, world.sandbox.connector_url, **options))
+    assert status == 200, body
+    cards = cards_of(replies(body))
+    assert len(cards) == 1, body
+    assert card_errors(cards[0]) == []
+    return cards[0]
+
+
+async def test_help_lists_every_command(world: World) -> None:
+    card = await _ask(world, "rosa", "help")
+    text = card_text(card)
+    for command in ("help", "classes", "assignments", "ungraded", "grade", "undo", "remind", "signout"):
+        assert command in text
+
+
+async def test_unknown_text_gets_help(world: World) -> None:
+    card = await _ask(world, "rosa", "what is the meaning of life")
+    assert "Commands" in card_text(card)
+
+
+async def test_classes_lists_only_the_classes_the_teacher_teaches(world: World) -> None:
+    text = card_text(await _ask(world, "rosa", "classes"))
+    assert "Biology 101" in text and "Chemistry 201" in text
+    assert "World History 9" not in text
+
+
+async def test_assignments_in_a_personal_chat_asks_for_the_class_then_remembers_it(world: World) -> None:
+    rosa = world.user("rosa")
+    picker = await _ask(world, "rosa", "assignments")
+    choices = [a for a in actions_of(picker) if a["verb"] == "pickClass"]
+    titles = " ".join(c["title"] for c in choices)
+    assert "Biology 101" in titles and "Chemistry 201" in titles and "World History" not in titles
+    bio = world.school_class("BIO101")
+    pick = next(c for c in choices if c["data"]["classId"] == bio.id)
+    status, body = await world.post(card_action(rosa, "pickClass", pick["data"], world.sandbox.connector_url))
+    assert status == 200
+    card = invoke_card(body)
+    assert card_errors(card) == []
+    text = card_text(card)
+    truth = assignment_counts(
+        world.school,
+        bio.id,
+        next(a.id for a in world.school.assignments_of(bio.id) if a.display_name == "Cell structure worksheet"),
+    )
+    assert "Cell structure worksheet" in text
+    assert f"To grade {truth.needs_grading}" in text or f"{truth.needs_grading} to grade" in text, text
+    # The choice is remembered for this conversation.
+    again = await _ask(world, "rosa", "assignments")
+    assert "Cell structure worksheet" in card_text(again)
+
+
+async def test_assignments_card_counts_equal_the_sandbox_for_every_assignment(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    card = await _ask(world, "rosa", "assignments Chemistry 201")
+    text = card_text(card)
+    for assignment in world.school.assignments_of(chem.id):
+        if world.school.assignment_status(assignment) != "assigned":
+            continue
+        truth = assignment_counts(world.school, chem.id, assignment.id)
+        block = text[text.index(assignment.display_name) :]
+        numbers = block[: block.find("\n", block.find("Returned")) if "Returned" in block else 400]
+        assert re.search(rf"\b{truth.needs_grading}\b", numbers), (assignment.display_name, truth, numbers)
+
+
+async def test_ungraded_in_a_personal_chat_covers_every_taught_class_oldest_first(world: World) -> None:
+    rosa = world.user("rosa")
+    truth = ungraded_submissions(world.school, rosa.id)
+    seen: list[str] = []
+    page = 0
+    card = await _ask(world, "rosa", "ungraded")
+    while True:
+        assert len(json.dumps(card).encode("utf-16-le")) < 80_000
+        grade_buttons = [a for a in actions_of(card) if a["verb"] == "openGrading"]
+        seen.extend(b["data"]["submissionId"] for b in grade_buttons)
+        following = [a for a in actions_of(card) if a["verb"] == "showUngraded" and a["data"].get("page") == page + 1]
+        if not following:
+            break
+        page += 1
+        status, body = await world.post(
+            card_action(rosa, "showUngraded", following[0]["data"], world.sandbox.connector_url)
+        )
+        assert status == 200
+        card = invoke_card(body)
+    assert sorted(seen) == sorted(s.id for s in truth)
+    turned_in = {s.id: world.school.shown_state(s).submitted_at for s in truth}
+    assert [turned_in[i] for i in seen] == sorted(turned_in[i] for i in seen)
+
+
+async def test_a_channel_gets_a_neutral_card_whose_refresh_targets_the_class_teachers(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    for command in ("ungraded", "assignments"):
+        card = await _ask(world, "rosa", command, school_class=chem)
+        text = card_text(card)
+        for student_id in chem.student_ids:
+            assert world.school.directory.users[student_id].display_name not in text
+        assert sorted(card["refresh"]["userIds"]) == sorted(f"29:{t}" for t in chem.teacher_ids)
+        assert card["refresh"]["action"]["verb"] == "refreshView"
+
+
+async def test_refresh_brings_a_teacher_their_view_and_a_student_the_neutral_card(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    neutral = await _ask(world, "rosa", "ungraded", school_class=chem)
+    data = neutral["refresh"]["action"]["data"]
+    url = world.sandbox.connector_url
+    status, body = await world.post(
+        card_action(world.user("david"), "refreshView", data, url, school_class=chem, trigger="automatic")
+    )
+    assert status == 200
+    teacher_view = invoke_card(body)
+    waiting = [s for s in ungraded_submissions(world.school, world.user("david").id) if s.class_id == chem.id]
+    assert len([a for a in actions_of(teacher_view) if a["verb"] == "openGrading"]) == min(len(waiting), 20)
+    student = world.school.directory.users[chem.student_ids[0]]
+    status, body = await world.post(
+        card_action(student, "refreshView", data, url, school_class=chem, trigger="automatic")
+    )
+    assert status == 200
+    student_view = invoke_card(body)
+    text = card_text(student_view)
+    for student_id in chem.student_ids:
+        assert world.school.directory.users[student_id].display_name not in text
+    assert not [a for a in actions_of(student_view) if a["verb"] == "openGrading"]
+
+
+async def test_a_student_asking_for_ungraded_work_in_a_channel_gets_no_student_data(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    student = world.school.directory.users[chem.student_ids[3]]
+    status, body = await world.post(message(student, "ungraded", world.sandbox.connector_url, school_class=chem))
+    assert status == 200
+    shown = [{"text": a.get("text"), "attachments": a.get("attachments")} for a in replies(body)]
+    text = json.dumps(shown)
+    for student_id in chem.student_ids:
+        assert world.school.directory.users[student_id].display_name not in text
+    assert "openGrading" not in text
+    assert "Only teachers of this class" in text
+
+
+async def test_the_class_comes_from_team_details_when_the_activity_lacks_aad_group_id(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    card = await _ask(world, "rosa", "ungraded", school_class=chem, with_group=False)
+    assert card["refresh"]["action"]["data"]["classId"] == chem.id
+
+
+async def test_a_team_that_is_not_a_class_gets_a_clear_message(world: World) -> None:
+    status, body = await world.post(
+        message(world.user("rosa"), "assignments", world.sandbox.connector_url, team_id="19:staff-room@thread.tacv2")
+    )
+    assert status == 200
+    assert "isn't a class team" in json.dumps(replies(body))
+
+
+async def test_a_teacher_cannot_open_another_teachers_class_by_forging_card_data(world: World) -> None:
+    history = world.school_class("HIST9")
+    status, body = await world.post(
+        card_action(world.user("rosa"), "showAssignments", {"classId": history.id}, world.sandbox.connector_url)
+    )
+    assert status == 200
+    card = invoke_card(body)
+    assert "Only teachers of this class" in card_text(card)
+    assert "Primary source analysis" not in card_text(card)
+
+
+async def test_a_class_too_big_for_one_message_pages_under_80_kb_and_counts_match(make_world) -> None:
+    from sandbox.seed import generate_school
+
+    world = await make_world(generate_school(1, 5, 160))
+    teacher = next(u for u in world.school.directory.users.values() if u.role == "teacher")
+    truth = ungraded_submissions(world.school, teacher.id)
+    assert len(truth) > 40, "the generated class must need several pages"
+    url = world.sandbox.connector_url
+    status, body = await world.post(message(teacher, "ungraded", url))
+    card = cards_of(replies(body))[0]
+    seen: list[str] = []
+    pages = 0
+    while True:
+        pages += 1
+        assert len(json.dumps(card, separators=(",", ":")).encode("utf-16-le")) < 80_000
+        seen.extend(a["data"]["submissionId"] for a in actions_of(card) if a["verb"] == "openGrading")
+        following = [a for a in actions_of(card) if a["verb"] == "showUngraded" and a["data"]["page"] == pages]
+        if not following:
+            break
+        status, body = await world.post(card_action(teacher, "showUngraded", following[0]["data"], url))
+        assert status == 200
+        card = invoke_card(body)
+    assert pages > 1
+    assert sorted(seen) == sorted(s.id for s in truth)
