@@ -67,8 +67,14 @@ class Gradebot:
             await self.sandbox.close()
 
 
-async def build(settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None) -> Gradebot:
-    """Wire every part from settings; in sandbox mode attach to (or start) the local sandbox first."""
+async def build(
+    settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None, dev_sso: bool = True
+) -> Gradebot:
+    """Wire every part from settings; in sandbox mode attach to (or start) the local sandbox first.
+
+    `dev_sso=False` turns off the sandbox's stand-in for Teams SSO, so tests can exercise real SSO tokens,
+    loginRequest and the sign-in page against the sandbox identity endpoint.
+    """
     if settings.sandbox_mode and sandbox is None:
         sandbox = await (SandboxLink.connect(settings.sandbox_url) if settings.sandbox_url else SandboxLink.start())
     public_base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
@@ -111,7 +117,7 @@ async def build(settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxL
         SsoValidator(config, http),
         public_base,
         clock,
-        sandbox_sso=sandbox.sso_token if sandbox is not None else None,
+        sandbox_sso=sandbox.sso_token if sandbox is not None and dev_sso else None,
     )
     education = EducationService(graph, clock)
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
@@ -184,12 +190,14 @@ def _page(title: str, text: str, *, status: int = 200, script: str = "") -> web.
     return web.Response(text=body, content_type="text/html", status=status)
 
 
-def create_app(settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None, dev_sso: bool = True
+) -> web.Application:
     """The aiohttp application; parts are built on startup and closed on cleanup."""
     app = web.Application(client_max_size=1024 * 1024)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        parts = await build(settings, clock=clock, sandbox=sandbox)
+        parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)
         app[PARTS] = parts
         parts.writer.start(interval_s=5.0)
         try:

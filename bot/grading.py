@@ -329,10 +329,12 @@ class GradingService:
             levels=tuple(RubricSelection(str(q), str(c)) for q, c in before.get("levels") or ()),
             known_modified=None,
             force=True,
+            clear=tuple(
+                name
+                for name in ("points", "feedback")
+                if record.after.get(name) is not None and before.get(name) is None
+            ),
         )
-        clear = [
-            name for name in ("points", "feedback") if record.after.get(name) is not None and before.get(name) is None
-        ]
         entry = await self._record(
             teacher,
             GRADE,
@@ -340,7 +342,7 @@ class GradingService:
             record.assignment_id,
             record.submission_id,
             f"undo:{record.id}",
-            {**change.payload(), "clear": clear, "card": card.payload(), "auditAction": "undo", "undoes": record.id},
+            {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id},
         )
         entry = await self._writer.apply_within(entry, self._token(teacher), self._budget_s)
         if entry.status == "done":

@@ -97,11 +97,14 @@ def snapshot(outcomes: Outcomes | None, submission: Submission | None = None) ->
 
 
 def changed_by_someone_else(outcomes: Outcomes | None, since: datetime | None, teacher_id: str) -> bool:
-    """True when an outcome was modified after `since` by anyone but this teacher (a concurrent grader)."""
-    if outcomes is None or since is None:
+    """True when anyone but this teacher modified an outcome after `since` — or at all, when the teacher's card
+    showed no grade yet (`since` None): a concurrent grader's work must not be silently overwritten."""
+    if outcomes is None:
         return False
     for outcome in (outcomes.points, outcomes.feedback, outcomes.rubric):
-        if outcome is None or outcome.last_modified_at is None or outcome.last_modified_at <= since:
+        if outcome is None or outcome.last_modified_at is None:
+            continue
+        if since is not None and outcome.last_modified_at <= since:
             continue
         by = outcome.last_modified_by
         if by is None or by.user_id != teacher_id:
@@ -118,6 +121,8 @@ class GradeChange:
     levels: tuple[RubricSelection, ...]
     known_modified: datetime | None
     force: bool
+    clear: tuple[str, ...] = ()
+    """Outcomes to empty ("points", "feedback"): undo of a first grade puts the submission back to ungraded."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -126,6 +131,7 @@ class GradeChange:
             "levels": [[s.quality_id, s.column_id] for s in self.levels],
             "knownModified": format_datetime(self.known_modified) if self.known_modified else None,
             "force": self.force,
+            "clear": list(self.clear),
         }
 
     @classmethod
@@ -137,6 +143,7 @@ class GradeChange:
             levels=tuple(RubricSelection(str(q), str(c)) for q, c in payload.get("levels") or ()),
             known_modified=parse_datetime(payload.get("knownModified")),
             force=bool(payload.get("force")),
+            clear=tuple(str(name) for name in payload.get("clear") or () if name in ("points", "feedback")),
         )
 
 
@@ -372,6 +379,10 @@ class GradeWriter:
             if outcomes.rubric is None:
                 raise _GiveUpError("this assignment has no rubric")
             patches.append(RubricPatch(ref, outcomes.rubric.id, change.levels))
+        if "points" in change.clear and outcomes.points is not None:
+            patches.append(PointsPatch(ref, outcomes.points.id, None))
+        if "feedback" in change.clear and outcomes.feedback is not None:
+            patches.append(FeedbackPatch(ref, outcomes.feedback.id, None))
         for settled in await client.patch_outcomes_many(patches):
             if settled.error is not None:
                 raise settled.error

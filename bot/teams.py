@@ -192,6 +192,11 @@ class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return await self._inner.authenticate_channel_request(auth_header)
 
 
+def _is_bearer(header: str) -> bool:
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
 def _invoke(status: int, body: object | None = None) -> Activity:
     return Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
 
@@ -291,7 +296,13 @@ class TeamsEdge:
 
     async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
         """Authenticate and run one inbound activity; never raises for bad input (401/400 instead)."""
-        activity = Activity().deserialize(dict(body))
+        if self._app_id and not _is_bearer(auth_header):
+            # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode; refuse it here.
+            return EdgeResponse(401)
+        try:
+            activity = Activity().deserialize(dict(body))
+        except (TypeError, ValueError):  # msrest raises DeserializationError, a ValueError
+            return EdgeResponse(400, {"error": "The body is not a Bot Framework activity."})
         if not activity.type:
             return EdgeResponse(400, {"error": "The activity has no type."})
         try:

@@ -16,14 +16,14 @@ from graph.paths import SubmissionRef, outcome_path
 
 @dataclass(frozen=True, slots=True)
 class PointsPatch:
-    """Set the working points of a submission's points outcome."""
+    """Set (or clear, with None) the working points of a submission's points outcome."""
 
     submission: SubmissionRef
     outcome_id: str
-    points: float
+    points: float | None
 
     def __post_init__(self) -> None:
-        if isinstance(self.points, bool) or not math.isfinite(self.points):
+        if self.points is not None and (isinstance(self.points, bool) or not math.isfinite(self.points)):
             raise ValueError("points must be a finite number")
 
     @property
@@ -31,6 +31,8 @@ class PointsPatch:
         return outcome_path(self.submission, self.outcome_id)
 
     def body(self) -> dict[str, Any]:
+        if self.points is None:
+            return {"@odata.type": POINTS_OUTCOME, "points": None}
         return {
             "@odata.type": POINTS_OUTCOME,
             "points": {"@odata.type": POINTS_GRADE, "points": float(self.points)},
@@ -39,17 +41,19 @@ class PointsPatch:
 
 @dataclass(frozen=True, slots=True)
 class FeedbackPatch:
-    """Set the working feedback text of a submission's feedback outcome."""
+    """Set (or clear, with None) the working feedback text of a submission's feedback outcome."""
 
     submission: SubmissionRef
     outcome_id: str
-    text: str
+    text: str | None
 
     @property
     def path(self) -> str:
         return outcome_path(self.submission, self.outcome_id)
 
     def body(self) -> dict[str, Any]:
+        if self.text is None:
+            return {"@odata.type": FEEDBACK_OUTCOME, "feedback": None}
         return {
             "@odata.type": FEEDBACK_OUTCOME,
             "feedback": {"text": {"content": self.text, "contentType": "text"}},

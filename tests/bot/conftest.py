@@ -94,13 +94,17 @@ async def make_world(aiohttp_client: Any, gradebot_settings: Callable[..., Setti
     started: list[tuple[Sandbox, AppClient]] = []
 
     async def make(
-        school: School | None = None, *, sandbox_options: dict[str, Any] | None = None, **settings: Any
+        school: School | None = None,
+        *,
+        sandbox_options: dict[str, Any] | None = None,
+        dev_sso: bool = True,
+        **settings: Any,
     ) -> World:
         sandbox = start_sandbox(school, **(sandbox_options or {}))
         await sandbox.start()
         clock = Clock()
         config = gradebot_settings(sandbox, **settings)
-        client = await aiohttp_client(create_app(config, clock=clock))
+        client = await aiohttp_client(create_app(config, clock=clock, dev_sso=dev_sso))
         started.append((sandbox, client))
         return World(sandbox, client, clock, config.database_url)
 

@@ -1,0 +1,1 @@
+"""Benchmarks: Gradebot's Graph access measured against a deliberately naive client, in one run (`python -m bench.run`)."""

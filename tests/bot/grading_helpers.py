@@ -1,0 +1,55 @@
+"""Helpers for grading tests: open a grading card, press its buttons like Teams does, read the sandbox's truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.directory import SchoolClass, User
+from sandbox.school import Assignment, FeedbackOutcome, PointsOutcome, RubricOutcome, Submission
+from tests.bot.activities import card_action
+from tests.bot.conftest import World, actions_of, invoke_card
+
+
+def assignment_named(world: World, school_class: SchoolClass, name: str) -> Assignment:
+    return next(a for a in world.school.assignments_of(school_class.id) if a.display_name == name)
+
+
+def points_of(submission: Submission) -> PointsOutcome:
+    return next(o for o in submission.outcomes if isinstance(o, PointsOutcome))
+
+
+def feedback_of(submission: Submission) -> FeedbackOutcome:
+    return next(o for o in submission.outcomes if isinstance(o, FeedbackOutcome))
+
+
+def rubric_of(submission: Submission) -> RubricOutcome:
+    return next(o for o in submission.outcomes if isinstance(o, RubricOutcome))
+
+
+def action(card: dict[str, Any], verb: str) -> dict[str, Any]:
+    found = [a for a in actions_of(card) if a["verb"] == verb]
+    assert found, f"no {verb} button on the card"
+    return found[0]
+
+
+async def press(
+    world: World, user: User, card: dict[str, Any], verb: str, inputs: dict[str, Any] | None = None, **extra: Any
+) -> tuple[int, Any]:
+    """Press the card's `verb` button as Teams would: its data merged with the input values (strings)."""
+    data = {**action(card, verb)["data"], **(inputs or {})}
+    return await world.post(card_action(user, verb, data, world.sandbox.connector_url, **extra))
+
+
+async def open_grading(
+    world: World, user: User, school_class: SchoolClass, assignment: Assignment, submission_id: str | None = None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"classId": school_class.id, "assignmentId": assignment.id}
+    if submission_id:
+        data["submissionId"] = submission_id
+    status, body = await world.post(card_action(user, "openGrading", data, world.sandbox.connector_url))
+    assert status == 200, body
+    return invoke_card(body)
+
+
+def shown_submission_id(card: dict[str, Any]) -> str:
+    return str(action(card, "grade")["data"]["submissionId"])
