@@ -58,6 +58,7 @@ async def test_return_needs_a_confirmation_and_then_publishes_the_grade(world: W
     await press(world, rosa, card, "grade", {"points": "9", "feedback": "Great."})
     card = await open_grading(world, rosa, bio, worksheet, submission_id)
     status, body = await press(world, rosa, card, "return")
+    assert status == 200
     confirm = invoke_card(body)
     assert "visible to the student" in card_text(confirm)
     assert world.school.shown_state(world.school.submission(bio.id, worksheet.id, submission_id)).status == "submitted"
@@ -120,6 +121,7 @@ async def test_a_change_by_someone_else_meanwhile_is_shown_and_the_teacher_choos
     outcome = points_of(world.school.submission(chem.id, problems.id, target))
     world.school.set_points(chem.id, problems.id, target, outcome.id, 55.0, by=Actor.user(david.id))
     status, body = await press(world, rosa, card, "grade", {"points": "80", "feedback": ""})
+    assert status == 200
     conflict = invoke_card(body)
     text = card_text(conflict)
     assert "changed" in text and "55" in text and "80" in text
@@ -204,10 +206,12 @@ async def test_credit_assignments_take_feedback_only(world: World) -> None:
     assert '"id": "points"' not in json.dumps(card)
     target = shown_submission_id(card)
     status, body = await press(world, rosa, card, "grade", {"feedback": "Thoughtful reflection."})
+    assert status == 200
     assert "Saved" in card_text(invoke_card(body))
     feedback = feedback_of(world.school.submission(bio.id, reflection.id, target)).feedback
     assert feedback is not None and feedback.text.content == "Thoughtful reflection."
     status, body = await press(world, rosa, card, "grade", {"points": "5", "feedback": "x"})
+    assert status == 200
     assert "no points" in card_text(invoke_card(body))
 
 
@@ -220,6 +224,7 @@ async def test_rubric_assignments_take_a_level_per_criterion(world: World) -> No
     inputs = {c["id"]: c["choices"][0]["value"] for c in choice_sets}
     target = shown_submission_id(card)
     status, body = await press(world, rosa, card, "grade", {"points": "18", **inputs})
+    assert status == 200
     assert "Saved" in card_text(invoke_card(body))
     selected = rubric_of(world.school.submission(bio.id, lab.id, target)).selected_levels
     assert {(s.quality_id, s.column_id) for s in selected} == {(k.removeprefix("level_"), v) for k, v in inputs.items()}
@@ -231,6 +236,7 @@ async def test_skip_shows_the_next_waiting_submission(world: World) -> None:
     card = await open_grading(world, rosa, bio, worksheet)
     first = shown_submission_id(card)
     status, body = await press(world, rosa, card, "skip")
+    assert status == 200
     assert shown_submission_id(invoke_card(body)) != first
     assert needs_grading(world.school, world.school.submission(bio.id, worksheet.id, first))
 
@@ -241,10 +247,12 @@ async def test_excuse_warns_that_feedback_is_deleted_and_then_excuses(world: Wor
     card = await open_grading(world, rosa, bio, worksheet)
     target = shown_submission_id(card)
     status, body = await press(world, rosa, card, "excuse")
+    assert status == 200
     confirm = invoke_card(body)
     assert "deletes the feedback" in card_text(confirm)
     yes = next(a for a in actions_of(confirm) if a["verb"] == "excuse" and a["data"]["confirmed"] is True)
     status, body = await world.post(card_action(rosa, "excuse", yes["data"], world.sandbox.connector_url))
+    assert status == 200
     assert "Excused" in card_text(invoke_card(body))
     assert world.school.shown_state(world.school.submission(bio.id, worksheet.id, target)).status == "excused"
 
@@ -255,6 +263,7 @@ async def test_return_for_revision_reassigns(world: World) -> None:
     card = await open_grading(world, rosa, bio, worksheet)
     target = shown_submission_id(card)
     status, body = await press(world, rosa, card, "reassign")
+    assert status == 200
     yes = next(a for a in actions_of(invoke_card(body)) if a["verb"] == "reassign" and a["data"]["confirmed"] is True)
     status, body = await world.post(card_action(rosa, "reassign", yes["data"], world.sandbox.connector_url))
     assert status == 200
@@ -267,6 +276,7 @@ async def test_return_all_shows_the_count_and_returns_every_graded_submission(wo
     card = await open_grading(world, rosa, chem, problems)
     for points in ("70", "85"):
         status, body = await press(world, rosa, card, "grade", {"points": points, "feedback": "ok"})
+        assert status == 200
         card = invoke_card(body)
     graded = [
         s
@@ -275,10 +285,12 @@ async def test_return_all_shows_the_count_and_returns_every_graded_submission(wo
     ]
     assert len(graded) >= 2
     status, body = await press(world, rosa, card, "returnAll")
+    assert status == 200
     confirm = invoke_card(body)
     assert f"Return {len(graded)} graded" in card_text(confirm)
     yes = next(a for a in actions_of(confirm) if a["verb"] == "returnAll" and a["data"]["confirmed"] is True)
     status, body = await world.post(card_action(rosa, "returnAll", yes["data"], world.sandbox.connector_url))
+    assert status == 200
     assert f"Returned {len(graded)}" in card_text(invoke_card(body))
     for submission in graded:
         assert world.school.shown_state(submission).status == "returned"
@@ -296,11 +308,13 @@ async def test_undo_restores_the_last_grade_until_it_is_returned(world: World) -
     from tests.bot.conftest import cards_of, replies
 
     status, body = await world.post(message(rosa, "undo", world.sandbox.connector_url))
+    assert status == 200
     assert "Undone" in card_text(cards_of(replies(body))[0])
     restored = world.school.submission(bio.id, worksheet.id, target)
     assert points_of(restored).points is None
     assert feedback_of(restored).feedback is None
     status, body = await world.post(message(rosa, "undo", world.sandbox.connector_url))
+    assert status == 200
     assert "nothing" in json.dumps(replies(body)).lower() or "no saved grade" in json.dumps(replies(body)).lower()
 
 

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import create_app
 from bot.config import Settings
+from sandbox.directory import default_directory
 from tests.bot.activities import message
 from tests.bot.conftest import cards_of, replies
-from sandbox.directory import default_directory
 
 APP_ID = str(uuid.UUID(int=0xA11CE))
 SERVICE_URL = "https://smba.trafficmanager.net/emea/"
@@ -53,7 +53,7 @@ class MetadataServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 body = outer.metadata() if self.path.endswith("openidconfiguration") else jwks
                 data = json.dumps(body).encode()
                 self.send_response(200)
