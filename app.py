@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.auth import IdentityConfig, SsoTokenError, SsoValidator, TeacherIdentity, TokenCipher
 from bot.config import Settings, SettingsError
 from bot.grading import GradingService
+from bot.notices import SettledNotices
 from bot.outbox import GradeWriter
 from bot.routes import Router
 from bot.sandbox_link import SandboxLink
@@ -133,6 +134,7 @@ async def build(
         openid_metadata_url=settings.bot_openid_metadata_url,
         sign_in_card=lambda reply: sign_in_card(reply.message),
     )
+    writer.on_settled = SettledNotices(store, grading, edge, identity.provider, clock)
     return Gradebot(settings, store, graph, http, identity, education, writer, grading, router, edge, sandbox)
 
 
@@ -165,10 +167,12 @@ async def _sign_in_start(request: web.Request) -> web.StreamResponse:
 
 
 async def _sign_in_callback(request: web.Request) -> web.StreamResponse:
-    if "error" in request.query:
+    """The redirect URI of Gradebot's own sign-in page (query, or form_post when the authority posts the code)."""
+    answer = {k: str(v) for k, v in (await request.post()).items()} if request.method == "POST" else dict(request.query)
+    if "error" in answer:
         return _page("Sign-in cancelled", "Nothing was changed. You can close this window.", status=400)
     try:
-        code = await request.app[PARTS].identity.finish_sign_in(dict(request.query))
+        code = await request.app[PARTS].identity.finish_sign_in(answer)
     except SsoTokenError as exc:
         return _page("Sign-in failed", str(exc), status=400)
     return _page(
@@ -210,6 +214,7 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/auth/start", _sign_in_start)
     app.router.add_get("/auth/callback", _sign_in_callback)
+    app.router.add_post("/auth/callback", _sign_in_callback)
     return app
 
 

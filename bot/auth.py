@@ -303,7 +303,10 @@ class TeacherIdentity:
         """Begin the authorization-code flow for a Teams user; returns the authority URL to send the browser to."""
         flow = await asyncio.to_thread(
             lambda: self._app(None).initiate_auth_code_flow(
-                list(self._config.scopes), redirect_uri=self._config.redirect_uri, state=secrets.token_urlsafe(24)
+                list(self._config.scopes),
+                redirect_uri=self._config.redirect_uri,
+                state=secrets.token_urlsafe(24),
+                response_mode="form_post",
             )
         )
         record = {"flow": flow, "tid": tenant_id, "oid": aad_object_id}

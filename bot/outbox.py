@@ -169,7 +169,8 @@ class GradeWriter:
         self._providers = providers
         self._owner = owner
         self._clock = clock
-        self._on_settled = on_settled
+        self.on_settled = on_settled
+        """Called with each entry that finished after its invoke was answered (to update the teacher's card)."""
         self._lease = lease
         self._confirm_attempts = confirm_attempts
         self._confirm_delay_s = confirm_delay_s
@@ -280,9 +281,9 @@ class GradeWriter:
         task.add_done_callback(self._background.discard)
 
     async def _settled(self, entry: OutboxEntry) -> None:
-        if self._on_settled is not None:
+        if self.on_settled is not None:
             try:
-                await self._on_settled(entry)
+                await self.on_settled(entry)
             except Exception:  # a failed card update must not stop the worker; the write itself is done
                 log.exception("could not report outbox entry %s to the teacher", entry.id)
 
@@ -321,7 +322,7 @@ class GradeWriter:
             log.info("outbox %s (%s) stopped: %s", entry.id, entry.kind, status)
         elif isinstance(result, Exception):
             raise result
-        elif await self._store.complete_outbox(entry.id, self._owner, result, now):
+        elif await self._store.complete_outbox(entry.id, self._owner, result, now) and not result.get("superseded"):
             await self._store.record_audit(
                 NewAuditRecord(
                     at=now,
@@ -357,7 +358,21 @@ class GradeWriter:
             raise _GiveUpError(f"Graph refused the write ({exc.status} {exc.inner_code or exc.code})") from exc
         raise _GiveUpError(f"unknown outbox kind {entry.kind!r}")
 
+    async def _superseded(self, entry: OutboxEntry) -> bool:
+        """A later grade for the same submission (pending, or already written) is the teacher's newer intent."""
+        newer = [
+            e
+            for e in await self._store.pending_outbox_for(entry.teacher_id)
+            if e.submission_id == entry.submission_id and e.kind == GRADE and e.id > entry.id
+        ]
+        if newer:
+            return True
+        recent = await self._store.list_audit(submission_id=entry.submission_id, limit=10)
+        return any(r.at > entry.created_at and r.outbox_key != entry.idempotency_key for r in recent)
+
     async def _grade(self, client: EducationClient, entry: OutboxEntry) -> dict[str, Any]:
+        if await self._superseded(entry):
+            return {"superseded": True}
         change = GradeChange.from_payload(entry.payload)
         submission = await client.get_submission(
             entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)

@@ -407,6 +407,7 @@ class Router:
 
     async def _sign_out(self, context: Context, _: str) -> Reply:
         await self._identity.sign_out(context.teacher.tenant_id, context.teacher.aad_object_id)
+        self._education.forget_lists(context.teacher)
         return CardReply(signed_out_card())
 
     # Actions -----------------------------------------------------------------------------------------------------

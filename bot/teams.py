@@ -25,7 +25,6 @@ from botbuilder.integration.aiohttp.configuration_service_client_credential_fact
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
-    AdaptiveCardInvokeResponse,
     ChannelAccount,
     ConversationParameters,
     ConversationReference,
@@ -201,8 +200,13 @@ def _invoke(status: int, body: object | None = None) -> Activity:
     return Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
 
 
+def _action_response(status_code: int, content_type: str, value: object) -> Activity:
+    """An Action.Execute answer: always HTTP 200; the body's statusCode/type/value carry the real result."""
+    return _invoke(200, {"statusCode": status_code, "type": content_type, "value": value})
+
+
 def _card_invoke(card: Card) -> Activity:
-    return _invoke(200, AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card))
+    return _action_response(200, CARD_CONTENT_TYPE, card)
 
 
 def _strip_mentions(activity: Activity) -> str:
@@ -551,7 +555,7 @@ class _GradebotBot(Bot):  # type: ignore[misc]
         if isinstance(reply, CardReply):
             return _card_invoke(reply.card)
         if isinstance(reply, TextReply):
-            return _invoke(200, AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_TYPE, value=reply.text))
+            return _action_response(200, MESSAGE_TYPE, reply.text)
         if isinstance(reply, SignInReply):
             resource_id, resource_uri = self._edge._handler.sign_in_resource()
             login: dict[str, Any] = {
@@ -561,22 +565,15 @@ class _GradebotBot(Bot):  # type: ignore[misc]
             }
             if reply.offer_sso:
                 login["tokenExchangeResource"] = {"id": resource_id, "uri": resource_uri, "providerId": ""}
-            return _invoke(200, AdaptiveCardInvokeResponse(status_code=401, type=LOGIN_REQUEST_TYPE, value=login))
-        return _invoke(
-            200,
-            AdaptiveCardInvokeResponse(
-                status_code=412, type=PRECONDITION_TYPE, value={"code": "412", "message": reply.message}
-            ),
-        )
+            return _action_response(401, LOGIN_REQUEST_TYPE, login)
+        return _action_response(412, PRECONDITION_TYPE, {"code": "412", "message": reply.message})
 
     async def _apologize(self, context: TurnContext) -> None:
         text = "Sorry, something went wrong on Gradebot's side. Nothing you typed was lost; please try again."
         try:
             if context.activity.type == ActivityTypes.invoke:
                 if not context.turn_state.get(self._edge._adapter._INVOKE_RESPONSE_KEY):
-                    await context.send_activity(
-                        _invoke(200, AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_TYPE, value=text))
-                    )
+                    await context.send_activity(_action_response(200, MESSAGE_TYPE, text))
             elif context.activity.type == ActivityTypes.message:
                 await context.send_activity(MessageFactory.text(text))
         except ErrorResponseException:

@@ -6,6 +6,7 @@ import itertools
 import uuid
 from typing import Any
 
+from sandbox.connector import personal_conversation_id
 from sandbox.directory import TENANT_ID, SchoolClass, User
 
 BOT_ID = "28:gradebot"
@@ -17,7 +18,8 @@ def _account(user: User) -> dict[str, Any]:
 
 
 def personal_conversation(user: User) -> dict[str, Any]:
-    return {"id": f"a:personal-{user.id}", "conversationType": "personal", "tenantId": TENANT_ID}
+    """The bot's 1:1 chat with `user`, with the id the sandbox's Bot Connector knows it by."""
+    return {"id": personal_conversation_id(user.id), "conversationType": "personal", "tenantId": TENANT_ID}
 
 
 def channel_conversation(school_class: SchoolClass) -> dict[str, Any]:

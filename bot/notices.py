@@ -1,0 +1,67 @@
+"""Tells a teacher when a write that outlived its invoke has landed (or failed for good): the card in their 1:1
+chat is updated in place. Cards in shared conversations are never updated with teacher data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from bot.grading import GradingService
+from bot.service import Teacher, UserError
+from bot.turns import DeliveryError
+from bot.views import screen_card
+from cards import Banner
+from graph.connection import TokenProvider
+from graph.errors import GraphError
+from storage.records import OutboxEntry
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class CardUpdater(Protocol):
+    async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: dict[str, Any]) -> None: ...
+
+
+class SettledNotices:
+    def __init__(
+        self,
+        store: Store,
+        grading: GradingService,
+        teams: CardUpdater,
+        providers: Callable[[str, str], TokenProvider],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._grading = grading
+        self._teams = teams
+        self._providers = providers
+        self._clock = clock
+
+    async def __call__(self, entry: OutboxEntry) -> None:
+        raw = entry.payload.get("card")
+        card_info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        activity_id = card_info.get("activityId")
+        if card_info.get("shared") or not activity_id:
+            return
+        conversation = await self._store.get_conversation(str(card_info.get("conversationId") or ""))
+        if conversation is None or conversation.kind != "personal":
+            return
+        profile = await self._store.get_user_profile(entry.teacher_id)
+        tz = ZoneInfo(profile.timezone) if profile and profile.timezone else ZoneInfo("UTC")
+        teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self._providers(entry.tenant_id, entry.teacher_id))
+        if entry.status == "done":
+            status = Banner.good("Saved to Teams Assignments. Students see it only after you return it.")
+        elif entry.status == "conflict":
+            status = Banner.error("Not saved: someone else changed this grade meanwhile. Check it and grade again.")
+        else:
+            status = Banner.error("Gradebot could not save this change: " + (entry.last_error or "Graph refused it."))
+        try:
+            screen = await self._grading.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
+            card = screen_card(screen, tz, self._clock(), status=status)
+            await self._teams.update_card(conversation.reference, str(activity_id), card)
+        except (GraphError, UserError, DeliveryError) as exc:
+            log.info("could not update the card for outbox entry %s: %s", entry.id, type(exc).__name__)

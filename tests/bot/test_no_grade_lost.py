@@ -1,0 +1,146 @@
+"""No grade a teacher typed is ever lost: Graph throttling, 5xx, dropped connections, slowness and a restart all
+end with every grade applied exactly once, and the teacher's card tells them what happened."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app import PARTS, create_app
+from bot.config import Settings
+from sandbox.faults import ScriptedFault
+from storage import open_store
+from tests.bot.activities import card_action, message
+from tests.bot.conftest import Clock, World, WorldFactory, card_text, cards_of, invoke_card
+from tests.bot.grading_helpers import action, assignment_named, open_grading, points_of, press, shown_submission_id
+
+BATCH = r"/\$batch$"
+
+
+async def _drain(world: World, client: Any = None) -> None:
+    """Run the outbox until nothing is pending, moving Gradebot's clock past every backoff."""
+    parts = (client or world.client).app[PARTS]
+    for _ in range(20):
+        store = parts.store
+        pending = await store.due_outbox(datetime.now(UTC) + timedelta(days=1), 100)
+        if not pending:
+            return
+        world.clock.fixed = datetime.now(UTC) + timedelta(hours=1)
+        await parts.writer.run_due()
+    raise AssertionError("the outbox never drained")
+
+
+async def test_429_503_and_dropped_connections_still_apply_every_grade_exactly_once(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    world.sandbox.faults.add_script(
+        [
+            ScriptedFault(status=429, retry_after_s=0.05, count=2, method="POST", path_regex=BATCH),
+            ScriptedFault(status=503, count=1, method="POST", path_regex=BATCH),
+            ScriptedFault(kind="drop", count=2, method="GET", path_regex="/submissions/"),
+            ScriptedFault(status=504, count=1, method="POST", path_regex=BATCH),
+        ]
+    )
+    card = await open_grading(world, rosa, bio, worksheet)
+    graded: dict[str, float] = {}
+    for points in (3.0, 4.5, 6.0, 7.0):
+        target = shown_submission_id(card)
+        status, body = await press(world, rosa, card, "grade", {"points": str(points), "feedback": f"{points} ok"})
+        assert status == 200
+        graded[target] = points
+        card = invoke_card(body)
+        while shown_submission_id(card) in graded:  # still saving this one: move on to the next
+            status, body = await press(world, rosa, card, "skip")
+            card = invoke_card(body)
+    await _drain(world)
+    for submission_id, points in graded.items():
+        grade = points_of(world.school.submission(bio.id, worksheet.id, submission_id)).points
+        assert grade is not None and grade.points == points
+    async with await open_store(world.database_url) as store:
+        for submission_id in graded:
+            assert len(await store.list_audit(submission_id=submission_id)) == 1
+        assert await store.pending_outbox_for(rosa.id) == []
+
+
+async def test_when_graph_keeps_failing_the_card_says_so_and_a_restart_finishes_the_write(
+    make_world: WorldFactory, aiohttp_client: Any, gradebot_settings: Callable[..., Settings]
+) -> None:
+    world = await make_world()
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    world.sandbox.faults.add_script([ScriptedFault(status=503, count=40, method="POST", path_regex=BATCH)])
+    status, body = await press(world, rosa, card, "grade", {"points": "9", "feedback": "Kept safe"})
+    assert status == 200
+    text = card_text(invoke_card(body))
+    assert "safe with Gradebot" in text or "Saving" in text, text
+    assert points_of(world.school.submission(bio.id, worksheet.id, target)).points is None
+    # The bot goes down with the write still pending; Graph recovers; a new process on the same database finishes it.
+    await world.client.close()
+    world.sandbox.faults.clear_script()
+    settings = gradebot_settings(world.sandbox)
+    clock = Clock()
+    clock.fixed = datetime.now(UTC) + timedelta(hours=1)
+    restarted = await aiohttp_client(create_app(settings, clock=clock))
+    store = restarted.app[PARTS].store
+    for _ in range(100):  # the restarted worker picks the pending write up by itself
+        if not await store.pending_outbox_for(rosa.id):
+            break
+        await restarted.app[PARTS].writer.run_due()
+        await asyncio.sleep(0.05)
+    grade = points_of(world.school.submission(bio.id, worksheet.id, target)).points
+    assert grade is not None and grade.points == 9
+    async with await open_store(world.database_url) as store:
+        assert len(await store.list_audit(submission_id=target)) == 1
+    await restarted.close()
+
+
+async def test_a_slow_graph_gets_a_saving_card_within_the_invoke_budget_then_the_card_updates(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    url = world.sandbox.connector_url
+    # A real card message in the 1:1 chat (sent through the Bot Connector, so it has an activity id there).
+    status, body = await world.post(message(rosa, "grade Cell structure", url, expect_replies=False))
+    assert status in (200, 201)
+    sent = [a for a in world.sandbox.connector.activities if a.operation in ("send", "reply")]
+    card_activity = sent[-1]
+    card = cards_of([card_activity.activity])[0]
+    target = shown_submission_id(card)
+    world.sandbox.faults.add_script(
+        [ScriptedFault(kind="delay", delay_ms=3500, count=1, method="POST", path_regex=BATCH)]
+    )
+    data = {**action(card, "grade")["data"], "points": "5", "feedback": "Worth the wait"}
+    status, body = await world.post(card_action(rosa, "grade", data, url, reply_to_id=card_activity.activity_id))
+    assert status == 200
+    assert "Saving" in card_text(invoke_card(body))
+    for _ in range(100):
+        updates = [a for a in world.sandbox.connector.activities if a.operation == "update"]
+        if updates:
+            break
+        await asyncio.sleep(0.1)
+    assert updates and updates[-1].activity_id == card_activity.activity_id
+    assert "Saved to Teams Assignments" in card_text(updates[-1].activity)
+    grade = points_of(world.school.submission(bio.id, worksheet.id, target)).points
+    assert grade is not None and grade.points == 5
+
+
+async def test_a_newer_grade_for_the_same_submission_wins_over_an_older_pending_one(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    world.sandbox.faults.add_script([ScriptedFault(status=503, count=8, method="POST", path_regex=BATCH)])
+    status, body = await press(world, rosa, card, "grade", {"points": "3", "feedback": "first thought"})
+    assert status == 200 and "Saving" in card_text(invoke_card(body))
+    world.sandbox.faults.clear_script()
+    status, body = await press(world, rosa, invoke_card(body), "grade", {"points": "8", "feedback": "second thought"})
+    assert status == 200
+    await _drain(world)
+    grade = points_of(world.school.submission(bio.id, worksheet.id, target)).points
+    assert grade is not None and grade.points == 8
+    async with await open_store(world.database_url) as store:
+        audit = await store.list_audit(submission_id=target)
+    assert [r.after["points"] for r in audit] == [8]
