@@ -5,8 +5,11 @@ of the store, the Graph client, the outbox worker, reminders and (in sandbox mod
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import dataclasses
 import html
+import json
 import logging
 import socket
 import ssl
@@ -24,12 +27,14 @@ from bot.config import Settings, SettingsError
 from bot.grading import GradingService
 from bot.notices import SettledNotices
 from bot.outbox import GradeWriter
+from bot.reminder_settings import ReminderSettings
+from bot.reminders import Reminders, SweepReport
 from bot.routes import Router
 from bot.sandbox_link import SandboxLink
 from bot.service import EducationService
 from bot.teams import TeamsEdge
 from cards import sign_in_card
-from graph.connection import GraphHttp
+from graph.connection import GraphHttp, TokenProvider, beta_url_for
 from storage import open_store
 from storage.store import Store
 
@@ -57,10 +62,15 @@ class Gradebot:
     grading: GradingService
     router: Router
     edge: TeamsEdge
+    reminders: Reminders
+    app_graph: GraphHttp | None
     sandbox: SandboxLink | None
 
     async def aclose(self) -> None:
+        await self.reminders.stop()
         await self.writer.aclose()
+        if self.app_graph is not None:
+            await self.app_graph.aclose()
         await self.graph.aclose()
         await self.http.aclose()
         await self.store.close()
@@ -124,7 +134,16 @@ async def build(
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
     writer = GradeWriter(store, graph, identity.provider, owner=owner, clock=clock)
     grading = GradingService(education, writer, store)
-    router = Router(education=education, grading=grading, identity=identity, store=store, clock=clock)
+    reminder_settings = ReminderSettings(store, education)
+    router = Router(
+        education=education,
+        grading=grading,
+        identity=identity,
+        store=store,
+        clock=clock,
+        extra_commands=reminder_settings.commands,
+        extra_actions=reminder_settings.actions,
+    )
     edge = TeamsEdge(
         router,
         app_id=settings.app_id,
@@ -135,7 +154,36 @@ async def build(
         sign_in_card=lambda reply: sign_in_card(reply.message),
     )
     writer.on_settled = SettledNotices(store, grading, edge, identity.provider, clock)
-    return Gradebot(settings, store, graph, http, identity, education, writer, grading, router, edge, sandbox)
+    app_graph: GraphHttp | None = None
+    reminder_reads = education
+    providers: Callable[[str, str], TokenProvider] = identity.provider
+    if settings.reminder_data_access == "application":
+        # Application permissions are beta-only for some education reads: the base is its own setting.
+        app_base = settings.graph_app_base_url or beta_url_for(graph_url)
+        app_graph = GraphHttp(
+            app_base,
+            beta_base_url=app_base,
+            read_timeout=settings.graph_timeout_s,
+            max_concurrency=settings.graph_max_concurrency,
+        )
+        reminder_reads = EducationService(app_graph, clock)
+        providers = lambda tenant, _teacher: identity.app_provider(tenant)  # noqa: E731 - one-line adapter
+    reminders = Reminders(
+        store,
+        reminder_reads,
+        edge,
+        providers,
+        owner=owner,
+        interval_s=settings.reminder_interval_s,
+        sign_in_note=lambda tenant, teacher: sign_in_card(
+            "Your grading reminder couldn't be prepared: please sign in to Gradebot again."
+        ),
+        app_only=settings.reminder_data_access == "application",
+        clock=clock,
+    )
+    return Gradebot(
+        settings, store, graph, http, identity, education, writer, grading, router, edge, reminders, app_graph, sandbox
+    )
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -204,6 +252,8 @@ def create_app(
         parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)
         app[PARTS] = parts
         parts.writer.start(interval_s=5.0)
+        if settings.reminders_enabled:
+            parts.reminders.start()
         try:
             yield
         finally:
@@ -218,10 +268,33 @@ def create_app(
     return app
 
 
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from exc
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("give an offset or Z, e.g. 2026-11-30T07:00+01:00")
+    return value
+
+
+async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
+    """One reminder sweep as if at `at` (for operators and tests), with the same parts the server uses."""
+    parts = await build(settings)
+    try:
+        return await parts.reminders.run_once(at.astimezone(UTC))
+    finally:
+        await parts.aclose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="Run Gradebot.")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the bot (default)")
+    once = sub.add_parser("remind-once", help="run one reminder sweep as if at --at, print what it did, exit")
+    once.add_argument(
+        "--at", required=True, type=_instant, help="ISO 8601 instant with offset, e.g. 2026-11-30T07:00+01:00"
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -229,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "remind-once":
+        report = asyncio.run(_remind_once(settings, args.at))
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+        return 0 if not report.failed else 1
     if args.command in (None, "serve"):
         mode = "sandbox" if settings.sandbox_mode else "production"
         log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)

@@ -1,1 +1,1 @@
-"""Benchmarks: Gradebot's Graph access measured against a deliberately naive client, in one run (`python -m bench.run`)."""
+"""Benchmarks: Gradebot's Graph access against a deliberately naive client, measured in one run (`bench.run`)."""

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -23,6 +24,10 @@ class Exchange:
     """1, or the number of items in a `$batch` (each counts against Graph's budget)."""
     throttled: int
     """How many of those were answered 429."""
+    assignment_service: int = 0
+    """Of `graph_requests`, those for Graph's assignment service (assignments, submissions, outcomes): its budget is
+    350 / 10 s per app per tenant. Rostering reads (classes, members, users) have a far larger one of their own."""
+    assignment_service_throttled: int = 0
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -40,11 +45,13 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         if not path.startswith(GRAPH_PREFIXES):
             return response
         if not path.endswith("/$batch"):
-            self.exchanges.append(Exchange(sent_at, 1, int(response.status_code == 429)))
+            throttled = int(response.status_code == 429)
+            assignments = int(is_assignment_service(path))
+            self.exchanges.append(Exchange(sent_at, 1, throttled, assignments, throttled * assignments))
             return response
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
         await response.aclose()
-        self.exchanges.append(Exchange(sent_at, _batch_items(request.content), _batch_throttled(raw)))
+        self.exchanges.append(_batch_exchange(sent_at, request.content, raw))
         return httpx.Response(
             response.status_code, headers=response.headers, content=raw, extensions=response.extensions
         )
@@ -53,22 +60,25 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def _batch_items(body: bytes) -> int:
-    try:
-        requests = json.loads(body).get("requests")
-    except (ValueError, AttributeError):
-        return 0
-    return len(requests) if isinstance(requests, list) else 0
+def is_assignment_service(path: str) -> bool:
+    """Whether a Graph path is served by the assignment service (everything under an assignment)."""
+    return "/assignments" in path.lower()
 
 
-def _batch_throttled(body: bytes) -> int:
+def _entries(body: bytes, key: str) -> list[dict[str, Any]]:
     try:
-        responses = json.loads(body).get("responses")
+        entries = json.loads(body).get(key)
     except (ValueError, AttributeError):
-        return 0
-    if not isinstance(responses, list):
-        return 0
-    return sum(1 for entry in responses if isinstance(entry, dict) and entry.get("status") == 429)
+        return []
+    return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
+
+
+def _batch_exchange(sent_at: float, request_body: bytes, response_body: bytes) -> Exchange:
+    """Items and their 429s, told apart by assignment service or not (matched by item id)."""
+    urls = {str(item.get("id")): str(item.get("url", "")) for item in _entries(request_body, "requests")}
+    throttled = {str(entry.get("id")) for entry in _entries(response_body, "responses") if entry.get("status") == 429}
+    assignments = {item_id for item_id, url in urls.items() if is_assignment_service(url)}
+    return Exchange(sent_at, len(urls), len(throttled), len(assignments), len(throttled & assignments))
 
 
 def peak_in_window(exchanges: Sequence[Exchange], window_s: float) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sandbox.directory import DOMAIN, User, stable_id
 from sandbox.school import School
 from sandbox.seed import generate_school
 
@@ -41,7 +42,8 @@ class SchoolShape:
 def district_school(shape: SchoolShape) -> School:
     """`generate_school` (one teacher per two classes), then class n is given to teacher n // classes_per_teacher.
 
-    The generator's extra teachers stay in the directory teaching nothing; ids stay stable for the same shape.
+    Teachers the generator did not make (one class each) are added like it makes them; its extra teachers stay in
+    the directory teaching nothing. Ids are stable for the same shape.
     """
     school = generate_school(
         classes=shape.classes,
@@ -54,6 +56,12 @@ def district_school(shape: SchoolShape) -> School:
         (user for user in directory.users.values() if user.role == "teacher"),
         key=lambda user: user.teacher_number or "",
     )
+    for number in range(len(teachers), shape.teachers):
+        upn = f"teacher{number + 1}@{DOMAIN}"
+        teacher = User(stable_id("user", upn), upn, f"Teacher {number + 1}", "Teacher", str(number + 1), "teacher")
+        teacher.teacher_number = f"T{number + 1:04d}"
+        directory.users[teacher.id] = teacher
+        teachers.append(teacher)
     classes = sorted(directory.classes.values(), key=lambda school_class: school_class.class_code)
     for number, school_class in enumerate(classes):
         school_class.teacher_ids = [teachers[number // shape.classes_per_teacher].id]

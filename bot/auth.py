@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 SIGN_IN_TTL = timedelta(minutes=15)
+GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 JWKS_REFRESH_S = 300.0
 
 
@@ -176,6 +177,7 @@ class TeacherIdentity:
         self._clock = clock
         self._sandbox_sso = sandbox_sso
         self._http_cache: MutableMapping[str, Any] = {}
+        self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._session: requests.Session | None = None
         if config.ca_file:
             # A private CA (the sandbox): trust exactly it, whatever REQUESTS_CA_BUNDLE says.
@@ -290,6 +292,41 @@ class TeacherIdentity:
         if found is None:
             raise SignInRequiredError()
         return found
+
+    def app_provider(self, tenant_id: str) -> TokenProvider:
+        """Gradebot's own (application-permission) Graph token for a tenant: client credentials, cached by msal."""
+
+        def client() -> msal.ConfidentialClientApplication:
+            # Built in the worker thread: msal discovers the authority over blocking HTTP when constructed.
+            app = self._apps.get(tenant_id)
+            if app is None:
+                app = msal.ConfidentialClientApplication(
+                    self._config.app_id,
+                    client_credential=self._config.app_secret,
+                    authority=f"{self._config.authority_base.rstrip('/')}/{tenant_id}",
+                    http_client=self._session,
+                    timeout=10,
+                    http_cache=self._http_cache,
+                    instance_discovery=False,
+                )
+                self._apps[tenant_id] = app
+            return app
+
+        async def token(refresh: bool = False) -> str:
+            def fetch() -> dict[str, Any]:
+                app = client()
+                if refresh:
+                    app.remove_tokens_for_client()
+                result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
+                return result
+
+            result = await asyncio.to_thread(fetch)
+            if "access_token" not in result:
+                log.warning("client-credentials token refused for tenant %s: %s", tenant_id, result.get("error"))
+                raise SignInRequiredError()
+            return str(result["access_token"])
+
+        return token
 
     async def sign_out(self, tenant_id: str, aad_object_id: str) -> bool:
         return await self._store.delete_token_cache(user_key(tenant_id, aad_object_id))

@@ -7,9 +7,10 @@ is retried with backoff — after a restart too — until Graph has it or it fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -178,6 +179,7 @@ class GradeWriter:
         self._tasks: set[asyncio.Task[OutboxEntry]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._answered_late: set[int] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
         self._loop_task: asyncio.Task[None] | None = None
 
     async def record(self, new: NewOutboxEntry) -> tuple[OutboxEntry, bool]:
@@ -298,13 +300,25 @@ class GradeWriter:
             return current
         provider = token or self._providers(entry.tenant_id, entry.teacher_id)
         client = EducationClient(self._http, provider)
-        try:
-            result: dict[str, Any] | Exception = await self._execute(client, entry)
-        except (_RetryLaterError, _GiveUpError) as stop:
-            result = stop
-        await self._conclude(entry, result)
+        # Writes to one submission run one at a time, in order: a slow older write must not land after a newer one.
+        async with self._submission_lock(entry.submission_id):
+            try:
+                result: dict[str, Any] | Exception = await self._execute(client, entry)
+            except (_RetryLaterError, _GiveUpError) as stop:
+                result = stop
+            await self._conclude(entry, result)
         final = await self._store.get_outbox(entry.id)
         return final or entry
+
+    @contextlib.asynccontextmanager
+    async def _submission_lock(self, submission_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(submission_id, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(submission_id) is lock:
+                del self._locks[submission_id]
 
     async def _conclude(self, entry: OutboxEntry, result: dict[str, Any] | Exception) -> None:
         """Record how an attempt ended: done (+ audit), retry later with backoff, or stopped for good."""
@@ -359,16 +373,18 @@ class GradeWriter:
         raise _GiveUpError(f"unknown outbox kind {entry.kind!r}")
 
     async def _superseded(self, entry: OutboxEntry) -> bool:
-        """A later grade for the same submission (pending, or already written) is the teacher's newer intent."""
-        newer = [
-            e
-            for e in await self._store.pending_outbox_for(entry.teacher_id)
-            if e.submission_id == entry.submission_id and e.kind == GRADE and e.id > entry.id
-        ]
-        if newer:
-            return True
-        recent = await self._store.list_audit(submission_id=entry.submission_id, limit=10)
-        return any(r.at > entry.created_at and r.outbox_key != entry.idempotency_key for r in recent)
+        """A grade recorded later for the same submission (still pending, or already written) is the teacher's
+        newer intent; this older one must not be written over it."""
+        for other in await self._store.pending_outbox_for(entry.teacher_id):
+            if other.submission_id == entry.submission_id and other.kind == GRADE and other.id > entry.id:
+                return True
+        for record in await self._store.list_audit(submission_id=entry.submission_id, limit=10):
+            if record.outbox_key is None or record.outbox_key == entry.idempotency_key:
+                continue
+            written = await self._store.get_outbox_by_key(record.outbox_key)
+            if written is not None and written.kind == GRADE and written.id > entry.id:
+                return True
+        return False
 
     async def _grade(self, client: EducationClient, entry: OutboxEntry) -> dict[str, Any]:
         if await self._superseded(entry):

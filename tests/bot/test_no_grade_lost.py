@@ -143,4 +143,7 @@ async def test_a_newer_grade_for_the_same_submission_wins_over_an_older_pending_
     assert grade is not None and grade.points == 8
     async with await open_store(world.database_url) as store:
         audit = await store.list_audit(submission_id=target)
-    assert [r.after["points"] for r in audit] == [8]
+    # The older write may have landed first (in order) or been dropped as superseded — never after the newer one.
+    assert audit[0].after["points"] == 8
+    assert [r.after["points"] for r in audit] in ([8], [8, 3])
+    assert len({r.outbox_key for r in audit}) == len(audit)

@@ -134,4 +134,5 @@ async def test_sign_in_page_then_verify_state_then_sign_out(make_world: WorldFac
     status, body = await world.post(message(rosa, "signout", world.sandbox.connector_url))
     assert "signed out" in card_text(cards_of(replies(body))[0])
     status, body = await world.post(_show_classes(world, rosa))
+    assert status == 200
     assert body["statusCode"] == 401

@@ -1,0 +1,147 @@
+"""The teacher's side of reminders: the `remind` commands, the settings card, saving it, turning off and snooze."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.reminders import DEFAULT_TIME, default_schedule, due_slot, local_instant, schedule_from_action
+from bot.routes import ActionHandler, Context, Handler
+from bot.service import EducationService
+from bot.turns import CardReply, Reply, TextReply
+from cards import Banner, ReminderSettingsView, reminder_settings_card
+from cards.actions import WEEKDAYS, ActionDataError, ActionPayload, RemindOffAction, SaveRemindersAction, SnoozeAction
+from storage.records import ReminderSchedule
+from storage.store import Store
+
+ONLY_IN_PERSONAL = "Reminders are personal: use `remind` in our 1:1 chat."
+
+
+class ReminderSettings:
+    """Handlers for `remind …` and the reminder verbs; schedules live in the store, one per teacher."""
+
+    def __init__(self, store: Store, education: EducationService) -> None:
+        self._store = store
+        self._education = education
+
+    @property
+    def commands(self) -> dict[str, Handler]:
+        return {"remind": self.remind}
+
+    @property
+    def actions(self) -> dict[str, ActionHandler]:
+        return {
+            SaveRemindersAction.VERB: self.save,
+            RemindOffAction.VERB: self.turn_off,
+            SnoozeAction.VERB: self.snooze,
+        }
+
+    async def _schedule(self, context: Context) -> ReminderSchedule:
+        existing = await self._store.get_schedule(context.teacher.aad_object_id)
+        if existing is not None:
+            return existing
+        schedule = default_schedule(
+            context.teacher.aad_object_id, context.teacher.tenant_id, context.tz.key, context.now
+        )
+        return replace(schedule, enabled=False)
+
+    async def _card(self, context: Context, schedule: ReminderSchedule, status: Banner | None = None) -> Reply:
+        classes = await self._education.taught_classes(context.teacher)
+        hour, minute = schedule.local_time.split(":")
+        view = ReminderSettingsView(
+            days=tuple(WEEKDAYS[d] for d in sorted(schedule.days)),
+            at=time(int(hour), int(minute)),
+            timezone=schedule.timezone,
+            quiet_start=_clock(schedule.quiet_start),
+            quiet_end=_clock(schedule.quiet_end),
+            classes=classes,
+            included_class_ids=tuple(sorted(schedule.class_ids)),
+            min_waiting=schedule.min_waiting,
+            min_age_days=schedule.min_age_days,
+            enabled=schedule.enabled,
+            snoozed_until=schedule.snoozed_until,
+        )
+        return CardReply(reminder_settings_card(view, tz=context.tz, now=context.now, status=status))
+
+    async def remind(self, context: Context, args: str) -> Reply:
+        if context.conversation.is_shared:
+            return TextReply(ONLY_IN_PERSONAL)
+        word = args.strip().lower()
+        schedule = await self._schedule(context)
+        if word == "off":
+            return await self._turn_off(context)
+        if word == "on":
+            schedule = replace(schedule, enabled=True, paused_reason=None, paused_at=None, updated_at=context.now)
+            await self._store.save_schedule(schedule)
+            days = ", ".join(WEEKDAYS[d].capitalize() for d in sorted(schedule.days))
+            return await self._card(context, schedule, Banner.good(f"Reminders on: {days} at {schedule.local_time}."))
+        return await self._card(context, schedule)
+
+    async def save(self, context: Context, payload: ActionPayload) -> Reply:
+        assert isinstance(payload, SaveRemindersAction)
+        if context.conversation.is_shared:
+            return TextReply(ONLY_IN_PERSONAL)
+        taught = {c.id for c in await self._education.taught_classes(context.teacher)}
+        if not set(payload.class_ids) <= taught:
+            raise ActionDataError("Pick only classes you teach.", "classIds")
+        schedule = schedule_from_action(payload, context.teacher.aad_object_id, context.teacher.tenant_id, context.now)
+        if (
+            payload.quiet_start is not None
+            and payload.quiet_end is not None
+            and _inside(payload.at, payload.quiet_start, payload.quiet_end)
+        ):
+            raise ActionDataError("The reminder time falls inside your quiet hours. Pick another time.", "time")
+        await self._store.save_schedule(schedule)
+        text = "Saved. " + (_next_text(schedule, context) if schedule.enabled else "Reminders are off.")
+        return await self._card(context, schedule, Banner.good(text))
+
+    async def turn_off(self, context: Context, payload: ActionPayload) -> Reply:
+        return await self._turn_off(context)
+
+    async def _turn_off(self, context: Context) -> Reply:
+        existing = await self._store.get_schedule(context.teacher.aad_object_id)
+        if existing is not None and existing.enabled:
+            await self._store.save_schedule(replace(existing, enabled=False, updated_at=context.now))
+        return TextReply("Reminders are off. Type `remind on` to turn them back on.")
+
+    async def snooze(self, context: Context, payload: ActionPayload) -> Reply:
+        assert isinstance(payload, SnoozeAction)
+        existing = await self._store.get_schedule(context.teacher.aad_object_id)
+        if existing is None or not existing.enabled:
+            return TextReply("Reminders are off, so there is nothing to snooze.")
+        # "Snooze N days" skips the next N days: reminders resume at local midnight after them.
+        tz = ZoneInfo(existing.timezone)
+        resume_day = context.now.astimezone(tz).date() + timedelta(days=payload.days + 1)
+        until = local_instant(resume_day, time(0, 0), tz)
+        await self._store.save_schedule(replace(existing, snoozed_until=until, updated_at=context.now))
+        last_day = (resume_day - timedelta(days=1)).strftime("%A %d %B")
+        return TextReply(f"Snoozed: no reminders until after {last_day}.")
+
+
+def _clock(value: str | None) -> time | None:
+    if value is None:
+        return None
+    hour, minute = value.split(":")
+    return time(int(hour), int(minute))
+
+
+def _inside(at: time, start: time, end: time) -> bool:
+    return start <= at < end if start <= end else at >= start or at < end
+
+
+def _next_text(schedule: ReminderSchedule, context: Context) -> str:
+    """When the next digest is due, in the teacher's time zone."""
+    if not schedule.days:
+        return ""
+    probe = context.now + timedelta(days=8)
+    upcoming = due_slot(schedule, probe)
+    # Walk back from a week ahead to the first slot after now.
+    candidates = []
+    while upcoming is not None and upcoming.at > context.now:
+        candidates.append(upcoming)
+        upcoming = due_slot(schedule, upcoming.at - timedelta(minutes=1))
+    if not candidates:
+        return f"Reminders at {schedule.local_time or DEFAULT_TIME}."
+    first = candidates[-1].at.astimezone(ZoneInfo(schedule.timezone))
+    return f"Next reminder {first.strftime('%a %d %b at %H:%M')}."
