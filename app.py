@@ -34,6 +34,7 @@ from bot.sandbox_link import SandboxLink
 from bot.service import EducationService
 from bot.teams import TeamsEdge
 from cards import sign_in_card
+from graph.budget import RequestBudget
 from graph.connection import GraphHttp, TokenProvider, beta_url_for
 from storage import open_store
 from storage.store import Store
@@ -118,7 +119,14 @@ async def build(
         graph_url = settings.graph_base_url
         key = settings.token_encryption_key
     store = await open_store(settings.database_url)
-    graph = GraphHttp(graph_url, read_timeout=settings.graph_timeout_s, max_concurrency=settings.graph_max_concurrency)
+    # One budget for everything this instance sends as this app (delegated and app-only count alike in Graph).
+    budget = RequestBudget(settings.graph_request_budget)
+    graph = GraphHttp(
+        graph_url,
+        read_timeout=settings.graph_timeout_s,
+        max_concurrency=settings.graph_max_concurrency,
+        budget=budget,
+    )
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
     http = httpx.AsyncClient(timeout=10.0, verify=verify, trust_env=False)
     identity = TeacherIdentity(
@@ -165,6 +173,7 @@ async def build(
             beta_base_url=app_base,
             read_timeout=settings.graph_timeout_s,
             max_concurrency=settings.graph_max_concurrency,
+            budget=budget,
         )
         reminder_reads = EducationService(app_graph, clock)
         providers = lambda tenant, _teacher: identity.app_provider(tenant)  # noqa: E731 - one-line adapter
@@ -179,6 +188,7 @@ async def build(
             "Your grading reminder couldn't be prepared: please sign in to Gradebot again."
         ),
         app_only=settings.reminder_data_access == "application",
+        budget=budget,
         clock=clock,
     )
     return Gradebot(

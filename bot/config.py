@@ -48,6 +48,8 @@ class Settings:
     """Override of the Bot Framework OpenID metadata (tests with locally generated keys); empty = Microsoft's."""
     graph_timeout_s: float = 10.0
     graph_max_concurrency: int = 8
+    graph_request_budget: int = 320
+    """Requests (each $batch item counts) this instance sends per 10 s; Graph allows 350 per app per tenant."""
     log_level: str = "INFO"
     scopes: tuple[str, ...] = (
         "https://graph.microsoft.com/EduAssignments.ReadWrite",
@@ -102,6 +104,7 @@ class Settings:
             bot_openid_metadata_url=get("BOT_OPENID_METADATA_URL"),
             graph_timeout_s=float(_int(get("GRAPH_TIMEOUT_S", "10"), "GRAPH_TIMEOUT_S", 1, 300)),
             graph_max_concurrency=_int(get("GRAPH_MAX_CONCURRENCY", "8"), "GRAPH_MAX_CONCURRENCY", 1, 64),
+            graph_request_budget=_int(get("GRAPH_REQUEST_BUDGET", "320"), "GRAPH_REQUEST_BUDGET", 20, 10000),
             log_level=get("LOG_LEVEL", "INFO").upper(),
         )
         settings.validate()

@@ -19,6 +19,7 @@ from bot.service import EducationService, Teacher
 from bot.turns import DeliveryError
 from cards import DigestEntry, digest_card
 from cards.actions import WEEKDAYS, SaveRemindersAction
+from graph.budget import RequestBudget
 from graph.connection import TokenProvider
 from graph.errors import GraphAuthError, GraphError
 from graph.progress import UngradedItem
@@ -33,6 +34,8 @@ CATCH_UP = timedelta(hours=12)
 DEFAULT_DAYS = frozenset({0, 1, 2, 3, 4})
 DEFAULT_TIME = "15:30"
 MAX_DELIVERY_TRIES = 5
+BACKGROUND_SHARE = 0.6
+"""A sweep starts a teacher's digest only while less than this share of the Graph budget is in use."""
 SEND_INTERVAL_S = 0.1
 """Pause between proactive sends: well under Teams' 50 requests/s per app per tenant."""
 
@@ -189,6 +192,7 @@ class Reminders:
         interval_s: float,
         sign_in_note: Callable[[str, str], dict[str, Any]],
         app_only: bool = False,
+        budget: RequestBudget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -200,6 +204,7 @@ class Reminders:
         self._interval_s = interval_s
         self._sign_in_note = sign_in_note
         self._app_only = app_only
+        self._budget = budget
         self._sleep = sleep
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
@@ -231,6 +236,9 @@ class Reminders:
             teacher_id, slot.key + "/none"
         ):
             return
+        if self._budget is not None:
+            # A sweep is background work: it only starts the next teacher while teachers grading now have room.
+            await self._budget.wait_below(BACKGROUND_SHARE)
         teacher = Teacher(
             schedule.tenant_id,
             teacher_id,

@@ -179,11 +179,16 @@ class EducationService:
     async def class_work(self, teacher: Teacher, education_class: EducationClass, *, open_only: bool) -> ClassWork:
         """Assignments and their submissions in few round trips ($batch), plus the roster."""
         client = self.client(teacher)
-        assignments, students = await asyncio.gather(
-            client.list_assignments(education_class.id), self.students(client, education_class.id)
-        )
-        with_work = [a for a in assignments if a.status in OPEN_STATUSES]
-        settled = await client.list_submissions_many([(education_class.id, a.id) for a in with_work])
+        # The roster is read alongside; the submissions batch only waits for the assignment ids.
+        roster = asyncio.ensure_future(self.students(client, education_class.id))
+        try:
+            assignments = await client.list_assignments(education_class.id)
+            with_work = [a for a in assignments if a.status in OPEN_STATUSES]
+            settled = await client.list_submissions_many([(education_class.id, a.id) for a in with_work])
+            students = await roster
+        finally:
+            if not roster.done():
+                roster.cancel()
         submissions: dict[str, list[Submission]] = {}
         for assignment, result in zip(with_work, settled, strict=True):
             if result.error is not None:

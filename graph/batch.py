@@ -205,7 +205,9 @@ async def _send(http: GraphHttp, token: TokenProvider, items: Sequence[_Item]) -
     idempotent = all(item.request.idempotent for item in items)
     wire = {"requests": [item.wire() for item in items]}
     try:
-        response = await http.request("POST", http.url("/$batch"), token, json_body=wire, idempotent=idempotent)
+        response = await http.request(
+            "POST", http.url("/$batch"), token, json_body=wire, idempotent=idempotent, units=len(items)
+        )
     except GraphError as exc:
         return {item.id: BatchResult(item.id, exc.status, error=exc) for item in items}, True
     responses = (response.body or {}).get("responses")

@@ -6,7 +6,6 @@ returns models from `graph.models`, follows every `@odata.nextLink`, and raises 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -263,21 +262,64 @@ class EducationClient:
         expand_outcomes: bool = True,
         status: SubmissionStatus | None = None,
     ) -> list[Settled[list[Submission]]]:
-        """Submissions of many assignments: first pages in `$batch`es, then their nextLinks; input order kept."""
+        """Submissions of many assignments in few round trips: first pages in `$batch`es, then each round of
+        nextLinks batched too (a link outside our base URL is followed on its own); input order kept."""
         refs = [AssignmentRef(*pair) for pair in assignments]
         query = _submissions_query(expand_outcomes)
         results = await self.batch(
             [BatchRequest("GET", with_query(submissions_path(ref.class_id, ref.assignment_id), query)) for ref in refs]
         )
-
-        async def settle(result: BatchResult) -> Settled[list[Submission]]:
+        items: list[list[Json]] = [[] for _ in refs]
+        errors: list[GraphError | None] = [None] * len(refs)
+        links: dict[int, str] = {}
+        for index, result in enumerate(results):
             try:
-                items = await self._follow(CollectionPage.from_json(result.json()))
+                page = CollectionPage.from_json(result.json())
             except GraphError as exc:
-                return Settled(error=exc)
-            return Settled(_keep_status([Submission.from_json(item) for item in items], status))
+                errors[index] = exc
+                continue
+            items[index].extend(page.items)
+            if page.next_link:
+                links[index] = page.next_link
+        while links:
+            batched = {i: path for i, link in links.items() if (path := self._relative(link)) is not None}
+            alone = [i for i in links if i not in batched]
+            answers = await self.batch([BatchRequest("GET", path) for path in batched.values()])
+            pages: dict[int, Json | GraphError] = {}
+            for index, answer in zip(batched, answers, strict=True):
+                try:
+                    pages[index] = answer.json()
+                except GraphError as exc:
+                    pages[index] = exc
+            for index in alone:
+                try:
+                    pages[index] = await self._get_absolute(links[index])
+                except GraphError as exc:
+                    pages[index] = exc
+            links = {}
+            for index, body in pages.items():
+                if isinstance(body, GraphError):
+                    errors[index] = body
+                    continue
+                page = CollectionPage.from_json(body)
+                items[index].extend(page.items)
+                if page.next_link:
+                    links[index] = page.next_link
+        return [
+            Settled(error=error)
+            if error is not None
+            else Settled(_keep_status([Submission.from_json(item) for item in found], status))
+            for found, error in zip(items, errors, strict=True)
+        ]
 
-        return list(await asyncio.gather(*(settle(result) for result in results)))
+    def _relative(self, link: str) -> str | None:
+        """A nextLink as a path under our v1.0 base (what `$batch` items take), or None if it points elsewhere."""
+        base = self._http.base_url
+        return link[len(base) :] if link.startswith(base + "/") else None
+
+    async def _get_absolute(self, url: str) -> Json:
+        response = await self._http.request("GET", url, self._token)
+        return response.body or {}
 
     async def patch_outcomes_many(self, patches: Sequence[OutcomePatch]) -> list[Settled[GradeOutcome]]:
         """Many grade writes in few round trips; one settled outcome per patch, in order."""

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from graph.budget import RequestBudget
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
 from graph.retry import RetryPolicy, is_retryable_status
 
@@ -99,6 +100,7 @@ class GraphHttp:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = random_module.random,
+        budget: RequestBudget | None = None,
     ) -> None:
         """Args:
         base_url: the v1.0 root, e.g. `https://graph.microsoft.com/v1.0` or the sandbox's `http://127.0.0.1:P/v1.0`.
@@ -116,6 +118,8 @@ class GraphHttp:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._sleep = sleep
         self._random = random
+        self.budget = budget
+        """Our side of Graph's throttle budget; every attempt spends from it (None = unlimited)."""
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
         self._client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, trust_env=False)
@@ -152,10 +156,12 @@ class GraphHttp:
         *,
         json_body: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
+        units: int = 1,
     ) -> GraphResponse:
         """Send one request (absolute URL: ours or a nextLink) with retries; raise a GraphError when it fails.
 
         `idempotent` defaults from the method (POST is not); see the class docstring for what is retried.
+        `units` is what the request costs against the throttle budget (a `$batch` costs one per item).
         """
         method = method.upper()
         if _origin(url) not in self._origins:
@@ -177,6 +183,8 @@ class GraphHttp:
                 "Prefer": PREFER_UNKNOWN_ENUMS,
                 "client-request-id": request_id,
             }
+            if self.budget is not None:
+                await self.budget.acquire(units)
             started = time.perf_counter()
             error: GraphError
             try:

@@ -210,11 +210,14 @@ class FaultStats:
     injected: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     batch_items: int = 0
+    roster_requests: int = 0
+    """Roster reads (classes, members, teachers, users): Graph budgets them apart from the assignment service."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "requestsByApp": dict(self.requests_by_app),
+            "rosterRequests": self.roster_requests,
             "unauthenticated": self.unauthenticated,
             "throttled": self.throttled,
             "throttledByApp": dict(self.throttled_by_app),
@@ -341,6 +344,12 @@ class Faults:
         short.append(now)
         hourly.append(now)
         return None
+
+    def count_roster(self, app_id: str) -> None:
+        """A roster read: counted, never throttled here (Graph's roster budget is 35,000 / 10 s per app)."""
+        self.stats.requests += 1
+        self.stats.requests_by_app[app_id] += 1
+        self.stats.roster_requests += 1
 
     def count_unauthenticated(self) -> None:
         self.stats.unauthenticated += 1

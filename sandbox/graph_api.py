@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -58,6 +59,15 @@ def injected_error(decision: FaultDecision) -> GraphApiError:
     code, message = FAULT_ERRORS.get(decision.status, ("UnknownError", "An injected fault."))
     headers = {"Retry-After": retry_after_header(decision.retry_after_s)} if decision.retry_after_s is not None else {}
     return GraphApiError(decision.status, code, message, headers=headers)
+
+
+ASSIGNMENT_SERVICE = re.compile(r"/(assignments|getRecentlyModifiedSubmissions|assignmentCategories|rubrics)(/|$|\?)")
+
+
+def is_assignment_service(path: str) -> bool:
+    """Whether Graph counts the request against the assignment service's budget (350 / 10 s per app per tenant);
+    roster reads (classes, members, teachers, users) have their own much larger budget."""
+    return bool(ASSIGNMENT_SERVICE.search("/" + path.lstrip("/")))
 
 
 class GraphService:
@@ -132,7 +142,12 @@ class GraphService:
                 except GraphApiError:
                     self.faults.count_unauthenticated()
                     raise
-            retry_after = self.faults.admit(caller.principal.app_id or "unknown", caller.principal.tenant_id)
+            app_id = caller.principal.app_id or "unknown"
+            retry_after: float | None = None
+            if is_assignment_service(request.path):
+                retry_after = self.faults.admit(app_id, caller.principal.tenant_id)
+            else:
+                self.faults.count_roster(app_id)
             if retry_after is not None:
                 raise throttled(retry_after)
             response = self.api.handle(request, caller)

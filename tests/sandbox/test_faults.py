@@ -131,20 +131,21 @@ async def test_the_throttle_budget_is_per_app_and_tenant_and_slides(
     graph: GraphCaller, monotonic: FakeMonotonic
 ) -> None:
     await graph.admin("PUT", "/_sandbox/graph/faults", {"throttleLimit": 3, "throttleWindowS": 10})
+    work = graph.path("BIO101", "bio-cells")  # the assignment service: 350 / 10 s per app and tenant
     teacher = graph.token(ROSA)
     statuses = []
     for _ in range(3):
-        statuses.append((await graph.get("/education/me", teacher)).status)
+        statuses.append((await graph.get(work, teacher)).status)
         monotonic.now += 2
-    throttled = await graph.get("/education/me", teacher)
+    throttled = await graph.get(work, teacher)
     assert statuses == [200, 200, 200] and throttled.status == 429
     assert throttled.headers["Retry-After"] == "4"  # the oldest request leaves the window in 4 s
     assert throttled.body["error"]["code"] == "TooManyRequests"
     assert throttled.body["error"]["innerError"]["code"] == "429"
     other_app = graph.token(ROSA, azp="11111111-2222-3333-4444-555555555555")
-    assert (await graph.get("/education/me", other_app)).status == 200
+    assert (await graph.get(work, other_app)).status == 200
     monotonic.now += 4
-    assert (await graph.get("/education/me", teacher)).status == 200
+    assert (await graph.get(work, teacher)).status == 200
     stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
     assert stats["throttled"] == 1 and stats["throttledByApp"] == {BOT_APP_ID: 1}
     assert stats["requestsByApp"][BOT_APP_ID] == 5
@@ -152,19 +153,30 @@ async def test_the_throttle_budget_is_per_app_and_tenant_and_slides(
 
 async def test_the_hourly_budget(graph: GraphCaller, monotonic: FakeMonotonic) -> None:
     await graph.admin("PUT", "/_sandbox/graph/faults", {"throttleLimit": 0, "throttleHourlyLimit": 2})
+    work = graph.path("BIO101", "bio-cells")
     token = graph.app_token()
-    assert [(await graph.get("/education/classes", token)).status for _ in range(2)] == [200, 200]
-    refused = await graph.get("/education/classes", token)
+    assert [(await graph.get(work, token)).status for _ in range(2)] == [200, 200]
+    refused = await graph.get(work, token)
     assert refused.status == 429 and refused.headers["Retry-After"] == "3600"
     monotonic.now += 3600
-    assert (await graph.get("/education/classes", token)).status == 200
+    assert (await graph.get(work, token)).status == 200
+
+
+async def test_roster_reads_do_not_spend_the_assignment_service_budget(graph: GraphCaller) -> None:
+    await graph.admin("PUT", "/_sandbox/graph/faults", {"throttleLimit": 1})
+    teacher = graph.token(ROSA)
+    assert [(await graph.get("/education/me/taughtClasses", teacher)).status for _ in range(4)] == [200] * 4
+    assert (await graph.get(graph.path("BIO101", "bio-cells"), teacher)).status == 200
+    assert (await graph.get(graph.path("BIO101", "bio-cells"), teacher)).status == 429
+    stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
+    assert stats["rosterRequests"] == 4 and stats["throttled"] == 1
 
 
 async def test_unauthenticated_requests_are_counted_but_not_budgeted(graph: GraphCaller) -> None:
     await graph.admin("PUT", "/_sandbox/graph/faults", {"throttleLimit": 1})
     for _ in range(3):
-        assert (await graph.get("/education/me")).status == 401
-    assert (await graph.get("/education/me", graph.token(ROSA))).status == 200
+        assert (await graph.get(graph.path("BIO101", "bio-cells"))).status == 401
+    assert (await graph.get(graph.path("BIO101", "bio-cells"), graph.token(ROSA))).status == 200
     stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
     assert stats["unauthenticated"] == 3 and stats["requests"] == 1
     reset = await graph.admin("POST", "/_sandbox/graph/stats/reset")
