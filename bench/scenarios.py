@@ -16,8 +16,10 @@ from bench.measure import Comparison, Measurement, SweepBudget, measure
 from bench.naive import NaiveGraph, naive_return_each, naive_ungraded
 from bench.recording import RecordingTransport
 from bench.school import SchoolShape
+from bot.config import Settings
 from bot.reminders import Reminders
 from bot.service import OPEN_STATUSES, EducationService, Teacher
+from graph.budget import RequestBudget
 from graph.client import EducationClient
 from graph.connection import GraphHttp, TokenProvider
 from graph.models import SubmissionStatus
@@ -80,9 +82,16 @@ def _clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _gradebot_http(host: SandboxHost, transport: httpx.AsyncBaseTransport | None = None) -> GraphHttp:
+def _gradebot_http(
+    host: SandboxHost, transport: httpx.AsyncBaseTransport | None = None, budget: RequestBudget | None = None
+) -> GraphHttp:
+    """Graph access configured as the product configures it (Settings' defaults), with its request budget."""
     return GraphHttp(
-        host.graph_url, read_timeout=GRAPH_READ_TIMEOUT_S, max_concurrency=GRAPH_MAX_CONCURRENCY, transport=transport
+        host.graph_url,
+        read_timeout=GRAPH_READ_TIMEOUT_S,
+        max_concurrency=GRAPH_MAX_CONCURRENCY,
+        transport=transport,
+        budget=budget or RequestBudget(Settings().graph_request_budget),
     )
 
 
@@ -315,6 +324,7 @@ async def district_sweep(host: SandboxHost, tokens: TeacherTokens, options: Benc
                 owner="bench",
                 interval_s=60.0,
                 sign_in_note=lambda tenant_id, teacher_id: {"type": "AdaptiveCard"},
+                budget=http.budget,
                 sleep=_no_pause,
             )
             gradebot, report = await measure(host, recorder.exchanges, lambda: reminders.run_once(now))

@@ -416,11 +416,9 @@ class Router:
         assert isinstance(payload, PickClassAction)
         await self._education.require_teacher(context.teacher, payload.class_id)
         await self._store.set_class_choice(context.conversation.id, payload.class_id, context.now)
-        if payload.next_view == "ungraded":
+        if payload.next_view in ("ungraded", "grade"):
+            # "grade" from the picker lands on the class's waiting work, each item with its Grade button.
             return await self._ungraded_view(context, payload.class_id, 0)
-        if payload.next_view == "grade":
-            screen = await self._grading.open(context.teacher, payload.class_id, payload.query or "")
-            return CardReply(screen_card(screen, context.tz, context.now))
         return await self._assignments_view(context, payload.class_id)
 
     async def _show_assignments(self, context: Context, payload: ActionPayload) -> Reply:

@@ -183,12 +183,13 @@ class GraphHttp:
                 "Prefer": PREFER_UNKNOWN_ENUMS,
                 "client-request-id": request_id,
             }
-            if self.budget is not None:
-                await self.budget.acquire(units)
             started = time.perf_counter()
             error: GraphError
             try:
                 async with self._slots:
+                    if self.budget is not None:
+                        # Spent right before sending, so requests queued for a slot cannot arrive in a burst.
+                        await self.budget.acquire(units)
                     response = await self._client.request(method, url, headers=headers, json=json_body)
             except httpx.TransportError as exc:
                 error = _transport_error(exc, method, path, request_id)

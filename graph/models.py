@@ -9,7 +9,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 POINTS_OUTCOME = "#microsoft.graph.educationPointsOutcome"
 FEEDBACK_OUTCOME = "#microsoft.graph.educationFeedbackOutcome"
@@ -21,7 +21,18 @@ POINTS_GRADE_TYPE = "#microsoft.graph.educationAssignmentPointsGradeType"
 Json = Mapping[str, Any]
 
 
-class SubmissionStatus(enum.StrEnum):
+class _EvolvableEnum(enum.StrEnum):
+    """Graph's evolvable enums: a value this version of Gradebot does not know reads as `unknownFutureValue`."""
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls("unknownFutureValue")
+
+
+class SubmissionStatus(_EvolvableEnum):
     """educationSubmissionStatus; `reassigned` and `excused` need `Prefer: include-unknown-enum-members`."""
 
     WORKING = "working"
@@ -32,15 +43,8 @@ class SubmissionStatus(enum.StrEnum):
     REASSIGNED = "reassigned"
     EXCUSED = "excused"
 
-    @classmethod
-    def parse(cls, value: object) -> SubmissionStatus:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls.UNKNOWN_FUTURE_VALUE
 
-
-class AssignmentStatus(enum.StrEnum):
+class AssignmentStatus(_EvolvableEnum):
     """educationAssignmentStatus (plus `scheduled`, which the docs list and the CSDL lacks)."""
 
     DRAFT = "draft"
@@ -50,15 +54,8 @@ class AssignmentStatus(enum.StrEnum):
     UNKNOWN_FUTURE_VALUE = "unknownFutureValue"
     INACTIVE = "inactive"
 
-    @classmethod
-    def parse(cls, value: object) -> AssignmentStatus:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls.UNKNOWN_FUTURE_VALUE
 
-
-class UserRole(enum.StrEnum):
+class UserRole(_EvolvableEnum):
     """educationUserRole."""
 
     STUDENT = "student"
@@ -66,13 +63,6 @@ class UserRole(enum.StrEnum):
     FACULTY = "faculty"
     NONE = "none"
     UNKNOWN_FUTURE_VALUE = "unknownFutureValue"
-
-    @classmethod
-    def parse(cls, value: object) -> UserRole:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls.UNKNOWN_FUTURE_VALUE
 
 
 def parse_datetime(value: object) -> datetime | None:
