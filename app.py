@@ -312,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "remind-once":
         report = asyncio.run(_remind_once(settings, args.at))
         print(json.dumps(dataclasses.asdict(report), indent=2))

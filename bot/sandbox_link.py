@@ -72,7 +72,9 @@ class SandboxLink:
             "sandbox",
             "--port",
             "0",
+            "--exit-with-parent",
             *extra_args,
+            stdin=asyncio.subprocess.PIPE,  # closes when this process ends, however it ends: the sandbox follows
             stdout=asyncio.subprocess.PIPE,
             stderr=None,
         )

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CxAxS",
         help="serve a generated school of C classes, A assignments per class and S students per class",
     )
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when standard input closes (a parent process that starts the sandbox passes a pipe, so the "
+        "sandbox ends with it even if the parent is killed)",
+    )
     add_fault_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="{users,token}")
     commands.add_parser("users", help="print the seeded users as JSON (no server needed)")
@@ -101,6 +107,7 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stopping.set)
+    watcher = loop.create_task(_stop_at_end_of_input(stopping)) if args.exit_with_parent else None
     try:
         await sandbox.start()
     except OSError as exc:
@@ -109,7 +116,19 @@ async def serve(args: argparse.Namespace) -> None:
         print("\n".join(ready_lines(sandbox)), flush=True)
         await stopping.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await sandbox.stop()
+
+
+async def _stop_at_end_of_input(stopping: asyncio.Event) -> None:
+    """Set `stopping` once standard input reaches end of file (the parent holding the pipe has gone)."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.read(4096):
+        pass
+    stopping.set()
 
 
 def request_token(url: str, user: str, scopes: Sequence[str] | None = None) -> str:

@@ -98,6 +98,27 @@ async def test_serve_prints_ready_line_serves_graph_and_stops_on_sigterm() -> No
     assert process.returncode == 0
 
 
+async def test_exit_with_parent_stops_when_standard_input_closes() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--port",
+        "0",
+        "--exit-with-parent",
+        cwd=REPO_ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, ready = await read_ready(process)
+    assert ready["baseUrl"].startswith("http://127.0.0.1:")
+    assert process.stdin is not None
+    process.stdin.close()  # what happens when the parent dies, however it dies
+    await asyncio.wait_for(process.communicate(), START_TIMEOUT_S)
+    assert process.returncode == 0
+
+
 async def test_users_prints_the_seeded_users_as_json() -> None:
     status, stdout, _ = await run_cli("users")
     assert status == 0
