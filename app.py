@@ -11,6 +11,7 @@ import dataclasses
 import html
 import json
 import logging
+import os
 import socket
 import ssl
 import sys
@@ -103,8 +104,8 @@ async def build(
             allowed_tenants=frozenset({info.tenant_id}),
         )
         graph_url = info.graph_url
-        # Tokens at rest are still encrypted in sandbox mode; the key lives only as long as the process.
-        key = settings.token_encryption_key or uuid.uuid4().bytes + uuid.uuid4().bytes
+        # Tokens at rest are encrypted in sandbox mode too, with a development key kept beside the SQLite file.
+        key = settings.token_encryption_key or _development_key(settings)
     else:
         single = settings.app_type == "SingleTenant"
         config = IdentityConfig(
@@ -194,6 +195,27 @@ async def build(
     return Gradebot(
         settings, store, graph, http, identity, education, writer, grading, router, edge, reminders, app_graph, sandbox
     )
+
+
+def _development_key(settings: Settings) -> bytes:
+    """Sandbox mode without TOKEN_ENCRYPTION_KEY: a random key stored (mode 0600) next to the SQLite database,
+    so cached sign-ins survive restarts; for an in-memory or PostgreSQL database it lives as long as the process."""
+    database = settings.database_path()
+    if database is None:
+        return os.urandom(32)
+    path = database.with_name(database.name + ".token-key")
+    try:
+        data = path.read_bytes()
+        if len(data) == 32:
+            return data
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(key)
+    return key
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:

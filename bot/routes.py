@@ -65,6 +65,7 @@ from cards.actions import (
     SkipAction,
     UndoAction,
     parse_action,
+    parse_feedback,
 )
 from graph.errors import GraphError
 from graph.models import EducationClass
@@ -74,16 +75,7 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 TOKEN_EXCHANGE_DEDUP = timedelta(minutes=10)
-COMMANDS_HELP: tuple[tuple[str, str], ...] = (
-    ("help", "What Gradebot can do"),
-    ("classes", "The classes you teach"),
-    ("assignments", "Assignments of a class with turned-in, graded and returned counts"),
-    ("ungraded", "Work waiting for a grade, oldest first"),
-    ("grade <assignment>", "Grade an assignment's submissions one at a time"),
-    ("undo", "Undo your last saved grade (before it is returned)"),
-    ("remind", "Reminders about work waiting to be graded: remind on, remind off, remind settings"),
-    ("signout", "Delete Gradebot's stored sign-in for you"),
-)
+WELCOME_ONCE = timedelta(days=3650)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +249,9 @@ class Router:
     def sign_in_resource(self) -> tuple[str, str]:
         return self._identity.sso_resource
 
+    async def first_welcome(self, conversation: ConversationInfo) -> bool:
+        return await self._store.claim_once("welcome", conversation.id, self._clock(), WELCOME_ONCE)
+
     # Helpers -----------------------------------------------------------------------------------------------------
 
     async def _timezone(self, caller: Caller) -> ZoneInfo:
@@ -291,7 +286,21 @@ class Router:
         if opened.submission_id is None:
             return self._card(context, error_card(error.message))
         screen = await self._grading.open(context.teacher, opened.class_id, opened.assignment_id, opened.submission_id)
-        return CardReply(screen_card(screen, context.tz, context.now, status=Banner.error(error.message)))
+        # Keep what the teacher typed in the other fields: the card replaces the one they typed it into.
+        entered = GradeAction(
+            opened.class_id,
+            opened.assignment_id,
+            opened.submission_id,
+            points=None,
+            feedback=_salvaged_feedback(context.turn.data.get("feedback")),
+            levels=(),
+            known_modified=None,
+            force=False,
+            nonce="",
+        )
+        return CardReply(
+            screen_card(screen, context.tz, context.now, status=Banner.error(error.message), entered=entered)
+        )
 
     async def _class_in_context(self, context: Context) -> str | None:
         """The class a shared conversation is about (a class team), or the class chosen earlier in this chat."""
@@ -321,7 +330,7 @@ class Router:
 
     async def _help(self, context: Context, _: str) -> Reply:
         class_id = context.conversation.class_id if context.conversation.team_id else None
-        return CardReply(help_card(COMMANDS_HELP, class_id=class_id))
+        return CardReply(help_card(class_id=class_id))
 
     async def _classes(self, context: Context, _: str) -> Reply:
         if context.conversation.is_shared:
@@ -532,6 +541,14 @@ class Router:
     async def _sign_in(self, context: Context, payload: ActionPayload) -> Reply:
         caller = context.turn.caller
         return SignInReply(self._identity.sign_in_url(caller.tenant_id, caller.aad_object_id))
+
+
+def _salvaged_feedback(value: object) -> str | None:
+    """The feedback typed next to a bad input, if it is itself valid (to show it again rather than lose it)."""
+    try:
+        return parse_feedback(value)
+    except ActionDataError:
+        return None
 
 
 def _zone(name: str) -> ZoneInfo | None:

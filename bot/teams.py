@@ -84,6 +84,10 @@ class TurnHandler(Protocol):
         """(tokenExchangeResource id, uri) for loginRequest responses."""
         ...
 
+    async def first_welcome(self, conversation: ConversationInfo) -> bool:
+        """True the first time this conversation should get the welcome card."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EdgeResponse:
@@ -489,12 +493,15 @@ class _GradebotBot(Bot):  # type: ignore[misc]
             await context.send_activity(activity)
 
     async def _on_installed(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
+        """Welcome a teacher once in a new 1:1 chat (Teams sends both installationUpdate and conversationUpdate)."""
         activity = context.activity
         added = [m.id for m in activity.members_added or []]
         bot_added = (
             activity.type == ActivityTypes.installation_update and activity.action in ("add", "add-upgrade")
         ) or (activity.recipient is not None and activity.recipient.id in added)
-        if bot_added and caller is not None and conversation.kind == "personal":
+        if not bot_added or caller is None or conversation.kind != "personal":
+            return
+        if await self._edge._handler.first_welcome(conversation):
             turn = Turn(caller=caller, conversation=conversation, text="help")
             await self._send(context, await self._edge._handler.handle(turn, TeamsTurnIO(context, None)))
 

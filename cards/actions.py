@@ -140,7 +140,7 @@ def _page(data: Mapping[str, object], key: str = "page") -> int:
 
 def parse_points(value: object, key: str = "points") -> Decimal | None:
     """Points typed into a card: None when empty, else a finite decimal 0 ≤ p < 1e7 with at most 2 decimals."""
-    not_a_number = ActionDataError("Points must be a number, like 18 or 18.5.", key)
+    not_a_number = ActionDataError("Points must be a number, for example 7 or 7.5.", key)
     if value is None:
         return None
     if isinstance(value, bool):

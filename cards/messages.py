@@ -19,10 +19,10 @@ DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("classes", "Your classes, with buttons for their assignments and ungraded work."),
     ("assignments", "A class's assignments: due dates and how many are turned in, graded and returned."),
     ("ungraded", "Work waiting for a grade, oldest first, with a Grade button for each."),
-    ("grade <assignment>", "Grade an assignment one submission at a time, right here in the chat."),
+    ("grade [assignment]", "Grade an assignment one submission at a time, right here in the chat."),
     ("undo", "Undo your last grade change (until you return it)."),
-    ("remind …", "Reminders about work waiting: 'remind' for settings, 'remind off' to stop."),
-    ("signout", "Sign Gradebot out of your account."),
+    ("remind", "Reminders about work waiting: 'remind' for settings, 'remind on', 'remind off'."),
+    ("signout", "Delete Gradebot's stored sign-in for you."),
 )
 
 _INTRO = (

@@ -329,3 +329,15 @@ def _elements(node: Any) -> list[dict[str, Any]]:
         for value in node:
             found.extend(_elements(value))
     return found
+
+
+async def test_bad_points_keep_the_feedback_the_teacher_typed(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    status, body = await press(world, rosa, card, "grade", {"points": "abc", "feedback": "Two paragraphs of notes"})
+    assert status == 200
+    answer = invoke_card(body)
+    feedback = next(e for e in _elements(answer) if e.get("id") == "feedback")
+    assert feedback.get("value") == "Two paragraphs of notes"
+    assert "must be a number" in card_text(answer)

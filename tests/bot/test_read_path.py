@@ -198,3 +198,25 @@ async def test_a_class_too_big_for_one_message_pages_under_80_kb_and_counts_matc
         card = invoke_card(body)
     assert pages > 1
     assert sorted(seen) == sorted(s.id for s in truth)
+
+
+async def test_a_new_personal_chat_is_welcomed_once(world: World) -> None:
+    rosa = world.user("rosa")
+    url = world.sandbox.connector_url
+    install = message(rosa, "", url)
+    install.update({"type": "installationUpdate", "action": "add", "text": None})
+    added = message(rosa, "", url)
+    added.update(
+        {"type": "conversationUpdate", "text": None, "membersAdded": [{"id": f"29:{rosa.id}"}, {"id": "28:gradebot"}]}
+    )
+    welcomes = 0
+    for activity in (install, added, install):  # Teams sends both; the Playground again on every reload
+        status, body = await world.post(activity)
+        assert status == 200
+        welcomes += len(cards_of(replies(body)))
+    assert welcomes == 1
+
+
+async def test_help_names_the_assignment_argument_in_a_way_teams_shows(world: World) -> None:
+    text = card_text(await _ask(world, "rosa", "help"))
+    assert "grade [assignment]" in text and "<assignment>" not in text

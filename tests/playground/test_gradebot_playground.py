@@ -20,7 +20,7 @@ from tests.playground.run_in_namespace import (
 )
 
 SESSION_SCRIPT = REPO_ROOT / "tests" / "playground" / "gradebot_session.py"
-COMMANDS = ("help", "classes", "assignments", "ungraded", "grade <assignment>", "undo", "remind", "signout")
+COMMANDS = ("help", "classes", "assignments", "ungraded", "grade [assignment]", "undo", "remind", "signout")
 
 
 def cannot_run(reason: str) -> NoReturn:
