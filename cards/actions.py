@@ -5,6 +5,7 @@ Card data comes back from the client and is attacker-controlled, so `parse` trus
 
 from __future__ import annotations
 
+import abc
 import math
 import re
 import secrets
@@ -321,18 +322,20 @@ def _without_none(data: dict[str, object]) -> dict[str, object]:
 # --- payloads ----------------------------------------------------------------------------------------------------
 
 
-class ActionPayload:
+class ActionPayload(abc.ABC):
     """Base of every payload: `VERB`, `to_data()` for the card, `parse()` for the invoke."""
 
     __slots__ = ()
     VERB: ClassVar[str]
 
+    @abc.abstractmethod
     def to_data(self) -> dict[str, object]:
-        raise NotImplementedError
+        """The Action.Execute `data` the card carries."""
 
     @classmethod
+    @abc.abstractmethod
     def parse(cls, data: Mapping[str, object]) -> Self:
-        raise NotImplementedError
+        """The payload from an invoke's `data`, every value re-validated (raises ActionDataError)."""
 
 
 @dataclass(frozen=True, slots=True)
