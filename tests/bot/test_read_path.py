@@ -220,3 +220,16 @@ async def test_a_new_personal_chat_is_welcomed_once(world: World) -> None:
 async def test_help_names_the_assignment_argument_in_a_way_teams_shows(world: World) -> None:
     text = card_text(await _ask(world, "rosa", "help"))
     assert "grade [assignment]" in text and "<assignment>" not in text
+
+
+async def test_connector_clients_and_credentials_are_reused_across_turns(world: World) -> None:
+    from app import PARTS
+
+    rosa = world.user("rosa")
+    for text in ("help", "classes", "help"):  # replies go through the Bot Connector (not expectReplies)
+        status, _ = await world.post(message(rosa, text, world.sandbox.connector_url, expect_replies=False))
+        assert status in (200, 201)
+    sent = [a for a in world.sandbox.connector.activities if a.operation in ("send", "reply")]
+    assert len(sent) == 3
+    authentication = world.client.app[PARTS].edge._auth
+    assert len(authentication._clients) == 1, "one ConnectorClient for one serviceUrl, not one per turn"
