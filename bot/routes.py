@@ -36,7 +36,6 @@ from bot.turns import (
 from bot.views import confirm_view_card, conflict_view_card, outcome_card, screen_card
 from cards import (
     Banner,
-    Card,
     assignments_card,
     class_picker_card,
     classes_card,
@@ -181,12 +180,12 @@ class Router:
                 return PreconditionFailedReply()
             return SignInReply(self._identity.sign_in_url(caller.tenant_id, caller.aad_object_id), offer_sso=False)
         except (NotATeacherError, NotAClassTeamError) as exc:
-            return self._card(context, refusal_card(exc.message))
+            return CardReply(refusal_card(exc.message))
         except (UserError, ActionDataError) as exc:
-            return self._card(context, error_card(exc.message))
+            return CardReply(error_card(exc.message))
         except GraphError as exc:
             log.warning("Graph failed for user %s: %s", caller.aad_object_id, exc)
-            return self._card(context, error_card(describe_graph_error(exc)))
+            return CardReply(error_card(describe_graph_error(exc)))
 
     async def conversation_seen(self, caller: Caller | None, conversation: ConversationInfo) -> None:
         now = self._clock()
@@ -262,9 +261,6 @@ class Router:
             return zone
         return ZoneInfo("UTC")
 
-    def _card(self, context: Context, card: Card) -> Reply:
-        return CardReply(card)
-
     async def _dispatch_action(self, context: Context) -> Reply:
         verb = context.turn.verb or ""
         try:
@@ -274,7 +270,7 @@ class Router:
             return await self._bad_action(context, exc)
         handler = self.actions.get(payload.VERB)
         if handler is None:
-            return self._card(context, error_card("That button belongs to an older version of Gradebot."))
+            return CardReply(error_card("That button belongs to an older version of Gradebot."))
         return await handler(context, payload)
 
     async def _bad_action(self, context: Context, error: ActionDataError) -> Reply:
@@ -282,9 +278,9 @@ class Router:
         try:
             opened = OpenGradingAction.parse(context.turn.data)
         except ActionDataError:
-            return self._card(context, error_card(error.message))
+            return CardReply(error_card(error.message))
         if opened.submission_id is None:
-            return self._card(context, error_card(error.message))
+            return CardReply(error_card(error.message))
         screen = await self._grading.open(context.teacher, opened.class_id, opened.assignment_id, opened.submission_id)
         # Keep what the teacher typed in the other fields: the card replaces the one they typed it into.
         entered = GradeAction(

@@ -240,7 +240,7 @@ def _tenant_id(activity: Activity) -> str:
 
 
 class TeamsTurnIO:
-    """The per-turn `TeamsIO`: members of this conversation and extra messages, through the turn's connector."""
+    """The per-turn `TeamsIO`: the members of this conversation, through the turn's connector."""
 
     def __init__(self, context: TurnContext, team_id: str | None) -> None:
         self._context = context
@@ -259,13 +259,6 @@ class TeamsTurnIO:
             token = page.continuation_token
             if not token:
                 return members
-
-    async def send(self, reply: Reply) -> str | None:
-        activity = _reply_activity(reply)
-        if activity is None:
-            return None
-        response = await self._context.send_activity(activity)
-        return response.id if response is not None else None
 
 
 def _reply_activity(reply: Reply) -> Activity | None:

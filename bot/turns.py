@@ -113,10 +113,6 @@ class TeamsIO(Protocol):
         """Everyone in the team (or chat) this turn came from."""
         ...
 
-    async def send(self, reply: Reply) -> str | None:
-        """Post an extra message in this conversation; returns its activity id."""
-        ...
-
 
 class DeliveryError(Exception):
     """The Bot Connector refused a proactive send or update."""
