@@ -159,13 +159,13 @@ def card_text(card: Any) -> str:
     return "\n".join(parts)
 
 
-def actions_of(card: Any) -> list[dict[str, Any]]:
-    """Every Action.Execute in a card (nested ShowCards and ActionSets included)."""
+def elements_of(card: Any) -> list[dict[str, Any]]:
+    """Every typed element and action in a card, nested ones (ShowCards, ActionSets, containers) included."""
     found: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "Action.Execute":
+            if "type" in node:
                 found.append(node)
             for value in node.values():
                 walk(value)
@@ -175,3 +175,8 @@ def actions_of(card: Any) -> list[dict[str, Any]]:
 
     walk(card)
     return found
+
+
+def actions_of(card: Any) -> list[dict[str, Any]]:
+    """Every Action.Execute in a card (nested ShowCards and ActionSets included)."""
+    return [element for element in elements_of(card) if element.get("type") == "Action.Execute"]

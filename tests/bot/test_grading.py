@@ -13,7 +13,7 @@ import pytest
 from sandbox.school import Actor
 from storage import open_store
 from tests.bot.activities import card_action
-from tests.bot.conftest import World, actions_of, card_text, invoke_card
+from tests.bot.conftest import World, actions_of, card_text, elements_of, invoke_card
 from tests.bot.grading_helpers import (
     action,
     assignment_named,
@@ -219,7 +219,7 @@ async def test_rubric_assignments_take_a_level_per_criterion(world: World) -> No
     rosa, bio = world.user("rosa"), world.school_class("BIO101")
     lab = assignment_named(world, bio, "Microscope lab report")
     card = await open_grading(world, rosa, bio, lab)
-    choice_sets = [e for e in _elements(card) if e.get("type") == "Input.ChoiceSet" and e["id"].startswith("level_")]
+    choice_sets = [e for e in elements_of(card) if e.get("type") == "Input.ChoiceSet" and e["id"].startswith("level_")]
     assert len(choice_sets) == 4
     inputs = {c["id"]: c["choices"][0]["value"] for c in choice_sets}
     target = shown_submission_id(card)
@@ -318,19 +318,6 @@ async def test_undo_restores_the_last_grade_until_it_is_returned(world: World) -
     assert "nothing" in json.dumps(replies(body)).lower() or "no saved grade" in json.dumps(replies(body)).lower()
 
 
-def _elements(node: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, dict):
-        if "type" in node:
-            found.append(node)
-        for value in node.values():
-            found.extend(_elements(value))
-    elif isinstance(node, list):
-        for value in node:
-            found.extend(_elements(value))
-    return found
-
-
 async def test_bad_points_keep_the_feedback_the_teacher_typed(world: World) -> None:
     rosa, bio = world.user("rosa"), world.school_class("BIO101")
     worksheet = assignment_named(world, bio, "Cell structure worksheet")
@@ -338,6 +325,6 @@ async def test_bad_points_keep_the_feedback_the_teacher_typed(world: World) -> N
     status, body = await press(world, rosa, card, "grade", {"points": "abc", "feedback": "Two paragraphs of notes"})
     assert status == 200
     answer = invoke_card(body)
-    feedback = next(e for e in _elements(answer) if e.get("id") == "feedback")
+    feedback = next(e for e in elements_of(answer) if e.get("id") == "feedback")
     assert feedback.get("value") == "Two paragraphs of notes"
     assert "must be a number" in card_text(answer)

@@ -15,8 +15,10 @@ from tests.playground.run_in_namespace import (
     NamespaceUnavailableError,
     missing_prerequisites,
     namespace_unavailable_reason,
-    playground_required,
     run_in_namespace,
+)
+from tests.playground.run_in_namespace import (
+    cannot_run as shared_cannot_run,
 )
 
 SESSION_SCRIPT = REPO_ROOT / "tests" / "playground" / "gradebot_session.py"
@@ -24,11 +26,7 @@ COMMANDS = ("help", "classes", "assignments", "ungraded", "grade [assignment]", 
 
 
 def cannot_run(reason: str) -> NoReturn:
-    """Skip with the reason, except in CI (GRADEBOT_REQUIRE_PLAYGROUND=1), where not running it is a failure."""
-    message = f"the Gradebot Playground session cannot run here: {reason}"
-    if playground_required():
-        pytest.fail(message + " (GRADEBOT_REQUIRE_PLAYGROUND=1 requires it)")
-    pytest.skip(message)
+    shared_cannot_run("the Gradebot Playground session", reason)
 
 
 def mentions(texts: list[str], fragment: str) -> bool:

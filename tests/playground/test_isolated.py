@@ -5,13 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.playground.run_in_namespace import (
     ISOLATED_SCRIPT,
     NAMESPACE_UNAVAILABLE,
+    cannot_run,
     namespace_unavailable_reason,
-    playground_required,
 )
 
 
@@ -24,9 +22,7 @@ def run_isolated(*command: str, env: dict[str, str] | None = None) -> subprocess
 def require_namespace() -> None:
     reason = namespace_unavailable_reason()
     if reason:
-        if playground_required():
-            pytest.fail(f"cannot create a network namespace: {reason}")
-        pytest.skip(f"cannot create a network namespace here: {reason}")
+        cannot_run("a loopback-only network namespace", reason)
 
 
 def test_refuses_with_exit_3_and_a_clear_message_when_unshare_is_not_permitted(tmp_path: Path) -> None:

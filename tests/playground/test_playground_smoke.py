@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import pytest
 
 from sandbox.directory import default_directory
@@ -10,19 +12,17 @@ from tests.playground.run_in_namespace import (
     NamespaceUnavailableError,
     missing_prerequisites,
     namespace_unavailable_reason,
-    playground_required,
     run_in_namespace,
+)
+from tests.playground.run_in_namespace import (
+    cannot_run as shared_cannot_run,
 )
 
 SMOKE_SCRIPT = REPO_ROOT / "tests" / "playground" / "echo_smoke.py"
 
 
-def cannot_run(reason: str) -> None:
-    """Skip with the reason, except in CI (GRADEBOT_REQUIRE_PLAYGROUND=1), where not running it is a failure."""
-    message = f"Agents Playground smoke test cannot run here: {reason}"
-    if playground_required():
-        pytest.fail(message + " (GRADEBOT_REQUIRE_PLAYGROUND=1 requires it)")
-    pytest.skip(message)
+def cannot_run(reason: str) -> NoReturn:
+    shared_cannot_run("Agents Playground smoke test", reason)
 
 
 @pytest.mark.playground
@@ -34,7 +34,6 @@ def test_echo_round_trip_through_the_playground_in_a_loopback_only_namespace() -
         run = run_in_namespace(SMOKE_SCRIPT, timeout=90)
     except NamespaceUnavailableError as error:
         cannot_run(str(error))
-        return
     assert run.result is not None, f"no result from the script (exit {run.returncode}):\n{run.stderr[-4000:]}"
     assert "error" not in run.result, f"{run.result['error']}\n{run.stderr[-4000:]}"
     assert run.returncode == 0

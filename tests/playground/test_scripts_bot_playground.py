@@ -20,7 +20,9 @@ from tests.playground.run_in_namespace import (
     REPO_ROOT,
     missing_prerequisites,
     namespace_unavailable_reason,
-    playground_required,
+)
+from tests.playground.run_in_namespace import (
+    cannot_run as shared_cannot_run,
 )
 
 SCRIPT = REPO_ROOT / "scripts" / "bot"
@@ -28,10 +30,7 @@ HINTS_END = "Press Ctrl-C to stop everything."
 
 
 def cannot_run(reason: str) -> NoReturn:
-    message = f"scripts/bot --playground cannot run here: {reason}"
-    if playground_required():
-        pytest.fail(message + " (GRADEBOT_REQUIRE_PLAYGROUND=1 requires it)")
-    pytest.skip(message)
+    shared_cannot_run("scripts/bot --playground", reason)
 
 
 def processes_mentioning(marker: str) -> list[str]:
