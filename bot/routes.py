@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.auth import SignInRequiredError, SsoTokenError, TeacherIdentity
-from bot.grading import CardRef, Confirm, Conflict, GradingService, Outcome
+from bot.grading import CardRef, Confirm, Conflict, GradingService, Outcome, UndoConflict
 from bot.service import (
     EducationService,
     NotAClassTeamError,
@@ -33,7 +33,7 @@ from bot.turns import (
     TextReply,
     Turn,
 )
-from bot.views import confirm_view_card, conflict_view_card, outcome_card, screen_card
+from bot.views import confirm_view_card, conflict_view_card, outcome_card, screen_card, undo_conflict_view_card
 from cards import (
     Banner,
     assignments_card,
@@ -402,12 +402,22 @@ class Router:
     async def _undo_command(self, context: Context, _: str) -> Reply:
         if context.conversation.is_shared:
             return TextReply("Use `undo` in our 1:1 chat.")
-        return await self._undo(context, "")
+        return await self._undo(context, UndoAction(""))
 
-    async def _undo(self, context: Context, nonce: str) -> Reply:
-        outcome = await self._grading.undo(context.teacher, nonce, context.card_ref)
+    async def _undo(self, context: Context, press: UndoAction) -> Reply:
+        """Undo the save `press` names (a button), or the teacher's newest save (the command: no write id)."""
+        outcome = await self._grading.undo(
+            context.teacher,
+            context.card_ref,
+            write_id=press.write_id,
+            nonce=press.nonce,
+            anyway=press.anyway,
+            known_modified=press.known_modified,
+        )
         if outcome is None:
             return TextReply("There is no saved grade of yours to undo.")
+        if isinstance(outcome, UndoConflict):
+            return CardReply(undo_conflict_view_card(outcome, context.tz, context.now))
         return CardReply(outcome_card(outcome, context.tz, context.now))
 
     async def _sign_out(self, context: Context, _: str) -> Reply:
@@ -532,7 +542,11 @@ class Router:
 
     async def _undo_action(self, context: Context, payload: ActionPayload) -> Reply:
         assert isinstance(payload, UndoAction)
-        return await self._undo(context, payload.nonce)
+        if payload.write_id is None:  # a press must name the save it undoes; this one names none
+            return CardReply(
+                error_card("This Undo button doesn't say which grade it undoes. Type `undo` to undo your last save.")
+            )
+        return await self._undo(context, payload)
 
     async def _sign_in(self, context: Context, payload: ActionPayload) -> Reply:
         caller = context.turn.caller
