@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import httpx
 from aiohttp import web
 
-from bot.auth import IdentityConfig, SsoTokenError, SsoValidator, TeacherIdentity, TokenCipher
+from bot.auth import IdentityConfig, SignInPageError, SsoValidator, TeacherIdentity, TokenCipher, TokenKeyError
 from bot.config import Settings, SettingsError
 from bot.grading import GradingService
 from bot.notices import SettledNotices
@@ -106,6 +106,7 @@ async def build(
         graph_url = info.graph_url
         # Tokens at rest are encrypted in sandbox mode too, with a development key kept beside the SQLite file.
         key = settings.token_encryption_key or _development_key(settings)
+        ephemeral_key = not settings.token_encryption_key and settings.database_path() is None
     else:
         single = settings.app_type == "SingleTenant"
         config = IdentityConfig(
@@ -119,6 +120,8 @@ async def build(
         )
         graph_url = settings.graph_base_url
         key = settings.token_encryption_key
+        ephemeral_key = False
+    cipher = TokenCipher(key, settings.token_encryption_old_keys)
     store = await open_store(settings.database_url)
     # One budget for everything this instance sends as this app (delegated and app-only count alike in Graph).
     budget = RequestBudget(settings.graph_request_budget)
@@ -133,12 +136,22 @@ async def build(
     identity = TeacherIdentity(
         config,
         store,
-        TokenCipher(key),
+        cipher,
         SsoValidator(config, http),
         public_base,
         clock,
         sandbox_sso=sandbox.sso_token if sandbox is not None and dev_sso else None,
     )
+    try:
+        # A key that opens none of the stored sign-ins would lose them one by one: refuse to start instead.
+        await identity.check_stored_sign_ins(ephemeral_key=ephemeral_key)
+    except TokenKeyError:
+        await http.aclose()
+        await graph.aclose()
+        await store.close()
+        if sandbox is not None:
+            await sandbox.close()
+        raise
     education = EducationService(graph, clock)
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
     writer = GradeWriter(store, graph, identity.provider, owner=owner, clock=clock)
@@ -239,10 +252,14 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _sign_in_start(request: web.Request) -> web.StreamResponse:
-    tenant, user = request.query.get("tid", ""), request.query.get("oid", "")
-    if not tenant or not user or len(tenant) > 64 or len(user) > 64:
+    """GET /auth/start?link=…: a signed sign-in link from Teams → the authority (nothing is stored for a bad one)."""
+    link = request.query.get("link", "")
+    if not link or len(link) > 2048:
         return _page("Sign-in link incomplete", "Open the sign-in link from Gradebot in Teams again.", status=400)
-    url = await request.app[PARTS].identity.start_sign_in(tenant, user)
+    try:
+        url = await request.app[PARTS].identity.start_sign_in(link, request.remote or "unknown")
+    except SignInPageError as exc:
+        return _page("Please wait" if exc.status == 429 else "Sign-in link not valid", str(exc), status=exc.status)
     raise web.HTTPFound(url)
 
 
@@ -253,8 +270,8 @@ async def _sign_in_callback(request: web.Request) -> web.StreamResponse:
         return _page("Sign-in cancelled", "Nothing was changed. You can close this window.", status=400)
     try:
         code = await request.app[PARTS].identity.finish_sign_in(answer)
-    except SsoTokenError as exc:
-        return _page("Sign-in failed", str(exc), status=400)
+    except SignInPageError as exc:
+        return _page("Sign-in failed", str(exc), status=exc.status)
     return _page(
         "You're signed in",
         f"Return to Teams. If Teams asks for a code, enter {code}.",
