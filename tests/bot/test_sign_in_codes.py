@@ -20,7 +20,7 @@ def _show(world: World, user: User, **extra: Any) -> dict[str, Any]:
 async def _code_for(world: World, user: User, upn_prefix: str) -> str:
     """Sign `user` in on the page; returns the code the page shows (not yet entered in Teams)."""
     status, body = await world.post(_show(world, user))
-    assert body["statusCode"] == 401, body
+    assert status == 200 and body["statusCode"] == 401, body
     page = await browser.sign_in(world, body["value"]["buttons"][0]["value"], upn_prefix)
     assert page.code is not None, page.text
     return page.code
@@ -51,7 +51,7 @@ async def test_the_right_code_works_once_and_only_for_its_user(make_world: World
     status, body = await world.post(_show(world, rosa, state=code))
     assert "Waiting to be graded" in card_text(invoke_card(body))
     status, body = await world.post(_show(world, rosa, state=code))
-    assert "didn't match" in str(body)
+    assert status == 200 and "didn't match" in str(body)
 
 
 async def test_after_five_wrong_guesses_the_code_is_void(make_world: WorldFactory) -> None:

@@ -47,7 +47,7 @@ async def _signed_in(world: World, user: User, upn_prefix: str) -> str:
     """Sign `user` in through the page and enter the code; returns the stored (encrypted) cache blob's key."""
     page = await browser.sign_in(world, await _link(world, user), upn_prefix)
     assert page.status == 200 and page.code is not None, page.text
-    status, body = await world.post(_show(world, user, state=page.code))
+    _, body = await world.post(_show(world, user, state=page.code))
     assert "Waiting to be graded" in card_text(invoke_card(body))
     return user_key(TENANT_ID, user.id)
 
@@ -106,7 +106,7 @@ async def test_finishing_a_teachers_link_as_someone_else_deletes_and_overwrites_
     student = next(u for u in world.school.directory.users.values() if u.user_principal_name.startswith("aiden.c"))
     assert await store.load_token_cache(user_key(TENANT_ID, student.id)) is None
     # Rosa's stored sign-in still serves her.
-    status, body = await world.post(_show(world, rosa))
+    _, body = await world.post(_show(world, rosa))
     assert "Waiting to be graded" in card_text(invoke_card(body))
 
 
@@ -125,6 +125,7 @@ async def test_a_pending_sign_in_expires(make_world: WorldFactory) -> None:
     world = await make_world(dev_sso=False)
     rosa = world.user("rosa")
     status, location, _ = await browser.start(world, await _link(world, rosa))
+    assert status == 302
     path, fields = await browser.authority_answer(world, location, "rosa.martinez")
     world.clock.fixed = datetime.now(UTC) + timedelta(minutes=30)
     page = await browser.callback(world, path, fields)
@@ -143,9 +144,7 @@ async def test_sign_in_starts_are_limited_per_user_and_per_client(make_world: Wo
     assert status == 429 and "Too many sign-in attempts" in body
     assert _row_counts(world)["sign_in_flows"] == SIGN_INS_PER_USER
     # Everyone behind one client address shares that client's budget.
-    students = sorted(
-        (u for u in world.school.directory.users.values() if u.role == "student"), key=lambda u: u.id
-    )
+    students = sorted((u for u in world.school.directory.users.values() if u.role == "student"), key=lambda u: u.id)
     others = students[: SIGN_INS_PER_CLIENT // SIGN_INS_PER_USER - 1]
     for student in others:
         student_link = await _link(world, student)
