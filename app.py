@@ -353,14 +353,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if args.command == "remind-once":
-        report = asyncio.run(_remind_once(settings, args.at))
-        print(json.dumps(dataclasses.asdict(report), indent=2))
-        return 0 if not report.failed else 1
-    if args.command in (None, "serve"):
-        mode = "sandbox" if settings.sandbox_mode else "production"
-        log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    try:
+        if args.command == "remind-once":
+            report = asyncio.run(_remind_once(settings, args.at))
+            print(json.dumps(dataclasses.asdict(report), indent=2))
+            return 0 if not report.failed else 1
+        if args.command in (None, "serve"):
+            mode = "sandbox" if settings.sandbox_mode else "production"
+            log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
+            web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    except TokenKeyError as exc:
+        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
