@@ -1,5 +1,5 @@
 """Gradebot's composition root: Settings → aiohttp app (/api/messages, /healthz, sign-in pages), and the lifecycle
-of the store, the Graph client, the outbox worker, reminders and (in sandbox mode) the local sandbox.
+of the store, the Graph client, the outbox worker, reminders, housekeeping and (in sandbox mode) the local sandbox.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from aiohttp import web
@@ -26,6 +26,7 @@ from aiohttp import web
 from bot.auth import IdentityConfig, SignInPageError, SsoValidator, TeacherIdentity, TokenCipher, TokenKeyError
 from bot.config import Settings, SettingsError
 from bot.grading import GradingService
+from bot.housekeeping import Housekeeping
 from bot.notices import SettledNotices
 from bot.outbox import GradeWriter
 from bot.reminder_settings import ReminderSettings
@@ -67,8 +68,10 @@ class Gradebot:
     reminders: Reminders
     app_graph: GraphHttp | None
     sandbox: SandboxLink | None
+    housekeeping: Housekeeping
 
     async def aclose(self) -> None:
+        await self.housekeeping.stop()
         await self.reminders.stop()
         await self.writer.aclose()
         if self.app_graph is not None:
@@ -205,8 +208,22 @@ async def build(
         budget=budget,
         clock=clock,
     )
+    housekeeping = Housekeeping(store, outbox_retention=timedelta(days=settings.outbox_retention_days), clock=clock)
     return Gradebot(
-        settings, store, graph, http, identity, education, writer, grading, router, edge, reminders, app_graph, sandbox
+        settings,
+        store,
+        graph,
+        http,
+        identity,
+        education,
+        writer,
+        grading,
+        router,
+        edge,
+        reminders,
+        app_graph,
+        sandbox,
+        housekeeping=housekeeping,
     )
 
 
@@ -300,6 +317,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)
         app[PARTS] = parts
+        await parts.housekeeping.start()
         parts.writer.start(interval_s=5.0)
         if settings.reminders_enabled:
             parts.reminders.start()
