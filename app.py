@@ -354,6 +354,13 @@ async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
         await parts.aclose()
 
 
+def configure_logging(settings: Settings) -> None:
+    """Logging for the server and the command line."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="Run Gradebot.")
     sub = parser.add_subparsers(dest="command")
@@ -368,9 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(settings)
     try:
         if args.command == "remind-once":
             report = asyncio.run(_remind_once(settings, args.at))
