@@ -354,11 +354,22 @@ async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
         await parts.aclose()
 
 
+GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
+"""Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
+
+
 def configure_logging(settings: Settings) -> None:
-    """Logging for the server and the command line."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Logging for the server and the command line: Gradebot's loggers at LOG_LEVEL; every other package's (msal,
+    urllib3, requests, httpx, botbuilder, aiohttp…) at `settings.library_log_level` — INFO or above unless
+    LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs authorization codes and PKCE verifiers."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(settings.library_log_level)
+    for name in GRADEBOT_LOGGERS:
+        logging.getLogger(name).setLevel(settings.log_level)
     # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(settings.library_log_level if settings.log_level_libraries else logging.WARNING)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -169,7 +169,7 @@ async def test_stored_sign_ins_from_before_key_ids_are_checked_by_opening_them(
                 await identity.check_stored_sign_ins()
 
 
-async def test_app_py_refuses_to_start_with_a_clear_message(make_world: WorldFactory) -> None:
+async def test_app_py_refuses_to_start_with_a_clear_message_after_its_warnings(make_world: WorldFactory) -> None:
     world = await make_world(dev_sso=False, token_encryption_key=K1)
     rosa = world.user("rosa")
     await world.post(_show(world, rosa, authentication=await _sso(world, rosa)))
@@ -183,6 +183,7 @@ async def test_app_py_refuses_to_start_with_a_clear_message(make_world: WorldFac
         "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(K2).decode(),
         "PORT": str(port),
         "REMINDERS": "off",
+        "microsoftappid": "00000000-0000-0000-0000-0000000000aa",  # a misspelling: warned about, not read
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "app.py", cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -192,3 +193,5 @@ async def test_app_py_refuses_to_start_with_a_clear_message(make_world: WorldFac
     text = stderr.decode()
     assert "Gradebot cannot start: None of the 1 stored sign-ins opens with TOKEN_ENCRYPTION_KEY" in text
     assert "Traceback" not in text
+    assert "microsoftappid is set but Gradebot reads MicrosoftAppId" in text
+    assert "00000000-0000-0000-0000-0000000000aa" not in text
