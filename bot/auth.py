@@ -517,7 +517,7 @@ class TeacherIdentity:
         The code is redeemed into a fresh cache and joins the user's stored cache only when the person who signed
         in is the Teams user the link was issued for: otherwise nothing is stored, changed or deleted."""
         state = answer.get("state", "")
-        taken = await self._store.take_sign_in_flow(state, self._clock()) if state else None
+        taken = await self._store.take_sign_in_flow(state, self._clock()) if 0 < len(state) <= 128 else None
         opened = self._cipher.open(taken[1], f"signin:{state}") if taken else None
         if taken is None or opened is None:
             raise SignInPageError("This sign-in has expired or was already finished. Start again from Teams.")
