@@ -5,7 +5,9 @@ Every refusal and bad input becomes a card or text for the teacher here; nothing
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -119,6 +121,7 @@ class Router:
         self._identity = identity
         self._store = store
         self._clock = clock
+        self._exchanges: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.commands: dict[str, Handler] = {
             "help": self._help,
             "classes": self._classes,
@@ -229,18 +232,24 @@ class Router:
             )
 
     async def exchange_sso(self, caller: Caller, exchange_id: str, token: str) -> bool:
-        # Teams sends the same signin/tokenExchange from every open client: exchange once, answer the rest 200.
-        first = await self._store.claim_once(
-            "tokenExchange", f"{caller.aad_object_id}:{exchange_id}", self._clock(), TOKEN_EXCHANGE_DEDUP
-        )
-        if not first:
+        """Teams sends the same signin/tokenExchange from every open client. A success is remembered and the
+        repeats are answered 200 without exchanging again; until one succeeds, each repeat is exchanged itself,
+        so no repeat is answered 200 for an exchange that failed."""
+        done = f"{caller.aad_object_id}:{exchange_id}"
+        lock = self._exchanges.get(done)
+        if lock is None:
+            lock = self._exchanges[done] = asyncio.Lock()
+        async with lock:  # repeats arriving together in this instance wait for the first one's outcome
+            if exchange_id and await self._store.claimed("tokenExchange", done, self._clock()):
+                return True
+            try:
+                await self._identity.exchange(caller.tenant_id, caller.aad_object_id, token)
+            except SsoTokenError as exc:
+                log.info("token exchange failed for user %s: %s", caller.aad_object_id, exc)
+                return False
+            if exchange_id:
+                await self._store.claim_once("tokenExchange", done, self._clock(), TOKEN_EXCHANGE_DEDUP)
             return True
-        try:
-            await self._identity.exchange(caller.tenant_id, caller.aad_object_id, token)
-        except SsoTokenError as exc:
-            log.info("token exchange failed for user %s: %s", caller.aad_object_id, exc)
-            return False
-        return True
 
     async def verify_sign_in(self, caller: Caller, state: str) -> bool:
         return await self._identity.verify_sign_in(caller.tenant_id, caller.aad_object_id, state)
