@@ -285,7 +285,7 @@ class RubricOutcome(_Outcome):
 GradeOutcome = PointsOutcome | FeedbackOutcome | RubricOutcome
 """The outcomes a teacher writes: points, feedback and rubric levels (published* are Graph's copies, read only)."""
 
-_SLOTS = {POINTS_OUTCOME: "points", FEEDBACK_OUTCOME: "feedback", RUBRIC_OUTCOME: "rubric"}
+_OUTCOME_KINDS = {POINTS_OUTCOME: "points", FEEDBACK_OUTCOME: "feedback", RUBRIC_OUTCOME: "rubric"}
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
@@ -306,8 +306,8 @@ class Outcomes:
         resources: list[object] = []
         for item in data:
             kind = item.get("@odata.type") if isinstance(item, dict) else None
-            if isinstance(kind, str) and kind in _SLOTS:
-                picked[_SLOTS[kind]] = item
+            if isinstance(kind, str) and kind in _OUTCOME_KINDS:
+                picked[_OUTCOME_KINDS[kind]] = item
             elif kind == FEEDBACK_RESOURCE_OUTCOME:
                 resources.append(item.get("id"))
         return {**picked, "feedback_resource_ids": resources}
@@ -364,7 +364,8 @@ class Page(Generic[ItemT]):
 
 def _wire_names(model: type[object]) -> tuple[str, ...]:
     """The Graph properties a model reads (the first key of each alias path), in field order."""
-    assert is_pydantic_dataclass(model)
+    if not is_pydantic_dataclass(model):
+        raise TypeError(f"{model!r} is not a Graph model")
     names: list[str] = []
     for info in model.__pydantic_fields__.values():
         alias = info.validation_alias or info.alias
