@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 import jwt
+import requests
 from botbuilder.core import Bot, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
@@ -65,6 +66,10 @@ PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
+MAX_AUTHORIZATION_LENGTH = 16_384
+SIGNING_ALGORITHMS = frozenset({"RS256"})
+"""What the Bot Framework signs with (botbuilder itself decodes with RS256 only)."""
 
 
 class TurnHandler(Protocol):
@@ -157,8 +162,16 @@ class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
         return client
 
 
+class SigningKeysUnavailableError(Exception):
+    """The Bot Framework's OpenID metadata or signing keys could not be fetched (our problem, not the caller's)."""
+
+
 class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
-    """Delegates to botbuilder's authentication, handing out cached connector and user-token clients."""
+    """Delegates to botbuilder's authentication, handing out cached connector and user-token clients.
+
+    Every refusal becomes a PermissionError: botbuilder 4.17.1 refuses some tokens with IndexError (unknown `kid`),
+    AttributeError (a header it cannot split) or a bare Exception (algorithm, endorsements).
+    """
 
     def __init__(self, inner: BotFrameworkAuthentication) -> None:
         self._inner = inner
@@ -172,7 +185,14 @@ class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return _ReusedConnectors(factory, app_id, self._clients)
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
-        result = await self._inner.authenticate_request(activity, auth_header)
+        try:
+            result = await self._inner.authenticate_request(activity, auth_header)
+        except (PermissionError, jwt.PyJWTError):
+            raise
+        except requests.RequestException as exc:
+            raise SigningKeysUnavailableError(type(exc).__name__) from exc
+        except Exception as exc:  # the edge's authentication: whatever botbuilder raises here is a refused token
+            raise PermissionError(f"token refused ({type(exc).__name__})") from exc
         result.connector_factory = self._wrap(result.connector_factory, result.claims_identity)
         return result
 
@@ -195,9 +215,27 @@ class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return await self._inner.authenticate_channel_request(auth_header)
 
 
-def _is_bearer(header: str) -> bool:
-    scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
+def _looks_like_bot_framework_token(header: str) -> bool:
+    """A cheap look before botbuilder validates the signature: exactly `Bearer <jwt>`, whose JSON header names
+    RS256 and a key id and whose claims carry an issuer and an expiry (PyJWT accepts a token without `exp`)."""
+    match = _BEARER_JWT.fullmatch(header) if len(header) <= MAX_AUTHORIZATION_LENGTH else None
+    if match is None:
+        return False
+    token = match.group(1)
+    try:
+        head = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    kid, expires = head.get("kid"), claims.get("exp")
+    return (
+        head.get("alg") in SIGNING_ALGORITHMS
+        and isinstance(kid, str)
+        and bool(kid)
+        and isinstance(claims.get("iss"), str)
+        and isinstance(expires, int | float)
+        and not isinstance(expires, bool)
+    )
 
 
 def _invoke(status: int, body: object | None = None) -> Activity:
@@ -297,8 +335,10 @@ class TeamsEdge:
 
     async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
         """Authenticate and run one inbound activity; never raises for bad input (401/400 instead)."""
-        if self._app_id and not _is_bearer(auth_header):
-            # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode; refuse it here.
+        if self._app_id and not _looks_like_bot_framework_token(auth_header):
+            # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode, and on several malformed
+            # tokens; refuse them here, before any key lookup.
+            log.info("rejected an inbound activity: malformed Authorization header")
             return EdgeResponse(401)
         try:
             activity = Activity().deserialize(dict(body))
@@ -311,6 +351,9 @@ class TeamsEdge:
         except (PermissionError, jwt.PyJWTError) as exc:
             log.info("rejected an inbound activity: %s", type(exc).__name__)
             return EdgeResponse(401)
+        except SigningKeysUnavailableError as exc:
+            log.warning("Bot Framework signing keys unavailable: %s", exc)
+            return EdgeResponse(503, {"error": "Signing keys unavailable; retry later."})
         if result is None:
             return EdgeResponse(201 if activity.type != ActivityTypes.invoke else 200)
         response_body = result.body.serialize() if isinstance(result.body, Model) else result.body  # type: ignore[no-untyped-call]
