@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -29,8 +30,8 @@ from botbuilder.schema import (
     ChannelAccount,
     ConversationParameters,
     ConversationReference,
-    ErrorResponseException,
 )
+from botbuilder.schema.teams import TeamsChannelData
 from botframework.connector.auth import (
     AuthenticateRequestResult,
     BotFrameworkAuthentication,
@@ -40,7 +41,7 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
-from msrest.exceptions import HttpOperationError
+from msrest.exceptions import ClientRequestError, HttpOperationError
 from msrest.serialization import Model
 
 from bot.turns import (
@@ -65,6 +66,8 @@ LOGIN_REQUEST_TYPE = "application/vnd.microsoft.activity.loginRequest"
 PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
+_CONNECTOR_FAILURES = (HttpOperationError, ClientRequestError, OSError)
+"""What a call to the conversation's serviceUrl raises when the Bot Connector refuses it or cannot be reached."""
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
 MAX_AUTHORIZATION_LENGTH = 16_384
@@ -215,6 +218,22 @@ class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return await self._inner.authenticate_channel_request(auth_header)
 
 
+def _unusable(activity: Activity) -> str | None:
+    """Why Gradebot cannot work with this activity (no type, nowhere to answer, no conversation), or None."""
+    if not isinstance(activity.type, str) or not activity.type:
+        return "The activity has no type."
+    service_url = activity.service_url
+    if not isinstance(service_url, str) or len(service_url) > 2048:
+        return "The activity has no serviceUrl."
+    parts = urlsplit(service_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The activity's serviceUrl is not an http(s) URL."
+    conversation = activity.conversation
+    if conversation is None or not isinstance(conversation.id, str) or not conversation.id:
+        return "The activity has no conversation id."
+    return None
+
+
 def _looks_like_bot_framework_token(header: str) -> bool:
     """A cheap look before botbuilder validates the signature: exactly `Bearer <jwt>`, whose JSON header names
     RS256 and a key id and whose claims carry an issuer and an expiry (PyJWT accepts a token without `exp`)."""
@@ -270,6 +289,16 @@ def _conversation_kind(activity: Activity) -> ConversationKind:
 def _object(value: object) -> dict[str, Any]:
     """A JSON object from untrusted activity content, or an empty one."""
     return value if isinstance(value, dict) else {}
+
+
+def _teams_channel_data(activity: Activity) -> TeamsChannelData | None:
+    """Teams' channelData (team, channel, tenant), or None when it is missing or not shaped like Teams sends it."""
+    if not isinstance(activity.channel_data, dict):
+        return None
+    try:
+        return teams_get_channel_data(activity)
+    except (ValueError, TypeError, AttributeError):  # msrest's DeserializationError is a ValueError
+        return None
 
 
 def _tenant_id(activity: Activity) -> str:
@@ -333,19 +362,24 @@ class TeamsEdge:
         self._team_classes: dict[str, str | None] = {}
         self._bot = _GradebotBot(self)
 
+    def may_be_authentic(self, auth_header: str) -> bool:
+        """A cheap look at the Authorization header, before the body is parsed: False means answer 401 now."""
+        return not self._app_id or _looks_like_bot_framework_token(auth_header)
+
     async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
         """Authenticate and run one inbound activity; never raises for bad input (401/400 instead)."""
-        if self._app_id and not _looks_like_bot_framework_token(auth_header):
+        if not self.may_be_authentic(auth_header):
             # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode, and on several malformed
             # tokens; refuse them here, before any key lookup.
             log.info("rejected an inbound activity: malformed Authorization header")
             return EdgeResponse(401)
         try:
             activity = Activity().deserialize(dict(body))
-        except (TypeError, ValueError):  # msrest raises DeserializationError, a ValueError
+        except (TypeError, ValueError, AttributeError):  # msrest raises DeserializationError, a ValueError
             return EdgeResponse(400, {"error": "The body is not a Bot Framework activity."})
-        if not activity.type:
-            return EdgeResponse(400, {"error": "The activity has no type."})
+        problem = _unusable(activity)
+        if problem is not None:
+            return EdgeResponse(400, {"error": problem})
         try:
             result = await self._adapter.process_activity(auth_header, activity, self._bot.on_turn)
         except (PermissionError, jwt.PyJWTError) as exc:
@@ -370,7 +404,7 @@ class TeamsEdge:
             client = await TeamsInfo.get_teams_connector_client(context)
             # botbuilder's TeamsInfo.get_team_details is a blocking HTTP call inside an async def.
             details = await asyncio.to_thread(client.teams.get_team_details, team_id)
-        except (HttpOperationError, OSError) as exc:
+        except _CONNECTOR_FAILURES as exc:
             log.warning("team details unavailable for team %s: %s", team_id, type(exc).__name__)
             return None
         aad_group_id = getattr(details, "aad_group_id", None)
@@ -469,6 +503,15 @@ class _GradebotBot(Bot):  # type: ignore[misc]
                 await self._on_invoke(context, caller, conversation)
             elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
                 await self._on_installed(context, caller, conversation)
+        except _CONNECTOR_FAILURES as exc:
+            log.warning(
+                "could not reach the conversation's serviceUrl: %s type=%s conversation=%s activity=%s",
+                type(exc).__name__,
+                activity.type,
+                activity.conversation.id if activity.conversation else None,
+                activity.id,
+            )
+            await self._apologize(context)
         except Exception:  # the edge: log ids only, answer something sensible, never a 500
             log.exception(
                 "turn failed: type=%s name=%s conversation=%s activity=%s",
@@ -482,7 +525,7 @@ class _GradebotBot(Bot):  # type: ignore[misc]
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
         activity = context.activity
         tenant_id = _tenant_id(activity)
-        channel_data = teams_get_channel_data(activity) if activity.channel_data else None
+        channel_data = _teams_channel_data(activity)
         team = channel_data.team if channel_data is not None else None
         kind = _conversation_kind(activity)
         team_id = team.id if team is not None and team.id else None
@@ -619,5 +662,5 @@ class _GradebotBot(Bot):  # type: ignore[misc]
                     await context.send_activity(_action_response(200, MESSAGE_TYPE, text))
             elif context.activity.type == ActivityTypes.message:
                 await context.send_activity(MessageFactory.text(text))
-        except ErrorResponseException:
-            log.warning("could not deliver the apology for activity %s", context.activity.id)
+        except _CONNECTOR_FAILURES as exc:
+            log.warning("could not deliver the apology for activity %s: %s", context.activity.id, type(exc).__name__)
