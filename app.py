@@ -240,6 +240,10 @@ def _bounded_body(timeout_s: float) -> Middleware:
                 log.info("request body too slow: %s %s", request.method, request.path)
                 response = web.json_response({"error": "The request body took too long to arrive."}, status=408)
                 response.force_close()
+                await response.prepare(request)
+                await response.write_eof()
+                # Close now: aiohttp would otherwise linger up to 10 s more, reading the rest of the trickle.
+                request.protocol.force_close()
                 return response
         return await handler(request)
 

@@ -8,11 +8,14 @@ import asyncio
 import json
 import logging
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import PARTS, create_app
 from bot.config import Settings
@@ -49,9 +52,7 @@ def _production_settings(tmp_path: Path) -> Settings:
 @pytest.mark.parametrize("depth", [100_000, 5_000, 200])
 async def test_a_deeply_nested_body_is_400_in_sandbox_mode(world: World, depth: int) -> None:
     body = '{"type": "message", "value": ' + "[" * depth + "]" * depth + "}"
-    response = await world.client.post(
-        "/api/messages", data=body, headers={"Content-Type": "application/json"}
-    )
+    response = await world.client.post("/api/messages", data=body, headers={"Content-Type": "application/json"})
     assert response.status == 400
     assert "nested" in (await response.json())["error"]
 
@@ -65,13 +66,22 @@ async def test_a_deeply_nested_body_without_a_token_is_refused_before_it_is_pars
     assert response.status == 401
 
 
-async def test_a_slow_body_is_cut_off_and_the_connection_closed(aiohttp_client: Any, tmp_path: Path) -> None:
+def _plausible_token() -> str:
+    """A bearer that passes the edge's first look (RS256, kid, iss, exp), so the server goes on to read the body."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"iss": "https://api.botframework.com", "aud": "x", "exp": int(time.time()) + 600}
+    return jwt.encode(claims, key, "RS256", headers={"kid": "k"})
+
+
+@pytest.mark.parametrize("path", ["/api/messages", "/auth/callback"])
+async def test_a_slow_body_is_cut_off_and_the_connection_closed(aiohttp_client: Any, tmp_path: Path, path: str) -> None:
     """Content-Length 100, then one byte and silence: the server answers 408 and closes (a real socket)."""
     client = await aiohttp_client(create_app(_production_settings(tmp_path), body_timeout_s=0.5))
     reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    content_type = "application/json" if path == "/api/messages" else "application/x-www-form-urlencoded"
     writer.write(
-        b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n{"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Authorization: Bearer {_plausible_token()}\r\nContent-Length: 100\r\n\r\n{{".encode()
     )
     await writer.drain()
     # A generous safety net only (the server's limit is 0.5 s); the assertion is on what the server did.
