@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+from azure.core.exceptions import DeserializationError
 from botbuilder.core import Bot, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
@@ -41,7 +42,7 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
-from msrest.exceptions import ClientRequestError, HttpOperationError
+from msrest.exceptions import ClientException, HttpOperationError
 from msrest.serialization import Model
 
 from bot.turns import (
@@ -66,8 +67,9 @@ LOGIN_REQUEST_TYPE = "application/vnd.microsoft.activity.loginRequest"
 PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
-_CONNECTOR_FAILURES = (HttpOperationError, ClientRequestError, OSError)
-"""What a call to the conversation's serviceUrl raises when the Bot Connector refuses it or cannot be reached."""
+_CONNECTOR_FAILURES = (ClientException, DeserializationError, OSError)
+"""What a call to the conversation's serviceUrl raises when the Bot Connector refuses it, cannot be reached, or
+answers something that is not the Bot Connector's JSON (msrest's ClientException covers HttpOperationError)."""
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
 MAX_AUTHORIZATION_LENGTH = 16_384
@@ -271,9 +273,15 @@ def _card_invoke(card: Card) -> Activity:
 
 
 def _strip_mentions(activity: Activity) -> str:
-    text = activity.text or ""
-    if activity.entities:
-        text = TurnContext.remove_recipient_mention(activity) or text
+    """The message text without @mentions of the bot (botbuilder's remove_recipient_mention fails on odd entities)."""
+    text = activity.text if isinstance(activity.text, str) else ""
+    recipient = activity.recipient.id if activity.recipient is not None else None
+    for entity in activity.entities or []:
+        properties = _object(getattr(entity, "additional_properties", None))
+        mentioned, mention_text = _object(properties.get("mentioned")), properties.get("text")
+        to_bot = getattr(entity, "type", None) == "mention" and recipient and mentioned.get("id") == recipient
+        if to_bot and isinstance(mention_text, str) and mention_text:
+            text = text.replace(mention_text, " ")
     return " ".join(_MENTION.sub(" ", text).split())
 
 
@@ -588,7 +596,8 @@ class _GradebotBot(Bot):  # type: ignore[misc]
         activity = context.activity
         value = _object(activity.value)
         if caller is None:
-            await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST))
+            problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
+            await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST, {"error": problem}))
             return
         if activity.name == "adaptiveCard/action":
             await self._on_card_action(context, caller, conversation, value)

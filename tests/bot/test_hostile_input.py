@@ -201,6 +201,55 @@ async def test_an_unreachable_service_url_in_a_team_still_answers_in_the_reply(w
     assert cards_of(replies(body)), "help should still answer with a card"
 
 
+async def test_a_connector_answering_something_else_than_json_is_logged_not_500(world: World) -> None:
+    """A serviceUrl that answers text/plain (here the sandbox's own 404 page): the reply cannot be read back."""
+    rosa = world.user("rosa")
+    activity = message(rosa, "help", world.sandbox.base_url + "/nowhere", expect_replies=False)
+    response = await world.client.post("/api/messages", json=activity)
+    assert response.status == 201, await response.text()
+
+
+@pytest.mark.parametrize(
+    "entities",
+    [
+        [None],
+        [None, {"type": "mention", "text": "<at>Gradebot</at>", "mentioned": {"id": "28:gradebot"}}],
+        [{"type": "mention", "mentioned": "28:gradebot", "text": 5}],
+        [{"type": "mention", "mentioned": {"id": "28:gradebot"}, "text": ""}],
+        [{}, {"x": [1, 2]}],
+    ],
+    ids=["null", "null-and-mention", "odd-mention", "empty-mention-text", "shapeless"],
+)
+async def test_odd_entities_do_not_break_mention_stripping(world: World, entities: list[Any]) -> None:
+    bio = world.school_class("BIO101")
+    activity = {**message(world.user("rosa"), "help", world.sandbox.connector_url, school_class=bio)}
+    activity["entities"] = entities
+    status, body = await world.post(activity)
+    assert status == 200
+    assert APOLOGY not in json.dumps(replies(body))
+    assert cards_of(replies(body)), "help should answer with a card"
+
+
+async def test_a_user_the_sandbox_does_not_know_is_asked_to_sign_in(world: World) -> None:
+    """Sandbox mode: an aadObjectId that is not a seeded user gets the sign-in card, not the apology."""
+    activity = message(world.user("rosa"), "ungraded", world.sandbox.connector_url)
+    activity["from"] = {**activity["from"], "aadObjectId": str(uuid.uuid4())}
+    status, body = await world.post(activity)
+    assert status == 200
+    answer = json.dumps(replies(body))
+    assert APOLOGY not in answer
+    assert "Sign in" in card_text(cards_of(replies(body)))
+
+
+@pytest.mark.parametrize("sender", [None, {"id": "29:x"}, {"aadObjectId": "x"}], ids=["null", "no-aad", "no-id"])
+async def test_an_invoke_without_a_caller_is_400_with_a_reason(world: World, sender: Any) -> None:
+    activity = card_action(world.user("rosa"), "showUngraded", {"page": 0}, world.sandbox.connector_url)
+    activity["from"] = sender
+    response = await world.client.post("/api/messages", json=activity)
+    assert response.status == 400
+    assert "caller" in (await response.json())["error"]
+
+
 # --- time zone names ---------------------------------------------------------------------------------------------
 
 BAD_ZONES = ["Europe", "America/Argentina", "x" * 300, "Europe/" + "y" * 300, "Etc/..", "../../etc/passwd", ""]
