@@ -250,17 +250,30 @@ def _bounded_body(timeout_s: float) -> Middleware:
     return middleware
 
 
-def _json_depth_exceeds(value: object, limit: int) -> bool:
-    """True when `value` nests objects/arrays deeper than `limit` (walked without recursion)."""
+def _json_problem(value: object, depth_limit: int) -> str | None:
+    """What makes a parsed body unusable: nesting deeper than `depth_limit`, or text with a lone surrogate
+    (`\\ud800` is legal JSON but no valid Unicode: no database or encoder downstream accepts it). Walked without
+    recursion."""
     pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
         node, depth = pending.pop()
-        if isinstance(node, dict | list):
-            if depth > limit:
-                return True
-            children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, str):
+            if not node.isascii() and not _is_unicode(node):
+                return "The body contains text that is not valid Unicode."
+        elif isinstance(node, dict | list):
+            if depth > depth_limit:
+                return "The body is nested too deeply."
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
             pending.extend((child, depth + 1) for child in children)
-    return False
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -279,8 +292,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "The body is not valid JSON."}, status=400)
     if not isinstance(body, dict):
         return web.json_response({"error": "The body must be a JSON object (an activity)."}, status=400)
-    if _json_depth_exceeds(body, MAX_JSON_DEPTH):
-        return web.json_response({"error": "The body is nested too deeply."}, status=400)
+    problem = _json_problem(body, MAX_JSON_DEPTH)
+    if problem is not None:
+        return web.json_response({"error": problem}, status=400)
     result = await edge.process(body, authorization)
     if result.body is None:
         return web.Response(status=result.status)

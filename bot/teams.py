@@ -489,7 +489,8 @@ def _delivery_error(exc: HttpOperationError) -> DeliveryError:
 
 
 class _GradebotBot(Bot):  # type: ignore[misc]
-    """Routes each activity type; the single broad `except` in Gradebot keeps errors from becoming HTTP 500."""
+    """Routes each activity type; its broad `except` (the edge's other one guards authentication) keeps errors in a
+    turn from becoming HTTP 500."""
 
     def __init__(self, edge: TeamsEdge) -> None:
         self._edge = edge
@@ -513,7 +514,7 @@ class _GradebotBot(Bot):  # type: ignore[misc]
                 await self._on_installed(context, caller, conversation)
         except _CONNECTOR_FAILURES as exc:
             log.warning(
-                "could not reach the conversation's serviceUrl: %s type=%s conversation=%s activity=%s",
+                "could not reach the conversation's serviceUrl (or it refused): %s type=%s conversation=%s activity=%s",
                 type(exc).__name__,
                 activity.type,
                 activity.conversation.id if activity.conversation else None,
@@ -582,7 +583,7 @@ class _GradebotBot(Bot):  # type: ignore[misc]
     async def _on_installed(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
         """Welcome a teacher once in a new 1:1 chat (Teams sends both installationUpdate and conversationUpdate)."""
         activity = context.activity
-        added = [m.id for m in activity.members_added or []]
+        added = [m.id for m in activity.members_added or [] if m is not None]
         bot_added = (
             activity.type == ActivityTypes.installation_update and activity.action in ("add", "add-upgrade")
         ) or (activity.recipient is not None and activity.recipient.id in added)

@@ -99,7 +99,20 @@ class Ledger:
         return f"fuzz {name}: {ran} examples ({kinds}); Graph writes {self.graph_writes()}"
 
 
+NOT_UNICODE = "The body contains text that is not valid Unicode."
+
+
+def _refused_as_not_unicode(status: int, body: Any, ledger: Ledger) -> bool:
+    """A lone surrogate (\\ud800) cannot come from a keyboard: the edge answers 400 before any turn."""
+    if status == 400 and isinstance(body, dict) and body.get("error") == NOT_UNICODE:
+        ledger.answers["400 not Unicode"] += 1
+        return True
+    return False
+
+
 def _assert_clear_invoke_answer(status: int, body: Any, ledger: Ledger) -> None:
+    if _refused_as_not_unicode(status, body, ledger):
+        return
     assert status == 200, (status, body)
     assert isinstance(body, dict), body
     kind = body.get("type")
@@ -112,6 +125,8 @@ def _assert_clear_invoke_answer(status: int, body: Any, ledger: Ledger) -> None:
 
 
 def _assert_clear_message_answer(status: int, body: Any, ledger: Ledger) -> None:
+    if _refused_as_not_unicode(status, body, ledger):
+        return
     assert status == 200, (status, body)
     activities = replies(body)
     assert activities, "a message must get an answer"
@@ -155,7 +170,6 @@ _HOSTILE_TEXT = st.sampled_from(
         "${jndi:ldap://x}",
         "\u202eevil",
         "\x00",
-        "\ud800",
         "Ω≈ç√∫",
         "🙂" * 50,
         "x" * 5000,
@@ -565,7 +579,7 @@ async def test_fuzzed_http_bodies_never_get_a_500(
             if draw(st.booleans()):
                 activity.pop(key, None)
             else:
-                activity[key] = draw(_JSON)
+                activity[key] = draw(_JSON | st.just("\ud800"))  # a lone surrogate: legal JSON, not Unicode
         if draw(st.integers(0, 4)) == 0:
             activity["serviceUrl"] = draw(service_urls)
         if draw(st.integers(0, 4)) == 0 and isinstance(activity.get("from"), dict):

@@ -250,6 +250,31 @@ async def test_an_invoke_without_a_caller_is_400_with_a_reason(world: World, sen
     assert "caller" in (await response.json())["error"]
 
 
+@pytest.mark.parametrize("where", ["state", "text", "key"])
+async def test_text_that_is_not_valid_unicode_is_400(world: World, where: str) -> None:
+    """A lone surrogate (legal as a JSON escape, but no valid Unicode) never reaches the store or the identity code."""
+    rosa, url = world.user("rosa"), world.sandbox.connector_url
+    if where == "state":
+        activity = card_action(rosa, "showUngraded", {"page": 0}, url, state="\ud800")
+    elif where == "text":
+        activity = message(rosa, "help \udfff", url)
+    else:
+        activity = card_action(rosa, "showUngraded", {"page": 0, "\ud800": 1}, url)
+    response = await world.client.post("/api/messages", json=activity)
+    assert response.status == 400
+    assert "not valid Unicode" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("kind", ["conversationUpdate", "installationUpdate"])
+async def test_null_members_added_are_ignored(world: World, kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    activity = {**message(world.user("rosa"), "", world.sandbox.connector_url), "type": kind, "action": "add"}
+    activity["membersAdded"] = [None, {"id": "28:gradebot"}]
+    status, body = await world.post(activity)
+    assert status in (200, 201)
+    assert "turn failed" not in caplog.text
+    assert APOLOGY not in json.dumps(body)
+
+
 # --- time zone names ---------------------------------------------------------------------------------------------
 
 BAD_ZONES = ["Europe", "America/Argentina", "x" * 300, "Europe/" + "y" * 300, "Etc/..", "../../etc/passwd", ""]
