@@ -4,7 +4,8 @@ must get a clear answer (a 4xx for a broken request; a card or text for a teache
 an HTTP 500, and invalid input must write nothing to Graph (write requests counted in the sandbox, state compared).
 
 One world per test: hypothesis runs in a worker thread and hands each example to the test's event loop. Examples
-are bounded and derandomized so CI is reproducible; each test prints how many examples ran."""
+are bounded and derandomized, so the same suite draws the same examples (hypothesis also mixes in constants from
+the modules loaded so far, so running a subset may draw other, equally valid ones); each test prints how many ran."""
 
 from __future__ import annotations
 
