@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from bot.auth import IdentityConfig, SignInPageError, SsoValidator, TeacherIdentity, TokenCipher, TokenKeyError
 from bot.config import Settings, SettingsError
@@ -248,17 +249,83 @@ def _development_key(settings: Settings) -> bytes:
     return key
 
 
+MAX_BODY_BYTES = 1024 * 1024
+BODY_READ_TIMEOUT_S = 10.0
+"""How long a client may take to send a request body (Teams sends a few KB at once; a trickle holds a connection)."""
+MAX_JSON_DEPTH = 64
+"""Activities nest about 8 deep (card data included); deeper bodies are refused before anything walks them."""
+
+
+def _bounded_body(timeout_s: float) -> Middleware:
+    """Read every request body in full before the handler runs, within `timeout_s`; a slower client gets 408 and
+    the connection is closed (aiohttp itself puts no limit on how long a body may take)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await request.read()  # kept by aiohttp: request.json() and request.post() reuse it
+            except TimeoutError:
+                log.info("request body too slow: %s %s", request.method, request.path)
+                response = web.json_response({"error": "The request body took too long to arrive."}, status=408)
+                response.force_close()
+                await response.prepare(request)
+                await response.write_eof()
+                # Close now: aiohttp would otherwise linger up to 10 s more, reading the rest of the trickle.
+                request.protocol.force_close()
+                return response
+        return await handler(request)
+
+    return middleware
+
+
+def _json_problem(value: object, depth_limit: int) -> str | None:
+    """What makes a parsed body unusable: nesting deeper than `depth_limit`, or text with a lone surrogate
+    (`\\ud800` is legal JSON but no valid Unicode: no database or encoder downstream accepts it). Walked without
+    recursion."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, str):
+            if not node.isascii() and not _is_unicode(node):
+                return "The body contains text that is not valid Unicode."
+        elif isinstance(node, dict | list):
+            if depth > depth_limit:
+                return "The body is nested too deeply."
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def _messages(request: web.Request) -> web.StreamResponse:
     """POST /api/messages: the Bot Framework endpoint (JWT checked by botbuilder unless in sandbox mode)."""
+    edge = request.app[PARTS].edge
+    authorization = request.headers.get("Authorization", "")
+    if not edge.may_be_authentic(authorization):
+        return web.Response(status=401)  # before the body is parsed: an unauthenticated body costs nothing
     if request.content_type != "application/json":
         return web.json_response({"error": "Content-Type must be application/json."}, status=415)
     try:
         body = await request.json()
+    except RecursionError:
+        return web.json_response({"error": "The body is nested too deeply."}, status=400)
     except ValueError:
         return web.json_response({"error": "The body is not valid JSON."}, status=400)
     if not isinstance(body, dict):
         return web.json_response({"error": "The body must be a JSON object (an activity)."}, status=400)
-    result = await request.app[PARTS].edge.process(body, request.headers.get("Authorization", ""))
+    problem = _json_problem(body, MAX_JSON_DEPTH)
+    if problem is not None:
+        return web.json_response({"error": problem}, status=400)
+    result = await edge.process(body, authorization)
     if result.body is None:
         return web.Response(status=result.status)
     return web.json_response(result.body, status=result.status)
@@ -309,10 +376,16 @@ def _page(title: str, text: str, *, status: int = 200, script: str = "") -> web.
 
 
 def create_app(
-    settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None, dev_sso: bool = True
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    sandbox: SandboxLink | None = None,
+    dev_sso: bool = True,
+    body_timeout_s: float = BODY_READ_TIMEOUT_S,
 ) -> web.Application:
-    """The aiohttp application; parts are built on startup and closed on cleanup."""
-    app = web.Application(client_max_size=1024 * 1024)
+    """The aiohttp application; parts are built on startup and closed on cleanup. Request bodies are limited to
+    1 MB and `body_timeout_s` seconds."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_bounded_body(body_timeout_s)])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import time, timedelta
-from zoneinfo import ZoneInfo
 
 from bot.reminders import DEFAULT_TIME, default_schedule, due_slot, local_instant, schedule_from_action
 from bot.routes import ActionHandler, Context, Handler
 from bot.service import EducationService
 from bot.turns import CardReply, Reply, TextReply
 from cards import Banner, ReminderSettingsView, reminder_settings_card
-from cards.actions import WEEKDAYS, ActionDataError, ActionPayload, RemindOffAction, SaveRemindersAction, SnoozeAction
+from cards.actions import (
+    WEEKDAYS,
+    ActionDataError,
+    ActionPayload,
+    RemindOffAction,
+    SaveRemindersAction,
+    SnoozeAction,
+    time_zone,
+)
 from storage.records import ReminderSchedule
 from storage.store import Store
 
@@ -111,7 +118,7 @@ class ReminderSettings:
         if existing is None or not existing.enabled:
             return TextReply("Reminders are off, so there is nothing to snooze.")
         # "Snooze N days" skips the next N days: reminders resume at local midnight after them.
-        tz = ZoneInfo(existing.timezone)
+        tz = time_zone(existing.timezone) or context.tz
         resume_day = context.now.astimezone(tz).date() + timedelta(days=payload.days + 1)
         until = local_instant(resume_day, time(0, 0), tz)
         await self._store.save_schedule(replace(existing, snoozed_until=until, updated_at=context.now))
@@ -143,5 +150,5 @@ def _next_text(schedule: ReminderSchedule, context: Context) -> str:
         upcoming = due_slot(schedule, upcoming.at - timedelta(minutes=1))
     if not candidates:
         return f"Reminders at {schedule.local_time or DEFAULT_TIME}."
-    first = candidates[-1].at.astimezone(ZoneInfo(schedule.timezone))
+    first = candidates[-1].at.astimezone(time_zone(schedule.timezone) or context.tz)
     return f"Next reminder {first.strftime('%a %d %b at %H:%M')}."

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from bot.auth import SignInRequiredError, SsoTokenError, TeacherIdentity
 from bot.grading import CardRef, Confirm, Conflict, GradingService, Outcome, UndoConflict
@@ -67,6 +67,7 @@ from cards.actions import (
     UndoAction,
     parse_action,
     parse_feedback,
+    time_zone,
 )
 from graph.errors import GraphError
 from graph.models import EducationClass
@@ -571,10 +572,8 @@ def _salvaged_feedback(value: object) -> str | None:
 
 
 def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    """A caller's or profile's time zone name, if it is a valid one (Teams' localTimezone is untrusted input)."""
+    return time_zone(name)
 
 
 def _match_class(classes: list[EducationClass], text: str) -> EducationClass | None:

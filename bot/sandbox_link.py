@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from bot.auth import SignInRequiredError
+
 log = logging.getLogger(__name__)
 
 READY_PREFIX = "SANDBOX_READY "
@@ -96,6 +98,9 @@ class SandboxLink:
             f"{self.info.base_url}/_sandbox/sso-token",
             json={"userId": aad_object_id, "appId": self.info.bot_app_id},
         )
+        if response.status_code == 404:
+            # Not one of the sandbox's seeded users (a forged or foreign aadObjectId): they would have to sign in.
+            raise SignInRequiredError()
         if response.status_code != 200:
             raise SandboxUnavailableError(f"The sandbox refused an SSO token ({response.status_code}).")
         return str(response.json()["token"])

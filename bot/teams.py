@@ -13,8 +13,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import jwt
+import requests
+from azure.core.exceptions import DeserializationError
 from botbuilder.core import Bot, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
@@ -28,8 +31,8 @@ from botbuilder.schema import (
     ChannelAccount,
     ConversationParameters,
     ConversationReference,
-    ErrorResponseException,
 )
+from botbuilder.schema.teams import TeamsChannelData
 from botframework.connector.auth import (
     AuthenticateRequestResult,
     BotFrameworkAuthentication,
@@ -39,7 +42,7 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
-from msrest.exceptions import HttpOperationError
+from msrest.exceptions import ClientException, HttpOperationError
 from msrest.serialization import Model
 
 from bot.turns import (
@@ -64,7 +67,14 @@ LOGIN_REQUEST_TYPE = "application/vnd.microsoft.activity.loginRequest"
 PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
+_CONNECTOR_FAILURES = (ClientException, DeserializationError, OSError)
+"""What a call to the conversation's serviceUrl raises when the Bot Connector refuses it, cannot be reached, or
+answers something that is not the Bot Connector's JSON (msrest's ClientException covers HttpOperationError)."""
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
+MAX_AUTHORIZATION_LENGTH = 16_384
+SIGNING_ALGORITHMS = frozenset({"RS256"})
+"""What the Bot Framework signs with (botbuilder itself decodes with RS256 only)."""
 
 
 class TurnHandler(Protocol):
@@ -157,8 +167,16 @@ class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
         return client
 
 
+class SigningKeysUnavailableError(Exception):
+    """The Bot Framework's OpenID metadata or signing keys could not be fetched (our problem, not the caller's)."""
+
+
 class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
-    """Delegates to botbuilder's authentication, handing out cached connector and user-token clients."""
+    """Delegates to botbuilder's authentication, handing out cached connector and user-token clients.
+
+    Every refusal becomes a PermissionError: botbuilder 4.17.1 refuses some tokens with IndexError (unknown `kid`),
+    AttributeError (a header it cannot split) or a bare Exception (algorithm, endorsements).
+    """
 
     def __init__(self, inner: BotFrameworkAuthentication) -> None:
         self._inner = inner
@@ -172,7 +190,14 @@ class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return _ReusedConnectors(factory, app_id, self._clients)
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
-        result = await self._inner.authenticate_request(activity, auth_header)
+        try:
+            result = await self._inner.authenticate_request(activity, auth_header)
+        except (PermissionError, jwt.PyJWTError):
+            raise
+        except requests.RequestException as exc:
+            raise SigningKeysUnavailableError(type(exc).__name__) from exc
+        except Exception as exc:  # the edge's authentication: whatever botbuilder raises here is a refused token
+            raise PermissionError(f"token refused ({type(exc).__name__})") from exc
         result.connector_factory = self._wrap(result.connector_factory, result.claims_identity)
         return result
 
@@ -195,9 +220,43 @@ class _ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return await self._inner.authenticate_channel_request(auth_header)
 
 
-def _is_bearer(header: str) -> bool:
-    scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
+def _unusable(activity: Activity) -> str | None:
+    """Why Gradebot cannot work with this activity (no type, nowhere to answer, no conversation), or None."""
+    if not isinstance(activity.type, str) or not activity.type:
+        return "The activity has no type."
+    service_url = activity.service_url
+    if not isinstance(service_url, str) or len(service_url) > 2048:
+        return "The activity has no serviceUrl."
+    parts = urlsplit(service_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The activity's serviceUrl is not an http(s) URL."
+    conversation = activity.conversation
+    if conversation is None or not isinstance(conversation.id, str) or not conversation.id:
+        return "The activity has no conversation id."
+    return None
+
+
+def _looks_like_bot_framework_token(header: str) -> bool:
+    """A cheap look before botbuilder validates the signature: exactly `Bearer <jwt>`, whose JSON header names
+    RS256 and a key id and whose claims carry an issuer and an expiry (PyJWT accepts a token without `exp`)."""
+    match = _BEARER_JWT.fullmatch(header) if len(header) <= MAX_AUTHORIZATION_LENGTH else None
+    if match is None:
+        return False
+    token = match.group(1)
+    try:
+        head = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    kid, expires = head.get("kid"), claims.get("exp")
+    return (
+        head.get("alg") in SIGNING_ALGORITHMS
+        and isinstance(kid, str)
+        and bool(kid)
+        and isinstance(claims.get("iss"), str)
+        and isinstance(expires, int | float)
+        and not isinstance(expires, bool)
+    )
 
 
 def _invoke(status: int, body: object | None = None) -> Activity:
@@ -214,9 +273,15 @@ def _card_invoke(card: Card) -> Activity:
 
 
 def _strip_mentions(activity: Activity) -> str:
-    text = activity.text or ""
-    if activity.entities:
-        text = TurnContext.remove_recipient_mention(activity) or text
+    """The message text without @mentions of the bot (botbuilder's remove_recipient_mention fails on odd entities)."""
+    text = activity.text if isinstance(activity.text, str) else ""
+    recipient = activity.recipient.id if activity.recipient is not None else None
+    for entity in activity.entities or []:
+        properties = _object(getattr(entity, "additional_properties", None))
+        mentioned, mention_text = _object(properties.get("mentioned")), properties.get("text")
+        to_bot = getattr(entity, "type", None) == "mention" and recipient and mentioned.get("id") == recipient
+        if to_bot and isinstance(mention_text, str) and mention_text:
+            text = text.replace(mention_text, " ")
     return " ".join(_MENTION.sub(" ", text).split())
 
 
@@ -232,6 +297,16 @@ def _conversation_kind(activity: Activity) -> ConversationKind:
 def _object(value: object) -> dict[str, Any]:
     """A JSON object from untrusted activity content, or an empty one."""
     return value if isinstance(value, dict) else {}
+
+
+def _teams_channel_data(activity: Activity) -> TeamsChannelData | None:
+    """Teams' channelData (team, channel, tenant), or None when it is missing or not shaped like Teams sends it."""
+    if not isinstance(activity.channel_data, dict):
+        return None
+    try:
+        return teams_get_channel_data(activity)
+    except (ValueError, TypeError, AttributeError):  # msrest's DeserializationError is a ValueError
+        return None
 
 
 def _tenant_id(activity: Activity) -> str:
@@ -295,22 +370,32 @@ class TeamsEdge:
         self._team_classes: dict[str, str | None] = {}
         self._bot = _GradebotBot(self)
 
+    def may_be_authentic(self, auth_header: str) -> bool:
+        """A cheap look at the Authorization header, before the body is parsed: False means answer 401 now."""
+        return not self._app_id or _looks_like_bot_framework_token(auth_header)
+
     async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
         """Authenticate and run one inbound activity; never raises for bad input (401/400 instead)."""
-        if self._app_id and not _is_bearer(auth_header):
-            # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode; refuse it here.
+        if not self.may_be_authentic(auth_header):
+            # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode, and on several malformed
+            # tokens; refuse them here, before any key lookup.
+            log.info("rejected an inbound activity: malformed Authorization header")
             return EdgeResponse(401)
         try:
             activity = Activity().deserialize(dict(body))
-        except (TypeError, ValueError):  # msrest raises DeserializationError, a ValueError
+        except (TypeError, ValueError, AttributeError):  # msrest raises DeserializationError, a ValueError
             return EdgeResponse(400, {"error": "The body is not a Bot Framework activity."})
-        if not activity.type:
-            return EdgeResponse(400, {"error": "The activity has no type."})
+        problem = _unusable(activity)
+        if problem is not None:
+            return EdgeResponse(400, {"error": problem})
         try:
             result = await self._adapter.process_activity(auth_header, activity, self._bot.on_turn)
         except (PermissionError, jwt.PyJWTError) as exc:
             log.info("rejected an inbound activity: %s", type(exc).__name__)
             return EdgeResponse(401)
+        except SigningKeysUnavailableError as exc:
+            log.warning("Bot Framework signing keys unavailable: %s", exc)
+            return EdgeResponse(503, {"error": "Signing keys unavailable; retry later."})
         if result is None:
             return EdgeResponse(201 if activity.type != ActivityTypes.invoke else 200)
         response_body = result.body.serialize() if isinstance(result.body, Model) else result.body  # type: ignore[no-untyped-call]
@@ -327,7 +412,7 @@ class TeamsEdge:
             client = await TeamsInfo.get_teams_connector_client(context)
             # botbuilder's TeamsInfo.get_team_details is a blocking HTTP call inside an async def.
             details = await asyncio.to_thread(client.teams.get_team_details, team_id)
-        except (HttpOperationError, OSError) as exc:
+        except _CONNECTOR_FAILURES as exc:
             log.warning("team details unavailable for team %s: %s", team_id, type(exc).__name__)
             return None
         aad_group_id = getattr(details, "aad_group_id", None)
@@ -404,7 +489,8 @@ def _delivery_error(exc: HttpOperationError) -> DeliveryError:
 
 
 class _GradebotBot(Bot):  # type: ignore[misc]
-    """Routes each activity type; the single broad `except` in Gradebot keeps errors from becoming HTTP 500."""
+    """Routes each activity type; its broad `except` (the edge's other one guards authentication) keeps errors in a
+    turn from becoming HTTP 500."""
 
     def __init__(self, edge: TeamsEdge) -> None:
         self._edge = edge
@@ -426,6 +512,15 @@ class _GradebotBot(Bot):  # type: ignore[misc]
                 await self._on_invoke(context, caller, conversation)
             elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
                 await self._on_installed(context, caller, conversation)
+        except _CONNECTOR_FAILURES as exc:
+            log.warning(
+                "could not reach the conversation's serviceUrl (or it refused): %s type=%s conversation=%s activity=%s",
+                type(exc).__name__,
+                activity.type,
+                activity.conversation.id if activity.conversation else None,
+                activity.id,
+            )
+            await self._apologize(context)
         except Exception:  # the edge: log ids only, answer something sensible, never a 500
             log.exception(
                 "turn failed: type=%s name=%s conversation=%s activity=%s",
@@ -439,7 +534,7 @@ class _GradebotBot(Bot):  # type: ignore[misc]
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
         activity = context.activity
         tenant_id = _tenant_id(activity)
-        channel_data = teams_get_channel_data(activity) if activity.channel_data else None
+        channel_data = _teams_channel_data(activity)
         team = channel_data.team if channel_data is not None else None
         kind = _conversation_kind(activity)
         team_id = team.id if team is not None and team.id else None
@@ -488,7 +583,7 @@ class _GradebotBot(Bot):  # type: ignore[misc]
     async def _on_installed(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
         """Welcome a teacher once in a new 1:1 chat (Teams sends both installationUpdate and conversationUpdate)."""
         activity = context.activity
-        added = [m.id for m in activity.members_added or []]
+        added = [m.id for m in activity.members_added or [] if m is not None]
         bot_added = (
             activity.type == ActivityTypes.installation_update and activity.action in ("add", "add-upgrade")
         ) or (activity.recipient is not None and activity.recipient.id in added)
@@ -502,7 +597,8 @@ class _GradebotBot(Bot):  # type: ignore[misc]
         activity = context.activity
         value = _object(activity.value)
         if caller is None:
-            await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST))
+            problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
+            await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST, {"error": problem}))
             return
         if activity.name == "adaptiveCard/action":
             await self._on_card_action(context, caller, conversation, value)
@@ -576,5 +672,5 @@ class _GradebotBot(Bot):  # type: ignore[misc]
                     await context.send_activity(_action_response(200, MESSAGE_TYPE, text))
             elif context.activity.type == ActivityTypes.message:
                 await context.send_activity(MessageFactory.text(text))
-        except ErrorResponseException:
-            log.warning("could not deliver the apology for activity %s", context.activity.id)
+        except _CONNECTOR_FAILURES as exc:
+            log.warning("could not deliver the apology for activity %s: %s", context.activity.id, type(exc).__name__)
