@@ -1,51 +1,50 @@
-"""Gradebot's composition root: Settings → aiohttp app (/api/messages, /healthz, sign-in pages), and the lifecycle
-of the store, the Graph client, the outbox worker, reminders, housekeeping and (in sandbox mode) the local sandbox.
+"""Gradebot's composition root: settings → every part wired once → the web app, its workers and their lifecycle.
+`python app.py [serve | remind-once --at …]` runs it (bot/cli.py reads the command line).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import dataclasses
-import html
-import json
-import logging
 import os
 import socket
-import ssl
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
-from bot.auth import IdentityConfig, SignInPageError, SsoValidator, TeacherIdentity, TokenCipher, TokenKeyError
-from bot.config import Settings, SettingsError
-from bot.grading import GradingService
-from bot.housekeeping import Housekeeping
-from bot.notices import SettledNotices
-from bot.outbox import GradeWriter
-from bot.reminder_settings import ReminderSettings
-from bot.reminders import Reminders, SweepReport
-from bot.routes import Router
+from bot import cli
+from bot.grading.grading import Grading
+from bot.grading.handlers import GradingHandlers
+from bot.grading.notices import SettledNotices
+from bot.grading.session import GradingSession
+from bot.grading.writes import GradeWrites
+from bot.identity.accounts import TeacherIdentity
+from bot.identity.cipher import TokenCipher
+from bot.identity.handlers import IdentityGate, IdentityHandlers
+from bot.identity.sign_in import SignInPages
+from bot.identity.sso import IdentityConfig, SsoValidator
+from bot.janitor import Janitor
+from bot.kernel.router import Router
+from bot.kernel.workers import Worker, Workers
+from bot.lists.handlers import ListHandlers
+from bot.outbox.queue import Outbox
+from bot.reminders.handlers import ReminderHandlers
+from bot.reminders.sweep import Reminders, SweepReport
 from bot.sandbox_link import SandboxLink
-from bot.service import EducationService
-from bot.teams import TeamsEdge
+from bot.school.service import EducationService
+from bot.settings import Settings
+from bot.teams.edge import TeamsEdge
+from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, web_app
 from cards import sign_in_card
 from graph.budget import RequestBudget
 from graph.connection import GraphHttp, TokenProvider, beta_url_for
 from storage import open_store
 from storage.store import Store
 
-log = logging.getLogger("gradebot")
-
 Clock = Callable[[], datetime]
-PARTS: web.AppKey[Gradebot] = web.AppKey("parts")
 
 
 def utc_now() -> datetime:
@@ -54,31 +53,33 @@ def utc_now() -> datetime:
 
 @dataclass
 class Gradebot:
-    """Everything one running Gradebot owns, in the order it is built (and closed in reverse)."""
+    """Everything one running Gradebot owns; closed in reverse order of building."""
 
     settings: Settings
     store: Store
-    graph: GraphHttp
-    http: httpx.AsyncClient
-    identity: TeacherIdentity
-    education: EducationService
-    writer: GradeWriter
-    grading: GradingService
+    graphs: list[GraphHttp]
+    accounts: TeacherIdentity
     router: Router
     edge: TeamsEdge
+    pages: SignInPages
+    outbox: Outbox
     reminders: Reminders
-    app_graph: GraphHttp | None
+    janitor: Janitor
     sandbox: SandboxLink | None
-    housekeeping: Housekeeping
+    clock: Clock
+    workers: Workers = field(init=False)
+
+    def __post_init__(self) -> None:
+        running: list[Worker] = [self.janitor, self.outbox]
+        if self.settings.reminders_enabled:
+            running.append(self.reminders)
+        self.workers = Workers(running, self.clock)
 
     async def aclose(self) -> None:
-        await self.housekeeping.stop()
-        await self.reminders.stop()
-        await self.writer.aclose()
-        if self.app_graph is not None:
-            await self.app_graph.aclose()
-        await self.graph.aclose()
-        await self.http.aclose()
+        await self.workers.stop()
+        await self.outbox.stop()
+        for graph in self.graphs:
+            await graph.aclose()
         await self.store.close()
         if self.sandbox is not None:
             await self.sandbox.close()
@@ -122,54 +123,29 @@ async def build(
             redirect_uri=f"{public_base}/auth/callback",
             allowed_tenants=frozenset({settings.app_tenant_id}) if single else frozenset(),
         )
-        graph_url = settings.graph_base_url
-        key = settings.token_encryption_key
-        ephemeral_key = False
+        graph_url, key, ephemeral_key = settings.graph_base_url, settings.token_encryption_key, False
     cipher = TokenCipher(key, settings.token_encryption_old_keys)
     store = await open_store(settings.database_url)
-    # One budget for everything this instance sends as this app (delegated and app-only count alike in Graph).
-    budget = RequestBudget(settings.graph_request_budget)
-    graph = GraphHttp(
-        graph_url,
-        read_timeout=settings.graph_timeout_s,
-        max_concurrency=settings.graph_max_concurrency,
-        budget=budget,
-    )
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
-    http = httpx.AsyncClient(timeout=10.0, verify=verify, trust_env=False)
-    identity = TeacherIdentity(
-        config,
-        store,
-        cipher,
-        SsoValidator(config, http),
-        public_base,
-        clock,
-        sandbox_sso=sandbox.sso_token if sandbox is not None and dev_sso else None,
-    )
+    dev_sso_token = sandbox.sso_token if sandbox is not None and dev_sso else None
+    accounts = TeacherIdentity(config, store, cipher, SsoValidator(config), clock, sandbox_sso=dev_sso_token)
     try:
         # A key that opens none of the stored sign-ins would lose them one by one: refuse to start instead.
-        await identity.check_stored_sign_ins(ephemeral_key=ephemeral_key)
-    except TokenKeyError:
-        await http.aclose()
-        await graph.aclose()
+        await accounts.check_stored_sign_ins(ephemeral_key=ephemeral_key)
+    except Exception:
         await store.close()
         if sandbox is not None:
             await sandbox.close()
         raise
+    pages = SignInPages(accounts, store, cipher, public_base, clock)
+    # One budget for everything this instance sends as this app (delegated and app-only count alike in Graph).
+    budget = RequestBudget(settings.graph_request_budget)
+    limits = {"read_timeout": settings.graph_timeout_s, "max_concurrency": settings.graph_max_concurrency}
+    graph = GraphHttp(graph_url, budget=budget, **limits)  # type: ignore[arg-type]
+    graphs = [graph]
     education = EducationService(graph, clock)
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-    writer = GradeWriter(store, graph, identity.provider, owner=owner, clock=clock)
-    grading = GradingService(education, writer, store)
-    reminder_settings = ReminderSettings(store, education)
-    router = Router(
-        education=education,
-        grading=grading,
-        identity=identity,
-        store=store,
-        clock=clock,
-        extra_commands=reminder_settings.commands,
-        extra_actions=reminder_settings.actions,
-    )
+
+    router = Router(gate=IdentityGate(accounts, pages), store=store, clock=clock)
     edge = TeamsEdge(
         router,
         app_id=settings.app_id,
@@ -179,22 +155,18 @@ async def build(
         openid_metadata_url=settings.bot_openid_metadata_url,
         sign_in_card=lambda reply: sign_in_card(reply.message),
     )
-    writer.on_settled = SettledNotices(store, grading, edge, identity.provider, clock)
-    app_graph: GraphHttp | None = None
+    session = GradingSession(education, store)
+    notices = SettledNotices(store, session, edge, accounts.provider, clock)
+    outbox = Outbox(store, graph, accounts.provider, GradeWrites(store), owner=owner, clock=clock, on_settled=notices)
+
     reminder_reads = education
-    providers: Callable[[str, str], TokenProvider] = identity.provider
+    providers: Callable[[str, str], TokenProvider] = accounts.provider
     if settings.reminder_data_access == "application":
         # Application permissions are beta-only for some education reads: the base is its own setting.
         app_base = settings.graph_app_base_url or beta_url_for(graph_url)
-        app_graph = GraphHttp(
-            app_base,
-            beta_base_url=app_base,
-            read_timeout=settings.graph_timeout_s,
-            max_concurrency=settings.graph_max_concurrency,
-            budget=budget,
-        )
-        reminder_reads = EducationService(app_graph, clock)
-        providers = lambda tenant, _teacher: identity.app_provider(tenant)  # noqa: E731 - one-line adapter
+        graphs.append(GraphHttp(app_base, beta_base_url=app_base, budget=budget, **limits))  # type: ignore[arg-type]
+        reminder_reads = EducationService(graphs[-1], clock)
+        providers = lambda tenant, _teacher: accounts.app_provider(tenant)  # noqa: E731 - one-line adapter
     reminders = Reminders(
         store,
         reminder_reads,
@@ -207,25 +179,13 @@ async def build(
         ),
         app_only=settings.reminder_data_access == "application",
         budget=budget,
-        clock=clock,
     )
-    housekeeping = Housekeeping(store, outbox_retention=timedelta(days=settings.outbox_retention_days), clock=clock)
-    return Gradebot(
-        settings,
-        store,
-        graph,
-        http,
-        identity,
-        education,
-        writer,
-        grading,
-        router,
-        edge,
-        reminders,
-        app_graph,
-        sandbox,
-        housekeeping=housekeeping,
-    )
+    ListHandlers(education, store).register(router)
+    GradingHandlers(session, Grading(session, outbox, store)).register(router)
+    ReminderHandlers(store, education).register(router)
+    IdentityHandlers(accounts, pages, education).register(router)
+    janitor = Janitor(store, outbox_retention=timedelta(days=settings.outbox_retention_days))
+    return Gradebot(settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, sandbox, clock)
 
 
 def _development_key(settings: Settings) -> bytes:
@@ -235,12 +195,10 @@ def _development_key(settings: Settings) -> bytes:
     if database is None:
         return os.urandom(32)
     path = database.with_name(database.name + ".token-key")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         data = path.read_bytes()
         if len(data) == 32:
             return data
-    except FileNotFoundError:
-        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = os.urandom(32)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -249,130 +207,7 @@ def _development_key(settings: Settings) -> bytes:
     return key
 
 
-MAX_BODY_BYTES = 1024 * 1024
-BODY_READ_TIMEOUT_S = 10.0
-"""How long a client may take to send a request body (Teams sends a few KB at once; a trickle holds a connection)."""
-MAX_JSON_DEPTH = 64
-"""Activities nest about 8 deep (card data included); deeper bodies are refused before anything walks them."""
-
-
-def _bounded_body(timeout_s: float) -> Middleware:
-    """Read every request body in full before the handler runs, within `timeout_s`; a slower client gets 408 and
-    the connection is closed (aiohttp itself puts no limit on how long a body may take)."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.body_exists:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await request.read()  # kept by aiohttp: request.json() and request.post() reuse it
-            except TimeoutError:
-                log.info("request body too slow: %s %s", request.method, request.path)
-                response = web.json_response({"error": "The request body took too long to arrive."}, status=408)
-                response.force_close()
-                await response.prepare(request)
-                await response.write_eof()
-                # Close now: aiohttp would otherwise linger up to 10 s more, reading the rest of the trickle.
-                request.protocol.force_close()
-                return response
-        return await handler(request)
-
-    return middleware
-
-
-def _json_problem(value: object, depth_limit: int) -> str | None:
-    """What makes a parsed body unusable: nesting deeper than `depth_limit`, or text with a lone surrogate
-    (`\\ud800` is legal JSON but no valid Unicode: no database or encoder downstream accepts it). Walked without
-    recursion."""
-    pending: list[tuple[object, int]] = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, str):
-            if not node.isascii() and not _is_unicode(node):
-                return "The body contains text that is not valid Unicode."
-        elif isinstance(node, dict | list):
-            if depth > depth_limit:
-                return "The body is nested too deeply."
-            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-            pending.extend((child, depth + 1) for child in children)
-    return None
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-async def _messages(request: web.Request) -> web.StreamResponse:
-    """POST /api/messages: the Bot Framework endpoint (JWT checked by botbuilder unless in sandbox mode)."""
-    edge = request.app[PARTS].edge
-    authorization = request.headers.get("Authorization", "")
-    if not edge.may_be_authentic(authorization):
-        return web.Response(status=401)  # before the body is parsed: an unauthenticated body costs nothing
-    if request.content_type != "application/json":
-        return web.json_response({"error": "Content-Type must be application/json."}, status=415)
-    try:
-        body = await request.json()
-    except RecursionError:
-        return web.json_response({"error": "The body is nested too deeply."}, status=400)
-    except ValueError:
-        return web.json_response({"error": "The body is not valid JSON."}, status=400)
-    if not isinstance(body, dict):
-        return web.json_response({"error": "The body must be a JSON object (an activity)."}, status=400)
-    problem = _json_problem(body, MAX_JSON_DEPTH)
-    if problem is not None:
-        return web.json_response({"error": problem}, status=400)
-    result = await edge.process(body, authorization)
-    if result.body is None:
-        return web.Response(status=result.status)
-    return web.json_response(result.body, status=result.status)
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def _sign_in_start(request: web.Request) -> web.StreamResponse:
-    """GET /auth/start?link=…: a signed sign-in link from Teams → the authority (nothing is stored for a bad one)."""
-    link = request.query.get("link", "")
-    if not link or len(link) > 2048:
-        return _page("Sign-in link incomplete", "Open the sign-in link from Gradebot in Teams again.", status=400)
-    try:
-        url = await request.app[PARTS].identity.start_sign_in(link, request.remote or "unknown")
-    except SignInPageError as exc:
-        return _page("Please wait" if exc.status == 429 else "Sign-in link not valid", str(exc), status=exc.status)
-    raise web.HTTPFound(url)
-
-
-async def _sign_in_callback(request: web.Request) -> web.StreamResponse:
-    """The redirect URI of Gradebot's own sign-in page (query, or form_post when the authority posts the code)."""
-    answer = {k: str(v) for k, v in (await request.post()).items()} if request.method == "POST" else dict(request.query)
-    if "error" in answer:
-        return _page("Sign-in cancelled", "Nothing was changed. You can close this window.", status=400)
-    try:
-        code = await request.app[PARTS].identity.finish_sign_in(answer)
-    except SignInPageError as exc:
-        return _page("Sign-in failed", str(exc), status=exc.status)
-    return _page(
-        "You're signed in",
-        f"Return to Teams. If Teams asks for a code, enter {code}.",
-        script=(
-            "<script src='https://res.cdn.office.net/teams-js/2.34.0/js/MicrosoftTeams.min.js'></script>"
-            "<script>if(window.microsoftTeams){microsoftTeams.app.initialize().then(function(){"
-            f"microsoftTeams.authentication.notifySuccess('{code}');}});}}</script>"
-        ),
-    )
-
-
-def _page(title: str, text: str, *, status: int = 200, script: str = "") -> web.Response:
-    body = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Gradebot</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{script}</body></html>"
-    )
-    return web.Response(text=body, content_type="text/html", status=status)
+PARTS: web.AppKey[Gradebot] = web.AppKey("parts")
 
 
 def create_app(
@@ -383,39 +218,23 @@ def create_app(
     dev_sso: bool = True,
     body_timeout_s: float = BODY_READ_TIMEOUT_S,
 ) -> web.Application:
-    """The aiohttp application; parts are built on startup and closed on cleanup. Request bodies are limited to
-    1 MB and `body_timeout_s` seconds."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_bounded_body(body_timeout_s)])
+    """The aiohttp application; parts are built on startup, their workers started, and all closed on cleanup."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)
-        app[PARTS] = parts
-        await parts.housekeeping.start()
-        parts.writer.start(interval_s=5.0)
-        if settings.reminders_enabled:
-            parts.reminders.start()
+        app[PARTS], app[EDGE], app[PAGES] = parts, parts.edge, parts.pages
+        await parts.janitor.tick(clock())  # a restart begins tidy, before the first turn
+        parts.workers.start()
         try:
             yield
         finally:
             await parts.aclose()
 
-    app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/api/messages", _messages)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/auth/start", _sign_in_start)
-    app.router.add_get("/auth/callback", _sign_in_callback)
-    app.router.add_post("/auth/callback", _sign_in_callback)
-    return app
+    return web_app(lifecycle, body_timeout_s=body_timeout_s)
 
 
-def _instant(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from exc
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError("give an offset or Z, e.g. 2026-11-30T07:00+01:00")
-    return value
+def _serve(settings: Settings) -> None:
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
 
 
 async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
@@ -427,52 +246,8 @@ async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
         await parts.aclose()
 
 
-GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
-"""Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
-
-
-def configure_logging(settings: Settings) -> None:
-    """Logging for the server and the command line: Gradebot's loggers at LOG_LEVEL; every other package's (msal,
-    urllib3, requests, httpx, botbuilder, aiohttp…) at `settings.library_log_level` — INFO or above unless
-    LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs authorization codes and PKCE verifiers."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger().setLevel(settings.library_log_level)
-    for name in GRADEBOT_LOGGERS:
-        logging.getLogger(name).setLevel(settings.log_level)
-    # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
-    logging.getLogger("httpx").setLevel(settings.library_log_level if settings.log_level_libraries else logging.WARNING)
-    for warning in settings.warnings:
-        log.warning("%s", warning)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="app.py", description="Run Gradebot.")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="serve the bot (default)")
-    once = sub.add_parser("remind-once", help="run one reminder sweep as if at --at, print what it did, exit")
-    once.add_argument(
-        "--at", required=True, type=_instant, help="ISO 8601 instant with offset, e.g. 2026-11-30T07:00+01:00"
-    )
-    args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings)
-    try:
-        if args.command == "remind-once":
-            report = asyncio.run(_remind_once(settings, args.at))
-            print(json.dumps(dataclasses.asdict(report), indent=2))
-            return 0 if not report.failed else 1
-        if args.command in (None, "serve"):
-            mode = "sandbox" if settings.sandbox_mode else "production"
-            log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
-            web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
-    except TokenKeyError as exc:
-        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return cli.run(argv, serve=_serve, remind_once=_remind_once)
 
 
 if __name__ == "__main__":

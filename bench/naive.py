@@ -1,7 +1,7 @@
 """A deliberately naive Graph client, the N+1 way Microsoft's own guidance reads: plain httpx, one request at a time,
 no `$batch`, no `$expand`, no `$select`; every nextLink followed; a 429 waits Retry-After and tries again.
 
-It decides "needs grading" with Gradebot's own rule (`graph.progress.grading_state`), so only the access pattern
+It decides "needs grading" with Gradebot's own rule (`bot.school.progress.grading_state`), so only the access pattern
 differs between the two clients.
 """
 
@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.school.progress import GradingState, grading_state
 from graph.models import Submission, parse
-from graph.progress import GradingState, grading_state
 
 OPEN_STATUSES = frozenset({"assigned", "published"})
 """Assignments whose submissions can hold turned-in work (the same filter Gradebot applies)."""

@@ -16,16 +16,17 @@ from bench.measure import Comparison, Measurement, SweepBudget, measure
 from bench.naive import NaiveGraph, naive_return_each, naive_ungraded
 from bench.recording import RecordingTransport
 from bench.school import SchoolShape
-from bot.config import Settings
-from bot.reminders import Reminders
-from bot.service import OPEN_STATUSES, EducationService, Teacher
+from bot.kernel.turn import Teacher
+from bot.reminders.sweep import Reminders
+from bot.school.progress import GradingState, UngradedItem, grading_state
+from bot.school.service import OPEN_STATUSES, EducationService
+from bot.settings import Settings
 from graph.budget import RequestBudget
 from graph.client import EducationClient
 from graph.connection import GraphHttp, TokenProvider
 from graph.models import SubmissionStatus
 from graph.patches import PointsPatch
 from graph.paths import SubmissionRef
-from graph.progress import GradingState, UngradedItem, grading_state
 from sandbox.faults import FaultPlan
 from storage import open_store
 from storage.records import ConversationRecord, ReminderSchedule

@@ -1,1 +1,1 @@
-"""Gradebot's Teams application: settings, the botbuilder edge, command routing and teacher use-cases."""
+"""Gradebot's Teams application: a small kernel, the Teams edge, and one room per feature."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bot.auth import SignInRequiredError
+from bot.kernel.errors import SignInRequiredError
 
 log = logging.getLogger(__name__)
 

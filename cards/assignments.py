@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from microsoft_teams.cards import CardElement, Container
 
+from bot.school.progress import AssignmentProgress
 from cards.actions import OpenGradingAction, ShowUngradedAction
 from cards.dates import as_utc, close_text, due_text, format_moment
 from cards.render import Card, buttons, card, execute, heading, largest_fitting, line, open_url, plain
 from graph.models import Assignment, AssignmentStatus, EducationClass
-from graph.progress import AssignmentProgress
 
 
 def status_text(assignment: Assignment, tz: ZoneInfo, now: datetime) -> str:

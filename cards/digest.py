@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from microsoft_teams.cards import CardElement, Container
 
+from bot.school.progress import UngradedItem
 from cards.actions import OpenGradingAction, ShowUngradedAction, SnoozeAction
 from cards.dates import late_text, turned_in_text
 from cards.render import Card, buttons, card, execute, heading, largest_fitting, line, plain
 from graph.models import EducationClass
-from graph.progress import UngradedItem
 
 LATE_SHOWN = 5
 """Late submissions named per class; the rest are counted."""

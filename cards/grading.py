@@ -20,6 +20,7 @@ from microsoft_teams.cards import (
     TextInput,
 )
 
+from bot.school.progress import lateness
 from cards.actions import (
     FEEDBACK_MAX_LENGTH,
     LEVEL_INPUT_PREFIX,
@@ -50,7 +51,6 @@ from cards.render import (
     plain,
 )
 from graph.models import Assignment, EducationClass, Rubric, RubricSelection, Submission
-from graph.progress import lateness
 
 MAX_RESOURCE_LINKS = 10
 """Graph allows at most 10 resources per submission."""

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from microsoft_teams.cards import CardElement, Container
 
+from bot.school.progress import UngradedItem
 from cards.actions import OpenGradingAction, ShowUngradedAction
 from cards.dates import late_text, turned_in_text
 from cards.render import MAX_CARD_BYTES, Card, buttons, card, execute, heading, largest_fitting, line, open_url, plain
-from graph.progress import UngradedItem
 
 PER_PAGE = 20
 """Most submissions on one page, even when more would fit: a list a teacher can take in."""

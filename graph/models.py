@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     AliasPath,
     AwareDatetime,
@@ -274,12 +275,18 @@ class FeedbackOutcome(_Outcome):
     published_feedback: Annotated[Feedback | None, BeforeValidator(_written)] = None
 
 
+def _chosen(levels: tuple[RubricSelection, ...]) -> tuple[RubricSelection, ...]:
+    """Graph lists every quality of an ungraded rubric with `columnId: null`: only chosen levels are a grade."""
+    return tuple(level for level in levels if level.column_id)
+
+
+Levels = Annotated[tuple[RubricSelection, ...], AfterValidator(_chosen)]
+
+
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class RubricOutcome(_Outcome):
-    selected_levels: tuple[RubricSelection, ...] = Field(default=(), validation_alias="rubricQualitySelectedLevels")
-    published_selected_levels: tuple[RubricSelection, ...] = Field(
-        default=(), validation_alias="publishedRubricQualitySelectedLevels"
-    )
+    selected_levels: Levels = Field(default=(), validation_alias="rubricQualitySelectedLevels")
+    published_selected_levels: Levels = Field(default=(), validation_alias="publishedRubricQualitySelectedLevels")
 
 
 GradeOutcome = PointsOutcome | FeedbackOutcome | RubricOutcome

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import create_app
-from bot.config import Settings
+from bot.settings import Settings
 from sandbox.app import Sandbox
 from sandbox.directory import SchoolClass, User
 from sandbox.school import School
@@ -80,7 +80,7 @@ def gradebot_settings(tmp_path: Path) -> Callable[[Sandbox], Settings]:
             "reminders_enabled": False,
         }
         values.update(overrides)
-        return Settings(**values)
+        return Settings.from_env({}, **values)
 
     return make
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import _development_key
-from bot.config import Settings, SettingsError
+from bot.settings import Settings, SettingsError
 
 KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 PRODUCTION = {
@@ -26,7 +26,6 @@ def test_no_app_id_is_sandbox_mode_with_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.sandbox_mode and settings.port == 3978 and settings.database_url == "sqlite:///data/gradebot.db"
     assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
-    assert settings.graph_beta_url == "https://graph.microsoft.com/beta"
 
 
 def test_a_complete_production_configuration_is_accepted() -> None:
@@ -55,12 +54,12 @@ def test_production_refuses_development_paths_and_gaps(change: dict[str, str], n
 
 
 def test_the_development_token_key_is_kept_beside_the_database(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'gradebot.db'}")
+    settings = Settings.from_env({}, database_url=f"sqlite:///{tmp_path / 'gradebot.db'}")
     first, second = _development_key(settings), _development_key(settings)
     assert first == second and len(first) == 32
     key_file = tmp_path / "gradebot.db.token-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert _development_key(Settings(database_url="sqlite:///:memory:")) != first
+    assert _development_key(Settings.from_env({}, database_url="sqlite:///:memory:")) != first
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "gradebot.contoso.example"])

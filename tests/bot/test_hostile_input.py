@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import PARTS, create_app
-from bot.config import Settings
+from bot.settings import Settings
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import World, card_text, cards_of, invoke_card, replies
 
@@ -35,7 +35,8 @@ def _closed_port() -> int:
 
 def _production_settings(tmp_path: Path) -> Settings:
     """An app id (so authentication is on) and an OpenID metadata URL nothing answers: no request gets past auth."""
-    return Settings(
+    return Settings.from_env(
+        {},
         app_id=str(uuid.UUID(int=0xB0B)),
         app_password="not-used-offline",
         bot_openid_metadata_url=f"http://127.0.0.1:{_closed_port()}/openidconfiguration",

@@ -1,4 +1,4 @@
-"""Housekeeping: expired claims, sign-in flows and codes and old finished grade writes are purged — once when
+"""The janitor: expired claims, sign-in flows and codes and old finished grade writes are purged — once when
 Gradebot starts, then on a schedule — and audit records are kept; /auth/start no longer grows the store forever."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app import PARTS
-from bot.housekeeping import Housekeeping, HousekeepingReport
+from bot.janitor import Janitor, JanitorReport
 from storage import NewAuditRecord, NewOutboxEntry, Store, open_store
 from tests.bot.conftest import WorldFactory
 
@@ -47,22 +47,22 @@ async def test_a_pass_deletes_what_expired_and_keeps_audit_records(tmp_path: Pat
     now = T0 + 45 * 24 * HOUR
     async with await open_store(f"sqlite:///{tmp_path / 'gradebot.db'}") as store:
         old, recent = await _litter(store)
-        housekeeping = Housekeeping(store, outbox_retention=timedelta(days=30), clock=lambda: now)
-        assert await housekeeping.run_once(T0 + 2 * HOUR) == HousekeepingReport(1, 1, 1, 0)
-        assert await housekeeping.run_once(now) == HousekeepingReport(0, 0, 0, 1)
+        janitor = Janitor(store, outbox_retention=timedelta(days=30))
+        assert await janitor.tick(T0 + 2 * HOUR) == JanitorReport(1, 1, 1, 0)
+        assert await janitor.tick(now) == JanitorReport(0, 0, 0, 1)
         assert await store.get_outbox(old) is None and await store.get_outbox(recent) is not None
         assert len(await store.list_audit(submission_id="s-1")) == 1
-        assert await housekeeping.run_once(now) == HousekeepingReport(0, 0, 0, 0)
+        assert await janitor.tick(now) == JanitorReport(0, 0, 0, 0)
 
 
-async def test_gradebot_starts_housekeeping_with_a_first_pass_and_stops_it(
+async def test_gradebot_starts_the_janitor_with_a_first_pass_and_stops_it(
     make_world: WorldFactory, tmp_path: Path
 ) -> None:
     async with await open_store(f"sqlite:///{tmp_path / 'gradebot.db'}") as store:
         old, recent = await _litter(store)
     world = await make_world(dev_sso=False)  # the same database file
     parts = world.client.app[PARTS]
-    assert parts.housekeeping.running
+    assert "janitor" in parts.workers.running
     store = parts.store
     assert await store.get_outbox(old) is None, "the first pass ran before Gradebot served anything"
     assert await store.get_outbox(recent) is not None
@@ -71,4 +71,4 @@ async def test_gradebot_starts_housekeeping_with_a_first_pass_and_stops_it(
     assert await store.claimed("tokenExchange", "live", T0) is True
     assert await store.claim_once("tokenExchange", "expired", T0, HOUR) is True, "its expired claim was purged"
     await world.client.close()
-    assert not parts.housekeeping.running
+    assert parts.workers.running == []

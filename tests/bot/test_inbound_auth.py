@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from app import PARTS, create_app
-from bot.config import Settings
+from bot.settings import Settings
 from sandbox.directory import default_directory
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import cards_of, replies
@@ -96,7 +96,8 @@ def metadata(signing_key: rsa.RSAPrivateKey) -> Iterator[MetadataServer]:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, metadata: MetadataServer, tmp_path: Path) -> Any:
-    settings = Settings(
+    settings = Settings.from_env(
+        {},
         app_id=APP_ID,
         app_password="not-used-offline",
         app_type="MultiTenant",
@@ -106,7 +107,6 @@ async def client(aiohttp_client: Any, metadata: MetadataServer, tmp_path: Path) 
         database_url=f"sqlite:///{tmp_path / 'gradebot.db'}",
         reminders_enabled=False,
     )
-    settings.validate()
     return await aiohttp_client(create_app(settings))
 
 
@@ -296,7 +296,8 @@ async def test_unreachable_signing_keys_are_503_so_the_channel_retries(
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there now
-    settings = Settings(
+    settings = Settings.from_env(
+        {},
         app_id=APP_ID,
         app_password="not-used-offline",
         bot_openid_metadata_url=f"http://127.0.0.1:{port}/v1/.well-known/openidconfiguration",

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
-from app import PARTS, configure_logging
-from bot.auth import TokenCipher, user_key
-from bot.config import Settings
+from app import PARTS
+from bot.cli import configure_logging
+from bot.identity.accounts import user_key
+from bot.identity.cipher import TokenCipher
+from bot.settings import Settings
 from sandbox.directory import TENANT_ID, User
 from tests.bot import browser
 from tests.bot.activities import card_action, invoke

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import PARTS, create_app
-from bot.config import Settings
+from bot.settings import Settings
 from sandbox.faults import ScriptedFault
 from storage import open_store
 from tests.bot.activities import card_action, message
@@ -28,7 +28,7 @@ async def _drain(world: World, client: Any = None) -> None:
         if not pending:
             return
         world.clock.fixed = datetime.now(UTC) + timedelta(hours=1)
-        await parts.writer.run_due()
+        await parts.outbox.tick(parts.clock())
     raise AssertionError("the outbox never drained")
 
 
@@ -89,7 +89,7 @@ async def test_when_graph_keeps_failing_the_card_says_so_and_a_restart_finishes_
     for _ in range(100):  # the restarted worker picks the pending write up by itself
         if not await store.pending_outbox_for(rosa.id):
             break
-        await restarted.app[PARTS].writer.run_due()
+        await restarted.app[PARTS].outbox.tick(restarted.app[PARTS].clock())
         await asyncio.sleep(0.05)
     grade = points_of(world.school.submission(bio.id, worksheet.id, target)).points
     assert grade is not None and grade.points == 9

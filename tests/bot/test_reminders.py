@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from app import PARTS, create_app
-from bot.config import Settings
-from bot.reminders import default_schedule, due_slot
+from bot.reminders.schedule import default_schedule, due_slot
+from bot.settings import Settings
 from sandbox.connector import ConnectorFault, personal_conversation_id
 from sandbox.directory import TENANT_ID, User
 from sandbox.school import Actor, FeedbackOutcome, ItemBody

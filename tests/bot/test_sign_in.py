@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 
 from app import PARTS
-from bot.auth import user_key
+from bot.identity.accounts import user_key
 from sandbox.directory import TENANT_ID, User
 from tests.bot import browser
 from tests.bot.activities import card_action, invoke, message

@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import jwt
 
 from app import PARTS
-from bot.auth import SIGN_INS_PER_CLIENT, SIGN_INS_PER_USER, user_key
+from bot.identity.accounts import user_key
+from bot.identity.sign_in import SIGN_INS_PER_CLIENT, SIGN_INS_PER_USER
 from sandbox.directory import TENANT_ID, User
 from tests.bot import browser
 from tests.bot.activities import card_action

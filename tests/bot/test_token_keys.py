@@ -14,21 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app import PARTS, create_app
-from bot.auth import (
-    IdentityConfig,
-    SsoValidator,
-    TeacherIdentity,
-    TokenCipher,
-    TokenKeyError,
-    key_id,
-    user_key,
-)
-from bot.config import Settings
+from bot.identity.accounts import TeacherIdentity, user_key
+from bot.identity.cipher import TokenCipher, TokenKeyError, key_id
+from bot.identity.sso import IdentityConfig, SsoValidator
+from bot.settings import Settings
 from sandbox.directory import TENANT_ID, User
 from storage import open_store
 from tests.bot.activities import card_action
@@ -52,7 +45,8 @@ async def _sso(world: World, user: User) -> dict[str, str]:
 
 async def _restart(aiohttp_client: Any, world: World, key: bytes, old: tuple[bytes, ...] = ()) -> World:
     """Another Gradebot on the same database and sandbox, with other keys (as after a redeploy)."""
-    settings = Settings(
+    settings = Settings.from_env(
+        {},
         sandbox_url=world.sandbox.base_url,
         database_url=world.database_url,
         reminders_enabled=False,
@@ -114,7 +108,7 @@ async def test_a_sign_in_sealed_with_an_unconfigured_key_is_kept_until_its_user_
     await store.save_token_cache(david_key, foreign, first.clock(), key_id=key_id(K3))
 
     with caplog.at_level(logging.WARNING, logger="bot.auth"):
-        await first.client.app[PARTS].identity.check_stored_sign_ins()
+        await first.client.app[PARTS].accounts.check_stored_sign_ins()
     assert f"1 stored sign-ins were sealed with key ids {key_id(K3)}" in caplog.text
 
     # Automatic work (no SSO token: a channel, a reminder) asks David to sign in and leaves his blob alone.
@@ -160,8 +154,7 @@ async def test_stored_sign_ins_from_before_key_ids_are_checked_by_opening_them(
         await store.save_token_cache("t:u", _legacy_seal(K1, b"{}", "t:u"), _now())  # key id not recorded
         key, old = configured
         config = IdentityConfig("app", "secret", "https://127.0.0.1:1", "t", ("scope",), "https://x/auth/callback")
-        async with httpx.AsyncClient() as http:
-            identity = TeacherIdentity(config, store, TokenCipher(key, old), SsoValidator(config, http), "", _now)
+        identity = TeacherIdentity(config, store, TokenCipher(key, old), SsoValidator(config), _now)
         if starts:
             await identity.check_stored_sign_ins()
         else:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.school.progress import UngradedItem, lateness
 from graph.models import (
     FEEDBACK_OUTCOME,
     POINTS_GRADE_TYPE,
@@ -18,7 +19,6 @@ from graph.models import (
     format_datetime,
     parse,
 )
-from graph.progress import UngradedItem, lateness
 
 TZ = ZoneInfo("Europe/London")
 NOW = datetime(2025, 12, 1, 10, 0, tzinfo=UTC)  # a Monday

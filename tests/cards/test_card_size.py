@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from bot.school.progress import AssignmentProgress
 from cards.assignments import assignments_card
 from cards.classes import class_picker_card, classes_card
 from cards.digest import DigestEntry, digest_card
 from cards.render import MAX_CARD_BYTES, card_size
 from cards.ungraded import paginate_ungraded, ungraded_card, ungraded_page_card
-from graph.progress import AssignmentProgress
 from tests.cards import fixtures as fx
 from tests.cards.schema import assert_valid_card
 from tests.cards.walk import texts, verbs

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.school.progress import AssignmentProgress, summarize
 from cards.actions import (
     OpenGradingAction,
     PickClassAction,
@@ -34,7 +35,6 @@ from cards.messages import (
 )
 from cards.reminders import ReminderSettingsView, reminder_settings_card
 from cards.ungraded import ungraded_card
-from graph.progress import AssignmentProgress, summarize
 from tests.cards import fixtures as fx
 from tests.cards.schema import assert_valid_card
 from tests.cards.walk import button, executes, of_type, press_and_parse, texts, verbs

@@ -104,7 +104,18 @@ def test_cleared_and_empty_values_read_as_none() -> None:
     assert outcomes.points is not None and outcomes.points.points is None
     assert outcomes.feedback is not None and outcomes.feedback.feedback is None
     assert outcomes.feedback.published_feedback is None
-    assert outcomes.rubric is not None and outcomes.rubric.published_selected_levels == (RubricSelection("q1", ""),)
+    # Graph lists each quality of an ungraded rubric with no level: that is no grade, not a grade of "".
+    assert outcomes.rubric is not None and outcomes.rubric.published_selected_levels == ()
+
+
+def test_a_rubric_listing_its_qualities_without_levels_is_no_grade() -> None:
+    rubric = rubric_outcome("r")
+    rubric["rubricQualitySelectedLevels"] = [
+        {"qualityId": "q1", "columnId": None},
+        {"qualityId": "q2", "columnId": "c"},
+    ]
+    outcomes = parse(Outcomes, [rubric])
+    assert outcomes.rubric is not None and outcomes.rubric.selected_levels == (RubricSelection("q2", "c"),)
 
 
 def test_unknown_properties_are_ignored_and_missing_ones_defaulted() -> None:

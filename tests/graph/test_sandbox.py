@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.school.progress import GradingState, grading_state
 from graph.client import EducationClient
 from graph.connection import GraphHttp, TokenProvider
 from graph.errors import (
@@ -34,7 +35,6 @@ from graph.models import (
 )
 from graph.patches import FeedbackPatch, PointsPatch, RubricPatch
 from graph.paths import SubmissionRef
-from graph.progress import GradingState, grading_state
 from graph.retry import RetryPolicy
 from sandbox.directory import BOT_APP_ID, GRAPH_AUDIENCE, TENANT_ID, SchoolClass, User, stable_id
 from sandbox.faults import FaultPlan, Faults, ScriptedFault

@@ -1,6 +1,6 @@
-"""The neutral types that cross the Teams edge: a `Turn` in, `Reply` values out, and the per-turn `TeamsIO` seam.
+"""The neutral types of a turn: a `Turn` in, `Reply` values out, the per-turn `TeamsIO` seam, and the `Teacher` asking.
 
-bot/teams.py translates botbuilder activities into these; nothing else in Gradebot sees botbuilder.
+bot/teams translates botbuilder activities into these; nothing else in Gradebot sees botbuilder.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, Protocol
+
+from graph.connection import TokenProvider
 
 ConversationKind = Literal["personal", "channel", "groupChat"]
 Card = dict[str, Any]
@@ -64,6 +66,18 @@ class Turn:
     @property
     def is_action(self) -> bool:
         return self.verb is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CardRef:
+    """Where the teacher's card lives, so a write finished in the background can update it."""
+
+    conversation_id: str
+    activity_id: str | None
+    shared: bool
+
+    def payload(self) -> dict[str, Any]:
+        return {"conversationId": self.conversation_id, "activityId": self.activity_id, "shared": self.shared}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,5 +144,19 @@ class DeliveryError(Exception):
 
     @property
     def is_transient(self) -> bool:
-        """Worth retrying (after Retry-After when given): throttling, precondition races, server errors."""
-        return self.status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.PRECONDITION_FAILED) or self.status >= 500
+        """Worth retrying (after Retry-After when given): throttling, precondition races, server errors, and a
+        connector that could not be reached (status 0)."""
+        return self.status in (0, HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.PRECONDITION_FAILED) or self.status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class Teacher:
+    """The Teams user asking, with one Graph token provider for the whole turn (so the token is fetched once)."""
+
+    tenant_id: str
+    aad_object_id: str
+    teams_id: str
+    name: str
+    token: TokenProvider = field(compare=False, repr=False)
+    app_only: bool = False
+    """The token is the app's own (application permissions, for reminders): /me paths are unavailable."""

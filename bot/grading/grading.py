@@ -1,12 +1,9 @@
-"""Teacher use-cases for grading: the one-at-a-time grading session, saving grades, return / revision / excuse,
-return-all and undo — every write through the outbox, every action re-checked against Graph on the server.
+"""Grading's use-cases: save a working grade, return / return for revision / excuse (after a confirm step),
+return everything graded, and undo a save — every write through the outbox, every action re-checked on the server.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,23 +11,26 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from bot.outbox import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange, GradeWriter, snapshot, working_grade
-from bot.service import EducationService, NotFoundError, Teacher, UserError
-from cards.actions import ActionDataError, GradeAction, check_points, format_points, new_nonce
-from cards.grades import outcomes_modified_at, score_text
-from graph.connection import TokenProvider
-from graph.errors import GraphNotFoundError
-from graph.models import (
-    Assignment,
-    EducationClass,
-    Outcomes,
-    Rubric,
-    RubricSelection,
-    Submission,
-    SubmissionStatus,
-    parse_datetime,
+from bot.grading.rules import (
+    InvalidGradeError,
+    TypedGrade,
+    check_levels,
+    check_points,
+    modified_at,
+    snapshot,
+    working_grade,
 )
-from graph.progress import GradingState, grading_state, has_unreturned_grade
+from bot.grading.session import AllGraded, GradingSession, GradingView, Screen
+from bot.grading.writes import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange
+from bot.kernel.errors import NotFoundError, UserError
+from bot.kernel.turn import CardRef, Teacher
+from bot.outbox.queue import Outbox
+from bot.school.progress import GradingState, grading_state, has_unreturned_grade
+from cards.actions import new_nonce
+from cards.grades import score_text
+from graph.errors import GraphNotFoundError
+from graph.models import Assignment, Outcomes, RubricSelection, SubmissionStatus, parse_datetime
+from graph.paths import SubmissionRef
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
@@ -39,46 +39,6 @@ log = logging.getLogger(__name__)
 ActionKind = Literal["return", "reassign", "excuse"]
 INVOKE_BUDGET_S = 2.5
 """Teams waits ~15 s for an invoke; Gradebot answers within 3 s and finishes slow writes in the background."""
-
-
-@dataclass(frozen=True, slots=True)
-class CardRef:
-    """Where the teacher's card lives, so a write finished in the background can update it."""
-
-    conversation_id: str
-    activity_id: str | None
-    shared: bool
-
-    def payload(self) -> dict[str, Any]:
-        return {"conversationId": self.conversation_id, "activityId": self.activity_id, "shared": self.shared}
-
-
-@dataclass(frozen=True, slots=True)
-class GradingView:
-    """One submission to grade, with everything the grading card shows."""
-
-    education_class: EducationClass
-    assignment: Assignment
-    submission: Submission
-    student_name: str
-    rubric: Rubric | None
-    position: int
-    """1-based place among submissions waiting for a grade (0 when this one is not waiting)."""
-    waiting: int
-    returnable: int
-    """Graded submissions of this assignment not yet returned."""
-    pending: tuple[OutboxEntry, ...] = ()
-    """Writes for this submission still queued in the outbox."""
-
-
-@dataclass(frozen=True, slots=True)
-class AllGraded:
-    education_class: EducationClass
-    assignment: Assignment
-    returnable: int
-
-
-Screen = GradingView | AllGraded
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,110 +89,48 @@ class Confirm:
     targets: tuple[str, ...] = field(default=())
 
 
-class GradingService:
+class Grading:
     def __init__(
-        self, education: EducationService, writer: GradeWriter, store: Store, budget_s: float = INVOKE_BUDGET_S
+        self, session: GradingSession, outbox: Outbox, store: Store, budget_s: float = INVOKE_BUDGET_S
     ) -> None:
-        self._education = education
-        self._writer = writer
+        self._session = session
+        self._education = session.education
+        self._outbox = outbox
         self._store = store
         self._budget_s = budget_s
 
-    # Reading the session ---------------------------------------------------------------------------------------
-
-    async def _assignment(
-        self, teacher: Teacher, class_id: str, assignment_id: str
-    ) -> tuple[EducationClass, Assignment]:
-        education_class = await self._education.require_teacher(teacher, class_id)
-        try:
-            assignment = await self._education.client(teacher).get_assignment(class_id, assignment_id)
-        except GraphNotFoundError as exc:
-            raise NotFoundError("That assignment") from exc
-        return education_class, assignment
-
-    async def open(
-        self,
-        teacher: Teacher,
-        class_id: str,
-        assignment_id: str,
-        submission_id: str | None = None,
-        *,
-        after: str | None = None,
-    ) -> Screen:
-        """The grading screen: the given submission, else the next one waiting (after `after`, oldest first)."""
-        education_class, assignment = await self._assignment(teacher, class_id, assignment_id)
-        client = self._education.client(teacher)
-        submissions, students = await asyncio.gather(
-            client.list_submissions(class_id, assignment_id), self._education.students(client, class_id)
-        )
-        waiting = sorted(
-            (s for s in submissions if grading_state(s) is GradingState.NEEDS_GRADING),
-            key=lambda s: (s.submitted_at.timestamp() if s.submitted_at else float("inf"), s.id),
-        )
-        returnable = sum(1 for s in submissions if grading_state(s) is GradingState.GRADED_NOT_RETURNED)
-        target: str | None = submission_id
-        if target is None:
-            ids = [s.id for s in waiting]
-            if after in ids:
-                rest = ids[ids.index(after) + 1 :] + ids[: ids.index(after)]
-                ids = rest
-            target = ids[0] if ids else None
-        if target is None:
-            return AllGraded(education_class, assignment, returnable)
-        if target not in {s.id for s in submissions}:
-            raise NotFoundError("That submission")
-        submission = await client.get_submission(class_id, assignment_id, target)
-        rubric = None
-        if submission.outcomes is not None and submission.outcomes.rubric is not None:
-            rubric = await client.get_rubric(class_id, assignment_id)
-        position = next((i + 1 for i, s in enumerate(waiting) if s.id == target), 0)
-        pending = tuple(
-            e for e in await self._store.pending_outbox_for(teacher.aad_object_id) if e.submission_id == target
-        )
-        return GradingView(
-            education_class=education_class,
-            assignment=assignment,
-            submission=submission,
-            student_name=students.get(submission.student_id or "", "A student"),
-            rubric=rubric,
-            position=position,
-            waiting=len(waiting),
-            returnable=returnable,
-            pending=pending,
-        )
-
     # Saving a grade ----------------------------------------------------------------------------------------------
 
-    async def grade(self, teacher: Teacher, action: GradeAction, card: CardRef) -> Outcome | Conflict:
-        """Validate against fresh Graph data, record in the outbox, apply within the invoke budget."""
-        _, assignment = await self._assignment(teacher, action.class_id, action.assignment_id)
+    async def grade(
+        self,
+        teacher: Teacher,
+        ref: SubmissionRef,
+        typed: TypedGrade,
+        *,
+        known_modified: datetime | None,
+        force: bool,
+        nonce: str,
+        card: CardRef,
+    ) -> Outcome | Conflict:
+        """Check what was typed against fresh Graph data, record it in the outbox, apply it within the invoke
+        budget. The key covers what was typed: the same card pressed again with the same values is a replay (the
+        first result comes back); with other values it is a new write."""
+        _, assignment = await self._session.assignment(teacher, ref.class_id, ref.assignment_id)
         client = self._education.client(teacher)
         try:
-            submission = await client.get_submission(
-                action.class_id, action.assignment_id, action.submission_id, expand=("outcomes",)
-            )
+            submission = await client.get_submission(*ref, expand=("outcomes",))
         except GraphNotFoundError as exc:
             raise NotFoundError("That submission") from exc
-        if action.points is not None:
-            check_points(action.points, assignment.max_points)
-        if action.levels:
-            rubric = await client.get_rubric(action.class_id, action.assignment_id)
-            _check_levels(action.levels, rubric)
+        if typed.points is not None:
+            check_points(typed.points, assignment.max_points)
+        if typed.levels:
+            check_levels(typed.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
         if submission.status is SubmissionStatus.EXCUSED:
-            raise ActionDataError("This student is excused from the assignment, so there is nothing to grade.")
-        change = GradeChange(action.points, action.feedback, action.levels, action.known_modified, action.force)
-        # The key covers what was typed: the same card with the same values is a replay (the first result comes
-        # back); the same card with other values is a new write.
-        entry = await self._record(
-            teacher,
-            GRADE,
-            action.class_id,
-            action.assignment_id,
-            action.submission_id,
-            f"grade:{teacher.aad_object_id}:{action.submission_id}:{action.nonce}:{typed_digest(action)}",
-            {**change.payload(), "card": card.payload()},
-        )
-        entry = await self._writer.apply_within(entry, self._token(teacher), self._budget_s)
+            raise InvalidGradeError("This student is excused from the assignment, so there is nothing to grade.")
+        change = GradeChange(typed.points, typed.feedback, typed.levels, known_modified, force)
+        key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{typed.digest()}"
+        entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
+        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
         return await self._after_write(teacher, entry, assignment, submission.student_id)
 
     async def _after_write(
@@ -241,13 +139,13 @@ class GradingService:
         class_id, assignment_id = entry.class_id, entry.assignment_id
         result = entry.result or {}
         if entry.status == "done" and not result.get("superseded"):
-            screen = await self.open(teacher, class_id, assignment_id, after=entry.submission_id)
+            screen = await self._session.open(teacher, class_id, assignment_id, after=entry.submission_id)
             # `open` has just read the class roster: naming the student costs no Graph request.
             roster = await self._education.students(self._education.client(teacher), class_id)
             student = roster.get(student_id or "") or "the student"
             message = _saved_text(result.get("after", {}), assignment, student)
             return Outcome(screen, "good", message, undo=entry.id)
-        current = await self.open(teacher, class_id, assignment_id, entry.submission_id)
+        current = await self._session.open(teacher, class_id, assignment_id, entry.submission_id)
         if entry.status == "done":
             return Outcome(
                 current, "warning", "Not saved: a newer grade you saved for this student takes its place (shown here)."
@@ -269,34 +167,24 @@ class GradingService:
         self,
         teacher: Teacher,
         kind: ActionKind,
-        class_id: str,
-        assignment_id: str,
-        submission_id: str,
+        ref: SubmissionRef,
         *,
         confirmed: bool,
         nonce: str,
         card: CardRef,
     ) -> Outcome | Confirm:
-        view = await self.open(teacher, class_id, assignment_id, submission_id)
-        if not isinstance(view, GradingView):
-            raise NotFoundError("That submission")
+        class_id, assignment_id, submission_id = ref
+        view = await self._session.view(teacher, *ref)
         if not confirmed:
             return Confirm(kind, view)
-        entry = await self._record(
-            teacher,
-            kind,
-            class_id,
-            assignment_id,
-            submission_id,
-            f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}",
-            {"card": card.payload()},
-        )
-        entry = await self._writer.apply_within(entry, self._token(teacher), self._budget_s)
+        key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}"
+        entry = await self._record(teacher, kind, ref, key, {"card": card.payload()})
+        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
         verb = {RETURN: "Returned to", REASSIGN: "Returned for revision to", EXCUSE: "Excused"}[kind]
         if entry.status == "done":
-            screen = await self.open(teacher, class_id, assignment_id, after=submission_id)
+            screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
             return Outcome(screen, "good", f"{verb} {view.student_name}.")
-        current = await self.open(teacher, class_id, assignment_id, submission_id)
+        current = await self._session.open(teacher, class_id, assignment_id, submission_id)
         if entry.status == "failed":
             return Outcome(current, "attention", "Gradebot could not do that: " + _failure_text(entry))
         return Outcome(current, "warning", "Working on it… Microsoft Graph is slow; this card updates when it's done.")
@@ -313,7 +201,7 @@ class GradingService:
         card: CardRef,
     ) -> Outcome | Confirm:
         """Return every graded-not-returned submission of the assignment (after confirming the count)."""
-        education_class, assignment = await self._assignment(teacher, class_id, assignment_id)
+        education_class, assignment = await self._session.assignment(teacher, class_id, assignment_id)
         client = self._education.client(teacher)
         submissions = await client.list_submissions(class_id, assignment_id)
         targets = tuple(s.id for s in submissions if grading_state(s) is GradingState.GRADED_NOT_RETURNED)
@@ -326,17 +214,15 @@ class GradingService:
             await self._record(
                 teacher,
                 RETURN,
-                class_id,
-                assignment_id,
-                sid,
+                SubmissionRef(class_id, assignment_id, sid),
                 f"returnAll:{teacher.aad_object_id}:{nonce}:{sid}",
                 {"card": card.payload(), "auditAction": "returnAll"},
             )
             for sid in targets
         ]
-        finished = await self._writer.apply_many(entries, self._token(teacher), self._budget_s)
+        finished = await self._outbox.apply_group(entries, teacher.token, self._budget_s)
         done = sum(1 for e in finished if e.status == "done")
-        after = await self.open(teacher, class_id, assignment_id)
+        after = await self._session.open(teacher, class_id, assignment_id)
         if done == len(entries):
             return Outcome(after, "good", f"Returned {done} submissions of {assignment.display_name}.")
         failed = sum(1 for e in finished if e.status == "failed")
@@ -418,13 +304,11 @@ class GradingService:
         entry = await self._record(
             teacher,
             GRADE,
-            record.class_id,
-            record.assignment_id,
-            record.submission_id,
+            SubmissionRef(record.class_id, record.assignment_id, record.submission_id),
             key,
             {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id},
         )
-        entry = await self._writer.apply_within(entry, self._token(teacher), self._budget_s)
+        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
         view = await self._view(teacher, record)
         if entry.status == "conflict":
             outcomes = view.submission.outcomes
@@ -434,7 +318,7 @@ class GradingService:
                 mine=mine,
                 restores=working_grade(before),
                 changed_by=await self._changed_by(teacher, record.class_id, outcomes),
-                known_modified=outcomes_modified_at(outcomes),
+                known_modified=modified_at(outcomes),
             )
         if entry.status == "done" and not (entry.result or {}).get("superseded"):
             return Outcome(view, "good", f"Undone: the grade for {view.student_name} is back to {_grade_text(view)}.")
@@ -464,10 +348,7 @@ class GradingService:
         raise UserError("That grade never reached Teams Assignments, so there is nothing to undo.")
 
     async def _view(self, teacher: Teacher, record: AuditRecord) -> GradingView:
-        screen = await self.open(teacher, record.class_id, record.assignment_id, record.submission_id)
-        if not isinstance(screen, GradingView):
-            raise NotFoundError("That submission")
-        return screen
+        return await self._session.view(teacher, record.class_id, record.assignment_id, record.submission_id)
 
     async def _changed_by(self, teacher: Teacher, class_id: str, outcomes: Outcomes | None) -> str:
         """Who changed the grade last, for the teacher's own eyes: "You", a class member's name, or "Someone else"."""
@@ -487,53 +368,22 @@ class GradingService:
 
     # Helpers -------------------------------------------------------------------------------------------------------
 
-    def _token(self, teacher: Teacher) -> TokenProvider:
-        return teacher.token
-
     async def _record(
-        self,
-        teacher: Teacher,
-        kind: str,
-        class_id: str,
-        assignment_id: str,
-        submission_id: str,
-        key: str,
-        payload: dict[str, Any],
+        self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]
     ) -> OutboxEntry:
         self._education.forget_lists(teacher)
-        entry, _ = await self._writer.record(
+        return await self._outbox.record(
             NewOutboxEntry(
                 idempotency_key=key,
                 kind=kind,
                 teacher_id=teacher.aad_object_id,
                 tenant_id=teacher.tenant_id,
-                class_id=class_id,
-                assignment_id=assignment_id,
-                submission_id=submission_id,
+                class_id=ref.class_id,
+                assignment_id=ref.assignment_id,
+                submission_id=ref.submission_id,
                 payload=payload,
             )
         )
-        return entry
-
-
-def _check_levels(levels: tuple[RubricSelection, ...], rubric: Rubric | None) -> None:
-    if rubric is None:
-        raise ActionDataError("This assignment has no rubric any more. Open it again.")
-    qualities = {q.quality_id for q in rubric.qualities}
-    columns = {level.level_id for level in rubric.levels}
-    for selection in levels:
-        if selection.quality_id not in qualities or selection.column_id not in columns:
-            raise ActionDataError("The rubric changed since this card was shown. Open it again.")
-
-
-def typed_digest(action: GradeAction) -> str:
-    """A short digest of what the teacher typed (points, feedback, rubric levels): part of a save's idempotency key."""
-    typed = [
-        format_points(action.points) if action.points is not None else None,
-        action.feedback,
-        sorted([level.quality_id, level.column_id] for level in action.levels),
-    ]
-    return hashlib.sha256(json.dumps(typed, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def _values_text(grade: Mapping[str, Any], max_points: float | None) -> str:

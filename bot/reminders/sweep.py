@@ -1,7 +1,6 @@
-"""Reminders: each teacher's digest of work waiting to be graded, on their own schedule, sent by exactly one instance.
-
-`Reminders.run_once(now)` is one sweep (the loop, `python app.py remind-once --at …` and tests all call it); a lease
-in the store picks the single sender, and every digest is recorded before it is sent so it is never sent twice.
+"""The reminder sweep (a worker): each teacher's digest of waiting work, on their own schedule, sent by exactly one
+instance — a lease in the store picks the sender and every digest is recorded before it is sent, so never twice.
+`run_once(now)` is one sweep (the worker's tick, `python app.py remind-once --at …` and tests all call it).
 """
 
 from __future__ import annotations
@@ -10,19 +9,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from bot.auth import SignInRequiredError, SsoTokenError
-from bot.service import EducationService, Teacher
-from bot.turns import DeliveryError
-from cards import DigestEntry, digest_card
-from cards.actions import WEEKDAYS, SaveRemindersAction
+from bot.kernel.errors import SignInRequiredError, SsoTokenError
+from bot.kernel.turn import DeliveryError, Teacher
+from bot.reminders.schedule import Slot, digest_entries, due_slot, in_quiet_hours, meets_threshold
+from bot.school.service import EducationService
+from cards import digest_card
 from graph.budget import RequestBudget
 from graph.connection import TokenProvider
 from graph.errors import GraphAuthError, GraphError
-from graph.progress import UngradedItem
 from storage.records import ConversationRecord, ReminderSchedule
 from storage.store import Store
 
@@ -31,8 +29,6 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "reminders"
 CATCH_UP = timedelta(hours=12)
 """A slot missed (the bot was down, a tick was late) is still sent once if it is at most this old."""
-DEFAULT_DAYS = frozenset({0, 1, 2, 3, 4})
-DEFAULT_TIME = "15:30"
 MAX_DELIVERY_TRIES = 5
 BACKGROUND_SHARE = 0.6
 """A sweep starts a teacher's digest only while less than this share of the Graph budget is in use."""
@@ -48,14 +44,6 @@ class Messenger(Protocol):
     async def open_personal_chat(self, service_url: str, tenant_id: str, user_teams_id: str) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """One scheduled digest time: `key` names it in the teacher's local time (DST-proof), `at` is the instant."""
-
-    key: str
-    at: datetime
-
-
 @dataclass
 class SweepReport:
     """What one sweep did (for operators, `remind-once` and tests)."""
@@ -66,116 +54,6 @@ class SweepReport:
     nothing_waiting: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
-
-
-def _clock_time(text: str) -> time:
-    hour, minute = text.split(":")
-    return time(int(hour), int(minute))
-
-
-def local_instant(day: Any, at: time, tz: ZoneInfo) -> datetime:
-    """`day` at wall-clock `at` in `tz` as a UTC instant: the first of two in a fall-back hour, and shifted
-    forward by the gap when the wall time does not exist (spring forward)."""
-    return datetime.combine(day, at).replace(tzinfo=tz, fold=0).astimezone(UTC)
-
-
-def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
-    """The newest scheduled slot at or before `now` (looking back a week), or None."""
-    try:
-        tz = ZoneInfo(schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    at = _clock_time(schedule.local_time)
-    today = now.astimezone(tz).date()
-    for back in range(8):
-        day = today - timedelta(days=back)
-        if day.weekday() not in schedule.days:
-            continue
-        instant = local_instant(day, at, tz)
-        if instant <= now:
-            return Slot(f"{day.isoformat()}T{schedule.local_time}", instant)
-    return None
-
-
-def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
-    if schedule.quiet_start is None or schedule.quiet_end is None:
-        return False
-    try:
-        local = now.astimezone(ZoneInfo(schedule.timezone)).time()
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    start, end = _clock_time(schedule.quiet_start), _clock_time(schedule.quiet_end)
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end
-
-
-def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) -> list[DigestEntry]:
-    """Per class: how many wait (at least `min_age_days` old), the oldest, the late ones — oldest first."""
-    by_class: dict[str, list[UngradedItem]] = {}
-    for item in items:
-        turned_in = item.turned_in_at
-        if min_age_days and turned_in is not None and now - turned_in < timedelta(days=min_age_days):
-            continue
-        by_class.setdefault(item.education_class.id, []).append(item)
-    entries = []
-    for class_items in by_class.values():
-        late = [item for item in class_items if item.late_by is not None]
-        entries.append(DigestEntry(class_items[0].education_class, len(class_items), class_items[0], late))
-    return sorted(entries, key=lambda e: e.education_class.display_name.casefold())
-
-
-def meets_threshold(schedule: ReminderSchedule, entries: list[DigestEntry], now: datetime) -> bool:
-    """Send when ≥ min_waiting wait, or the oldest has waited ≥ min_age_days (with something waiting at all)."""
-    waiting = sum(e.waiting for e in entries)
-    if waiting == 0:
-        return False
-    if waiting >= max(schedule.min_waiting, 1):
-        return True
-    oldest = min((e.oldest.turned_in_at for e in entries if e.oldest and e.oldest.turned_in_at), default=None)
-    return bool(schedule.min_age_days and oldest is not None and now - oldest >= timedelta(days=schedule.min_age_days))
-
-
-def default_schedule(teacher_id: str, tenant_id: str, timezone: str, now: datetime) -> ReminderSchedule:
-    return ReminderSchedule(
-        teacher_id=teacher_id,
-        tenant_id=tenant_id,
-        enabled=True,
-        days=DEFAULT_DAYS,
-        local_time=DEFAULT_TIME,
-        timezone=timezone,
-        quiet_start=None,
-        quiet_end=None,
-        class_ids=frozenset(),
-        min_waiting=1,
-        min_age_days=0,
-        snoozed_until=None,
-        paused_reason=None,
-        paused_at=None,
-        updated_at=now,
-    )
-
-
-def schedule_from_action(
-    action: SaveRemindersAction, teacher_id: str, tenant_id: str, now: datetime
-) -> ReminderSchedule:
-    return ReminderSchedule(
-        teacher_id=teacher_id,
-        tenant_id=tenant_id,
-        enabled=action.enabled,
-        days=frozenset(WEEKDAYS.index(day) for day in action.days),
-        local_time=action.at.strftime("%H:%M"),
-        timezone=action.timezone,
-        quiet_start=action.quiet_start.strftime("%H:%M") if action.quiet_start else None,
-        quiet_end=action.quiet_end.strftime("%H:%M") if action.quiet_end else None,
-        class_ids=frozenset(action.class_ids),
-        min_waiting=action.min_waiting,
-        min_age_days=action.min_age_days,
-        snoozed_until=None,
-        paused_reason=None,
-        paused_at=None,
-        updated_at=now,
-    )
 
 
 class Reminders:
@@ -194,7 +72,6 @@ class Reminders:
         app_only: bool = False,
         budget: RequestBudget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._education = education
@@ -206,8 +83,6 @@ class Reminders:
         self._app_only = app_only
         self._budget = budget
         self._sleep = sleep
-        self._clock = clock
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self, now: datetime) -> SweepReport:
         """One sweep as if at `now`: only the lease holder sends."""
@@ -334,24 +209,16 @@ class Reminders:
         )
         return reference
 
-    # Lifecycle ------------------------------------------------------------------------------------------------------
+    # The worker -------------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Sweep every `interval_s` until `stop()`; a tick that runs late simply catches up (see CATCH_UP)."""
+    name = "reminders"
 
-        async def loop() -> None:
-            while True:
-                try:
-                    await self.run_once(self._clock())
-                except Exception:  # one bad sweep (database blip) must not end reminders for everyone
-                    log.exception("reminder sweep failed")
-                await asyncio.sleep(self._interval_s)
+    @property
+    def interval_s(self) -> float:
+        return self._interval_s
 
-        self._task = asyncio.get_running_loop().create_task(loop())
+    async def tick(self, now: datetime) -> SweepReport:
+        return await self.run_once(now)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
         await self._store.release_lease(LEASE_NAME, self._owner)

@@ -1,6 +1,6 @@
 """Where each submission stands for the teacher (to grade, graded, returned…), derived from Graph data alone.
 
-Graph has no "ungraded" or "late" flag: both follow from status, outcomes and dates (graph-education.md §4c).
+Graph has no "ungraded" or "late" flag: both follow from a submission's status, its outcomes and the dates.
 """
 
 from __future__ import annotations

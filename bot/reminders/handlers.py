@@ -1,19 +1,18 @@
-"""The teacher's side of reminders: the `remind` commands, the settings card, saving it, turning off and snooze."""
+"""Reminders in a turn: the `remind` commands, the settings card, saving it, turning off and snooze."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import time, timedelta
 
-from bot.reminders import DEFAULT_TIME, default_schedule, due_slot, local_instant, schedule_from_action
-from bot.routes import ActionHandler, Context, Handler
-from bot.service import EducationService
-from bot.turns import CardReply, Reply, TextReply
+from bot.kernel.router import Context, Router
+from bot.kernel.turn import CardReply, Reply, TextReply
+from bot.reminders.schedule import DEFAULT_TIME, default_schedule, due_slot, local_instant, schedule_from_action
+from bot.school.service import EducationService
 from cards import Banner, ReminderSettingsView, reminder_settings_card
 from cards.actions import (
     WEEKDAYS,
     ActionDataError,
-    ActionPayload,
     RemindOffAction,
     SaveRemindersAction,
     SnoozeAction,
@@ -25,24 +24,18 @@ from storage.store import Store
 ONLY_IN_PERSONAL = "Reminders are personal: use `remind` in our 1:1 chat."
 
 
-class ReminderSettings:
+class ReminderHandlers:
     """Handlers for `remind …` and the reminder verbs; schedules live in the store, one per teacher."""
 
     def __init__(self, store: Store, education: EducationService) -> None:
         self._store = store
         self._education = education
 
-    @property
-    def commands(self) -> dict[str, Handler]:
-        return {"remind": self.remind}
-
-    @property
-    def actions(self) -> dict[str, ActionHandler]:
-        return {
-            SaveRemindersAction.VERB: self.save,
-            RemindOffAction.VERB: self.turn_off,
-            SnoozeAction.VERB: self.snooze,
-        }
+    def register(self, router: Router) -> None:
+        router.command("remind", self.remind)
+        router.action(SaveRemindersAction, self.save)
+        router.action(RemindOffAction, self.turn_off)
+        router.action(SnoozeAction, self.snooze)
 
     async def _schedule(self, context: Context) -> ReminderSchedule:
         existing = await self._store.get_schedule(context.teacher.aad_object_id)
@@ -85,8 +78,7 @@ class ReminderSettings:
             return await self._card(context, schedule, Banner.good(f"Reminders on: {days} at {schedule.local_time}."))
         return await self._card(context, schedule)
 
-    async def save(self, context: Context, payload: ActionPayload) -> Reply:
-        assert isinstance(payload, SaveRemindersAction)
+    async def save(self, context: Context, payload: SaveRemindersAction) -> Reply:
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
         taught = {c.id for c in await self._education.taught_classes(context.teacher)}
@@ -103,7 +95,7 @@ class ReminderSettings:
         text = "Saved. " + (_next_text(schedule, context) if schedule.enabled else "Reminders are off.")
         return await self._card(context, schedule, Banner.good(text))
 
-    async def turn_off(self, context: Context, payload: ActionPayload) -> Reply:
+    async def turn_off(self, context: Context, payload: RemindOffAction) -> Reply:
         return await self._turn_off(context)
 
     async def _turn_off(self, context: Context) -> Reply:
@@ -112,8 +104,7 @@ class ReminderSettings:
             await self._store.save_schedule(replace(existing, enabled=False, updated_at=context.now))
         return TextReply("Reminders are off. Type `remind on` to turn them back on.")
 
-    async def snooze(self, context: Context, payload: ActionPayload) -> Reply:
-        assert isinstance(payload, SnoozeAction)
+    async def snooze(self, context: Context, payload: SnoozeAction) -> Reply:
         existing = await self._store.get_schedule(context.teacher.aad_object_id)
         if existing is None or not existing.enabled:
             return TextReply("Reminders are off, so there is nothing to snooze.")

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.grading import AllGraded, Confirm, Conflict, GradingView, Outcome, Screen, UndoConflict
+from bot.grading.grading import Confirm, Conflict, Outcome, UndoConflict
+from bot.grading.session import AllGraded, GradingView, Screen
 from cards import (
     Banner,
     Card,

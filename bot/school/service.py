@@ -1,22 +1,19 @@
-"""Teacher use-cases for reading: taught classes, assignments with progress, ungraded work, and the teacher check.
-
-No Teams and no card JSON here: callers get graph models and `graph.progress` views back.
-"""
+"""What every room reads about a school, with the teacher's own token: taught classes, the teacher check, rosters,
+a class's work in few round trips ($batch), assignments with progress and ungraded work (briefly cached)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from graph.client import EducationClient
-from graph.connection import GraphHttp, TokenProvider
-from graph.errors import GraphError, GraphForbiddenError, GraphNotFoundError
-from graph.models import Assignment, AssignmentStatus, EducationClass, EducationUser, Submission
-from graph.progress import (
+from cachetools import TTLCache
+
+from bot.kernel.errors import NotATeacherError
+from bot.kernel.turn import Teacher
+from bot.school.progress import (
     AssignmentProgress,
     GradingState,
     UngradedItem,
@@ -25,54 +22,20 @@ from graph.progress import (
     oldest_first,
     summarize,
 )
+from graph.client import EducationClient
+from graph.connection import GraphHttp
+from graph.errors import GraphForbiddenError, GraphNotFoundError
+from graph.models import Assignment, AssignmentStatus, EducationClass, EducationUser, Submission
 
 log = logging.getLogger(__name__)
 
 TEACHER_CACHE_S = 60.0
 ROSTER_CACHE_S = 300.0
 UNGRADED_CACHE_S = 30.0
+CACHE_SIZE = 4096
 """Paging through a long ungraded list reuses it briefly; any write by the teacher drops it."""
 # Assignments whose submissions exist and can hold turned-in work.
 OPEN_STATUSES = frozenset({AssignmentStatus.ASSIGNED, AssignmentStatus.PUBLISHED})
-
-
-class UserError(Exception):
-    """Something the teacher can act on; the message is written for them."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotATeacherError(UserError):
-    def __init__(self) -> None:
-        super().__init__("Only teachers of this class can see or grade its work.")
-
-
-class NotFoundError(UserError):
-    def __init__(self, what: str = "That item") -> None:
-        super().__init__(f"{what} no longer exists in this class. Open the list again.")
-
-
-class NotAClassTeamError(UserError):
-    def __init__(self) -> None:
-        super().__init__(
-            "This team isn't a class team, so there are no assignments here. "
-            "Chat with me 1:1 to see the classes you teach."
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Teacher:
-    """The Teams user asking, with one Graph token provider for the whole turn (so the token is fetched once)."""
-
-    tenant_id: str
-    aad_object_id: str
-    teams_id: str
-    name: str
-    token: TokenProvider = field(compare=False, repr=False)
-    app_only: bool = False
-    """The token is the app's own (application permissions, for reminders): /me paths are unavailable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,40 +54,15 @@ class ClassWork:
     students: dict[str, str]
 
 
-class _Expiring:
-    """A small time-limited cache (per process); a miss just asks Graph again."""
-
-    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl_s
-        self._clock = clock
-        self._items: dict[tuple[str, ...], tuple[float, object]] = {}
-
-    def get(self, key: tuple[str, ...]) -> object | None:
-        hit = self._items.get(key)
-        if hit is None or hit[0] < self._clock():
-            self._items.pop(key, None)
-            return None
-        return hit[1]
-
-    def drop_prefix(self, first: str) -> None:
-        for key in [k for k in self._items if k and k[0] == first]:
-            del self._items[key]
-
-    def put(self, key: tuple[str, ...], value: object) -> None:
-        if len(self._items) > 4096:
-            self._items.clear()
-        self._items[key] = (self._clock() + self._ttl, value)
-
-
 class EducationService:
     """Reads what a teacher may see, always with the teacher's own delegated Graph token."""
 
     def __init__(self, http: GraphHttp, clock: Callable[[], datetime]) -> None:
         self._http = http
         self.clock = clock
-        self._teachers = _Expiring(TEACHER_CACHE_S)
-        self._rosters = _Expiring(ROSTER_CACHE_S)
-        self._lists = _Expiring(UNGRADED_CACHE_S)
+        self._teachers: TTLCache[tuple[str, str], object] = TTLCache(CACHE_SIZE, TEACHER_CACHE_S)
+        self._rosters: TTLCache[str, dict[str, str]] = TTLCache(CACHE_SIZE, ROSTER_CACHE_S)
+        self._lists: TTLCache[tuple[str, ...], list[UngradedItem]] = TTLCache(CACHE_SIZE, UNGRADED_CACHE_S)
 
     def client(self, teacher: Teacher) -> EducationClient:
         return EducationClient(self._http, teacher.token)
@@ -154,8 +92,8 @@ class EducationService:
         if teacher.aad_object_id not in {t.id for t in teachers}:
             log.info("refused: user %s is not a teacher of class %s", teacher.aad_object_id, class_id)
             raise NotATeacherError()
-        self._teachers.put((class_id, teacher.aad_object_id), education_class)
-        self._teachers.put((class_id, "teachers"), teachers)
+        self._teachers[(class_id, teacher.aad_object_id)] = education_class
+        self._teachers[(class_id, "teachers")] = teachers
         return education_class
 
     async def class_teacher_ids(self, teacher: Teacher, class_id: str) -> list[str]:
@@ -168,12 +106,12 @@ class EducationService:
 
     async def students(self, client: EducationClient, class_id: str) -> dict[str, str]:
         """Student id → display name for a class (cached briefly)."""
-        cached = self._rosters.get((class_id,))
-        if isinstance(cached, dict):
+        cached = self._rosters.get(class_id)
+        if cached is not None:
             return cached
         members = await client.class_members(class_id)
         names = {m.id: m.display_name for m in members}
-        self._rosters.put((class_id,), names)
+        self._rosters[class_id] = names
         return names
 
     async def class_work(self, teacher: Teacher, education_class: EducationClass, *, open_only: bool) -> ClassWork:
@@ -206,16 +144,17 @@ class EducationService:
 
     def forget_lists(self, teacher: Teacher) -> None:
         """The teacher changed something: their cached ungraded lists are stale."""
-        self._lists.drop_prefix(teacher.aad_object_id)
+        for key in [key for key in self._lists if key[0] == teacher.aad_object_id]:
+            self._lists.pop(key, None)
 
     async def ungraded(self, teacher: Teacher, class_ids: Sequence[str] | None) -> list[UngradedItem]:
         """Turned-in work waiting for a grade, oldest first, across the given classes (None = all taught)."""
         key = (teacher.aad_object_id, *(sorted(class_ids) if class_ids is not None else ["*"]))
         cached = self._lists.get(key)
-        if isinstance(cached, list):
+        if cached is not None:
             return cached
         items = await self._ungraded(teacher, class_ids)
-        self._lists.put(key, items)
+        self._lists[key] = items
         return items
 
     async def _ungraded(self, teacher: Teacher, class_ids: Sequence[str] | None) -> list[UngradedItem]:
@@ -253,14 +192,3 @@ def _assignment_order(progress: AssignmentProgress) -> tuple[int, float, str]:
     rank = 0 if assignment.status in OPEN_STATUSES else 1
     due = assignment.due.timestamp() if assignment.due else float("inf")
     return (rank, due, assignment.display_name.casefold())
-
-
-def describe_graph_error(error: GraphError) -> str:
-    """A teacher-facing sentence for a Graph failure (no codes they cannot use)."""
-    if error.status == 429 or error.status is None or (error.status or 0) >= 500:
-        return "Microsoft Graph is busy right now. Nothing was lost; please try again in a minute."
-    if error.status in (401, 403):
-        return "Microsoft Graph did not allow this with your account."
-    if error.status == 404:
-        return "That item no longer exists in Teams Assignments. Open the list again."
-    return "Microsoft Graph refused the request. Please check what you entered and try again."

@@ -1,4 +1,4 @@
-"""Tells a teacher when a write that outlived its invoke has landed (or failed for good): the card in their 1:1
+"""Tells a teacher when a write that outlived its invoke has landed (or stopped for good): the card in their 1:1
 chat is updated in place. Cards in shared conversations are never updated with teacher data."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.grading import GradingService
-from bot.service import Teacher, UserError
-from bot.turns import DeliveryError
-from bot.views import screen_card
+from bot.grading.session import GradingSession
+from bot.grading.views import screen_card
+from bot.kernel.errors import UserError
+from bot.kernel.turn import DeliveryError, Teacher
 from cards import Banner
 from graph.connection import TokenProvider
 from graph.errors import GraphError
@@ -30,13 +30,13 @@ class SettledNotices:
     def __init__(
         self,
         store: Store,
-        grading: GradingService,
+        session: GradingSession,
         teams: CardUpdater,
         providers: Callable[[str, str], TokenProvider],
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
-        self._grading = grading
+        self._session = session
         self._teams = teams
         self._providers = providers
         self._clock = clock
@@ -53,15 +53,22 @@ class SettledNotices:
         profile = await self._store.get_user_profile(entry.teacher_id)
         tz = ZoneInfo(profile.timezone) if profile and profile.timezone else ZoneInfo("UTC")
         teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self._providers(entry.tenant_id, entry.teacher_id))
-        if entry.status == "done":
-            status = Banner.good("Saved to Teams Assignments. Students see it only after you return it.")
-        elif entry.status == "conflict":
-            status = Banner.error("Not saved: someone else changed this grade meanwhile. Check it and grade again.")
-        else:
-            status = Banner.error("Gradebot could not save this change: " + (entry.last_error or "Graph refused it."))
         try:
-            screen = await self._grading.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
-            card = screen_card(screen, tz, self._clock(), status=status)
+            screen = await self._session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
+            card = screen_card(screen, tz, self._clock(), status=_banner(entry))
             await self._teams.update_card(conversation.reference, str(activity_id), card)
         except (GraphError, UserError, DeliveryError) as exc:
             log.info("could not update the card for outbox entry %s: %s", entry.id, type(exc).__name__)
+
+
+def _banner(entry: OutboxEntry) -> Banner:
+    undo = "undoes" in entry.payload
+    if entry.status == "done":
+        if undo:
+            return Banner.good("Undone in Teams Assignments: the grade is back to what it was before your save.")
+        return Banner.good("Saved to Teams Assignments. Students see it only after you return it.")
+    if entry.status == "conflict":
+        if undo:
+            return Banner.error("Not undone: the grade changed after your save. Check it before you change it.")
+        return Banner.error("Not saved: someone else changed this grade meanwhile. Check it and grade again.")
+    return Banner.error("Gradebot could not save this change: " + (entry.last_error or "Graph refused it."))

@@ -1,0 +1,81 @@
+"""Gradebot's command line (`python app.py [serve | remind-once --at …]`): the settings, logging that keeps secrets
+out of DEBUG output, and exit codes; app.py hands it what to run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from bot.identity.cipher import TokenKeyError
+from bot.reminders.sweep import SweepReport
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("gradebot")
+
+GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
+"""Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
+
+
+def configure_logging(settings: Settings) -> None:
+    """Gradebot's loggers at LOG_LEVEL; every other package's (msal, urllib3, requests, httpx, botbuilder,
+    aiohttp…) at `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal
+    logs authorization codes and PKCE verifiers."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(settings.library_log_level)
+    for name in GRADEBOT_LOGGERS:
+        logging.getLogger(name).setLevel(settings.log_level or "INFO")
+    # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
+    logging.getLogger("httpx").setLevel(settings.library_log_level if settings.log_level_libraries else logging.WARNING)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from exc
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("give an offset or Z, e.g. 2026-11-30T07:00+01:00")
+    return value
+
+
+def run(
+    argv: list[str] | None,
+    *,
+    serve: Callable[[Settings], None],
+    remind_once: Callable[[Settings, datetime], Coroutine[Any, Any, SweepReport]],
+) -> int:
+    parser = argparse.ArgumentParser(prog="app.py", description="Run Gradebot.")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the bot (default)")
+    once = sub.add_parser("remind-once", help="run one reminder sweep as if at --at, print what it did, exit")
+    once.add_argument(
+        "--at", required=True, type=_instant, help="ISO 8601 instant with offset, e.g. 2026-11-30T07:00+01:00"
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    try:
+        if args.command == "remind-once":
+            report = asyncio.run(remind_once(settings, args.at))
+            print(json.dumps(dataclasses.asdict(report), indent=2))
+            return 0 if not report.failed else 1
+        mode = "sandbox" if settings.sandbox_mode else "production"
+        log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
+        serve(settings)
+    except TokenKeyError as exc:
+        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0

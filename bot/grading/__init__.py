@@ -1,0 +1,1 @@
+"""Grading: the grading card, saving grades, return / revision / excuse, undo — every write durable."""

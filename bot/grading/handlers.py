@@ -1,0 +1,210 @@
+"""Grading in a turn: the `grade` and `undo` commands and every grading card's verbs, each turned into a use-case
+call and the card that shows its outcome."""
+
+from __future__ import annotations
+
+from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflict
+from bot.grading.rules import InvalidGradeError, TypedGrade
+from bot.grading.session import GradingSession
+from bot.grading.views import (
+    confirm_view_card,
+    conflict_view_card,
+    outcome_card,
+    screen_card,
+    undo_conflict_view_card,
+)
+from bot.kernel.router import Context, Router
+from bot.kernel.turn import CardReply, Reply, TextReply
+from cards import Banner, error_card, ungraded_page_card
+from cards.actions import (
+    ActionDataError,
+    ExcuseAction,
+    GradeAction,
+    OpenGradingAction,
+    ReassignAction,
+    ResolveConflictAction,
+    ReturnAction,
+    ReturnAllAction,
+    SkipAction,
+    UndoAction,
+    parse_feedback,
+)
+from graph.paths import SubmissionRef
+
+
+class GradingHandlers:
+    def __init__(self, session: GradingSession, grading: Grading) -> None:
+        self._session = session
+        self._grading = grading
+        self._education = session.education
+
+    def register(self, router: Router) -> None:
+        router.command("grade", self.grade_command)
+        router.command("undo", self.undo_command)
+        router.action(OpenGradingAction, self.open)
+        router.action(GradeAction, self.save, invalid=self.invalid_grade)
+        router.action(SkipAction, self.skip)
+        router.action(ReturnAction, self.step)
+        router.action(ReassignAction, self.step)
+        router.action(ExcuseAction, self.step)
+        router.action(ReturnAllAction, self.return_all)
+        router.action(ResolveConflictAction, self.resolve_conflict)
+        router.action(UndoAction, self.undo)
+
+    # Commands ----------------------------------------------------------------------------------------------------
+
+    async def grade_command(self, context: Context, args: str) -> Reply:
+        if context.conversation.is_shared:
+            return TextReply("Grading happens in our 1:1 chat, where only you can see it. Message me `grade` there.")
+        items = await self._education.ungraded(context.teacher, None)
+        wanted = args.casefold().strip()
+        if not wanted:
+            if not items:
+                return CardReply(ungraded_page_card([], 0, "all your classes", context.tz, context.now))
+            first = items[0]
+            screen = await self._session.open(context.teacher, first.education_class.id, first.assignment.id)
+            return CardReply(screen_card(screen, context.tz, context.now))
+        assignments: dict[tuple[str, str], str] = {}
+        for item in items:
+            if wanted in item.assignment.display_name.casefold():
+                assignments[(item.education_class.id, item.assignment.id)] = item.assignment.display_name
+        if not assignments:
+            return TextReply(f"No assignment with work waiting matches “{args[:80]}”. Try `ungraded` to see all.")
+        exact = [key for key, name in assignments.items() if name.casefold() == wanted]
+        chosen = exact[0] if len(exact) == 1 else next(iter(assignments)) if len(assignments) == 1 else None
+        if chosen is None:
+            names = ", ".join(sorted(set(assignments.values()))[:10])
+            return TextReply(f"Several assignments match: {names}. Type more of the name.")
+        screen = await self._session.open(context.teacher, *chosen)
+        return CardReply(screen_card(screen, context.tz, context.now))
+
+    async def undo_command(self, context: Context, _: str) -> Reply:
+        if context.conversation.is_shared:
+            return TextReply("Use `undo` in our 1:1 chat.")
+        return await self._undo(context, UndoAction(""))
+
+    # Card actions --------------------------------------------------------------------------------------------------
+
+    async def open(self, context: Context, payload: OpenGradingAction) -> Reply:
+        screen = await self._session.open(
+            context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
+        )
+        return CardReply(screen_card(screen, context.tz, context.now))
+
+    async def save(self, context: Context, payload: GradeAction) -> Reply:
+        ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
+        try:
+            result = await self._grading.grade(
+                context.teacher,
+                ref,
+                TypedGrade(payload.points, payload.feedback, payload.levels),
+                known_modified=payload.known_modified,
+                force=payload.force,
+                nonce=payload.nonce,
+                card=context.card_ref,
+            )
+        except InvalidGradeError as exc:
+            screen = await self._session.open(context.teacher, *ref)
+            return CardReply(
+                screen_card(screen, context.tz, context.now, status=Banner.error(exc.message), entered=payload)
+            )
+        if isinstance(result, Conflict):
+            return CardReply(conflict_view_card(result, payload, context.tz, context.now))
+        return CardReply(outcome_card(result, context.tz, context.now))
+
+    async def invalid_grade(self, context: Context, error: ActionDataError) -> Reply:
+        """Bad input on a grading card: show the grading card again with the message, if its ids are sound."""
+        try:
+            opened = OpenGradingAction.parse(context.turn.data)
+        except ActionDataError:
+            return CardReply(error_card(error.message))
+        if opened.submission_id is None:
+            return CardReply(error_card(error.message))
+        screen = await self._session.open(context.teacher, opened.class_id, opened.assignment_id, opened.submission_id)
+        # Keep what the teacher typed in the other fields: the card replaces the one they typed it into.
+        try:
+            feedback = parse_feedback(context.turn.data.get("feedback"))
+        except ActionDataError:
+            feedback = None
+        entered = GradeAction(
+            opened.class_id, opened.assignment_id, opened.submission_id, None, feedback, (), None, False, ""
+        )
+        status = Banner.error(error.message)
+        return CardReply(screen_card(screen, context.tz, context.now, status=status, entered=entered))
+
+    async def skip(self, context: Context, payload: SkipAction) -> Reply:
+        screen = await self._session.open(
+            context.teacher, payload.class_id, payload.assignment_id, after=payload.submission_id
+        )
+        return CardReply(screen_card(screen, context.tz, context.now))
+
+    async def step(self, context: Context, payload: ReturnAction | ReassignAction | ExcuseAction) -> Reply:
+        result = await self._grading.act(
+            context.teacher,
+            payload.VERB,  # type: ignore[arg-type]
+            SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id),
+            confirmed=payload.confirmed,
+            nonce=payload.nonce,
+            card=context.card_ref,
+        )
+        return _outcome_or_confirm(context, result)
+
+    async def return_all(self, context: Context, payload: ReturnAllAction) -> Reply:
+        result = await self._grading.return_all(
+            context.teacher,
+            payload.class_id,
+            payload.assignment_id,
+            confirmed=payload.confirmed,
+            expected=payload.expected_count,
+            nonce=payload.nonce,
+            card=context.card_ref,
+        )
+        return _outcome_or_confirm(context, result)
+
+    async def resolve_conflict(self, context: Context, payload: ResolveConflictAction) -> Reply:
+        if payload.choice == "theirs":
+            screen = await self._session.open(
+                context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
+            )
+            return CardReply(screen_card(screen, context.tz, context.now, status=Banner.good("Kept the saved grade.")))
+        mine = GradeAction(
+            payload.class_id,
+            payload.assignment_id,
+            payload.submission_id,
+            payload.points,
+            payload.feedback,
+            payload.levels,
+            None,
+            True,
+            payload.nonce,
+        )
+        return await self.save(context, mine)
+
+    async def undo(self, context: Context, payload: UndoAction) -> Reply:
+        if payload.write_id is None:  # a press must name the save it undoes; this one names none
+            return CardReply(
+                error_card("This Undo button doesn't say which grade it undoes. Type `undo` to undo your last save.")
+            )
+        return await self._undo(context, payload)
+
+    async def _undo(self, context: Context, press: UndoAction) -> Reply:
+        """Undo the save `press` names (a button), or the teacher's newest save (the command: no write id)."""
+        outcome = await self._grading.undo(
+            context.teacher,
+            context.card_ref,
+            write_id=press.write_id,
+            nonce=press.nonce,
+            anyway=press.anyway,
+            known_modified=press.known_modified,
+        )
+        if outcome is None:
+            return TextReply("There is no saved grade of yours to undo.")
+        if isinstance(outcome, UndoConflict):
+            return CardReply(undo_conflict_view_card(outcome, context.tz, context.now))
+        return CardReply(outcome_card(outcome, context.tz, context.now))
+
+
+def _outcome_or_confirm(context: Context, result: Outcome | Confirm) -> Reply:
+    if isinstance(result, Confirm):
+        return CardReply(confirm_view_card(result))
+    return CardReply(outcome_card(result, context.tz, context.now))

@@ -1,0 +1,119 @@
+"""Grading's rules, checked on the server against fresh Graph data: points within the assignment's range, rubric
+levels that exist, what a grade is (snapshots to compare and audit) and when someone else changed it meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bot.kernel.errors import UserError
+from cards.actions import format_points
+from graph.models import Outcomes, Rubric, RubricSelection, Submission, format_datetime
+
+
+class InvalidGradeError(UserError):
+    """What the teacher typed does not fit the assignment (any more); the card is shown again with this message."""
+
+
+@dataclass(frozen=True, slots=True)
+class TypedGrade:
+    """What the teacher typed on a grading card: None means the input was left empty."""
+
+    points: Decimal | None
+    feedback: str | None
+    levels: tuple[RubricSelection, ...] = ()
+
+    def digest(self) -> str:
+        """A short digest of the typed values: part of a save's idempotency key, so the same card pressed again
+        with the same values is a replay and with other values a new write."""
+        typed = [
+            format_points(self.points) if self.points is not None else None,
+            self.feedback,
+            sorted([level.quality_id, level.column_id] for level in self.levels),
+        ]
+        return hashlib.sha256(json.dumps(typed, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def check_points(points: Decimal, max_points: float | None) -> None:
+    """Points against the assignment's maximum (fresh from Graph); credit assignments take no points."""
+    if max_points is None:
+        raise InvalidGradeError("This assignment has no points. Enter feedback only.")
+    if points < 0 or points > Decimal(str(max_points)):
+        raise InvalidGradeError(f"Points must be between 0 and {format_points(max_points)}.")
+
+
+def check_levels(levels: tuple[RubricSelection, ...], rubric: Rubric | None) -> None:
+    if rubric is None:
+        raise InvalidGradeError("This assignment has no rubric any more. Open it again.")
+    qualities = {q.quality_id for q in rubric.qualities}
+    columns = {level.level_id for level in rubric.levels}
+    for selection in levels:
+        if selection.quality_id not in qualities or selection.column_id not in columns:
+            raise InvalidGradeError("The rubric changed since this card was shown. Open it again.")
+
+
+def snapshot(outcomes: Outcomes | None, submission: Submission | None = None) -> dict[str, Any]:
+    """The grade as JSON for the audit log: working and published points/feedback/levels, and the status."""
+    view: dict[str, Any] = {}
+    if submission is not None:
+        view["status"] = submission.status.value
+    if outcomes is None:
+        return view
+    if outcomes.points is not None:
+        grade = outcomes.points.points
+        published = outcomes.points.published_points
+        view["points"] = grade.points if grade else None
+        view["publishedPoints"] = published.points if published else None
+    if outcomes.feedback is not None:
+        feedback = outcomes.feedback.feedback
+        published_feedback = outcomes.feedback.published_feedback
+        view["feedback"] = feedback.text if feedback else None
+        view["publishedFeedback"] = published_feedback.text if published_feedback else None
+    if outcomes.rubric is not None:
+        view["levels"] = [[s.quality_id, s.column_id] for s in outcomes.rubric.selected_levels]
+    modified = modified_at(outcomes)
+    view["modifiedAt"] = format_datetime(modified) if modified else None
+    return view
+
+
+def modified_at(outcomes: Outcomes | None) -> datetime | None:
+    """The newest change to any grade outcome (None when none was ever changed)."""
+    stamps = [
+        outcome.last_modified_at
+        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
+        if outcome is not None and outcome.last_modified_at is not None
+    ]
+    return max(stamps) if stamps else None
+
+
+def working_grade(view: Mapping[str, Any]) -> dict[str, Any]:
+    """The working grade (points, feedback, rubric levels) of a `snapshot`, normalized for comparing two of them."""
+    points = view.get("points")
+    levels = sorted((str(q), str(c)) for q, c in view.get("levels") or ())
+    return {
+        "points": None if points is None else float(points),
+        "feedback": view.get("feedback") or None,
+        "levels": [list(level) for level in levels],
+    }
+
+
+def changed_by_someone_else(outcomes: Outcomes | None, since: datetime | None, teacher_id: str) -> bool:
+    """True when anyone but this teacher modified an outcome after `since` — or at all, when the teacher's card
+    showed no grade yet (`since` None): a concurrent grader's work must not be silently overwritten."""
+    if outcomes is None:
+        return False
+    for outcome in (outcomes.points, outcomes.feedback, outcomes.rubric):
+        if outcome is None or outcome.last_modified_at is None:
+            continue
+        if since is not None and outcome.last_modified_at <= since:
+            continue
+        by = outcome.last_modified_by
+        if by is None or by.user_id != teacher_id:
+            return True
+    return False

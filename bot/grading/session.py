@@ -1,0 +1,116 @@
+"""The grading session's read side: the screen for one submission (or "all graded"), with its place among the
+work waiting, the student's name, the rubric and any write still on its way — read fresh from Graph each time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bot.kernel.errors import NotFoundError
+from bot.kernel.turn import Teacher
+from bot.school.progress import GradingState, grading_state
+from bot.school.service import EducationService
+from graph.errors import GraphNotFoundError
+from graph.models import Assignment, EducationClass, Rubric, Submission
+from storage.records import OutboxEntry
+from storage.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class GradingView:
+    """One submission to grade, with everything the grading card shows."""
+
+    education_class: EducationClass
+    assignment: Assignment
+    submission: Submission
+    student_name: str
+    rubric: Rubric | None
+    position: int
+    """1-based place among submissions waiting for a grade (0 when this one is not waiting)."""
+    waiting: int
+    returnable: int
+    """Graded submissions of this assignment not yet returned."""
+    pending: tuple[OutboxEntry, ...] = ()
+    """Writes for this submission still queued in the outbox."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllGraded:
+    education_class: EducationClass
+    assignment: Assignment
+    returnable: int
+
+
+Screen = GradingView | AllGraded
+
+
+class GradingSession:
+    def __init__(self, education: EducationService, store: Store) -> None:
+        self.education = education
+        self._store = store
+
+    async def assignment(
+        self, teacher: Teacher, class_id: str, assignment_id: str
+    ) -> tuple[EducationClass, Assignment]:
+        """The class (checked: the caller teaches it) and the assignment, fresh from Graph."""
+        education_class = await self.education.require_teacher(teacher, class_id)
+        try:
+            assignment = await self.education.client(teacher).get_assignment(class_id, assignment_id)
+        except GraphNotFoundError as exc:
+            raise NotFoundError("That assignment") from exc
+        return education_class, assignment
+
+    async def open(
+        self,
+        teacher: Teacher,
+        class_id: str,
+        assignment_id: str,
+        submission_id: str | None = None,
+        *,
+        after: str | None = None,
+    ) -> Screen:
+        """The grading screen: the given submission, else the next one waiting (after `after`, oldest first)."""
+        education_class, assignment = await self.assignment(teacher, class_id, assignment_id)
+        client = self.education.client(teacher)
+        submissions, students = await asyncio.gather(
+            client.list_submissions(class_id, assignment_id), self.education.students(client, class_id)
+        )
+        waiting = sorted(
+            (s for s in submissions if grading_state(s) is GradingState.NEEDS_GRADING),
+            key=lambda s: (s.submitted_at.timestamp() if s.submitted_at else float("inf"), s.id),
+        )
+        returnable = sum(1 for s in submissions if grading_state(s) is GradingState.GRADED_NOT_RETURNED)
+        target = submission_id
+        if target is None:
+            ids = [s.id for s in waiting]
+            if after in ids:
+                ids = ids[ids.index(after) + 1 :] + ids[: ids.index(after)]
+            target = ids[0] if ids else None
+        if target is None:
+            return AllGraded(education_class, assignment, returnable)
+        if target not in {s.id for s in submissions}:
+            raise NotFoundError("That submission")
+        submission = await client.get_submission(class_id, assignment_id, target)
+        rubric = None
+        if submission.outcomes is not None and submission.outcomes.rubric is not None:
+            rubric = await client.get_rubric(class_id, assignment_id)
+        pending = await self._store.pending_outbox_for(teacher.aad_object_id)
+        return GradingView(
+            education_class=education_class,
+            assignment=assignment,
+            submission=submission,
+            student_name=students.get(submission.student_id or "", "A student"),
+            rubric=rubric,
+            position=next((i + 1 for i, s in enumerate(waiting) if s.id == target), 0),
+            waiting=len(waiting),
+            returnable=returnable,
+            pending=tuple(e for e in pending if e.submission_id == target),
+        )
+
+    async def view(self, teacher: Teacher, class_id: str, assignment_id: str, submission_id: str) -> GradingView:
+        """The screen of exactly this submission."""
+        screen = await self.open(teacher, class_id, assignment_id, submission_id)
+        if not isinstance(screen, GradingView):
+            raise NotFoundError("That submission")
+        return screen

@@ -1,0 +1,231 @@
+"""What grading's durable writes do against Graph (the outbox's Executor): save a working grade (checked for
+conflicts when applied, not only when typed), return / return for revision / excuse, and return many at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot.grading.rules import changed_by_someone_else, snapshot, working_grade
+from bot.outbox.queue import GiveUpError, Result, RetryLaterError, seconds
+from bot.school.progress import has_unreturned_grade
+from graph.client import EducationClient
+from graph.errors import GraphThrottledError, GraphUnavailableError
+from graph.models import Outcomes, RubricSelection, Submission, SubmissionStatus, format_datetime, parse_datetime
+from graph.patches import FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch
+from graph.paths import SubmissionRef
+from storage.records import OutboxEntry
+from storage.store import Store
+
+GRADE = "grade"
+RETURN = "return"
+REASSIGN = "reassign"
+EXCUSE = "excuse"
+UNDOABLE = (GRADE,)
+_TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIGNED, EXCUSE: SubmissionStatus.EXCUSED}
+
+
+@dataclass(frozen=True, slots=True)
+class GradeChange:
+    """What a `grade` entry writes; None means "leave as is"."""
+
+    points: Decimal | None
+    feedback: str | None
+    levels: tuple[RubricSelection, ...]
+    known_modified: datetime | None
+    force: bool
+    clear: tuple[str, ...] = ()
+    """Outcomes to empty ("points", "feedback"): undo of a first grade puts the submission back to ungraded."""
+    expect: Mapping[str, Any] | None = None
+    """The working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the
+    grade its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "points": str(self.points) if self.points is not None else None,
+            "feedback": self.feedback,
+            "levels": [[s.quality_id, s.column_id] for s in self.levels],
+            "knownModified": format_datetime(self.known_modified) if self.known_modified else None,
+            "force": self.force,
+            "clear": list(self.clear),
+            "expect": dict(self.expect) if self.expect is not None else None,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> GradeChange:
+        points = payload.get("points")
+        return cls(
+            points=Decimal(str(points)) if points is not None else None,
+            feedback=payload.get("feedback"),
+            levels=tuple(RubricSelection(str(q), str(c)) for q, c in payload.get("levels") or ()),
+            known_modified=parse_datetime(payload.get("knownModified")),
+            force=bool(payload.get("force")),
+            clear=tuple(str(name) for name in payload.get("clear") or () if name in ("points", "feedback")),
+            expect=working_grade(expect) if isinstance(expect := payload.get("expect"), Mapping) else None,
+        )
+
+
+class GradeWrites:
+    """The outbox Executor for grading: `grade`, `return`, `reassign` and `excuse` entries."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        confirm_attempts: int = 6,
+        confirm_delay_s: float = 0.25,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._confirm_attempts = confirm_attempts
+        self._confirm_delay_s = confirm_delay_s
+        self._sleep = sleep
+
+    async def execute(self, client: EducationClient, entry: OutboxEntry) -> Result:
+        if entry.kind == GRADE:
+            return await self._grade(client, entry)
+        if entry.kind in _TARGET:
+            return await self._act(client, entry)
+        raise GiveUpError(f"unknown outbox kind {entry.kind!r}")
+
+    async def completed(self, entry: OutboxEntry, result: Result, now: datetime) -> None:
+        undoes = entry.payload.get("undoes")
+        if isinstance(undoes, int) and not isinstance(undoes, bool):
+            await self._store.mark_undone(undoes, now)
+
+    async def _superseded(self, entry: OutboxEntry) -> bool:
+        """A grade the same teacher recorded later for the same submission (still pending, or already written) is
+        their newer intent; this older one must not be written over it. A co-teacher's is a conflict instead."""
+        for other in await self._store.pending_outbox_for(entry.teacher_id):
+            if other.submission_id == entry.submission_id and other.kind == GRADE and other.id > entry.id:
+                return True
+        for record in await self._store.list_audit(
+            submission_id=entry.submission_id, teacher_id=entry.teacher_id, limit=10
+        ):
+            if record.outbox_key is None or record.outbox_key == entry.idempotency_key:
+                continue
+            written = await self._store.get_outbox_by_key(record.outbox_key)
+            if written is not None and written.kind == GRADE and written.id > entry.id:
+                return True
+        return False
+
+    async def _grade(self, client: EducationClient, entry: OutboxEntry) -> Result:
+        if await self._superseded(entry):
+            return {"superseded": True}
+        change = GradeChange.from_payload(entry.payload)
+        submission = await client.get_submission(
+            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
+        )
+        outcomes = submission.outcomes or Outcomes()
+        returned = submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes)
+        if "undoes" in entry.payload and returned:
+            raise GiveUpError("the grade was returned to the student meanwhile")
+        if change.expect is not None:
+            if working_grade(snapshot(outcomes)) != change.expect or (
+                change.known_modified is not None
+                and changed_by_someone_else(outcomes, change.known_modified, entry.teacher_id)
+            ):
+                raise GiveUpError("the grade changed since it was written", conflict=True)
+        elif not change.force and changed_by_someone_else(outcomes, change.known_modified, entry.teacher_id):
+            raise GiveUpError("someone else changed this grade", conflict=True)
+        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
+        patches: list[OutcomePatch] = []
+        if change.points is not None:
+            if outcomes.points is None:
+                raise GiveUpError("this assignment takes no points")
+            patches.append(PointsPatch(ref, outcomes.points.id, float(change.points)))
+        if change.feedback is not None:
+            if outcomes.feedback is None:
+                raise GiveUpError("this submission has no feedback outcome")
+            patches.append(FeedbackPatch(ref, outcomes.feedback.id, change.feedback))
+        if change.levels:
+            if outcomes.rubric is None:
+                raise GiveUpError("this assignment has no rubric")
+            patches.append(RubricPatch(ref, outcomes.rubric.id, change.levels))
+        if "points" in change.clear and outcomes.points is not None:
+            patches.append(PointsPatch(ref, outcomes.points.id, None))
+        if "feedback" in change.clear and outcomes.feedback is not None:
+            patches.append(FeedbackPatch(ref, outcomes.feedback.id, None))
+        for settled in await client.patch_outcomes_many(patches):
+            if settled.error is not None:
+                raise settled.error
+        after = await client.get_submission(
+            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
+        )
+        return {"before": snapshot(outcomes, submission), "after": snapshot(after.outcomes, after)}
+
+    async def _act(self, client: EducationClient, entry: OutboxEntry) -> Result:
+        before = await client.get_submission(
+            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
+        )
+        if not _landed(before, entry):
+            action = {
+                RETURN: client.return_submission,
+                REASSIGN: client.reassign_submission,
+                EXCUSE: client.excuse_submission,
+            }[entry.kind]
+            await action(entry.class_id, entry.assignment_id, entry.submission_id)
+        # Graph runs submission actions asynchronously: read back until the new state shows.
+        for attempt in range(self._confirm_attempts):
+            current = await client.get_submission(
+                entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
+            )
+            if _landed(current, entry):
+                return {"before": snapshot(before.outcomes, before), "after": snapshot(current.outcomes, current)}
+            if attempt + 1 < self._confirm_attempts:
+                await self._sleep(self._confirm_delay_s * (attempt + 1))
+        raise RetryLaterError("Graph has not confirmed the new status yet", timedelta(seconds=2))
+
+    async def execute_group(
+        self, client: EducationClient, entries: Sequence[OutboxEntry]
+    ) -> dict[int, Result | Exception]:
+        """Return many submissions of one assignment: one list read, one $batch, then read back until they show."""
+        first = entries[0]
+        before = {s.id: s for s in await client.list_submissions(first.class_id, first.assignment_id)}
+        todo = [e for e in entries if e.submission_id in before and not _landed(before[e.submission_id], e)]
+        settled = await client.return_many([(e.class_id, e.assignment_id, e.submission_id) for e in todo])
+        outcome: dict[int, Result | Exception] = {}
+        for entry, result in zip(todo, settled, strict=True):
+            error = result.error
+            if isinstance(error, GraphThrottledError | GraphUnavailableError):
+                outcome[entry.id] = RetryLaterError("Graph is busy", seconds(error.retry_after))
+            elif error is not None:
+                outcome[entry.id] = GiveUpError(f"Graph refused the write ({error.status} {error.code})")
+        for entry in entries:
+            if entry.submission_id not in before:
+                outcome[entry.id] = GiveUpError("the submission no longer exists")
+        waiting = [e for e in entries if e.id not in outcome]
+        for attempt in range(self._confirm_attempts):
+            if not waiting:
+                break
+            current = {s.id: s for s in await client.list_submissions(first.class_id, first.assignment_id)}
+            for entry in list(waiting):
+                now_sub = current.get(entry.submission_id)
+                if now_sub is not None and _landed(now_sub, entry):
+                    old = before[entry.submission_id]
+                    outcome[entry.id] = {
+                        "before": snapshot(old.outcomes, old),
+                        "after": snapshot(now_sub.outcomes, now_sub),
+                    }
+                    waiting.remove(entry)
+            if waiting and attempt + 1 < self._confirm_attempts:
+                await self._sleep(self._confirm_delay_s * (attempt + 1))
+        for entry in waiting:
+            outcome[entry.id] = RetryLaterError("Graph has not confirmed the return yet", timedelta(seconds=2))
+        return outcome
+
+
+def _landed(submission: Submission, entry: OutboxEntry) -> bool:
+    """Whether the action this entry asks for is already visible on the submission."""
+    target = _TARGET[entry.kind]
+    if submission.status is not target:
+        return False
+    if entry.kind == RETURN:
+        return not has_unreturned_grade(submission.outcomes)
+    stamp = submission.reassigned_at if entry.kind == REASSIGN else submission.excused_at
+    return stamp is None or stamp >= entry.created_at - timedelta(minutes=5)

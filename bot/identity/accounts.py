@@ -1,0 +1,314 @@
+"""Teacher accounts: Teams SSO token → MSAL on-behalf-of → Graph token, silent refresh from the per-user MSAL cache
+(sealed at rest by bot/identity/cipher.py), the app's own token, sign-out, and the check of stored sign-ins at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+import msal
+import requests
+
+from bot.identity.cipher import TokenCipher, TokenKeyError
+from bot.identity.sso import IdentityConfig, SsoValidator
+from bot.kernel.errors import SignInRequiredError, SsoTokenError
+from bot.kernel.turn import Caller
+from graph.connection import TokenProvider
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+TOKEN_EXCHANGE_DEDUP = timedelta(minutes=10)
+
+
+def user_key(tenant_id: str, aad_object_id: str) -> str:
+    return f"{tenant_id}:{aad_object_id}"
+
+
+CacheState = Literal["empty", "current", "old-key", "unreadable"]
+"""A stored cache: none, sealed with the current key, with an old key (re-sealed on use), or not openable here."""
+
+
+class TeacherIdentity:
+    """Gets Graph tokens for a teacher: SSO exchange (OBO), silent from the encrypted MSAL cache, or sign-in."""
+
+    def __init__(
+        self,
+        config: IdentityConfig,
+        store: Store,
+        cipher: TokenCipher,
+        validator: SsoValidator,
+        clock: Callable[[], datetime],
+        sandbox_sso: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._cipher = cipher
+        self._validator = validator
+        self._clock = clock
+        self._sandbox_sso = sandbox_sso
+        self._http_cache: MutableMapping[str, Any] = {}
+        self._apps: dict[str, msal.ConfidentialClientApplication] = {}
+        self._session: requests.Session | None = None
+        if config.ca_file:
+            # A private CA (the sandbox): trust exactly it, whatever REQUESTS_CA_BUNDLE says.
+            self._session = requests.Session()
+            self._session.trust_env = False
+            self._session.verify = config.ca_file
+        # One lock per user: concurrent refreshes of one cache would race each other's writes.
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._exchanges: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @property
+    def sso_resource(self) -> tuple[str, str]:
+        return (self._config.app_id, self._config.sso_resource)
+
+    def _app(self, cache: msal.SerializableTokenCache | None) -> msal.ConfidentialClientApplication:
+        return msal.ConfidentialClientApplication(
+            self._config.app_id,
+            client_credential=self._config.app_secret,
+            authority=self._config.authority,
+            token_cache=cache,
+            http_client=self._session,
+            timeout=10,
+            http_cache=self._http_cache,
+            instance_discovery=False,
+        )
+
+    async def _load_cache(self, key: str) -> tuple[msal.SerializableTokenCache, CacheState]:
+        cache = msal.SerializableTokenCache()
+        blob = await self._store.load_token_cache(key)
+        if not blob:
+            return cache, "empty"
+        opened = self._cipher.unseal(blob, key)
+        if opened is None:
+            log.warning("a stored sign-in could not be opened (sealed with a key Gradebot does not have, or damaged)")
+            return cache, "unreadable"
+        plaintext, sealed_by = opened
+        cache.deserialize(plaintext.decode("utf-8"))
+        return cache, "current" if sealed_by == self._cipher.key_id else "old-key"
+
+    async def _save_cache(
+        self, key: str, cache: msal.SerializableTokenCache, state: CacheState, fresh_credential: bool
+    ) -> None:
+        """Seal and store the cache when msal changed it, or to re-seal it with the current key.
+
+        A blob this process cannot open is kept (an operator may yet add its key to TOKEN_ENCRYPTION_OLD_KEYS)
+        unless the user just presented a fresh credential (an SSO token, the sign-in page), which supersedes it."""
+        if state == "unreadable" and not fresh_credential:
+            return
+        if cache.has_state_changed or state == "old-key":
+            await self._seal(key, cache.serialize())
+
+    async def _seal(self, key: str, serialized: str) -> None:
+        blob = self._cipher.seal(serialized.encode("utf-8"), key)
+        await self._store.save_token_cache(key, blob, self._clock(), key_id=self._cipher.key_id)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    async def exchange(self, tenant_id: str, aad_object_id: str, sso_token: str) -> str:
+        """Validate a Teams SSO token for this user and exchange it on their behalf; returns a Graph token."""
+        claims = await self._validator.validate(sso_token)
+        if claims.get("oid") != aad_object_id or (tenant_id and claims.get("tid") != tenant_id):
+            raise SsoTokenError("The sign-in token belongs to another user.")
+        key = user_key(str(claims["tid"]), aad_object_id)
+        scopes = list(self._config.scopes)
+
+        def on_behalf_of(cache: msal.SerializableTokenCache) -> dict[str, Any]:
+            result: dict[str, Any] = self._app(cache).acquire_token_on_behalf_of(sso_token, scopes)
+            return result
+
+        result = await self._with_cache(key, on_behalf_of, fresh_credential=True)
+        if "access_token" not in result:
+            log.info("on-behalf-of exchange refused: %s", result.get("error"))
+            raise SsoTokenError("Microsoft Entra ID refused to exchange the sign-in token.")
+        return str(result["access_token"])
+
+    async def silent(self, tenant_id: str, aad_object_id: str, force_refresh: bool = False) -> str | None:
+        """A Graph token from the user's cache (refreshed with the refresh token when needed), or None."""
+        scopes = list(self._config.scopes)
+
+        def from_cache(cache: msal.SerializableTokenCache) -> dict[str, Any] | None:
+            app = self._app(cache)
+            accounts = [a for a in app.get_accounts() if str(a.get("local_account_id")) == aad_object_id]
+            if not accounts:
+                return None
+            result: dict[str, Any] | None = app.acquire_token_silent(scopes, accounts[0], force_refresh=force_refresh)
+            return result
+
+        result = await self._with_cache(user_key(tenant_id, aad_object_id), from_cache)
+        if not result or "access_token" not in result:
+            return None
+        return str(result["access_token"])
+
+    async def _with_cache(
+        self, key: str, work: Callable[[msal.SerializableTokenCache], _T], fresh_credential: bool = False
+    ) -> _T:
+        """Run msal work for one user in a worker thread (msal blocks on HTTP), persisting the cache if it changed."""
+        async with self._lock(key):
+            cache, state = await self._load_cache(key)
+            result = await asyncio.to_thread(work, cache)
+            await self._save_cache(key, cache, state, fresh_credential)
+        return result
+
+    def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
+        """A Graph token provider for this teacher, fetching once and refreshing only when Graph refused the token;
+        raises SignInRequiredError when there is no way to get one."""
+        held: dict[str, str] = {}
+
+        async def token(refresh: bool = False) -> str:
+            if refresh and "token" in held:
+                refreshed = await self.silent(tenant_id, aad_object_id, force_refresh=True)
+                if refreshed is None:
+                    raise SignInRequiredError()
+                held["token"] = refreshed
+            if "token" not in held:
+                held["token"] = await self._acquire(tenant_id, aad_object_id, sso_token)
+            return held["token"]
+
+        return token
+
+    async def _acquire(self, tenant_id: str, aad_object_id: str, sso_token: str | None) -> str:
+        if sso_token:
+            return await self.exchange(tenant_id, aad_object_id, sso_token)
+        found = await self.silent(tenant_id, aad_object_id)
+        if found is None and self._sandbox_sso is not None:
+            # Development stand-in for Teams SSO: the sandbox mints the SSO token; the same msal path runs.
+            found = await self.exchange(tenant_id, aad_object_id, await self._sandbox_sso(aad_object_id))
+        if found is None:
+            raise SignInRequiredError()
+        return found
+
+    def app_provider(self, tenant_id: str) -> TokenProvider:
+        """Gradebot's own (application-permission) Graph token for a tenant: client credentials, cached by msal."""
+
+        def client() -> msal.ConfidentialClientApplication:
+            # Built in the worker thread: msal discovers the authority over blocking HTTP when constructed.
+            app = self._apps.get(tenant_id)
+            if app is None:
+                app = msal.ConfidentialClientApplication(
+                    self._config.app_id,
+                    client_credential=self._config.app_secret,
+                    authority=f"{self._config.authority_base.rstrip('/')}/{tenant_id}",
+                    http_client=self._session,
+                    timeout=10,
+                    http_cache=self._http_cache,
+                    instance_discovery=False,
+                )
+                self._apps[tenant_id] = app
+            return app
+
+        async def token(refresh: bool = False) -> str:
+            def fetch() -> dict[str, Any]:
+                app = client()
+                if refresh:
+                    app.remove_tokens_for_client()
+                result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
+                return result
+
+            result = await asyncio.to_thread(fetch)
+            if "access_token" not in result:
+                log.warning("client-credentials token refused for tenant %s: %s", tenant_id, result.get("error"))
+                raise SignInRequiredError()
+            return str(result["access_token"])
+
+        return token
+
+    async def sign_out(self, tenant_id: str, aad_object_id: str) -> bool:
+        return await self._store.delete_token_cache(user_key(tenant_id, aad_object_id))
+
+    async def exchange_once(self, caller: Caller, exchange_id: str, token: str) -> bool:
+        """Teams sends the same signin/tokenExchange from every open client. A success is remembered and the
+        repeats are answered True without exchanging again; until one succeeds, each repeat is exchanged itself,
+        so no repeat is answered True for an exchange that failed."""
+        done = f"{caller.aad_object_id}:{exchange_id}"
+        lock = self._exchanges.get(done)
+        if lock is None:
+            lock = self._exchanges[done] = asyncio.Lock()
+        async with lock:  # repeats arriving together in this instance wait for the first one's outcome
+            if exchange_id and await self._store.claimed("tokenExchange", done, self._clock()):
+                return True
+            try:
+                await self.exchange(caller.tenant_id, caller.aad_object_id, token)
+            except SsoTokenError as exc:
+                log.info("token exchange failed for user %s: %s", caller.aad_object_id, exc)
+                return False
+            if exchange_id:
+                await self._store.claim_once("tokenExchange", done, self._clock(), TOKEN_EXCHANGE_DEDUP)
+            return True
+
+    # The authorization-code flow behind Gradebot's sign-in page (bot/identity/sign_in.py holds the page's rules).
+
+    async def begin_auth_code_flow(self, state: str) -> dict[str, Any]:
+        """msal's flow (PKCE verifier, nonce, the authority URL to send the browser to) for a new sign-in."""
+
+        def initiate() -> dict[str, Any]:
+            flow: dict[str, Any] = self._app(None).initiate_auth_code_flow(
+                list(self._config.scopes),
+                redirect_uri=self._config.redirect_uri,
+                state=state,
+                response_mode="form_post",
+            )
+            return flow
+
+        return await asyncio.to_thread(initiate)
+
+    async def redeem_auth_code(self, flow: dict[str, Any], answer: dict[str, str]) -> tuple[dict[str, Any], str]:
+        """Redeem the authority's answer into a fresh cache: (msal's result, the fresh cache serialized). msal raises
+        ValueError/TypeError/KeyError for an answer without a code or with a bad client_info."""
+        fresh = msal.SerializableTokenCache()
+
+        def redeem() -> dict[str, Any]:
+            result: dict[str, Any] = self._app(fresh).acquire_token_by_auth_code_flow(flow, answer)
+            return result
+
+        result = await asyncio.to_thread(redeem)
+        return result, fresh.serialize()
+
+    async def adopt(self, key: str, fresh: str) -> None:
+        """Merge a freshly redeemed cache into the user's stored one (an unreadable stored one is replaced)."""
+        async with self._lock(key):
+            existing, state = await self._load_cache(key)
+            merged = json.loads(existing.serialize()) if state != "unreadable" else {}
+            for section, entries in json.loads(fresh).items():
+                if isinstance(entries, dict):
+                    merged.setdefault(section, {}).update(entries)
+            await self._seal(key, json.dumps(merged))
+
+    async def check_stored_sign_ins(self, ephemeral_key: bool = False) -> None:
+        """Refuse (TokenKeyError) to run with keys that open none of the stored sign-ins, which would otherwise be
+        lost one by one; warn about sign-ins sealed with keys that are not configured (they are kept)."""
+        sealed = await self._store.token_cache_key_ids()
+        unknown = {kid: count for kid, count in sealed.items() if kid and not self._cipher.knows(kid)}
+        if unknown:
+            log.warning(
+                "%d stored sign-ins were sealed with key ids %s, which are not configured; they are kept unread "
+                "(add the key to TOKEN_ENCRYPTION_OLD_KEYS to use them)",
+                sum(unknown.values()),
+                ", ".join(sorted(unknown)),
+            )
+        if not sealed or any(kid and self._cipher.knows(kid) for kid in sealed):
+            return
+        unlabelled = await self._store.token_caches_sealed_with("", 20) if "" in sealed else []
+        if any(self._cipher.open(blob, key) is not None for key, blob in unlabelled):
+            return
+        message = (
+            f"None of the {sum(sealed.values())} stored sign-ins opens with TOKEN_ENCRYPTION_KEY (key id "
+            f"{self._cipher.key_id}) or TOKEN_ENCRYPTION_OLD_KEYS"
+            + (f"; they were sealed with key ids {', '.join(sorted(unknown))}" if unknown else "")
+            + ". Set TOKEN_ENCRYPTION_KEY back to the key that sealed them, or keep that key in "
+            "TOKEN_ENCRYPTION_OLD_KEYS while rotating to a new one."
+        )
+        if ephemeral_key:
+            log.warning("%s (sandbox mode: the development key is new each run, so they stay unused)", message)
+            return
+        raise TokenKeyError(message)

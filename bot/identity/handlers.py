@@ -1,0 +1,57 @@
+"""Identity in a turn: the gate the router asks for tokens and sign-in links, the `signout` command and the
+sign-in button's verb."""
+
+from __future__ import annotations
+
+from bot.identity.accounts import TeacherIdentity
+from bot.identity.sign_in import SignInPages
+from bot.kernel.router import Context, Router
+from bot.kernel.turn import Caller, CardReply, Reply, SignInReply
+from bot.school.service import EducationService
+from cards import signed_out_card
+from cards.actions import SignInAction
+from graph.connection import TokenProvider
+
+
+class IdentityGate:
+    """What bot.kernel.router.Gate asks of identity, from the accounts (tokens) and the sign-in pages (links)."""
+
+    def __init__(self, accounts: TeacherIdentity, pages: SignInPages) -> None:
+        self._accounts = accounts
+        self._pages = pages
+
+    def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
+        return self._accounts.provider(tenant_id, aad_object_id, sso_token)
+
+    def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str:
+        return self._pages.sign_in_url(tenant_id, aad_object_id)
+
+    async def verify_sign_in(self, tenant_id: str, aad_object_id: str, code: str) -> bool:
+        return await self._pages.verify(tenant_id, aad_object_id, code)
+
+    async def exchange_once(self, caller: Caller, exchange_id: str, token: str) -> bool:
+        return await self._accounts.exchange_once(caller, exchange_id, token)
+
+    @property
+    def sso_resource(self) -> tuple[str, str]:
+        return self._accounts.sso_resource
+
+
+class IdentityHandlers:
+    def __init__(self, accounts: TeacherIdentity, pages: SignInPages, education: EducationService) -> None:
+        self._accounts = accounts
+        self._pages = pages
+        self._education = education
+
+    def register(self, router: Router) -> None:
+        router.command("signout", self.sign_out)
+        router.action(SignInAction, self.sign_in)
+
+    async def sign_out(self, context: Context, _: str) -> Reply:
+        await self._accounts.sign_out(context.teacher.tenant_id, context.teacher.aad_object_id)
+        self._education.forget_lists(context.teacher)
+        return CardReply(signed_out_card())
+
+    async def sign_in(self, context: Context, _: SignInAction) -> Reply:
+        caller = context.turn.caller
+        return SignInReply(self._pages.sign_in_url(caller.tenant_id, caller.aad_object_id))

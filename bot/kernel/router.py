@@ -1,0 +1,240 @@
+"""The typed router: command words and card payload types → the one handler each, and the one place where an
+exception in a turn becomes what the teacher sees. It also keeps the conversation bookkeeping every turn needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from bot.kernel.errors import (
+    NotAClassTeamError,
+    NotATeacherError,
+    SignInRequiredError,
+    SsoTokenError,
+    UserError,
+    graph_error_text,
+)
+from bot.kernel.turn import (
+    Caller,
+    CardRef,
+    CardReply,
+    ConversationInfo,
+    PreconditionFailedReply,
+    Reply,
+    SignInReply,
+    Teacher,
+    TeamsIO,
+    TextReply,
+    Turn,
+)
+from cards import error_card, refusal_card
+from cards.actions import ActionDataError, ActionPayload, time_zone
+from graph.connection import TokenProvider
+from graph.errors import GraphError
+from storage.records import ConversationRecord, UserProfile
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+WELCOME_ONCE = timedelta(days=3650)
+HELP = "help"
+P = TypeVar("P", bound=ActionPayload)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One turn as the handlers see it: who asks, where, in which time zone, with which Graph token."""
+
+    turn: Turn
+    io: TeamsIO
+    teacher: Teacher
+    tz: ZoneInfo
+    now: datetime
+
+    @property
+    def conversation(self) -> ConversationInfo:
+        return self.turn.conversation
+
+    @property
+    def card_ref(self) -> CardRef:
+        return CardRef(self.conversation.id, self.turn.reply_to_id, self.conversation.is_shared)
+
+
+Command = Callable[[Context, str], Awaitable[Reply]]
+Invalid = Callable[[Context, ActionDataError], Awaitable[Reply]]
+
+
+class Gate(Protocol):
+    """What the router needs from identity: a token provider per turn, sign-in links, SSO and sign-in codes."""
+
+    def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider: ...
+
+    def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str: ...
+
+    async def verify_sign_in(self, tenant_id: str, aad_object_id: str, code: str) -> bool: ...
+
+    async def exchange_once(self, caller: Caller, exchange_id: str, token: str) -> bool: ...
+
+    @property
+    def sso_resource(self) -> tuple[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    payload: type[ActionPayload]
+    handler: Callable[[Context, Any], Awaitable[Reply]]
+    invalid: Invalid | None
+
+
+class Router:
+    """Each command word and each payload type is registered once, by the room that owns it."""
+
+    def __init__(self, *, gate: Gate, store: Store, clock: Callable[[], datetime]) -> None:
+        self._gate = gate
+        self._store = store
+        self._clock = clock
+        self._commands: dict[str, Command] = {}
+        self._actions: dict[str, _Route] = {}
+
+    def command(self, word: str, handler: Command) -> None:
+        if word in self._commands:
+            raise ValueError(f"the command {word!r} is registered twice")
+        self._commands[word] = handler
+
+    def action(
+        self, payload: type[P], handler: Callable[[Context, P], Awaitable[Reply]], *, invalid: Invalid | None = None
+    ) -> None:
+        """Route `payload.VERB` to `handler`; `invalid` answers card data that fails the payload's validation."""
+        if payload.VERB in self._actions:
+            raise ValueError(f"the verb {payload.VERB!r} is registered twice")
+        self._actions[payload.VERB] = _Route(payload, handler, invalid)
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return frozenset(self._commands)
+
+    @property
+    def verbs(self) -> frozenset[str]:
+        return frozenset(self._actions)
+
+    # The turn handler bot.teams calls ------------------------------------------------------------------------------
+
+    async def handle(self, turn: Turn, io: TeamsIO) -> Reply:
+        caller = turn.caller
+        if turn.sign_in_state and not await self.verify_sign_in(caller, turn.sign_in_state):
+            return TextReply("That sign-in code didn't match. Please sign in again.")
+        teacher = Teacher(
+            caller.tenant_id,
+            caller.aad_object_id,
+            caller.teams_id,
+            caller.name,
+            self._gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token),
+        )
+        context = Context(turn, io, teacher, await self._timezone(caller), self._clock())
+        try:
+            return await (self._dispatch(context) if turn.is_action else self._run_command(context))
+        except SignInRequiredError:
+            return SignInReply(self._gate.sign_in_url(caller.tenant_id, caller.aad_object_id))
+        except SsoTokenError as exc:
+            log.info("SSO token refused for user %s: %s", caller.aad_object_id, exc)
+            if turn.sso_token:
+                return PreconditionFailedReply()
+            return SignInReply(self._gate.sign_in_url(caller.tenant_id, caller.aad_object_id), offer_sso=False)
+        except (NotATeacherError, NotAClassTeamError) as exc:
+            return CardReply(refusal_card(exc.message))
+        except (UserError, ActionDataError) as exc:
+            return CardReply(error_card(exc.message))
+        except GraphError as exc:
+            log.warning("Graph failed for user %s: %s", caller.aad_object_id, exc)
+            return CardReply(error_card(graph_error_text(exc)))
+
+    async def _run_command(self, context: Context) -> Reply:
+        word, _, rest = context.turn.text.strip().partition(" ")
+        handler = self._commands.get(word.lower()) or self._commands.get(HELP)
+        if handler is None:
+            return TextReply("Gradebot is starting up; try again in a moment.")
+        return await handler(context, rest.strip())
+
+    async def _dispatch(self, context: Context) -> Reply:
+        verb = context.turn.verb or ""
+        route = self._actions.get(verb)
+        if route is None:
+            log.info("refused card data: unknown verb")
+            return CardReply(error_card("That button belongs to an older version of Gradebot. Type 'help' to start."))
+        try:
+            payload = route.payload.parse(context.turn.data)
+        except ActionDataError as exc:
+            log.info("refused card data: verb=%s field=%s", verb, exc.field)
+            if route.invalid is None:
+                raise
+            return await route.invalid(context, exc)
+        return await route.handler(context, payload)
+
+    async def conversation_seen(self, caller: Caller | None, conversation: ConversationInfo) -> None:
+        """Remember where to reach this conversation (proactive messages) and the caller's Teams id and time zone."""
+        now = self._clock()
+        reference = dict(conversation.reference)
+        bot = reference.get("bot")
+        await self._store.save_conversation(
+            ConversationRecord(
+                conversation_id=conversation.id,
+                kind=conversation.kind,
+                tenant_id=caller.tenant_id if caller else "",
+                service_url=conversation.service_url,
+                bot_id=str(bot.get("id") or "") if isinstance(bot, dict) else "",
+                user_aad_id=caller.aad_object_id if caller and conversation.kind == "personal" else None,
+                team_id=conversation.team_id,
+                class_id=conversation.class_id,
+                reference=reference,
+                updated_at=now,
+            )
+        )
+        if caller is None:
+            return
+        known = await self._store.get_user_profile(caller.aad_object_id)
+        timezone = caller.timezone if caller.timezone and time_zone(caller.timezone) is not None else None
+        timezone = timezone or (known.timezone if known else None)
+        if known is None or (known.timezone, known.teams_id, known.service_url) != (
+            timezone,
+            caller.teams_id,
+            conversation.service_url,
+        ):
+            await self._store.save_user_profile(
+                UserProfile(
+                    caller.aad_object_id,
+                    caller.tenant_id,
+                    known.upn if known else None,
+                    timezone,
+                    now,
+                    teams_id=caller.teams_id,
+                    service_url=conversation.service_url,
+                )
+            )
+
+    async def first_welcome(self, conversation: ConversationInfo) -> bool:
+        """True the first time this conversation should get the welcome card."""
+        return await self._store.claim_once("welcome", conversation.id, self._clock(), WELCOME_ONCE)
+
+    async def exchange_sso(self, caller: Caller, exchange_id: str, token: str) -> bool:
+        """A `signin/tokenExchange` invoke: True when the SSO token was exchanged (or this id already was)."""
+        return await self._gate.exchange_once(caller, exchange_id, token)
+
+    async def verify_sign_in(self, caller: Caller, state: str) -> bool:
+        return await self._gate.verify_sign_in(caller.tenant_id, caller.aad_object_id, state)
+
+    def sign_in_resource(self) -> tuple[str, str]:
+        """(tokenExchangeResource id, uri) for loginRequest responses."""
+        return self._gate.sso_resource
+
+    async def _timezone(self, caller: Caller) -> ZoneInfo:
+        if caller.timezone and (zone := time_zone(caller.timezone)) is not None:
+            return zone
+        profile = await self._store.get_user_profile(caller.aad_object_id)
+        if profile is not None and profile.timezone and (zone := time_zone(profile.timezone)) is not None:
+            return zone
+        return ZoneInfo("UTC")

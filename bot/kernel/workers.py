@@ -1,0 +1,63 @@
+"""Background work: the `Worker` protocol (the outbox, reminders, the janitor) and the one runner that ticks each
+worker on its interval, survives a bad tick and stops them all together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Worker(Protocol):
+    """A loop body: `tick(now)` does one round of work; the runner calls it every `interval_s` seconds."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def interval_s(self) -> float: ...
+
+    async def tick(self, now: datetime) -> object: ...
+
+    async def stop(self) -> None:
+        """Finish or hand back what this worker holds (in-flight writes, a lease)."""
+        ...
+
+
+class Workers:
+    """Starts one task per worker, ticking after each interval, and stops them in reverse order."""
+
+    def __init__(self, workers: Sequence[Worker], clock: Callable[[], datetime]) -> None:
+        self._workers = list(workers)
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run(worker), name=worker.name) for worker in self._workers]
+
+    @property
+    def running(self) -> list[str]:
+        """The workers whose loop is running."""
+        return [task.get_name() for task in self._tasks if not task.done()]
+
+    async def _run(self, worker: Worker) -> None:
+        while True:
+            await asyncio.sleep(worker.interval_s)
+            try:
+                await worker.tick(self._clock())
+            except Exception:  # a bad tick (a database blip) must not end the loop; its work stays to retry
+                log.exception("%s tick failed", worker.name)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for worker in reversed(self._workers):
+            await worker.stop()

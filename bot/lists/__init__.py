@@ -1,0 +1,1 @@
+"""Lists: classes, assignments and ungraded work."""

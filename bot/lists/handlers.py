@@ -1,0 +1,147 @@
+"""Lists: help, the classes a teacher teaches, a class's assignments with progress and the ungraded work — in the
+1:1 chat in full, in shared conversations as a neutral card whose refresh brings each teacher their own view.
+"""
+
+from __future__ import annotations
+
+from bot.kernel.errors import NotAClassTeamError, NotATeacherError, SignInRequiredError
+from bot.kernel.router import Context, Router
+from bot.kernel.turn import CardReply, Reply, TextReply
+from bot.school.service import EducationService
+from cards import (
+    assignments_card,
+    class_picker_card,
+    classes_card,
+    help_card,
+    neutral_channel_card,
+    refusal_card,
+    ungraded_page_card,
+)
+from cards.actions import PickClassAction, RefreshableView, RefreshViewAction, ShowAssignmentsAction, ShowUngradedAction
+from graph.models import EducationClass
+from storage.store import Store
+
+
+class ListHandlers:
+    def __init__(self, education: EducationService, store: Store) -> None:
+        self._education = education
+        self._store = store
+
+    def register(self, router: Router) -> None:
+        router.command("help", self.help)
+        router.command("classes", self.classes)
+        router.command("assignments", self.assignments)
+        router.command("ungraded", self.ungraded)
+        router.action(PickClassAction, self.pick_class)
+        router.action(ShowAssignmentsAction, self.show_assignments)
+        router.action(ShowUngradedAction, self.show_ungraded)
+        router.action(RefreshViewAction, self.refresh)
+
+    # Commands ----------------------------------------------------------------------------------------------------
+
+    async def help(self, context: Context, _: str) -> Reply:
+        class_id = context.conversation.class_id if context.conversation.team_id else None
+        return CardReply(help_card(class_id=class_id))
+
+    async def classes(self, context: Context, _: str) -> Reply:
+        if context.conversation.is_shared:
+            return TextReply("Ask me for `classes` in our 1:1 chat; I don't list classes where students can see.")
+        return CardReply(classes_card(await self._education.taught_classes(context.teacher)))
+
+    async def assignments(self, context: Context, args: str) -> Reply:
+        class_id = await self._class_in_context(context) if context.conversation.team_id else None
+        if context.conversation.is_shared:
+            if class_id is None:
+                return TextReply("Use `assignments` in a class team's channel, or in our 1:1 chat.")
+            return await self._neutral(context, "assignments", class_id)
+        if args or class_id is None:
+            classes = await self._education.taught_classes(context.teacher)
+            chosen = _match_class(classes, args) if args else None
+            if chosen is None:
+                remembered = await self._store.get_class_choice(context.conversation.id)
+                if not args and remembered in {c.id for c in classes}:
+                    chosen = next(c for c in classes if c.id == remembered)
+            if chosen is None:
+                return CardReply(class_picker_card(classes, "assignments"))
+            class_id = chosen.id
+            await self._store.set_class_choice(context.conversation.id, class_id, context.now)
+        return await self._assignments_view(context, class_id)
+
+    async def ungraded(self, context: Context, _: str) -> Reply:
+        if context.conversation.is_shared:
+            class_id = await self._class_in_context(context) if context.conversation.team_id else None
+            if class_id is None:
+                return TextReply("Use `ungraded` in a class team's channel, or in our 1:1 chat.")
+            return await self._neutral(context, "ungraded", class_id)
+        return await self._ungraded_view(context, None, 0)
+
+    # Card actions --------------------------------------------------------------------------------------------------
+
+    async def pick_class(self, context: Context, payload: PickClassAction) -> Reply:
+        await self._education.require_teacher(context.teacher, payload.class_id)
+        await self._store.set_class_choice(context.conversation.id, payload.class_id, context.now)
+        if payload.next_view in ("ungraded", "grade"):
+            # "grade" from the picker lands on the class's waiting work, each item with its Grade button.
+            return await self._ungraded_view(context, payload.class_id, 0)
+        return await self._assignments_view(context, payload.class_id)
+
+    async def show_assignments(self, context: Context, payload: ShowAssignmentsAction) -> Reply:
+        return await self._assignments_view(context, payload.class_id)
+
+    async def show_ungraded(self, context: Context, payload: ShowUngradedAction) -> Reply:
+        return await self._ungraded_view(context, payload.class_id, payload.page)
+
+    async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
+        """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""
+        class_id = payload.class_id or context.conversation.class_id
+        if class_id is None:
+            return CardReply(refusal_card("Open this from a class team or our 1:1 chat."))
+        try:
+            await self._education.require_teacher(context.teacher, class_id)
+        except (NotATeacherError, SignInRequiredError):
+            return CardReply(neutral_channel_card(payload, None, []))
+        if payload.view == "ungraded":
+            return await self._ungraded_view(context, class_id, payload.page)
+        return await self._assignments_view(context, class_id)
+
+    # Views ---------------------------------------------------------------------------------------------------------
+
+    async def _assignments_view(self, context: Context, class_id: str) -> Reply:
+        result = await self._education.assignments(context.teacher, class_id)
+        return CardReply(assignments_card(result.education_class, result.progress, context.tz, context.now))
+
+    async def _ungraded_view(self, context: Context, class_id: str | None, page: int) -> Reply:
+        items = await self._education.ungraded(context.teacher, [class_id] if class_id else None)
+        if class_id:
+            scope = items[0].education_class.display_name if items else "this class"
+            if not items:
+                scope = (await self._education.require_teacher(context.teacher, class_id)).display_name
+        else:
+            scope = "all your classes"
+        return CardReply(ungraded_page_card(items, page, scope, context.tz, context.now, class_id=class_id))
+
+    async def _class_in_context(self, context: Context) -> str | None:
+        """The class a shared conversation is about (a class team), or the class chosen earlier in this chat."""
+        conversation = context.conversation
+        if conversation.team_id:
+            if not conversation.class_id:
+                raise NotAClassTeamError()
+            return conversation.class_id
+        return await self._store.get_class_choice(conversation.id)
+
+    async def _neutral(self, context: Context, view: RefreshableView, class_id: str) -> Reply:
+        """What a shared conversation gets: no student data, a refresh that brings teachers their own view."""
+        education_class = await self._education.require_teacher(context.teacher, class_id)
+        teacher_ids = set(await self._education.class_teacher_ids(context.teacher, class_id))
+        teams_ids = [m.teams_id for m in await context.io.members() if m.aad_object_id in teacher_ids]
+        refresh = RefreshViewAction(view, class_id, 0)
+        return CardReply(neutral_channel_card(refresh, education_class.display_name, teams_ids))
+
+
+def _match_class(classes: list[EducationClass], text: str) -> EducationClass | None:
+    wanted = text.casefold().strip()
+    exact = [c for c in classes if c.display_name.casefold() == wanted or (c.class_code or "").casefold() == wanted]
+    if len(exact) == 1:
+        return exact[0]
+    partial = [c for c in classes if wanted in c.display_name.casefold()]
+    return partial[0] if len(partial) == 1 else None

@@ -1,0 +1,273 @@
+"""The durable queue of Graph writes: every write is recorded in the store first, then applied (within the invoke's
+deadline, else in the background), retried with backoff — after a restart too — and concluded with an audit record.
+What a write does against Graph is its feature's `Executor`; this module only knows how to get it done once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.kernel.errors import SignInRequiredError, SsoTokenError
+from graph.client import EducationClient
+from graph.connection import GraphHttp, TokenProvider
+from graph.errors import GraphAuthError, GraphError, GraphThrottledError, GraphUnavailableError
+from storage.records import NewAuditRecord, NewOutboxEntry, OutboxEntry, OutboxFailure
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 60
+MAX_BACKOFF = timedelta(minutes=15)
+SIGN_IN_BACKOFF = timedelta(minutes=10)
+OUTBOX_INTERVAL_S = 5.0
+
+Result = dict[str, Any]
+"""What a finished write did: `before` and `after` snapshots for the audit log (and anything its feature adds)."""
+
+
+class RetryLaterError(Exception):
+    """This attempt did not finish; try again at `delay` from now (or with backoff)."""
+
+    def __init__(self, reason: str, delay: timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+class GiveUpError(Exception):
+    """The write cannot succeed as asked (refused by Graph, changed by someone else, no such submission)."""
+
+    def __init__(self, reason: str, conflict: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.conflict = conflict
+
+
+class Executor(Protocol):
+    """What writes of one feature mean: applied one at a time, or a group of one assignment at once."""
+
+    async def execute(self, client: EducationClient, entry: OutboxEntry) -> Result:
+        """Apply the entry; raise RetryLaterError or GiveUpError (Graph errors are mapped by the queue)."""
+        ...
+
+    async def execute_group(
+        self, client: EducationClient, entries: Sequence[OutboxEntry]
+    ) -> dict[int, Result | Exception]:
+        """Apply entries of one assignment together ($batch); each entry id → its result or stop."""
+        ...
+
+    async def completed(self, entry: OutboxEntry, result: Result, now: datetime) -> None:
+        """The write is done and audited (e.g. an undo marks the save it undid)."""
+        ...
+
+
+Settled = Callable[[OutboxEntry], Awaitable[None]]
+
+
+class Outbox:
+    """Records writes, applies them to Graph (in-turn within a deadline, else in the background) and concludes them.
+
+    It is also the worker that retries due entries: every instance may tick; a lease per entry picks one applier.
+    """
+
+    name = "outbox"
+    interval_s = OUTBOX_INTERVAL_S
+
+    def __init__(
+        self,
+        store: Store,
+        http: GraphHttp,
+        providers: Callable[[str, str], TokenProvider],
+        executor: Executor,
+        *,
+        owner: str,
+        clock: Callable[[], datetime],
+        on_settled: Settled | None = None,
+        lease: timedelta = timedelta(seconds=90),
+    ) -> None:
+        self._store = store
+        self._http = http
+        self._providers = providers
+        self._executor = executor
+        self._owner = owner
+        self._clock = clock
+        self._on_settled = on_settled
+        self._lease = lease
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._answered_late: set[int] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def record(self, new: NewOutboxEntry) -> OutboxEntry:
+        """Write the intent durably before anything touches Graph; a replayed key returns the first entry."""
+        entry, _ = await self._store.enqueue_outbox(new, self._clock())
+        return entry
+
+    async def apply_within(self, entry: OutboxEntry, token: TokenProvider | None, deadline_s: float) -> OutboxEntry:
+        """Apply `entry` now, waiting at most `deadline_s`; a slower write carries on in the background and is
+        reported to `on_settled` when it finishes."""
+        if entry.finished:
+            return entry
+        task = self._spawn(self.attempt(entry.id, token))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), deadline_s)
+        except TimeoutError:
+            self._answered_late.add(entry.id)
+            task.add_done_callback(self._late_done)
+            return await self._store.get_outbox(entry.id) or entry
+
+    async def apply_group(
+        self, entries: list[OutboxEntry], token: TokenProvider | None, deadline_s: float
+    ) -> list[OutboxEntry]:
+        """Apply entries of one assignment together, waiting at most `deadline_s`."""
+        task = self._spawn(self._group(entries, token))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), deadline_s)
+        except TimeoutError:
+            self._answered_late.update(e.id for e in entries)
+        current = [await self._store.get_outbox(e.id) for e in entries]
+        return [c for c in current if c is not None]
+
+    async def _group(self, entries: list[OutboxEntry], token: TokenProvider | None) -> None:
+        now = self._clock()
+        claimed = [c for e in entries if (c := await self._store.claim_outbox(e.id, self._owner, now, self._lease))]
+        if not claimed:
+            return
+        first = claimed[0]
+        client = EducationClient(self._http, token or self._providers(first.tenant_id, first.teacher_id))
+        try:
+            results = await self._executor.execute_group(client, claimed)
+        except (GraphError, SignInRequiredError, SsoTokenError) as exc:
+            stop = _stop_for(exc)
+            results = {entry.id: stop for entry in claimed}
+        for entry in claimed:
+            await self._conclude(entry, results[entry.id])
+            if entry.id in self._answered_late:
+                final = await self._store.get_outbox(entry.id)
+                if final is not None and final.finished:
+                    self._answered_late.discard(entry.id)
+                    await self._settled(final)
+
+    async def attempt(self, entry_id: int, token: TokenProvider | None = None) -> OutboxEntry:
+        """Claim the entry and try once; returns its state afterwards (whoever else may hold it)."""
+        entry = await self._store.claim_outbox(entry_id, self._owner, self._clock(), self._lease)
+        if entry is None:
+            current = await self._store.get_outbox(entry_id)
+            if current is None:
+                raise KeyError(entry_id)
+            return current
+        client = EducationClient(self._http, token or self._providers(entry.tenant_id, entry.teacher_id))
+        # Writes to one submission run one at a time, in order: a slow older write must not land after a newer one.
+        async with self._submission_lock(entry.submission_id):
+            try:
+                result: Result | Exception = await self._executor.execute(client, entry)
+            except (RetryLaterError, GiveUpError) as stop:
+                result = stop
+            except (GraphError, SignInRequiredError, SsoTokenError) as exc:
+                result = _stop_for(exc)
+            await self._conclude(entry, result)
+        return await self._store.get_outbox(entry.id) or entry
+
+    @contextlib.asynccontextmanager
+    async def _submission_lock(self, submission_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(submission_id, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(submission_id) is lock:
+                del self._locks[submission_id]
+
+    async def _conclude(self, entry: OutboxEntry, result: Result | Exception) -> None:
+        """Record how an attempt ended: done (+ audit), retry later with backoff, or stopped for good."""
+        now = self._clock()
+        if isinstance(result, RetryLaterError):
+            if entry.attempts >= MAX_ATTEMPTS:
+                await self._store.fail_outbox(entry.id, self._owner, f"gave up: {result.reason}", now)
+            else:
+                delay = result.delay or _backoff(entry.attempts)
+                await self._store.retry_outbox(entry.id, self._owner, result.reason, now + delay, now)
+            log.info("outbox %s (%s) will retry: %s", entry.id, entry.kind, result.reason)
+        elif isinstance(result, GiveUpError):
+            status: OutboxFailure = "conflict" if result.conflict else "failed"
+            await self._store.fail_outbox(entry.id, self._owner, result.reason, now, status=status)
+            log.info("outbox %s (%s) stopped: %s", entry.id, entry.kind, status)
+        elif isinstance(result, Exception):
+            raise result
+        elif await self._store.complete_outbox(entry.id, self._owner, result, now) and not result.get("superseded"):
+            await self._store.record_audit(
+                NewAuditRecord(
+                    at=now,
+                    teacher_id=entry.teacher_id,
+                    tenant_id=entry.tenant_id,
+                    class_id=entry.class_id,
+                    assignment_id=entry.assignment_id,
+                    submission_id=entry.submission_id,
+                    action=str(entry.payload.get("auditAction") or entry.kind),
+                    before=result.get("before", {}),
+                    after=result.get("after", {}),
+                    outbox_key=entry.idempotency_key,
+                )
+            )
+            await self._executor.completed(entry, result, now)
+
+    # Background: due entries (retries, and everything left over by a restart or a crashed instance).
+
+    async def tick(self, now: datetime) -> int:
+        """Attempt every due entry once; returns how many were attempted."""
+        due = await self._store.due_outbox(now, 50)
+        for entry in due:
+            final = await self.attempt(entry.id)
+            if final.finished:
+                await self._settled(final)
+        return len(due)
+
+    async def stop(self) -> None:
+        """Let writes in flight finish (they were promised to the teacher)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _late_done(self, task: asyncio.Task[OutboxEntry]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        entry = task.result()
+        if entry.finished and entry.id in self._answered_late:
+            self._answered_late.discard(entry.id)
+            self._spawn(self._settled(entry))
+
+    async def _settled(self, entry: OutboxEntry) -> None:
+        if self._on_settled is not None:
+            await self._on_settled(entry)
+
+
+def _stop_for(exc: Exception) -> RetryLaterError | GiveUpError:
+    """What a failed attempt means for the queue: transient (throttled, unavailable, no sign-in) or final."""
+    if isinstance(exc, GraphThrottledError):
+        return RetryLaterError("Graph is throttling", seconds(exc.retry_after))
+    if isinstance(exc, GraphUnavailableError):
+        return RetryLaterError("Graph is unavailable", seconds(exc.retry_after))
+    if isinstance(exc, SignInRequiredError | SsoTokenError | GraphAuthError):
+        return RetryLaterError("the teacher must sign in again", SIGN_IN_BACKOFF)
+    if isinstance(exc, GraphError):
+        return GiveUpError(f"Graph refused the write ({exc.status} {exc.inner_code or exc.code})")
+    raise exc
+
+
+def _backoff(attempts: int) -> timedelta:
+    delay = min(MAX_BACKOFF.total_seconds(), 2.0 ** min(attempts, 12))
+    return timedelta(seconds=delay * (0.5 + random.random() / 2))
+
+
+def seconds(value: float | None) -> timedelta | None:
+    return timedelta(seconds=value) if value else None

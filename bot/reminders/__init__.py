@@ -1,0 +1,1 @@
+"""Reminders: each teacher's digest of work waiting to be graded, on their own schedule."""

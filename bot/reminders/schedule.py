@@ -1,0 +1,135 @@
+"""Reminder schedules: when a teacher's digest is due in their own time zone (DST-proof slots), quiet hours, what a
+digest holds and whether it is worth sending, and a schedule from the settings card."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.school.progress import UngradedItem
+from cards import DigestEntry
+from cards.actions import WEEKDAYS, SaveRemindersAction
+from storage.records import ReminderSchedule
+
+DEFAULT_DAYS = frozenset({0, 1, 2, 3, 4})
+DEFAULT_TIME = "15:30"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One scheduled digest time: `key` names it in the teacher's local time (DST-proof), `at` is the instant."""
+
+    key: str
+    at: datetime
+
+
+def _clock_time(text: str) -> time:
+    hour, minute = text.split(":")
+    return time(int(hour), int(minute))
+
+
+def local_instant(day: Any, at: time, tz: ZoneInfo) -> datetime:
+    """`day` at wall-clock `at` in `tz` as a UTC instant: the first of two in a fall-back hour, and shifted
+    forward by the gap when the wall time does not exist (spring forward)."""
+    return datetime.combine(day, at).replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
+    """The newest scheduled slot at or before `now` (looking back a week), or None."""
+    try:
+        tz = ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    at = _clock_time(schedule.local_time)
+    today = now.astimezone(tz).date()
+    for back in range(8):
+        day = today - timedelta(days=back)
+        if day.weekday() not in schedule.days:
+            continue
+        instant = local_instant(day, at, tz)
+        if instant <= now:
+            return Slot(f"{day.isoformat()}T{schedule.local_time}", instant)
+    return None
+
+
+def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
+    if schedule.quiet_start is None or schedule.quiet_end is None:
+        return False
+    try:
+        local = now.astimezone(ZoneInfo(schedule.timezone)).time()
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    start, end = _clock_time(schedule.quiet_start), _clock_time(schedule.quiet_end)
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) -> list[DigestEntry]:
+    """Per class: how many wait (at least `min_age_days` old), the oldest, the late ones — oldest first."""
+    by_class: dict[str, list[UngradedItem]] = {}
+    for item in items:
+        turned_in = item.turned_in_at
+        if min_age_days and turned_in is not None and now - turned_in < timedelta(days=min_age_days):
+            continue
+        by_class.setdefault(item.education_class.id, []).append(item)
+    entries = []
+    for class_items in by_class.values():
+        late = [item for item in class_items if item.late_by is not None]
+        entries.append(DigestEntry(class_items[0].education_class, len(class_items), class_items[0], late))
+    return sorted(entries, key=lambda e: e.education_class.display_name.casefold())
+
+
+def meets_threshold(schedule: ReminderSchedule, entries: list[DigestEntry], now: datetime) -> bool:
+    """Send when ≥ min_waiting wait, or the oldest has waited ≥ min_age_days (with something waiting at all)."""
+    waiting = sum(e.waiting for e in entries)
+    if waiting == 0:
+        return False
+    if waiting >= max(schedule.min_waiting, 1):
+        return True
+    oldest = min((e.oldest.turned_in_at for e in entries if e.oldest and e.oldest.turned_in_at), default=None)
+    return bool(schedule.min_age_days and oldest is not None and now - oldest >= timedelta(days=schedule.min_age_days))
+
+
+def default_schedule(teacher_id: str, tenant_id: str, timezone: str, now: datetime) -> ReminderSchedule:
+    return ReminderSchedule(
+        teacher_id=teacher_id,
+        tenant_id=tenant_id,
+        enabled=True,
+        days=DEFAULT_DAYS,
+        local_time=DEFAULT_TIME,
+        timezone=timezone,
+        quiet_start=None,
+        quiet_end=None,
+        class_ids=frozenset(),
+        min_waiting=1,
+        min_age_days=0,
+        snoozed_until=None,
+        paused_reason=None,
+        paused_at=None,
+        updated_at=now,
+    )
+
+
+def schedule_from_action(
+    action: SaveRemindersAction, teacher_id: str, tenant_id: str, now: datetime
+) -> ReminderSchedule:
+    return ReminderSchedule(
+        teacher_id=teacher_id,
+        tenant_id=tenant_id,
+        enabled=action.enabled,
+        days=frozenset(WEEKDAYS.index(day) for day in action.days),
+        local_time=action.at.strftime("%H:%M"),
+        timezone=action.timezone,
+        quiet_start=action.quiet_start.strftime("%H:%M") if action.quiet_start else None,
+        quiet_end=action.quiet_end.strftime("%H:%M") if action.quiet_end else None,
+        class_ids=frozenset(action.class_ids),
+        min_waiting=action.min_waiting,
+        min_age_days=action.min_age_days,
+        snoozed_until=None,
+        paused_reason=None,
+        paused_at=None,
+        updated_at=now,
+    )

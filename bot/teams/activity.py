@@ -1,0 +1,350 @@
+"""One inbound activity as a Gradebot turn: who and where (activity → Turn), messages, card actions and sign-in
+invokes routed to the turn handler, and replies as activities — with the edge's one broad `except`, so no error in a
+turn becomes HTTP 500."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
+from typing import Any, Protocol
+
+from azure.core.exceptions import DeserializationError
+from botbuilder.core import Bot, CardFactory, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
+from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema.teams import TeamsChannelData
+from msrest.exceptions import ClientException
+
+from bot.kernel.turn import (
+    Caller,
+    Card,
+    CardReply,
+    ConversationInfo,
+    ConversationKind,
+    Member,
+    PreconditionFailedReply,
+    Reply,
+    SignInReply,
+    TextReply,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+LOGIN_REQUEST_TYPE = "application/vnd.microsoft.activity.loginRequest"
+PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
+MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
+CONNECTOR_FAILURES = (ClientException, DeserializationError, OSError)
+"""What a call to the conversation's serviceUrl raises when the Bot Connector refuses it, cannot be reached, or
+answers something that is not the Bot Connector's JSON (msrest's ClientException covers HttpOperationError)."""
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+
+class TurnHandler(Protocol):
+    """What the edge calls for each kind of turn (implemented by bot.kernel.router.Router)."""
+
+    async def handle(self, turn: Turn, io: TeamsTurnIO) -> Reply: ...
+
+    async def conversation_seen(self, caller: Caller | None, conversation: ConversationInfo) -> None: ...
+
+    async def exchange_sso(self, caller: Caller, exchange_id: str, token: str) -> bool:
+        """A `signin/tokenExchange` invoke: True when the SSO token was exchanged (or this id already was)."""
+        ...
+
+    async def verify_sign_in(self, caller: Caller, state: str) -> bool: ...
+
+    def sign_in_resource(self) -> tuple[str, str]:
+        """(tokenExchangeResource id, uri) for loginRequest responses."""
+        ...
+
+    async def first_welcome(self, conversation: ConversationInfo) -> bool:
+        """True the first time this conversation should get the welcome card."""
+        ...
+
+
+def _invoke(status: int, body: object | None = None) -> Activity:
+    return Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
+
+
+def _action_response(status_code: int, content_type: str, value: object) -> Activity:
+    """An Action.Execute answer: always HTTP 200; the body's statusCode/type/value carry the real result."""
+    return _invoke(200, {"statusCode": status_code, "type": content_type, "value": value})
+
+
+def _card_invoke(card: Card) -> Activity:
+    return _action_response(200, CARD_CONTENT_TYPE, card)
+
+
+def _strip_mentions(activity: Activity) -> str:
+    """The message text without @mentions of the bot (botbuilder's remove_recipient_mention fails on odd entities)."""
+    text = activity.text if isinstance(activity.text, str) else ""
+    recipient = activity.recipient.id if activity.recipient is not None else None
+    for entity in activity.entities or []:
+        properties = _object(getattr(entity, "additional_properties", None))
+        mentioned, mention_text = _object(properties.get("mentioned")), properties.get("text")
+        to_bot = getattr(entity, "type", None) == "mention" and recipient and mentioned.get("id") == recipient
+        if to_bot and isinstance(mention_text, str) and mention_text:
+            text = text.replace(mention_text, " ")
+    return " ".join(_MENTION.sub(" ", text).split())
+
+
+def _conversation_kind(activity: Activity) -> ConversationKind:
+    kind = (activity.conversation.conversation_type if activity.conversation else None) or "personal"
+    if kind == "channel":
+        return "channel"
+    return (
+        "groupChat" if kind == "groupChat" or (activity.conversation and activity.conversation.is_group) else "personal"
+    )
+
+
+def _object(value: object) -> dict[str, Any]:
+    """A JSON object from untrusted activity content, or an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _teams_channel_data(activity: Activity) -> TeamsChannelData | None:
+    """Teams' channelData (team, channel, tenant), or None when it is missing or not shaped like Teams sends it."""
+    if not isinstance(activity.channel_data, dict):
+        return None
+    try:
+        return teams_get_channel_data(activity)
+    except (ValueError, TypeError, AttributeError):  # msrest's DeserializationError is a ValueError
+        return None
+
+
+def _tenant_id(activity: Activity) -> str:
+    tenant = _object(_object(activity.channel_data).get("tenant"))
+    return str(tenant.get("id") or (activity.conversation.tenant_id if activity.conversation else "") or "")
+
+
+class TeamsTurnIO:
+    """The per-turn `TeamsIO`: the members of this conversation, through the turn's connector."""
+
+    def __init__(self, context: TurnContext, team_id: str | None) -> None:
+        self._context = context
+        self._team_id = team_id
+
+    async def members(self) -> list[Member]:
+        members: list[Member] = []
+        token: str | None = None
+        while True:
+            if self._team_id:
+                page = await TeamsInfo.get_paged_team_members(self._context, self._team_id, token, 500)
+            else:
+                page = await TeamsInfo.get_paged_members(self._context, token, 500)
+            for account in page.members or []:
+                members.append(Member(account.id, account.aad_object_id, account.name or ""))
+            token = page.continuation_token
+            if not token:
+                return members
+
+
+def _reply_activity(reply: Reply) -> Activity | None:
+    if isinstance(reply, CardReply):
+        return MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
+    if isinstance(reply, TextReply):
+        return MessageFactory.text(reply.text)
+    return None
+
+
+ClassIdFor = Callable[[TurnContext, str, str | None], Awaitable[str | None]]
+
+
+class GradebotBot(Bot):  # type: ignore[misc]
+    """Routes each activity type to the turn handler; its broad `except` keeps errors in a turn from becoming HTTP
+    500 (the edge's other one guards botbuilder's authentication)."""
+
+    def __init__(
+        self,
+        handler: TurnHandler,
+        *,
+        class_id_for: ClassIdFor,
+        sign_in_card: Callable[[SignInReply], Card],
+        invoke_response_key: str,
+    ) -> None:
+        self._handler = handler
+        self._class_id_for = class_id_for
+        self._sign_in_card = sign_in_card
+        self._invoke_response_key = invoke_response_key
+
+    async def on_turn(self, context: TurnContext) -> None:
+        activity = context.activity
+        try:
+            caller, conversation = await self._describe(context)
+            if activity.type in (
+                ActivityTypes.message,
+                ActivityTypes.installation_update,
+                ActivityTypes.conversation_update,
+                ActivityTypes.invoke,
+            ):
+                await self._handler.conversation_seen(caller, conversation)
+            if activity.type == ActivityTypes.message and caller is not None:
+                await self._on_message(context, caller, conversation)
+            elif activity.type == ActivityTypes.invoke:
+                await self._on_invoke(context, caller, conversation)
+            elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
+                await self._on_installed(context, caller, conversation)
+        except CONNECTOR_FAILURES as exc:
+            log.warning(
+                "could not reach the conversation's serviceUrl (or it refused): %s type=%s conversation=%s activity=%s",
+                type(exc).__name__,
+                activity.type,
+                activity.conversation.id if activity.conversation else None,
+                activity.id,
+            )
+            await self._apologize(context)
+        except Exception:  # the edge: log ids only, answer something sensible, never a 500
+            log.exception(
+                "turn failed: type=%s name=%s conversation=%s activity=%s",
+                activity.type,
+                activity.name,
+                activity.conversation.id if activity.conversation else None,
+                activity.id,
+            )
+            await self._apologize(context)
+
+    async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
+        activity = context.activity
+        tenant_id = _tenant_id(activity)
+        channel_data = _teams_channel_data(activity)
+        team = channel_data.team if channel_data is not None else None
+        kind = _conversation_kind(activity)
+        team_id = team.id if team is not None and team.id else None
+        class_id: str | None = None
+        if team_id:
+            class_id = await self._class_id_for(context, team_id, getattr(team, "aad_group_id", None))
+        reference: dict[str, Any] = TurnContext.get_conversation_reference(activity).serialize()
+        conversation = ConversationInfo(
+            id=activity.conversation.id if activity.conversation else "",
+            kind=kind,
+            service_url=activity.service_url or "",
+            team_id=team_id,
+            class_id=class_id,
+            reference=reference,
+        )
+        sender = activity.from_property
+        if sender is None or not sender.id or not getattr(sender, "aad_object_id", None):
+            return None, conversation
+        caller = Caller(
+            teams_id=sender.id,
+            aad_object_id=sender.aad_object_id,
+            name=sender.name or "",
+            tenant_id=tenant_id,
+            timezone=activity.local_timezone or None,
+        )
+        return caller, conversation
+
+    async def _on_message(self, context: TurnContext, caller: Caller, conversation: ConversationInfo) -> None:
+        turn = Turn(caller=caller, conversation=conversation, text=_strip_mentions(context.activity))
+        reply = await self._handler.handle(turn, TeamsTurnIO(context, conversation.team_id))
+        await self._send(context, reply)
+
+    async def _send(self, context: TurnContext, reply: Reply) -> None:
+        if isinstance(reply, SignInReply):
+            await context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(self._sign_in_card(reply))))
+            return
+        if isinstance(reply, PreconditionFailedReply):
+            await context.send_activity(MessageFactory.text(reply.message))
+            return
+        activity = _reply_activity(reply)
+        if activity is not None:
+            await context.send_activity(activity)
+
+    async def _on_installed(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
+        """Welcome a teacher once in a new 1:1 chat (Teams sends both installationUpdate and conversationUpdate)."""
+        activity = context.activity
+        added = [m.id for m in activity.members_added or [] if m is not None]
+        bot_added = (
+            activity.type == ActivityTypes.installation_update and activity.action in ("add", "add-upgrade")
+        ) or (activity.recipient is not None and activity.recipient.id in added)
+        if not bot_added or caller is None or conversation.kind != "personal":
+            return
+        if await self._handler.first_welcome(conversation):
+            turn = Turn(caller=caller, conversation=conversation, text="help")
+            await self._send(context, await self._handler.handle(turn, TeamsTurnIO(context, None)))
+
+    async def _on_invoke(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
+        activity = context.activity
+        value = _object(activity.value)
+        if caller is None:
+            problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
+            await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST, {"error": problem}))
+            return
+        if activity.name == "adaptiveCard/action":
+            await self._on_card_action(context, caller, conversation, value)
+        elif activity.name == "signin/tokenExchange":
+            exchanged = await self._handler.exchange_sso(
+                caller, str(value.get("id") or ""), str(value.get("token") or "")
+            )
+            if exchanged:
+                await context.send_activity(_invoke(HTTPStatus.OK))
+            else:
+                await context.send_activity(
+                    _invoke(
+                        HTTPStatus.PRECONDITION_FAILED,
+                        {
+                            "id": value.get("id"),
+                            "connectionName": value.get("connectionName"),
+                            "failureDetail": "The bot is unable to exchange token. Proceed with regular login.",
+                        },
+                    )
+                )
+        elif activity.name == "signin/verifyState":
+            verified = await self._handler.verify_sign_in(caller, str(value.get("state") or ""))
+            await context.send_activity(_invoke(HTTPStatus.OK if verified else HTTPStatus.NOT_FOUND))
+        elif activity.name == "signin/failure":
+            log.info("Teams reported a sign-in failure: code=%s", value.get("code"))
+            await context.send_activity(_invoke(HTTPStatus.OK))
+        else:
+            await context.send_activity(_invoke(HTTPStatus.OK))
+
+    async def _on_card_action(
+        self, context: TurnContext, caller: Caller, conversation: ConversationInfo, value: Mapping[str, Any]
+    ) -> None:
+        action = _object(value.get("action"))
+        authentication = _object(value.get("authentication"))
+        data = _object(action.get("data"))
+        turn = Turn(
+            caller=caller,
+            conversation=conversation,
+            verb=str(action.get("verb") or ""),
+            data=data,
+            trigger="automatic" if value.get("trigger") == "automatic" else "manual",
+            reply_to_id=context.activity.reply_to_id,
+            sso_token=str(authentication.get("token")) if authentication.get("token") else None,
+            sign_in_state=str(value.get("state")) if value.get("state") else None,
+        )
+        reply = await self._handler.handle(turn, TeamsTurnIO(context, conversation.team_id))
+        await context.send_activity(self._action_response(reply))
+
+    def _action_response(self, reply: Reply) -> Activity:
+        if isinstance(reply, CardReply):
+            return _card_invoke(reply.card)
+        if isinstance(reply, TextReply):
+            return _action_response(200, MESSAGE_TYPE, reply.text)
+        if isinstance(reply, SignInReply):
+            resource_id, resource_uri = self._handler.sign_in_resource()
+            login: dict[str, Any] = {
+                "text": reply.message,
+                "connectionName": "gradebot",
+                "buttons": [{"type": "signin", "title": "Sign in", "text": "Sign in", "value": reply.sign_in_url}],
+            }
+            if reply.offer_sso:
+                login["tokenExchangeResource"] = {"id": resource_id, "uri": resource_uri, "providerId": ""}
+            return _action_response(401, LOGIN_REQUEST_TYPE, login)
+        return _action_response(412, PRECONDITION_TYPE, {"code": "412", "message": reply.message})
+
+    async def _apologize(self, context: TurnContext) -> None:
+        text = "Sorry, something went wrong on Gradebot's side. Nothing you typed was lost; please try again."
+        try:
+            if context.activity.type == ActivityTypes.invoke:
+                if not context.turn_state.get(self._invoke_response_key):
+                    await context.send_activity(_action_response(200, MESSAGE_TYPE, text))
+            elif context.activity.type == ActivityTypes.message:
+                await context.send_activity(MessageFactory.text(text))
+        except CONNECTOR_FAILURES as exc:
+            log.warning("could not deliver the apology for activity %s: %s", context.activity.id, type(exc).__name__)

@@ -1,0 +1,163 @@
+"""Inbound authentication at the Teams edge: botbuilder's JWT validation behind a cheap first look at the header,
+every refusal a 401 (botbuilder 4.17.1 answers several malformed tokens with 500), and connector clients and
+credentials made once instead of on every turn."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jwt
+import requests
+from botbuilder.schema import Activity
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    JwtTokenValidation,
+    ServiceClientCredentialsFactory,
+    UserTokenClient,
+)
+
+BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
+_BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
+MAX_AUTHORIZATION_LENGTH = 16_384
+SIGNING_ALGORITHMS = frozenset({"RS256"})
+"""What the Bot Framework signs with (botbuilder itself decodes with RS256 only)."""
+
+
+class BotConfiguration:
+    """The attribute bag botbuilder's ConfigurationBotFrameworkAuthentication reads."""
+
+    def __init__(self, app_id: str, app_password: str, app_type: str, tenant_id: str, openid_metadata_url: str) -> None:
+        self.APP_ID = app_id
+        self.APP_PASSWORD = app_password
+        self.APP_TYPE = app_type
+        self.APP_TENANTID = tenant_id
+        if app_id and openid_metadata_url:
+            # Parameterized mode; only safe with an app id (botbuilder 4.17.1 crashes on it in anonymous mode).
+            tenant = tenant_id or "botframework.com"
+            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = openid_metadata_url
+            self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = openid_metadata_url
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = BOT_FRAMEWORK_ISSUER
+            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = BOT_FRAMEWORK_ISSUER
+            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = f"https://login.microsoftonline.com/{tenant}"
+            self.OAUTH_URL = BOT_FRAMEWORK_ISSUER
+
+
+class ReusedCredentials(ServiceClientCredentialsFactory):  # type: ignore[misc]
+    """Creates each outbound credential once (botbuilder makes a new one, with a token fetch, every turn)."""
+
+    def __init__(self, inner: ServiceClientCredentialsFactory) -> None:
+        self._inner = inner
+        self._made: dict[tuple[str, str, str, bool], Any] = {}
+
+    async def is_valid_app_id(self, app_id: str) -> bool:
+        return bool(await self._inner.is_valid_app_id(app_id))
+
+    async def is_authentication_disabled(self) -> bool:
+        return bool(await self._inner.is_authentication_disabled())
+
+    async def create_credentials(
+        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
+    ) -> Any:
+        key = (app_id or "", oauth_scope or "", login_endpoint or "", bool(validate_authority))
+        if key not in self._made:
+            self._made[key] = await self._inner.create_credentials(
+                app_id, oauth_scope, login_endpoint, validate_authority
+            )
+        return self._made[key]
+
+
+class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
+    """One ConnectorClient per (app, serviceUrl, audience), shared by every turn."""
+
+    def __init__(self, inner: ConnectorFactory, app_id: str, clients: dict[tuple[str, str, str], Any]) -> None:
+        self._inner = inner
+        self._app_id = app_id
+        self._clients = clients
+
+    async def create(self, service_url: str, audience: str | None = None) -> Any:
+        key = (self._app_id, service_url, audience or "")
+        client = self._clients.get(key)
+        if client is None:
+            client = await self._inner.create(service_url, audience)
+            self._clients[key] = client
+        return client
+
+
+class SigningKeysUnavailableError(Exception):
+    """The Bot Framework's OpenID metadata or signing keys could not be fetched (our problem, not the caller's)."""
+
+
+class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
+    """Delegates to botbuilder's authentication, handing out cached connector and user-token clients.
+
+    Every refusal becomes a PermissionError: botbuilder 4.17.1 refuses some tokens with IndexError (unknown `kid`),
+    AttributeError (a header it cannot split) or a bare Exception (algorithm, endorsements).
+    """
+
+    def __init__(self, inner: BotFrameworkAuthentication) -> None:
+        self._inner = inner
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._token_clients: dict[str, UserTokenClient] = {}
+
+    def _wrap(self, factory: ConnectorFactory | None, identity: ClaimsIdentity) -> ConnectorFactory | None:
+        if factory is None:
+            return None
+        app_id = JwtTokenValidation.get_app_id_from_claims(identity.claims) or ""
+        return _ReusedConnectors(factory, app_id, self._clients)
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        try:
+            result = await self._inner.authenticate_request(activity, auth_header)
+        except (PermissionError, jwt.PyJWTError):
+            raise
+        except requests.RequestException as exc:
+            raise SigningKeysUnavailableError(type(exc).__name__) from exc
+        except Exception as exc:  # the edge's authentication: whatever botbuilder raises here is a refused token
+            raise PermissionError(f"token refused ({type(exc).__name__})") from exc
+        result.connector_factory = self._wrap(result.connector_factory, result.claims_identity)
+        return result
+
+    async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> Any:
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return self._wrap(self._inner.create_connector_factory(claims_identity), claims_identity)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        app_id = JwtTokenValidation.get_app_id_from_claims(claims_identity.claims) or ""
+        if app_id not in self._token_clients:
+            self._token_clients[app_id] = await self._inner.create_user_token_client(claims_identity)
+        return self._token_clients[app_id]
+
+    def get_originating_audience(self) -> str:
+        return str(self._inner.get_originating_audience())
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
+
+
+def looks_like_bot_framework_token(header: str) -> bool:
+    """A cheap look before botbuilder validates the signature: exactly `Bearer <jwt>`, whose JSON header names
+    RS256 and a key id and whose claims carry an issuer and an expiry (PyJWT accepts a token without `exp`)."""
+    match = _BEARER_JWT.fullmatch(header) if len(header) <= MAX_AUTHORIZATION_LENGTH else None
+    if match is None:
+        return False
+    token = match.group(1)
+    try:
+        head = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    kid, expires = head.get("kid"), claims.get("exp")
+    return (
+        head.get("alg") in SIGNING_ALGORITHMS
+        and isinstance(kid, str)
+        and bool(kid)
+        and isinstance(claims.get("iss"), str)
+        and isinstance(expires, int | float)
+        and not isinstance(expires, bool)
+    )

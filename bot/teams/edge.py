@@ -1,0 +1,213 @@
+"""The Teams edge: owns botbuilder's CloudAdapter, authenticates and runs each inbound activity (never a 500),
+and sends proactive messages — the team's class, cards posted and updated, 1:1 chats opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp.configuration_service_client_credential_factory import (
+    ConfigurationServiceClientCredentialFactory,
+)
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters, ConversationReference
+from msrest.exceptions import HttpOperationError
+from msrest.serialization import Model
+
+from bot.kernel.turn import Card, DeliveryError, SignInReply
+from bot.teams.activity import CONNECTOR_FAILURES, GradebotBot, TurnHandler
+from bot.teams.auth import (
+    BotConfiguration,
+    ReusedCredentials,
+    ReusingAuthentication,
+    SigningKeysUnavailableError,
+    looks_like_bot_framework_token,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeResponse:
+    """What the HTTP layer writes back: a status and an optional JSON body."""
+
+    status: int
+    body: object | None = None
+
+
+def _unusable(activity: Activity) -> str | None:
+    """Why Gradebot cannot work with this activity (no type, nowhere to answer, no conversation), or None."""
+    if not isinstance(activity.type, str) or not activity.type:
+        return "The activity has no type."
+    service_url = activity.service_url
+    if not isinstance(service_url, str) or len(service_url) > 2048:
+        return "The activity has no serviceUrl."
+    parts = urlsplit(service_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The activity's serviceUrl is not an http(s) URL."
+    conversation = activity.conversation
+    if conversation is None or not isinstance(conversation.id, str) or not conversation.id:
+        return "The activity has no conversation id."
+    return None
+
+
+class TeamsEdge:
+    """Owns the CloudAdapter and the bot; processes inbound activities and sends proactive messages."""
+
+    def __init__(
+        self,
+        handler: TurnHandler,
+        *,
+        app_id: str,
+        app_password: str = "",
+        app_type: str = "MultiTenant",
+        tenant_id: str = "",
+        openid_metadata_url: str = "",
+        sign_in_card: Callable[[SignInReply], Card],
+    ) -> None:
+        config = BotConfiguration(app_id, app_password, app_type, tenant_id, openid_metadata_url)
+        credentials = ReusedCredentials(ConfigurationServiceClientCredentialFactory(config))
+        self._auth = ReusingAuthentication(
+            ConfigurationBotFrameworkAuthentication(config, credentials_factory=credentials)
+        )
+        self._adapter = CloudAdapter(self._auth)
+        self._app_id = app_id
+        self._handler = handler
+        self._sign_in_card = sign_in_card
+        self._team_classes: dict[str, str | None] = {}
+        self._bot = GradebotBot(
+            handler,
+            class_id_for=self.class_id_for,
+            sign_in_card=sign_in_card,
+            invoke_response_key=self._adapter._INVOKE_RESPONSE_KEY,
+        )
+
+    def may_be_authentic(self, auth_header: str) -> bool:
+        """A cheap look at the Authorization header, before the body is parsed: False means answer 401 now."""
+        return not self._app_id or looks_like_bot_framework_token(auth_header)
+
+    async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
+        """Authenticate and run one inbound activity; never raises for bad input (401/400 instead)."""
+        if not self.may_be_authentic(auth_header):
+            # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode, and on several malformed
+            # tokens; refuse them here, before any key lookup.
+            log.info("rejected an inbound activity: malformed Authorization header")
+            return EdgeResponse(401)
+        try:
+            activity = Activity().deserialize(dict(body))
+        except (TypeError, ValueError, AttributeError):  # msrest raises DeserializationError, a ValueError
+            return EdgeResponse(400, {"error": "The body is not a Bot Framework activity."})
+        problem = _unusable(activity)
+        if problem is not None:
+            return EdgeResponse(400, {"error": problem})
+        try:
+            result = await self._adapter.process_activity(auth_header, activity, self._bot.on_turn)
+        except (PermissionError, jwt.PyJWTError) as exc:
+            log.info("rejected an inbound activity: %s", type(exc).__name__)
+            return EdgeResponse(401)
+        except SigningKeysUnavailableError as exc:
+            log.warning("Bot Framework signing keys unavailable: %s", exc)
+            return EdgeResponse(503, {"error": "Signing keys unavailable; retry later."})
+        if result is None:
+            return EdgeResponse(201 if activity.type != ActivityTypes.invoke else 200)
+        response_body = result.body.serialize() if isinstance(result.body, Model) else result.body  # type: ignore[no-untyped-call]
+        return EdgeResponse(int(result.status), response_body)
+
+    async def class_id_for(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
+        """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
+        if hinted:
+            self._team_classes[team_id] = hinted
+            return hinted
+        if team_id in self._team_classes:
+            return self._team_classes[team_id]
+        try:
+            client = await TeamsInfo.get_teams_connector_client(context)
+            # botbuilder's TeamsInfo.get_team_details is a blocking HTTP call inside an async def.
+            details = await asyncio.to_thread(client.teams.get_team_details, team_id)
+        except CONNECTOR_FAILURES as exc:
+            log.warning("team details unavailable for team %s: %s", team_id, type(exc).__name__)
+            return None
+        aad_group_id = getattr(details, "aad_group_id", None)
+        self._team_classes[team_id] = aad_group_id
+        return aad_group_id
+
+    async def send_card(self, reference: Mapping[str, Any], card: Card) -> str | None:
+        """Post a card into a stored conversation; returns the new activity's id."""
+        sent: list[str | None] = []
+
+        async def callback(context: TurnContext) -> None:
+            response = await context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+            sent.append(response.id if response is not None else None)
+
+        await self._continue(reference, callback)
+        return sent[0] if sent else None
+
+    async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Card) -> None:
+        """Replace a card the bot posted earlier, for everyone in the conversation."""
+
+        async def callback(context: TurnContext) -> None:
+            update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+            update.id = activity_id
+            await context.update_activity(update)
+
+        await self._continue(reference, callback)
+
+    async def open_personal_chat(self, service_url: str, tenant_id: str, user_teams_id: str) -> dict[str, Any]:
+        """Open (or find) the bot's 1:1 chat with a user; returns its serialized conversation reference."""
+        created: list[dict[str, Any]] = []
+        params = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=f"28:{self._app_id}" if self._app_id else "28:gradebot"),
+            members=[ChannelAccount(id=user_teams_id)],
+            tenant_id=tenant_id,
+            channel_data={"tenant": {"id": tenant_id}},
+        )
+
+        async def callback(context: TurnContext) -> None:
+            reference = TurnContext.get_conversation_reference(context.activity)
+            created.append(reference.serialize())
+
+        try:
+            await self._adapter.create_conversation(self._app_id, callback, params, "msteams", service_url, None)
+        except HttpOperationError as exc:
+            raise _delivery_error(exc) from exc
+        except CONNECTOR_FAILURES as exc:  # unreachable, or not the Bot Connector's answer: worth another try
+            raise DeliveryError(0, None, type(exc).__name__) from exc
+        return created[0]
+
+    async def _continue(self, reference: Mapping[str, Any], callback: Callable[[TurnContext], Awaitable[None]]) -> None:
+        ref = ConversationReference().deserialize(dict(reference))
+        try:
+            await self._adapter.continue_conversation(ref, callback, self._app_id)
+        except HttpOperationError as exc:
+            raise _delivery_error(exc) from exc
+        except CONNECTOR_FAILURES as exc:  # unreachable, or not the Bot Connector's answer: worth another try
+            raise DeliveryError(0, None, type(exc).__name__) from exc
+
+
+def _delivery_error(exc: HttpOperationError) -> DeliveryError:
+    response = getattr(exc, "response", None)
+    status = int(getattr(response, "status_code", 0) or 0)
+    headers = getattr(response, "headers", None) or {}
+    retry_after: float | None = None
+    try:
+        raw = headers.get("Retry-After")
+        retry_after = float(raw) if raw else None
+    except (TypeError, ValueError):
+        retry_after = None
+    code: str | None = None
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+        code = body.get("subCode") or (body.get("error") or {}).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return DeliveryError(status, retry_after, code)
