@@ -270,7 +270,7 @@ async def test_remind_once_runs_one_sweep_from_the_command_line(world: World, tm
     await _say_hello(world, rosa)
     await _schedule(world, rosa)
     env = {
-        **os.environ,
+        **os.environ,  # noqa: TID251 - the test harness's own switches and child environments
         "SANDBOX_URL": world.sandbox.base_url,
         "DATABASE_URL": world.database_url,
         "MicrosoftAppId": "",

@@ -170,7 +170,7 @@ async def test_app_py_refuses_to_start_with_a_clear_message_after_its_warnings(m
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
-        "PATH": os.environ.get("PATH", ""),
+        "PATH": os.environ.get("PATH", ""),  # noqa: TID251 - the test harness's own switches and child environments
         "SANDBOX_URL": world.sandbox.base_url,
         "DATABASE_URL": world.database_url,
         "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(K2).decode(),

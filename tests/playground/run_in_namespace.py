@@ -45,7 +45,7 @@ def playground_required() -> bool:
 
     Test-harness switch, read here and nowhere else in the tests (the product reads settings only in bot/config.py).
     """
-    return os.environ.get(REQUIRE_PLAYGROUND_VARIABLE) == "1"
+    return os.environ.get(REQUIRE_PLAYGROUND_VARIABLE) == "1"  # noqa: TID251 - the test harness's own switches and child environments
 
 
 def cannot_run(what: str, reason: str) -> NoReturn:
