@@ -32,7 +32,6 @@ from storage.rows import (
     positive_limit,
     profile_from_row,
     schedule_from_row,
-    utc,
 )
 from storage.store import Store, StoreError
 
@@ -121,14 +120,6 @@ class SqlStore(Store):
             """SELECT * FROM conversations WHERE kind = 'personal' AND user_aad_id = ?
                ORDER BY updated_at DESC, conversation_id DESC LIMIT 1""",
             (user_aad_id,),
-        )
-        return None if row is None else conversation_from_row(row)
-
-    async def team_conversation(self, class_id: str) -> ConversationRecord | None:
-        row = await self._read_one(
-            """SELECT * FROM conversations WHERE kind = 'channel' AND class_id = ?
-               ORDER BY updated_at DESC, conversation_id DESC LIMIT 1""",
-            (class_id,),
         )
         return None if row is None else conversation_from_row(row)
 
@@ -478,12 +469,6 @@ class SqlStore(Store):
         )
         return [schedule_from_row(row) for row in rows]
 
-    async def delete_schedule(self, teacher_id: str) -> bool:
-        rows = await self._write(
-            "DELETE FROM reminder_schedules WHERE teacher_id = ? RETURNING teacher_id", (teacher_id,)
-        )
-        return bool(rows)
-
     async def record_digest(self, teacher_id: str, slot_key: str, now: datetime) -> bool:
         rows = await self._write(
             """INSERT INTO digests (teacher_id, slot_key, sent_at) VALUES (?, ?, ?)
@@ -497,13 +482,6 @@ class SqlStore(Store):
             "SELECT slot_key FROM digests WHERE teacher_id = ? AND slot_key = ?", (teacher_id, slot_key)
         )
         return row is not None
-
-    async def last_digest(self, teacher_id: str) -> tuple[str, datetime] | None:
-        row = await self._read_one(
-            "SELECT slot_key, sent_at FROM digests WHERE teacher_id = ? ORDER BY sent_at DESC, slot_key DESC LIMIT 1",
-            (teacher_id,),
-        )
-        return None if row is None else (str(row["slot_key"]), utc(row["sent_at"]))
 
     # Leases.
 
@@ -520,23 +498,3 @@ class SqlStore(Store):
     async def release_lease(self, name: str, holder: str) -> bool:
         rows = await self._write("DELETE FROM leases WHERE name = ? AND holder = ? RETURNING name", (name, holder))
         return bool(rows)
-
-    async def lease_holder(self, name: str, now: datetime) -> str | None:
-        row = await self._read_one(
-            "SELECT holder FROM leases WHERE name = ? AND expires_at > ?", (name, self._time(now))
-        )
-        return None if row is None else str(row["holder"])
-
-    # Key/value state.
-
-    async def get_value(self, key: str) -> str | None:
-        row = await self._read_one("SELECT item_value FROM key_values WHERE item_key = ?", (key,))
-        return None if row is None else str(row["item_value"])
-
-    async def set_value(self, key: str, value: str, now: datetime) -> None:
-        await self._write(
-            """INSERT INTO key_values (item_key, item_value, updated_at) VALUES (?, ?, ?)
-               ON CONFLICT (item_key) DO UPDATE SET item_value = EXCLUDED.item_value,
-                   updated_at = EXCLUDED.updated_at""",
-            (key, value, self._time(now)),
-        )

@@ -46,11 +46,11 @@ async def open_with(database: Database, migrations: tuple[Migration, ...]) -> St
 async def test_migrations_are_applied_once_and_data_survives_reopening(fresh_database: Database) -> None:
     async with await fresh_database.open() as first:
         assert await first.schema_version() == LATEST
-        await first.set_value("kept", "yes", at(0))
+        await first.save_conversation(conversation("a:kept"))
 
     async with await fresh_database.open() as second:
         assert await second.schema_version() == LATEST
-        assert await second.get_value("kept") == "yes"
+        assert await second.get_conversation("a:kept") == conversation("a:kept")
 
     assert fresh_database.execute("SELECT version FROM schema_version ORDER BY version") == [
         (step.version,) for step in MIGRATIONS
@@ -122,19 +122,19 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 async def test_memory_sqlite_store_works_and_is_private() -> None:
     database = Database("sqlite", "sqlite:///:memory:")
     async with await database.open() as first, await database.open() as second:
-        await first.set_value("k", "v", at(0))
-        assert await first.get_value("k") == "v"
-        assert await second.get_value("k") is None
+        await first.save_token_cache("k", b"v", at(0))
+        assert await first.load_token_cache("k") == b"v"
+        assert await second.load_token_cache("k") is None
 
 
 async def test_closed_store_refuses_work_and_closes_twice_quietly(database: Database) -> None:
     opened = await database.open()
     async with opened as same:
         assert same is opened
-        await same.set_value("k", "v", at(0))
+        await same.save_token_cache("k", b"v", at(0))
 
     with pytest.raises(StoreClosedError):
-        await opened.get_value("k")
+        await opened.load_token_cache("k")
     await opened.close()
 
 
