@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from storage.records import (
     OUTBOX_FAILURES,
@@ -26,6 +27,9 @@ from storage.records import (
     UserProfile,
     from_row,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 CURRENT_VERSION = "SELECT COALESCE(MAX(version), 0) AS version FROM schema_version"
 RECORD_VERSION = "INSERT INTO schema_version (version, name) VALUES (?, ?)"
@@ -78,41 +82,6 @@ class Store(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
-    # The seam each backend fills in.
-
-    @abstractmethod
-    async def _read(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
-        """Run a query; rows come back with their columns decoded (datetimes, JSON, lists, booleans)."""
-
-    @abstractmethod
-    async def _write(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
-        """Run one changing statement atomically; returns what its RETURNING clause yields (or nothing)."""
-
-    @abstractmethod
-    async def _insert_or_select(
-        self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]
-    ) -> tuple[Row | None, bool]:
-        """(row, True) when `insert` returned a row; otherwise (the first row of `select`, False)."""
-
-    @abstractmethod
-    def _time(self, moment: datetime) -> object:
-        """An aware datetime as the backend stores it (in UTC)."""
-
-    @abstractmethod
-    def _json(self, value: object) -> object:
-        """A JSON value as the backend stores it."""
-
-    @abstractmethod
-    def _list(self, values: list[Any]) -> object:
-        """A sorted list as the backend stores it (see INT_LIST_PARAM and TEXT_LIST_PARAM)."""
-
-    def _optional_time(self, moment: datetime | None) -> object:
-        return None if moment is None else self._time(moment)
-
-    async def _read_one(self, statement: str, params: Sequence[object] = ()) -> Row | None:
-        rows = await self._read(statement, params)
-        return rows[0] if rows else None
-
     async def schema_version(self) -> int:
         """The newest migration applied to the database."""
         row = await self._read_one(CURRENT_VERSION)
@@ -130,18 +99,7 @@ class Store(ABC):
                    service_url = EXCLUDED.service_url, bot_id = EXCLUDED.bot_id, user_aad_id = EXCLUDED.user_aad_id,
                    team_id = EXCLUDED.team_id, class_id = EXCLUDED.class_id, reference = EXCLUDED.reference,
                    updated_at = EXCLUDED.updated_at""",
-            (
-                record.conversation_id,
-                record.kind,
-                record.tenant_id,
-                record.service_url,
-                record.bot_id,
-                record.user_aad_id,
-                record.team_id,
-                record.class_id,
-                self._json(record.reference),
-                self._time(record.updated_at),
-            ),
+            self._values(record),
         )
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
@@ -204,20 +162,12 @@ class Store(ABC):
     async def save_user_profile(self, profile: UserProfile) -> None:
         """Insert or replace the profile of `profile.user_aad_id`."""
         await self._write(
-            """INSERT INTO user_profiles (user_aad_id, tenant_id, upn, timezone, teams_id, service_url, updated_at)
+            """INSERT INTO user_profiles (user_aad_id, tenant_id, upn, timezone, updated_at, teams_id, service_url)
                VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (user_aad_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, upn = EXCLUDED.upn,
-                   timezone = EXCLUDED.timezone, teams_id = EXCLUDED.teams_id, service_url = EXCLUDED.service_url,
-                   updated_at = EXCLUDED.updated_at""",
-            (
-                profile.user_aad_id,
-                profile.tenant_id,
-                profile.upn,
-                profile.timezone,
-                profile.teams_id,
-                profile.service_url,
-                self._time(profile.updated_at),
-            ),
+                   timezone = EXCLUDED.timezone, updated_at = EXCLUDED.updated_at, teams_id = EXCLUDED.teams_id,
+                   service_url = EXCLUDED.service_url""",
+            self._values(profile),
         )
 
     async def get_user_profile(self, user_aad_id: str) -> UserProfile | None:
@@ -318,19 +268,7 @@ class Store(ABC):
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
                ON CONFLICT (idempotency_key) DO NOTHING
                RETURNING *""",
-            (
-                new.idempotency_key,
-                new.kind,
-                new.teacher_id,
-                new.tenant_id,
-                new.class_id,
-                new.assignment_id,
-                new.submission_id,
-                self._json(new.payload),
-                moment,
-                moment,
-                moment,
-            ),
+            (*self._values(new), moment, moment, moment),
             "SELECT * FROM outbox WHERE idempotency_key = ?",
             (new.idempotency_key,),
         )
@@ -444,18 +382,7 @@ class Store(ABC):
                    before_state, after_state, outbox_key)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                RETURNING *""",
-            (
-                self._time(new.at),
-                new.teacher_id,
-                new.tenant_id,
-                new.class_id,
-                new.assignment_id,
-                new.submission_id,
-                new.action,
-                self._json(new.before),
-                self._json(new.after),
-                new.outbox_key,
-            ),
+            self._values(new),
         )
         if not rows:
             raise StoreError("an inserted audit record was not returned")
@@ -512,23 +439,7 @@ class Store(ABC):
                     min_age_days = EXCLUDED.min_age_days, snoozed_until = EXCLUDED.snoozed_until,
                     paused_reason = EXCLUDED.paused_reason, paused_at = EXCLUDED.paused_at,
                     updated_at = EXCLUDED.updated_at""",
-            (
-                schedule.teacher_id,
-                schedule.tenant_id,
-                schedule.enabled,
-                self._list(sorted(schedule.days)),
-                schedule.local_time,
-                schedule.timezone,
-                schedule.quiet_start,
-                schedule.quiet_end,
-                self._list(sorted(schedule.class_ids)),
-                schedule.min_waiting,
-                schedule.min_age_days,
-                self._optional_time(schedule.snoozed_until),
-                schedule.paused_reason,
-                self._optional_time(schedule.paused_at),
-                self._time(schedule.updated_at),
-            ),
+            self._values(schedule),
         )
 
     async def get_schedule(self, teacher_id: str) -> ReminderSchedule | None:
@@ -574,6 +485,49 @@ class Store(ABC):
         """Give the lease up; False if `holder` did not have it."""
         rows = await self._write("DELETE FROM leases WHERE name = ? AND holder = ? RETURNING name", (name, holder))
         return bool(rows)
+
+    # The seam each backend fills in.
+
+    @abstractmethod
+    async def _read(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
+        """Run a query; rows come back with their columns decoded (datetimes, JSON, lists, booleans)."""
+
+    @abstractmethod
+    async def _write(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
+        """Run one changing statement atomically; returns what its RETURNING clause yields (or nothing)."""
+
+    @abstractmethod
+    async def _insert_or_select(
+        self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]
+    ) -> tuple[Row | None, bool]:
+        """(row, True) when `insert` returned a row; otherwise (the first row of `select`, False)."""
+
+    @abstractmethod
+    def _time(self, moment: datetime) -> object:
+        """An aware datetime as the backend stores it (in UTC)."""
+
+    @abstractmethod
+    def _json(self, value: object) -> object:
+        """A JSON value as the backend stores it."""
+
+    @abstractmethod
+    def _list(self, values: list[Any]) -> object:
+        """A sorted list as the backend stores it (see INT_LIST_PARAM and TEXT_LIST_PARAM)."""
+
+    def _values(self, record: DataclassInstance) -> tuple[object, ...]:
+        """The record's fields as the backend stores them, in declaration order: statements list columns in it."""
+        return tuple(self._value(getattr(record, field.name)) for field in fields(record))
+
+    def _value(self, value: object) -> object:
+        if isinstance(value, datetime):
+            return self._time(value)
+        if isinstance(value, dict):
+            return self._json(value)
+        return self._list(sorted(value)) if isinstance(value, frozenset) else value
+
+    async def _read_one(self, statement: str, params: Sequence[object] = ()) -> Row | None:
+        rows = await self._read(statement, params)
+        return rows[0] if rows else None
 
 
 def _audit(row: Row) -> AuditRecord:
