@@ -1,7 +1,7 @@
-"""The Store: every piece of durable state Gradebot keeps, one abstract class that is both the contract and its SQL.
+"""The Store: every piece of durable state Gradebot keeps, in one abstract class that is both contract and SQL.
 
-Both backends speak SQL, so each operation is written once with its contract beside it; a backend fills in only the
-seam (reads, writes, encodings). Callers pass the clock in (`now`, aware datetimes); a store never reads the time.
+Both backends speak SQL, so each method is written once, its contract beside its statement (not a Protocol repeated
+by an implementation); a backend fills in only the seam. Callers pass the clock in (`now`); a store never reads it.
 """
 
 from __future__ import annotations
