@@ -1,4 +1,4 @@
-"""Gradebot's persistence behind one Store protocol: SQLite embedded by default, PostgreSQL when shared.
+"""Gradebot's persistence behind one Store class: SQLite embedded by default, PostgreSQL when shared.
 
 `await open_store(url)` picks the backend from the URL, applies migrations and returns a ready `Store`.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,14 +22,11 @@ from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
 from storage.migrations import MIGRATIONS, POSTGRES_VERSION_TABLE, Migration, missing_steps
-from storage.rows import Row, positive, utc
-from storage.sql_store import CURRENT_VERSION, RECORD_VERSION, SqlStore
-from storage.store import StoreClosedError, StoreError
+from storage.records import Row, utc
+from storage.store import CURRENT_VERSION, RECORD_VERSION, Store, StoreClosedError, StoreError, positive
 
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-Params = Sequence[object] | Mapping[str, object]
 
 
 def _native(statement: str) -> str:
@@ -95,7 +92,7 @@ async def _migrate(
             await cursor.execute(_native(RECORD_VERSION), (step.version, step.name))
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(Store):
     """The Store on a PostgreSQL database (optionally in one schema). Open with `await PostgresStore.open()`."""
 
     INT_LIST_PARAM = "?::integer[]"
@@ -158,20 +155,13 @@ class PostgresStore(SqlStore):
         except psycopg.Error as error:
             raise _store_error("PostgreSQL operation failed", error) from _safe_cause(error)
 
-    async def _rows(self, query: str, params: Params = ()) -> list[Row]:
-        """Run one statement in psycopg's own parameter style, on its own (autocommit, so atomic)."""
-        async with self._connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(query, params)
-            if cursor.description is None:
-                return []
-            rows: list[Row] = list(await cursor.fetchall())
-            return rows
-
     async def _read(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
-        return await self._rows(_native(statement), params)
+        """Run one statement on its own (autocommit, so a write is atomic)."""
+        async with self._connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(_native(statement), params)
+            return list(await cursor.fetchall()) if cursor.description else []
 
-    async def _write(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
-        return await self._rows(_native(statement), params)
+    _write = _read
 
     async def _insert_or_select(
         self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]

@@ -1,4 +1,4 @@
-"""The frozen records that cross the Store boundary: what callers save and what the store hands back.
+"""The frozen records that cross the Store boundary, and how a backend's decoded row becomes one.
 
 Every timestamp is an aware datetime; the store returns them in UTC. JSON fields are plain dicts, opaque to storage.
 """
@@ -6,22 +6,47 @@ Every timestamp is an aware datetime; the store returns them in UTC. JSON fields
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 JsonObject = dict[str, Any]
+Row = Mapping[str, Any]
+"""A database row with its columns decoded by the backend (datetimes, JSON, lists, booleans)."""
 
 ConversationKind = Literal["personal", "channel", "groupChat"]
 OutboxStatus = Literal["pending", "inflight", "done", "failed", "conflict"]
 OutboxFailure = Literal["failed", "conflict"]
 
-CONVERSATION_KINDS: Final[frozenset[str]] = frozenset({"personal", "channel", "groupChat"})
-OUTBOX_STATUSES: Final[frozenset[str]] = frozenset({"pending", "inflight", "done", "failed", "conflict"})
-OUTBOX_FAILURES: Final[frozenset[str]] = frozenset({"failed", "conflict"})
-OUTBOX_FINISHED: Final[frozenset[str]] = frozenset({"done", "failed", "conflict"})
+OUTBOX_FAILURES: Final[frozenset[str]] = frozenset(get_args(OutboxFailure))
+OUTBOX_FINISHED: Final[frozenset[str]] = frozenset({"done", *OUTBOX_FAILURES})
 
 _CLOCK_TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+_Record = TypeVar("_Record", bound="DataclassInstance")
+
+
+def utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive datetime is a caller bug (whose clock would it be?)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("the store takes aware datetimes only (got a naive one)")
+    return moment.astimezone(UTC)
+
+
+def from_row(record: type[_Record], row: Row, **columns: str) -> _Record:
+    """A `record` from the row's columns of the same names (`columns` maps a field to another column), with times
+    in UTC and lists (array columns) as frozensets."""
+    values = {field.name: row[columns.get(field.name, field.name)] for field in fields(record)}
+    return record(**{name: _plain(value) for name, value in values.items()})
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return utc(value)
+    return frozenset(value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +68,7 @@ class ConversationRecord:
     updated_at: datetime
 
     def __post_init__(self) -> None:
-        if self.kind not in CONVERSATION_KINDS:
+        if self.kind not in get_args(ConversationKind):
             raise ValueError(f"unknown conversation kind {self.kind!r}")
 
 
@@ -103,7 +128,7 @@ class OutboxEntry:
     lease_until: datetime | None
 
     def __post_init__(self) -> None:
-        if self.status not in OUTBOX_STATUSES:
+        if self.status not in get_args(OutboxStatus):
             raise ValueError(f"unknown outbox status {self.status!r}")
 
     @property

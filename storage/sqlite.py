@@ -18,45 +18,31 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from storage.migrations import MIGRATIONS, SQLITE_VERSION_TABLE, Migration, missing_steps
-from storage.rows import Row, positive, utc
-from storage.sql_store import CURRENT_VERSION, RECORD_VERSION, SqlStore
-from storage.store import StoreClosedError, StoreError
+from storage.records import Row, utc
+from storage.store import CURRENT_VERSION, RECORD_VERSION, Store, StoreClosedError, StoreError, positive
 
 MEMORY = ":memory:"
 DEFAULT_BUSY_TIMEOUT = timedelta(seconds=10)
 _WAL_SWITCH_RETRY = timedelta(milliseconds=5)
 
-# Columns are decoded by name, so a name means the same type in every table.
-_TIME_COLUMNS = frozenset(
-    {
-        "updated_at",
-        "claimed_at",
-        "expires_at",
-        "next_attempt_at",
-        "created_at",
-        "lease_until",
-        "at",
-        "undone_at",
-        "snoozed_until",
-        "paused_at",
-        "sent_at",
-    }
-)
+# Columns are decoded by name, so a name means the same type in every table: times are `at`, `*_at`, `*_until`.
 _JSON_COLUMNS = frozenset({"reference", "payload", "result", "before_state", "after_state", "days", "class_ids"})
 
 _T = TypeVar("_T")
 
 
+def _decode(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name == "at" or name.endswith(("_at", "_until")):
+        return datetime.fromisoformat(value)
+    if name in _JSON_COLUMNS:
+        return json.loads(value)
+    return bool(value) if name == "enabled" else value
+
+
 def _decode_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for column, value in zip(cursor.description, values, strict=True):
-        name = column[0]
-        if value is not None and name in _TIME_COLUMNS:
-            value = datetime.fromisoformat(value)
-        elif value is not None and name in _JSON_COLUMNS:
-            value = json.loads(value)
-        row[name] = value
-    return row
+    return {column[0]: _decode(column[0], value) for column, value in zip(cursor.description, values, strict=True)}
 
 
 @contextmanager
@@ -109,7 +95,7 @@ def _migrate(connection: sqlite3.Connection, migrations: Sequence[Migration]) ->
             connection.execute(RECORD_VERSION, (step.version, step.name))
 
 
-class SqliteStore(SqlStore):
+class SqliteStore(Store):
     """The Store on one SQLite file (or `:memory:`, private to this object). Open with `await SqliteStore.open()`."""
 
     def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:

@@ -13,6 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,11 @@ class Database:
             connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema or "public")))
             cursor = connection.execute(statement)
             return cursor.fetchall() if cursor.description else []
+
+
+def stored_time(value: str | datetime) -> datetime:
+    """A time column as `Database.execute` returns it: ISO 8601 text from SQLite, a datetime from PostgreSQL."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 @functools.cache

@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from storage import Store
-from tests.storage.conftest import Database
+from tests.storage.conftest import Database, stored_time
 from tests.storage.samples import at
 
 MINUTE = timedelta(minutes=1)
+
+
+def lease_holder(database: Database, name: str, now: datetime) -> str | None:
+    """Who holds the lease at `now` (None when free or expired), read with plain SQL beside the stores."""
+    rows = database.execute(f"SELECT holder, expires_at FROM leases WHERE name = '{name}'")
+    return next((holder for holder, until in rows if stored_time(until) > now), None)
 
 
 @asynccontextmanager
@@ -62,30 +68,30 @@ async def test_claim_once_race_has_exactly_one_winner(database: Database) -> Non
     assert results.count(True) == 1
 
 
-async def test_lease_is_exclusive_renewable_and_taken_over_after_expiry(store: Store) -> None:
-    assert await store.lease_holder("reminders", at(0)) is None
+async def test_lease_is_exclusive_renewable_and_taken_over_after_expiry(store: Store, database: Database) -> None:
+    assert lease_holder(database, "reminders", at(0)) is None
     assert await store.acquire_lease("reminders", "instance-a", at(0), MINUTE) is True
     assert await store.acquire_lease("reminders", "instance-b", at(0, seconds=30), MINUTE) is False
-    assert await store.lease_holder("reminders", at(0, seconds=30)) == "instance-a"
+    assert lease_holder(database, "reminders", at(0, seconds=30)) == "instance-a"
 
     assert await store.acquire_lease("reminders", "instance-a", at(0, seconds=50), MINUTE) is True, "renewal"
     assert await store.acquire_lease("reminders", "instance-b", at(1, seconds=30), MINUTE) is False, "renewed"
-    assert await store.lease_holder("reminders", at(1, seconds=49)) == "instance-a"
-    assert await store.lease_holder("reminders", at(1, seconds=50)) is None, "expired"
+    assert lease_holder(database, "reminders", at(1, seconds=49)) == "instance-a"
+    assert lease_holder(database, "reminders", at(1, seconds=50)) is None, "expired"
 
     assert await store.acquire_lease("reminders", "instance-b", at(2), MINUTE) is True
-    assert await store.lease_holder("reminders", at(2)) == "instance-b"
+    assert lease_holder(database, "reminders", at(2)) == "instance-b"
     assert await store.acquire_lease("other-job", "instance-a", at(2), MINUTE) is True, "leases are per name"
 
 
-async def test_release_lease_only_by_its_holder(store: Store) -> None:
+async def test_release_lease_only_by_its_holder(store: Store, database: Database) -> None:
     await store.acquire_lease("reminders", "instance-a", at(0), MINUTE)
 
     assert await store.release_lease("reminders", "instance-b") is False
-    assert await store.lease_holder("reminders", at(0)) == "instance-a"
+    assert lease_holder(database, "reminders", at(0)) == "instance-a"
     assert await store.release_lease("reminders", "instance-a") is True
     assert await store.release_lease("reminders", "instance-a") is False
-    assert await store.lease_holder("reminders", at(0)) is None
+    assert lease_holder(database, "reminders", at(0)) is None
     assert await store.acquire_lease("reminders", "instance-b", at(0), MINUTE) is True
 
 
@@ -101,8 +107,12 @@ async def test_acquire_lease_race_has_exactly_one_winner(database: Database) -> 
         winners = [holder for holder, won in zip(holders, results, strict=True) if won]
 
         assert len(winners) == 1
-        seen = await asyncio.gather(*(observer.lease_holder("reminders", at(0)) for observer in stores))
-        assert set(seen) == {winners[0]}
+        assert lease_holder(database, "reminders", at(0)) == winners[0]
+        losers = [(stores[index // 3], holder) for index, holder in enumerate(holders) if holder != winners[0]]
+        retries = await asyncio.gather(
+            *(each.acquire_lease("reminders", holder, at(0), MINUTE) for each, holder in losers)
+        )
+        assert not any(retries), "every store sees the lease held"
 
 
 async def test_expired_lease_race_has_exactly_one_new_holder(database: Database) -> None:
@@ -115,14 +125,14 @@ async def test_expired_lease_race_has_exactly_one_new_holder(database: Database)
             )
         )
         assert results.count(True) == 1
-        assert await stores[0].lease_holder("reminders", at(5)) == f"instance-{results.index(True)}"
+        assert lease_holder(database, "reminders", at(5)) == f"instance-{results.index(True)}"
 
 
-async def test_lease_and_claim_reject_naive_times_and_empty_ttls(store: Store) -> None:
+async def test_lease_and_claim_reject_naive_times_and_empty_ttls(store: Store, database: Database) -> None:
     with pytest.raises(ValueError, match="aware"):
         await store.acquire_lease("reminders", "a", at(0).replace(tzinfo=None), MINUTE)
     with pytest.raises(ValueError, match="positive"):
         await store.acquire_lease("reminders", "a", at(0), timedelta(0))
     with pytest.raises(ValueError, match="positive"):
         await store.claim_once("invoke", "x", at(0), -MINUTE)
-    assert await store.lease_holder("reminders", at(0)) is None
+    assert lease_holder(database, "reminders", at(0)) is None

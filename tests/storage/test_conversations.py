@@ -1,4 +1,4 @@
-"""Contract: conversation references, class choice, token caches, user profiles and named values."""
+"""Contract: conversation references, class choice, token caches and user profiles."""
 
 from __future__ import annotations
 
@@ -49,19 +49,6 @@ async def test_personal_conversation_is_the_newest_personal_chat_of_that_user(st
     assert await store.personal_conversation("nobody") is None
 
 
-async def test_team_conversation_is_the_newest_channel_of_that_class(store: Store) -> None:
-    channel = {"kind": "channel", "user_aad_id": None, "team_id": "19:team@thread.tacv2"}
-    await store.save_conversation(conversation("19:general", class_id="class-1", updated_at=at(1), **channel))
-    await store.save_conversation(conversation("19:homework", class_id="class-1", updated_at=at(4), **channel))
-    await store.save_conversation(conversation("19:elsewhere", class_id="class-2", updated_at=at(8), **channel))
-    await store.save_conversation(conversation("a:1", class_id="class-1", updated_at=at(9)))
-
-    found = await store.team_conversation("class-1")
-
-    assert found is not None and found.conversation_id == "19:homework"
-    assert await store.team_conversation("class-unknown") is None
-
-
 async def test_class_choice_is_per_conversation_and_can_change(store: Store) -> None:
     assert await store.get_class_choice("a:1") is None
 
@@ -106,14 +93,3 @@ async def test_user_profile_round_trips_and_is_replaced(store: Store) -> None:
 
     assert await store.get_user_profile("teacher-1") == full
     assert await store.get_user_profile("teacher-2") is None
-
-
-async def test_named_values_are_set_and_overwritten(store: Store) -> None:
-    assert await store.get_value("reminders.last_tick") is None
-
-    await store.set_value("reminders.last_tick", T0.isoformat(), at(0))
-    await store.set_value("reminders.last_tick", at(1).isoformat(), at(1))
-    await store.set_value("note", "ünïcødé ✓", at(1))
-
-    assert await store.get_value("reminders.last_tick") == at(1).isoformat()
-    assert await store.get_value("note") == "ünïcødé ✓"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -17,12 +18,22 @@ from tests.storage.conftest import Database
 from tests.storage.samples import at, conversation, outbox_entry
 
 LATEST = MIGRATIONS[-1].version
+DIALECTS = ("sqlite", "postgres")
 EXTRA_STEP = Migration(
     LATEST + 1,
     "test-only step",
     sqlite=("CREATE TABLE test_extra (id INTEGER PRIMARY KEY)", "INSERT INTO test_extra (id) VALUES (1)"),
     postgres=("CREATE TABLE test_extra (id integer PRIMARY KEY)", "INSERT INTO test_extra (id) VALUES (1)"),
 )
+
+
+# sha256 of each released step's statements (joined by "\n;\n"), per dialect: a released step is never edited.
+RELEASED = {
+    (1, "sqlite"): "7c86bf688ee0bcf6aae02800ef934bce025ddcbdd64e1f490512d428b27feb0d",
+    (1, "postgres"): "20b9f64eefa07aa891bc375bc1ee92bdce494b3dc8297bddc304a218b57de23f",
+    (2, "sqlite"): "4ad0bd2c6ca575dd7ac4d81d32c8750676aae8772b62ca9247699aa5a5d34823",
+    (2, "postgres"): "e92643763130f20f61c70c31f26b7b380a128c9d6c75d3bfdab3878d1243462d",
+}
 
 
 async def open_with(database: Database, migrations: tuple[Migration, ...]) -> Store:
@@ -35,15 +46,21 @@ async def open_with(database: Database, migrations: tuple[Migration, ...]) -> St
 async def test_migrations_are_applied_once_and_data_survives_reopening(fresh_database: Database) -> None:
     async with await fresh_database.open() as first:
         assert await first.schema_version() == LATEST
-        await first.set_value("kept", "yes", at(0))
+        await first.save_conversation(conversation("a:kept"))
 
     async with await fresh_database.open() as second:
         assert await second.schema_version() == LATEST
-        assert await second.get_value("kept") == "yes"
+        assert await second.get_conversation("a:kept") == conversation("a:kept")
 
     assert fresh_database.execute("SELECT version FROM schema_version ORDER BY version") == [
         (step.version,) for step in MIGRATIONS
     ]
+
+
+def test_released_migration_steps_are_never_edited() -> None:
+    statements = {(step.version, dialect): getattr(step, dialect) for step in MIGRATIONS for dialect in DIALECTS}
+    digests = {key: hashlib.sha256("\n;\n".join(value).encode()).hexdigest() for key, value in statements.items()}
+    assert {key: digests[key] for key in RELEASED} == RELEASED
 
 
 async def test_concurrent_openers_of_a_new_database_migrate_it_once(fresh_database: Database) -> None:
@@ -105,19 +122,19 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 async def test_memory_sqlite_store_works_and_is_private() -> None:
     database = Database("sqlite", "sqlite:///:memory:")
     async with await database.open() as first, await database.open() as second:
-        await first.set_value("k", "v", at(0))
-        assert await first.get_value("k") == "v"
-        assert await second.get_value("k") is None
+        await first.save_token_cache("k", b"v", at(0))
+        assert await first.load_token_cache("k") == b"v"
+        assert await second.load_token_cache("k") is None
 
 
 async def test_closed_store_refuses_work_and_closes_twice_quietly(database: Database) -> None:
     opened = await database.open()
     async with opened as same:
         assert same is opened
-        await same.set_value("k", "v", at(0))
+        await same.save_token_cache("k", b"v", at(0))
 
     with pytest.raises(StoreClosedError):
-        await opened.get_value("k")
+        await opened.load_token_cache("k")
     await opened.close()
 
 

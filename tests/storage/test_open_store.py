@@ -68,7 +68,7 @@ async def test_relative_sqlite_path_is_relative_to_the_working_directory(
     monkeypatch.chdir(tmp_path)
 
     async with await open_store("sqlite:///data/nested/gradebot.db") as store:
-        await store.set_value("k", "v", at(0))
+        await store.save_token_cache("k", b"v", at(0))
 
     assert (tmp_path / "data" / "nested" / "gradebot.db").is_file()
 
@@ -85,12 +85,12 @@ async def test_postgres_schema_from_the_url_holds_the_tables_and_other_url_optio
     url = f"{POSTGRES_URL}?schema={schema}&application_name=gradebot-test&options=-c%20statement_timeout%3D4321"
     try:
         async with await open_store(url) as store:
-            await store.set_value("where", "here", at(0))
+            await store.save_token_cache("where", b"here", at(0))
             sessions = Database("postgres", POSTGRES_URL).execute(
                 "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'gradebot-test'"
             )
             assert sessions != [(0,)]
-        assert Database("postgres", POSTGRES_URL, schema).execute("SELECT item_value FROM key_values") == [("here",)]
+        assert Database("postgres", POSTGRES_URL, schema).execute("SELECT user_key FROM token_caches") == [("where",)]
     finally:
         drop_schema(schema)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 
 from storage import Store
-from tests.storage.conftest import Database
+from tests.storage.conftest import Database, stored_time
 from tests.storage.samples import BERLIN_WINTER, at, schedule
 
 
@@ -55,16 +56,14 @@ async def test_list_schedules_filters_disabled_ones_and_sorts_by_teacher(store: 
     assert everything[0].enabled is False
 
 
-async def test_delete_schedule(store: Store) -> None:
-    await store.save_schedule(schedule("teacher-1"))
-
-    assert await store.delete_schedule("teacher-1") is True
-    assert await store.delete_schedule("teacher-1") is False
-    assert await store.get_schedule("teacher-1") is None
+def sent_digests(database: Database, teacher_id: str) -> list[tuple[str, datetime]]:
+    """(slot_key, sent_at) of the teacher's recorded digests, oldest first, read with plain SQL."""
+    rows = database.execute(f"SELECT slot_key, sent_at FROM digests WHERE teacher_id = '{teacher_id}'")
+    return sorted((slot, stored_time(sent_at)) for slot, sent_at in rows)
 
 
-async def test_record_digest_is_true_once_per_teacher_and_slot(store: Store) -> None:
-    assert await store.last_digest("teacher-1") is None
+async def test_record_digest_is_true_once_per_teacher_and_slot(store: Store, database: Database) -> None:
+    assert sent_digests(database, "teacher-1") == []
     assert await store.digest_sent("teacher-1", "2025-03-03T07:45") is False
 
     assert await store.record_digest("teacher-1", "2025-03-03T07:45", at(0)) is True
@@ -74,8 +73,8 @@ async def test_record_digest_is_true_once_per_teacher_and_slot(store: Store) -> 
 
     assert await store.digest_sent("teacher-1", "2025-03-03T07:45") is True
     assert await store.digest_sent("teacher-1", "2025-03-04T07:45") is False
-    assert await store.last_digest("teacher-1") == ("2025-03-05T07:45", at(60 * 48))
-    assert await store.last_digest("teacher-2") == ("2025-03-03T07:45", at(1))
+    assert sent_digests(database, "teacher-1") == [("2025-03-03T07:45", at(0)), ("2025-03-05T07:45", at(60 * 48))]
+    assert sent_digests(database, "teacher-2") == [("2025-03-03T07:45", at(1))]
 
 
 async def test_record_digest_race_has_exactly_one_winner(database: Database) -> None:

@@ -122,15 +122,16 @@ async def test_upgrading_drops_the_sign_in_flows_v1_kept_forever_and_keeps_every
         v1 = await SqliteStore.open(fresh_database.url.removeprefix("sqlite:///"), migrations=MIGRATIONS[:1])
     else:
         v1 = await PostgresStore.open(fresh_database.url, schema=fresh_database.schema, migrations=MIGRATIONS[:1])
-    async with v1:
-        await v1.set_value("signin:abc", '{"flow": {}}', at(0))
-        await v1.set_value("reminders:cursor", "kept", at(0))
+    await v1.close()
+    fresh_database.execute(
+        """INSERT INTO key_values (item_key, item_value, updated_at)
+           VALUES ('signin:abc', '{"flow": {}}', '2025-03-03'), ('reminders:cursor', 'kept', '2025-03-03')"""
+    )
     blob = "X'7365616c6564'" if fresh_database.backend == "sqlite" else "'\\x7365616c6564'::bytea"
     fresh_database.execute(
         f"INSERT INTO token_caches (user_key, blob, updated_at) VALUES ('tenant:teacher-1', {blob}, '2025-03-03')"
     )
     async with await fresh_database.open() as upgraded:
-        assert await upgraded.get_value("signin:abc") is None
-        assert await upgraded.get_value("reminders:cursor") == "kept"
+        assert fresh_database.execute("SELECT item_key, item_value FROM key_values") == [("reminders:cursor", "kept")]
         assert await upgraded.token_cache_key_ids() == {"": 1}
         assert await upgraded.load_token_cache("tenant:teacher-1") == b"sealed"
