@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -27,13 +28,13 @@ from bot.identity.handlers import IdentityGate, IdentityHandlers
 from bot.identity.sign_in import SignInPages
 from bot.identity.sso import IdentityConfig, SsoValidator
 from bot.janitor import Janitor
+from bot.kernel.errors import StartupRefusedError
 from bot.kernel.router import Router
 from bot.kernel.workers import Worker, Workers
 from bot.lists.handlers import ListHandlers
 from bot.outbox.queue import Outbox
 from bot.reminders.handlers import ReminderHandlers
 from bot.reminders.sweep import Reminders, SweepReport
-from bot.sandbox_link import SandboxLink
 from bot.school.service import EducationService
 from bot.settings import Settings
 from bot.teams.edge import TeamsEdge
@@ -43,6 +44,9 @@ from graph.budget import RequestBudget
 from graph.connection import GraphHttp, TokenProvider, beta_url_for
 from storage import open_store
 from storage.store import Store
+
+if TYPE_CHECKING:  # the sandbox is a development tool, installed beside Gradebot only for development and tests
+    from sandbox.link import SandboxLink
 
 Clock = Callable[[], datetime]
 
@@ -94,7 +98,7 @@ async def build(
     loginRequest and the sign-in page against the sandbox identity endpoint.
     """
     if settings.sandbox_mode and sandbox is None:
-        sandbox = await (SandboxLink.connect(settings.sandbox_url) if settings.sandbox_url else SandboxLink.start())
+        sandbox = await _sandbox(settings)
     public_base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
     if sandbox is not None:
         info = sandbox.info
@@ -186,6 +190,22 @@ async def build(
     IdentityHandlers(accounts, pages, education).register(router)
     janitor = Janitor(store, outbox_retention=timedelta(days=settings.outbox_retention_days))
     return Gradebot(settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, sandbox, clock)
+
+
+async def _sandbox(settings: Settings) -> SandboxLink:
+    """Sandbox mode: attach to the sandbox at SANDBOX_URL, or start one (the gradebot-sandbox development package)."""
+    try:
+        from sandbox.link import SandboxLink  # only sandbox mode needs the development package
+    except ImportError as exc:
+        raise SandboxModeError(
+            "No MicrosoftAppId is set, so Gradebot would run in sandbox mode, which needs the development package "
+            "gradebot-sandbox (scripts/setup installs it). Set MicrosoftAppId and the other production settings."
+        ) from exc
+    return await (SandboxLink.connect(settings.sandbox_url) if settings.sandbox_url else SandboxLink.start())
+
+
+class SandboxModeError(StartupRefusedError):
+    """Sandbox mode was asked for (no MicrosoftAppId) where the sandbox is not installed."""
 
 
 def _development_key(settings: Settings) -> bytes:

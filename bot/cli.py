@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from bot.identity.cipher import TokenKeyError
+from bot.kernel.errors import StartupRefusedError
 from bot.reminders.sweep import SweepReport
 from bot.settings import Settings, SettingsError
 
@@ -75,7 +75,7 @@ def run(
         mode = "sandbox" if settings.sandbox_mode else "production"
         log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
         serve(settings)
-    except TokenKeyError as exc:
+    except StartupRefusedError as exc:
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     return 0

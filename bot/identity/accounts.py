@@ -47,7 +47,7 @@ class TeacherIdentity:
         cipher: TokenCipher,
         validator: SsoValidator,
         clock: Callable[[], datetime],
-        sandbox_sso: Callable[[str], Awaitable[str]] | None = None,
+        sandbox_sso: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -183,7 +183,8 @@ class TeacherIdentity:
         found = await self.silent(tenant_id, aad_object_id)
         if found is None and self._sandbox_sso is not None:
             # Development stand-in for Teams SSO: the sandbox mints the SSO token; the same msal path runs.
-            found = await self.exchange(tenant_id, aad_object_id, await self._sandbox_sso(aad_object_id))
+            minted = await self._sandbox_sso(aad_object_id)
+            found = await self.exchange(tenant_id, aad_object_id, minted) if minted else None
         if found is None:
             raise SignInRequiredError()
         return found

@@ -11,8 +11,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from bot.kernel.errors import StartupRefusedError
 
-class TokenKeyError(Exception):
+
+class TokenKeyError(StartupRefusedError):
     """Stored sign-ins exist but none opens with the configured keys: starting would lose them all."""
 
 

@@ -32,6 +32,10 @@ class NotAClassTeamError(UserError):
         )
 
 
+class StartupRefusedError(Exception):
+    """Gradebot will not start as configured; the message says what to change."""
+
+
 class SignInRequiredError(Exception):
     """No usable Graph token for this teacher: they must sign in (again)."""
 

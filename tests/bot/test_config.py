@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,22 @@ def test_old_token_keys_are_a_comma_separated_list() -> None:
     settings = Settings.from_env({**PRODUCTION, "TOKEN_ENCRYPTION_OLD_KEYS": f" {old[0]} , {old[1]},"})
     assert settings.token_encryption_old_keys == (b"\x01" * 32, b"\x02" * 32)
     assert "x01" not in repr(settings) and "k" * 8 not in repr(settings)
+
+
+def test_sandbox_mode_without_the_sandbox_installed_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
+    """The sandbox is a development package, not in Gradebot's wheel: a production install with no MicrosoftAppId
+    must say what is missing instead of failing on an import."""
+    hide_the_sandbox = "import sys; sys.modules['sandbox'] = None; import app; sys.exit(app.main([]))"
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}  # noqa: TID251 - the child's environment
+    result = subprocess.run(
+        [sys.executable, "-c", hide_the_sandbox],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Gradebot cannot start" in result.stderr and "gradebot-sandbox" in result.stderr
+    assert "Traceback" not in result.stderr

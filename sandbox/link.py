@@ -1,6 +1,5 @@
-"""Sandbox mode only: start (or find, via SANDBOX_URL) the local Microsoft cloud and ask it for SSO tokens.
-
-Production settings never construct this; it is the clearly named development stand-in for Teams SSO.
+"""A client's link to the sandbox: start `python -m sandbox` as a child (or attach to one already running), read
+its addresses and CA, and ask it for the SSO token Teams would hand a bot — Gradebot's sandbox mode uses it.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from bot.kernel.errors import SignInRequiredError
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +89,15 @@ class SandboxLink:
         asyncio.get_running_loop().create_task(_drain(process))
         return link
 
-    async def sso_token(self, aad_object_id: str) -> str:
-        """The token Teams would hand Gradebot for this seeded user (audience api://botid-{appId})."""
+    async def sso_token(self, aad_object_id: str) -> str | None:
+        """The token Teams would hand the bot for this seeded user (audience api://botid-{appId}); None for a user
+        the sandbox does not know (a forged or foreign aadObjectId: they would have to sign in)."""
         response = await self._http.post(
             f"{self.info.base_url}/_sandbox/sso-token",
             json={"userId": aad_object_id, "appId": self.info.bot_app_id},
         )
         if response.status_code == 404:
-            # Not one of the sandbox's seeded users (a forged or foreign aadObjectId): they would have to sign in.
-            raise SignInRequiredError()
+            return None
         if response.status_code != 200:
             raise SandboxUnavailableError(f"The sandbox refused an SSO token ({response.status_code}).")
         return str(response.json()["token"])
