@@ -408,6 +408,13 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests per hour per app and tenant before 429 (0 = off; Graph: 10000)",
     )
     group.add_argument("--error-rate", type=float, default=defaults.error_rate, help="share answered 500/503/504")
+    group.add_argument(
+        "--error-statuses",
+        type=_statuses,
+        default=defaults.error_statuses,
+        metavar="S[,S...]",
+        help="the 5xx statuses --error-rate picks from (default 500,503,504)",
+    )
     group.add_argument("--timeout-rate", type=float, default=defaults.timeout_rate, help="share that hang")
     group.add_argument("--timeout-s", type=float, default=defaults.timeout_s, help="how long a hung request hangs")
     group.add_argument("--drop-rate", type=float, default=defaults.drop_rate, help="share whose connection drops")
@@ -436,6 +443,16 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _statuses(text: str) -> tuple[int, ...]:
+    try:
+        statuses = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("use comma-separated status codes, e.g. 503 or 500,503") from exc
+    if not statuses or any(not 500 <= status <= 599 for status in statuses):
+        raise argparse.ArgumentTypeError("error statuses must be 5xx codes")
+    return statuses
+
+
 def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
     return FaultPlan(
         latency_ms=args.latency_ms,
@@ -444,6 +461,7 @@ def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
         throttle_window_s=args.throttle_window_s,
         throttle_hourly_limit=args.throttle_hourly_limit,
         error_rate=args.error_rate,
+        error_statuses=args.error_statuses,
         timeout_rate=args.timeout_rate,
         timeout_s=args.timeout_s,
         drop_rate=args.drop_rate,

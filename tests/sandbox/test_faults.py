@@ -96,6 +96,7 @@ def test_cli_flags_build_the_plan() -> None:
             "--throttle-retry-after-s=2",
             "--slow-rate=0.04",
             "--slow-ms=2600",
+            "--error-statuses=503",
         ]
     )
     assert fault_plan_from_args(args) == FaultPlan(
@@ -114,7 +115,16 @@ def test_cli_flags_build_the_plan() -> None:
         throttle_retry_after_s=2,
         slow_rate=0.04,
         slow_ms=2600,
+        error_statuses=(503,),
     )
+
+
+@pytest.mark.parametrize("flag", ["--error-statuses=404", "--error-statuses=x", "--error-statuses=,"])
+def test_error_statuses_must_be_5xx(flag: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_fault_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args([flag])
 
 
 def test_the_same_seed_gives_the_same_faults() -> None:
