@@ -398,14 +398,20 @@ class GradeWriter:
             raise _GiveUpError("someone else changed this grade", conflict=True)
         ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
         patches: list[OutcomePatch] = []
+        # A value Graph already holds is not written again: after a crash between Graph's answer and "done", the
+        # retry finds this entry's own write landed.
         if change.points is not None:
             if outcomes.points is None:
                 raise _GiveUpError("this assignment takes no points")
-            patches.append(PointsPatch(ref, outcomes.points.id, float(change.points)))
+            grade = outcomes.points.points
+            if grade is None or Decimal(str(grade.points)) != change.points:
+                patches.append(PointsPatch(ref, outcomes.points.id, float(change.points)))
         if change.feedback is not None:
             if outcomes.feedback is None:
                 raise _GiveUpError("this submission has no feedback outcome")
-            patches.append(FeedbackPatch(ref, outcomes.feedback.id, change.feedback))
+            feedback = outcomes.feedback.feedback
+            if feedback is None or feedback.text != change.feedback:
+                patches.append(FeedbackPatch(ref, outcomes.feedback.id, change.feedback))
         if change.levels:
             if outcomes.rubric is None:
                 raise _GiveUpError("this assignment has no rubric")
@@ -414,6 +420,8 @@ class GradeWriter:
             patches.append(PointsPatch(ref, outcomes.points.id, None))
         if "feedback" in change.clear and outcomes.feedback is not None:
             patches.append(FeedbackPatch(ref, outcomes.feedback.id, None))
+        if not patches:
+            return {"before": snapshot(outcomes, submission), "after": snapshot(outcomes, submission)}
         for settled in await client.patch_outcomes_many(patches):
             if settled.error is not None:
                 raise settled.error

@@ -1,0 +1,44 @@
+"""A grade write that reached Graph just before Gradebot died (SIGKILL between Graph's answer and the store's "done")
+is finished after the restart without being written a second time. The soak (tests/soak) does it with real kills;
+here the store is put in exactly the state such a kill leaves."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from app import PARTS
+from storage import open_store
+from tests.bot.conftest import World, invoke_card
+from tests.bot.grading_helpers import assignment_named, open_grading, press, shown_submission_id
+
+
+def _as_if_killed_after_graph_answered(database_url: str) -> None:
+    """The entry back in flight under a dead instance's expired lease, with no audit record: what a SIGKILL after
+    the PATCH landed and before `complete_outbox` leaves behind."""
+    expired = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="microseconds")
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+        connection.execute(
+            "UPDATE outbox SET status = 'inflight', lease_owner = 'killed:0', lease_until = ?, result = NULL",
+            (expired,),
+        )
+        connection.execute("DELETE FROM audit_log")
+
+
+async def test_a_write_that_landed_before_a_crash_is_finished_without_writing_it_again(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    status, body = await press(world, rosa, card, "grade", {"points": "6.5", "feedback": "Landed once"})
+    assert status == 200 and "Saved" in str(invoke_card(body))
+    _as_if_killed_after_graph_answered(world.database_url)
+
+    assert await world.client.app[PARTS].writer.run_due() == 1
+
+    writes = sorted((w.kind, str(w.value)) for w in world.sandbox.writes.since(submission_id=target))
+    assert writes == [("feedback", "Landed once"), ("points", "6.5")]  # each once (a $batch answers in any order)
+    async with await open_store(world.database_url) as store:
+        assert await store.pending_outbox_for(rosa.id) == []
+        audit = await store.list_audit(submission_id=target)
+    assert len(audit) == 1 and audit[0].after["points"] == 6.5
