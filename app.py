@@ -319,6 +319,15 @@ async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
         await parts.aclose()
 
 
+def configure_logging(level: str) -> None:
+    """Logging as the server runs it (LOG_LEVEL): every logger at `level` to stderr; the privacy scan of the
+    end-to-end tests configures logging with this too, so it sees what a DEBUG deployment would write."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(level)
+    # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="Run Gradebot.")
     sub = parser.add_subparsers(dest="command")
@@ -333,9 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     if args.command == "remind-once":
         report = asyncio.run(_remind_once(settings, args.at))
         print(json.dumps(dataclasses.asdict(report), indent=2))
