@@ -1,5 +1,5 @@
 """Gradebot's composition root: Settings → aiohttp app (/api/messages, /healthz, sign-in pages), and the lifecycle
-of the store, the Graph client, the outbox worker, reminders and (in sandbox mode) the local sandbox.
+of the store, the Graph client, the outbox worker, reminders, housekeeping and (in sandbox mode) the local sandbox.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from aiohttp import web
 
-from bot.auth import IdentityConfig, SsoTokenError, SsoValidator, TeacherIdentity, TokenCipher
+from bot.auth import IdentityConfig, SignInPageError, SsoValidator, TeacherIdentity, TokenCipher, TokenKeyError
 from bot.config import Settings, SettingsError
 from bot.grading import GradingService
+from bot.housekeeping import Housekeeping
 from bot.notices import SettledNotices
 from bot.outbox import GradeWriter
 from bot.reminder_settings import ReminderSettings
@@ -67,8 +68,10 @@ class Gradebot:
     reminders: Reminders
     app_graph: GraphHttp | None
     sandbox: SandboxLink | None
+    housekeeping: Housekeeping
 
     async def aclose(self) -> None:
+        await self.housekeeping.stop()
         await self.reminders.stop()
         await self.writer.aclose()
         if self.app_graph is not None:
@@ -106,6 +109,7 @@ async def build(
         graph_url = info.graph_url
         # Tokens at rest are encrypted in sandbox mode too, with a development key kept beside the SQLite file.
         key = settings.token_encryption_key or _development_key(settings)
+        ephemeral_key = not settings.token_encryption_key and settings.database_path() is None
     else:
         single = settings.app_type == "SingleTenant"
         config = IdentityConfig(
@@ -119,6 +123,8 @@ async def build(
         )
         graph_url = settings.graph_base_url
         key = settings.token_encryption_key
+        ephemeral_key = False
+    cipher = TokenCipher(key, settings.token_encryption_old_keys)
     store = await open_store(settings.database_url)
     # One budget for everything this instance sends as this app (delegated and app-only count alike in Graph).
     budget = RequestBudget(settings.graph_request_budget)
@@ -133,12 +139,22 @@ async def build(
     identity = TeacherIdentity(
         config,
         store,
-        TokenCipher(key),
+        cipher,
         SsoValidator(config, http),
         public_base,
         clock,
         sandbox_sso=sandbox.sso_token if sandbox is not None and dev_sso else None,
     )
+    try:
+        # A key that opens none of the stored sign-ins would lose them one by one: refuse to start instead.
+        await identity.check_stored_sign_ins(ephemeral_key=ephemeral_key)
+    except TokenKeyError:
+        await http.aclose()
+        await graph.aclose()
+        await store.close()
+        if sandbox is not None:
+            await sandbox.close()
+        raise
     education = EducationService(graph, clock)
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
     writer = GradeWriter(store, graph, identity.provider, owner=owner, clock=clock)
@@ -192,8 +208,22 @@ async def build(
         budget=budget,
         clock=clock,
     )
+    housekeeping = Housekeeping(store, outbox_retention=timedelta(days=settings.outbox_retention_days), clock=clock)
     return Gradebot(
-        settings, store, graph, http, identity, education, writer, grading, router, edge, reminders, app_graph, sandbox
+        settings,
+        store,
+        graph,
+        http,
+        identity,
+        education,
+        writer,
+        grading,
+        router,
+        edge,
+        reminders,
+        app_graph,
+        sandbox,
+        housekeeping=housekeeping,
     )
 
 
@@ -239,10 +269,14 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _sign_in_start(request: web.Request) -> web.StreamResponse:
-    tenant, user = request.query.get("tid", ""), request.query.get("oid", "")
-    if not tenant or not user or len(tenant) > 64 or len(user) > 64:
+    """GET /auth/start?link=…: a signed sign-in link from Teams → the authority (nothing is stored for a bad one)."""
+    link = request.query.get("link", "")
+    if not link or len(link) > 2048:
         return _page("Sign-in link incomplete", "Open the sign-in link from Gradebot in Teams again.", status=400)
-    url = await request.app[PARTS].identity.start_sign_in(tenant, user)
+    try:
+        url = await request.app[PARTS].identity.start_sign_in(link, request.remote or "unknown")
+    except SignInPageError as exc:
+        return _page("Please wait" if exc.status == 429 else "Sign-in link not valid", str(exc), status=exc.status)
     raise web.HTTPFound(url)
 
 
@@ -253,8 +287,8 @@ async def _sign_in_callback(request: web.Request) -> web.StreamResponse:
         return _page("Sign-in cancelled", "Nothing was changed. You can close this window.", status=400)
     try:
         code = await request.app[PARTS].identity.finish_sign_in(answer)
-    except SsoTokenError as exc:
-        return _page("Sign-in failed", str(exc), status=400)
+    except SignInPageError as exc:
+        return _page("Sign-in failed", str(exc), status=exc.status)
     return _page(
         "You're signed in",
         f"Return to Teams. If Teams asks for a code, enter {code}.",
@@ -283,6 +317,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)
         app[PARTS] = parts
+        await parts.housekeeping.start()
         parts.writer.start(interval_s=5.0)
         if settings.reminders_enabled:
             parts.reminders.start()
@@ -319,13 +354,22 @@ async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
         await parts.aclose()
 
 
-def configure_logging(level: str) -> None:
-    """Logging as the server runs it (LOG_LEVEL): every logger at `level` to stderr; the privacy scan of the
-    end-to-end tests configures logging with this too, so it sees what a DEBUG deployment would write."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger().setLevel(level)
+GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
+"""Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
+
+
+def configure_logging(settings: Settings) -> None:
+    """Logging for the server and the command line: Gradebot's loggers at LOG_LEVEL; every other package's (msal,
+    urllib3, requests, httpx, botbuilder, aiohttp…) at `settings.library_log_level` — INFO or above unless
+    LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs authorization codes and PKCE verifiers."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(settings.library_log_level)
+    for name in GRADEBOT_LOGGERS:
+        logging.getLogger(name).setLevel(settings.log_level)
     # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(settings.library_log_level if settings.log_level_libraries else logging.WARNING)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,15 +386,19 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
-    if args.command == "remind-once":
-        report = asyncio.run(_remind_once(settings, args.at))
-        print(json.dumps(dataclasses.asdict(report), indent=2))
-        return 0 if not report.failed else 1
-    if args.command in (None, "serve"):
-        mode = "sandbox" if settings.sandbox_mode else "production"
-        log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    configure_logging(settings)
+    try:
+        if args.command == "remind-once":
+            report = asyncio.run(_remind_once(settings, args.at))
+            print(json.dumps(dataclasses.asdict(report), indent=2))
+            return 0 if not report.failed else 1
+        if args.command in (None, "serve"):
+            mode = "sandbox" if settings.sandbox_mode else "production"
+            log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
+            web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    except TokenKeyError as exc:
+        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from graph.models import Submission
+from graph.models import Submission, parse
 from graph.progress import GradingState, grading_state
 
 OPEN_STATUSES = frozenset({"assigned", "published"})
@@ -100,7 +100,7 @@ async def naive_ungraded(graph: NaiveGraph) -> list[NaiveUngraded]:
             submissions_path = f"{class_path}/assignments/{_segment(assignment['id'])}/submissions"
             for submission in await graph.get_all(submissions_path):
                 outcomes = await graph.get_all(f"{submissions_path}/{_segment(submission['id'])}/outcomes")
-                parsed = Submission.from_json({**submission, "outcomes": outcomes})
+                parsed = parse(Submission, {**submission, "outcomes": outcomes})
                 if grading_state(parsed) is GradingState.NEEDS_GRADING:
                     student = parsed.student_id or ""
                     found.append(

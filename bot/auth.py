@@ -1,28 +1,33 @@
-"""Teacher identity: Teams SSO token → MSAL on-behalf-of → Graph token, a per-user MSAL cache encrypted at rest,
-Gradebot's own sign-in page (MSAL authorization-code flow) and sign-out. The only module that imports msal.
+"""Teacher identity: Teams SSO token → MSAL on-behalf-of → Graph token, a per-user MSAL cache encrypted at rest
+(with key rotation), Gradebot's own sign-in page (signed links, MSAL authorization-code flow, one-time codes) and
+sign-out. The only module that imports msal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import jwt
 import msal
 import requests
+from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from graph.connection import TokenProvider
 from storage.store import Store
@@ -31,6 +36,18 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 SIGN_IN_TTL = timedelta(minutes=15)
+"""How long the one-time code shown after signing in stays valid."""
+SIGN_IN_LINK_TTL = timedelta(minutes=30)
+"""How long a sign-in link from a loginRequest or sign-in card can be opened."""
+SIGN_IN_FLOW_TTL = timedelta(minutes=15)
+"""How long a started sign-in may take at Microsoft Entra ID before its answer is refused."""
+SIGN_IN_CODE_GUESSES = 5
+"""Wrong codes a user may enter before their current code is void."""
+SIGN_INS_PER_USER = 5
+SIGN_INS_PER_CLIENT = 50
+SIGN_IN_WINDOW = timedelta(minutes=10)
+"""At most SIGN_INS_PER_USER sign-in starts per user and SIGN_INS_PER_CLIENT per client address per window."""
+LINK_AUDIENCE = "gradebot:/auth/start"
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 JWKS_REFRESH_S = 300.0
 
@@ -43,28 +60,116 @@ class SsoTokenError(Exception):
     """A Teams SSO token failed validation or could not be exchanged on behalf of the user."""
 
 
+class SignInPageError(Exception):
+    """Gradebot's sign-in page cannot go on; the message is shown to the person in the browser."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TokenKeyError(Exception):
+    """Stored sign-ins exist but none opens with the configured keys: starting would lose them all."""
+
+
+def _derive(key: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"gradebot " + purpose).derive(key)
+
+
+def key_id(key: bytes) -> str:
+    """A key's public fingerprint (stored beside what it sealed); it reveals nothing about the key."""
+    return _derive(key, b"token key id")[:8].hex()
+
+
 class TokenCipher:
-    """AES-256-GCM for token caches at rest; the user key is bound in as associated data."""
+    """AES-256-GCM for token caches at rest; the user key is bound in as associated data.
 
-    VERSION = b"\x01"
+    Blobs are `02 | key id (8) | nonce (12) | ciphertext`, so a blob names the key that sealed it; `01 | nonce |
+    ciphertext` blobs from before key ids are opened by trying each key. Old keys open blobs, only the current
+    key seals them.
+    """
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise ValueError("The token encryption key must be 32 bytes.")
-        self._aead = AESGCM(key)
+    LEGACY = b"\x01"
+    VERSION = b"\x02"
+
+    def __init__(self, key: bytes, old_keys: Iterable[bytes] = ()) -> None:
+        keys = [key, *(old for old in old_keys if old != key)]
+        if any(len(each) != 32 for each in keys):
+            raise ValueError("Token encryption keys must be 32 bytes.")
+        self._keys = {bytes.fromhex(key_id(each)): AESGCM(each) for each in keys}
+        self.key_id = key_id(key)
+        self._current = bytes.fromhex(self.key_id)
+        self._link_key = _derive(key, b"sign-in link")
+
+    @property
+    def link_key(self) -> bytes:
+        """A secret derived from the current key for signing sign-in links and codes (never the key itself)."""
+        return self._link_key
+
+    def knows(self, sealed_by: str) -> bool:
+        try:
+            return bytes.fromhex(sealed_by) in self._keys
+        except ValueError:
+            return False
 
     def seal(self, plaintext: bytes, user_key: str) -> bytes:
         nonce = os.urandom(12)
-        return self.VERSION + nonce + self._aead.encrypt(nonce, plaintext, user_key.encode())
+        sealed = self._keys[self._current].encrypt(nonce, plaintext, user_key.encode())
+        return self.VERSION + self._current + nonce + sealed
+
+    def unseal(self, blob: bytes, user_key: str) -> tuple[bytes, str] | None:
+        """(plaintext, id of the key that opened it), or None when the blob is damaged, from another user or
+        sealed with a key this cipher does not have."""
+        if blob[:1] == self.VERSION and len(blob) >= 37:
+            aead = self._keys.get(blob[1:9])
+            candidates = [(blob[1:9], aead)] if aead is not None else []
+            nonce, body = blob[9:21], blob[21:]
+        elif blob[:1] == self.LEGACY and len(blob) >= 29:
+            candidates = list(self._keys.items())
+            nonce, body = blob[1:13], blob[13:]
+        else:
+            return None
+        for sealed_by, each in candidates:
+            try:
+                return each.decrypt(nonce, body, user_key.encode()), sealed_by.hex()
+            except InvalidTag:
+                continue
+        return None
 
     def open(self, blob: bytes, user_key: str) -> bytes | None:
-        """The plaintext, or None when the blob is damaged, from another user or sealed with another key."""
-        if len(blob) < 29 or blob[:1] != self.VERSION:
-            return None
-        try:
-            return self._aead.decrypt(blob[1:13], blob[13:], user_key.encode())
-        except InvalidTag:
-            return None
+        """The plaintext, or None when the blob is damaged, from another user or sealed with an unknown key."""
+        opened = self.unseal(blob, user_key)
+        return None if opened is None else opened[0]
+
+
+class SignInLimiter:
+    """At most `per_client` sign-in starts per client address and `per_user` per user in each window, counted in
+    this process (a start stores a pending flow; this bounds how many anyone can make)."""
+
+    def __init__(
+        self, clock: Callable[[], datetime], per_client: int, per_user: int, window: timedelta, size: int = 10_000
+    ) -> None:
+        timer = lambda: clock().timestamp()  # noqa: E731 - the caches' timer is Gradebot's clock
+        self._clients: TTLCache[str, list[int]] = TTLCache(size, window.total_seconds(), timer=timer)
+        self._users: TTLCache[str, list[int]] = TTLCache(size, window.total_seconds(), timer=timer)
+        self._per_client = per_client
+        self._per_user = per_user
+
+    def allow(self, client: str, user: str) -> bool:
+        """True (and counted) when both budgets have room."""
+        used_by_client = self._clients.get(client)
+        used_by_user = self._users.get(user)
+        if (used_by_client and used_by_client[0] >= self._per_client) or (
+            used_by_user and used_by_user[0] >= self._per_user
+        ):
+            return False
+        # The window runs from the first start: counters change in place, which keeps the entry's expiry.
+        for counters, key, used in ((self._clients, client, used_by_client), (self._users, user, used_by_user)):
+            if used is None:
+                counters[key] = [1]
+            else:
+                used[0] += 1
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +261,10 @@ def user_key(tenant_id: str, aad_object_id: str) -> str:
     return f"{tenant_id}:{aad_object_id}"
 
 
+CacheState = Literal["empty", "current", "old-key", "unreadable"]
+"""A stored cache: none, sealed with the current key, with an old key (re-sealed on use), or not openable here."""
+
+
 class TeacherIdentity:
     """Gets Graph tokens for a teacher: SSO exchange (OBO), silent from the encrypted MSAL cache, or sign-in."""
 
@@ -168,6 +277,7 @@ class TeacherIdentity:
         public_base_url: str,
         clock: Callable[[], datetime],
         sandbox_sso: Callable[[str], Awaitable[str]] | None = None,
+        limiter: SignInLimiter | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -176,6 +286,7 @@ class TeacherIdentity:
         self._public_base_url = public_base_url.rstrip("/")
         self._clock = clock
         self._sandbox_sso = sandbox_sso
+        self._limiter = limiter or SignInLimiter(clock, SIGN_INS_PER_CLIENT, SIGN_INS_PER_USER, SIGN_IN_WINDOW)
         self._http_cache: MutableMapping[str, Any] = {}
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._session: requests.Session | None = None
@@ -203,21 +314,34 @@ class TeacherIdentity:
             instance_discovery=False,
         )
 
-    async def _load_cache(self, key: str) -> msal.SerializableTokenCache:
+    async def _load_cache(self, key: str) -> tuple[msal.SerializableTokenCache, CacheState]:
         cache = msal.SerializableTokenCache()
         blob = await self._store.load_token_cache(key)
-        if blob:
-            plaintext = self._cipher.open(blob, key)
-            if plaintext is None:
-                log.warning("discarding an unreadable token cache for a user (key rotated or data damaged)")
-            else:
-                cache.deserialize(plaintext.decode("utf-8"))
-        return cache
+        if not blob:
+            return cache, "empty"
+        opened = self._cipher.unseal(blob, key)
+        if opened is None:
+            log.warning("a stored sign-in could not be opened (sealed with a key Gradebot does not have, or damaged)")
+            return cache, "unreadable"
+        plaintext, sealed_by = opened
+        cache.deserialize(plaintext.decode("utf-8"))
+        return cache, "current" if sealed_by == self._cipher.key_id else "old-key"
 
-    async def _save_cache(self, key: str, cache: msal.SerializableTokenCache) -> None:
-        if cache.has_state_changed:
-            blob = self._cipher.seal(cache.serialize().encode("utf-8"), key)
-            await self._store.save_token_cache(key, blob, self._clock())
+    async def _save_cache(
+        self, key: str, cache: msal.SerializableTokenCache, state: CacheState, fresh_credential: bool
+    ) -> None:
+        """Seal and store the cache when msal changed it, or to re-seal it with the current key.
+
+        A blob this process cannot open is kept (an operator may yet add its key to TOKEN_ENCRYPTION_OLD_KEYS)
+        unless the user just presented a fresh credential (an SSO token, the sign-in page), which supersedes it."""
+        if state == "unreadable" and not fresh_credential:
+            return
+        if cache.has_state_changed or state == "old-key":
+            await self._seal(key, cache.serialize())
+
+    async def _seal(self, key: str, serialized: str) -> None:
+        blob = self._cipher.seal(serialized.encode("utf-8"), key)
+        await self._store.save_token_cache(key, blob, self._clock(), key_id=self._cipher.key_id)
 
     def _lock(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
@@ -234,7 +358,7 @@ class TeacherIdentity:
             result: dict[str, Any] = self._app(cache).acquire_token_on_behalf_of(sso_token, scopes)
             return result
 
-        result = await self._with_cache(key, on_behalf_of)
+        result = await self._with_cache(key, on_behalf_of, fresh_credential=True)
         if "access_token" not in result:
             log.info("on-behalf-of exchange refused: %s", result.get("error"))
             raise SsoTokenError("Microsoft Entra ID refused to exchange the sign-in token.")
@@ -257,12 +381,14 @@ class TeacherIdentity:
             return None
         return str(result["access_token"])
 
-    async def _with_cache(self, key: str, work: Callable[[msal.SerializableTokenCache], _T]) -> _T:
+    async def _with_cache(
+        self, key: str, work: Callable[[msal.SerializableTokenCache], _T], fresh_credential: bool = False
+    ) -> _T:
         """Run msal work for one user in a worker thread (msal blocks on HTTP), persisting the cache if it changed."""
         async with self._lock(key):
-            cache = await self._load_cache(key)
+            cache, state = await self._load_cache(key)
             result = await asyncio.to_thread(work, cache)
-            await self._save_cache(key, cache)
+            await self._save_cache(key, cache, state, fresh_credential)
         return result
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
@@ -334,10 +460,44 @@ class TeacherIdentity:
     # Gradebot's own sign-in page: MSAL authorization-code flow, tokens land in the same encrypted cache.
 
     def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str:
-        return f"{self._public_base_url}/auth/start?" + urlencode({"tid": tenant_id, "oid": aad_object_id})
+        """A link to the sign-in page, signed for this Teams user and valid for SIGN_IN_LINK_TTL."""
+        now = self._clock()
+        claims = {
+            "aud": LINK_AUDIENCE,
+            "tid": tenant_id,
+            "oid": aad_object_id,
+            "iat": int(now.timestamp()),
+            "exp": int((now + SIGN_IN_LINK_TTL).timestamp()),
+        }
+        link = jwt.encode(claims, self._cipher.link_key, algorithm="HS256")
+        return f"{self._public_base_url}/auth/start?" + urlencode({"link": link})
 
-    async def start_sign_in(self, tenant_id: str, aad_object_id: str) -> str:
-        """Begin the authorization-code flow for a Teams user; returns the authority URL to send the browser to."""
+    def _link_user(self, link: str) -> tuple[str, str]:
+        """(tenant, user) a sign-in link was issued for; SignInPageError when it is unsigned, altered or old."""
+        try:
+            claims = jwt.decode(
+                link,
+                self._cipher.link_key,
+                algorithms=["HS256"],
+                audience=LINK_AUDIENCE,
+                options={"require": ["exp", "tid", "oid"], "verify_exp": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise SignInPageError(
+                "This sign-in link isn't valid. Open the sign-in link from Gradebot in Teams again."
+            ) from exc
+        if not isinstance(claims["exp"], int) or claims["exp"] <= self._clock().timestamp():
+            raise SignInPageError("This sign-in link has expired. Open the sign-in link from Gradebot in Teams again.")
+        return str(claims["tid"]), str(claims["oid"])
+
+    async def start_sign_in(self, link: str, client: str) -> str:
+        """Begin the authorization-code flow for the Teams user a signed link names; returns the authority URL to
+        send the browser to. Refuses (SignInPageError) bad links and, with 429, clients or users starting too many."""
+        tenant_id, aad_object_id = self._link_user(link)
+        key = user_key(tenant_id, aad_object_id)
+        if not self._limiter.allow(client, key):
+            log.info("sign-in start refused for user %s: too many starts", aad_object_id)
+            raise SignInPageError("Too many sign-in attempts. Wait a few minutes, then try again from Teams.", 429)
         flow = await asyncio.to_thread(
             lambda: self._app(None).initiate_auth_code_flow(
                 list(self._config.scopes),
@@ -346,43 +506,93 @@ class TeacherIdentity:
                 response_mode="form_post",
             )
         )
-        record = {"flow": flow, "tid": tenant_id, "oid": aad_object_id}
-        await self._store.set_value(f"signin:{flow['state']}", json.dumps(record), self._clock())
+        state = str(flow["state"])
+        sealed = self._cipher.seal(json.dumps(flow).encode("utf-8"), f"signin:{state}")
+        await self._store.save_sign_in_flow(state, key, sealed, self._clock(), SIGN_IN_FLOW_TTL)
         return str(flow["auth_uri"])
 
-    async def finish_sign_in(self, query: Mapping[str, str]) -> str:
-        """Redeem the code at the redirect; returns the verification code Teams passes back as `state`."""
-        state = query.get("state", "")
-        raw = await self._store.get_value(f"signin:{state}") if state else None
-        if raw is None:
-            raise SsoTokenError("This sign-in link has expired or was already used. Start again from Teams.")
-        record = json.loads(raw)
-        await self._store.set_value(f"signin:{state}", json.dumps({"used": True}), self._clock())
-        if "flow" not in record:
-            raise SsoTokenError("This sign-in link was already used. Start again from Teams.")
-        key = user_key(record["tid"], record["oid"])
+    async def finish_sign_in(self, answer: Mapping[str, str]) -> str:
+        """Redeem the authority's answer at the redirect; returns the one-time code Teams passes back as `state`.
 
-        def redeem(cache: msal.SerializableTokenCache) -> dict[str, Any]:
-            result: dict[str, Any] = self._app(cache).acquire_token_by_auth_code_flow(record["flow"], dict(query))
+        The code is redeemed into a fresh cache and joins the user's stored cache only when the person who signed
+        in is the Teams user the link was issued for: otherwise nothing is stored, changed or deleted."""
+        state = answer.get("state", "")
+        taken = await self._store.take_sign_in_flow(state, self._clock()) if 0 < len(state) <= 128 else None
+        opened = self._cipher.open(taken[1], f"signin:{state}") if taken else None
+        if taken is None or opened is None:
+            raise SignInPageError("This sign-in has expired or was already finished. Start again from Teams.")
+        key = taken[0]
+        tenant_id, _, aad_object_id = key.partition(":")
+        flow = json.loads(opened)
+        fresh = msal.SerializableTokenCache()
+
+        def redeem() -> dict[str, Any]:
+            result: dict[str, Any] = self._app(fresh).acquire_token_by_auth_code_flow(flow, dict(answer))
             return result
 
-        result = await self._with_cache(key, redeem)
+        try:
+            result = await asyncio.to_thread(redeem)
+        except (ValueError, TypeError, KeyError) as exc:  # msal: an answer without a code, a bad client_info…
+            log.info("sign-in answer refused for user %s: %s", aad_object_id, type(exc).__name__)
+            raise SignInPageError("Microsoft's answer to this sign-in was incomplete. Start again from Teams.") from exc
         if "access_token" not in result:
-            raise SsoTokenError("Microsoft Entra ID did not complete the sign-in.")
-        signed_in = str((result.get("id_token_claims") or {}).get("oid") or "")
-        if signed_in != record["oid"]:
-            await self._store.delete_token_cache(key)
-            raise SsoTokenError("You signed in as a different person than the one using Teams.")
+            log.info("sign-in not completed for user %s: %s", aad_object_id, result.get("error"))
+            raise SignInPageError("Microsoft Entra ID did not complete the sign-in. Start again from Teams.")
+        claims = result.get("id_token_claims") or {}
+        if str(claims.get("oid") or "") != aad_object_id or str(claims.get("tid") or "") != tenant_id:
+            log.warning("sign-in for user %s finished as someone else; nothing stored", aad_object_id)
+            raise SignInPageError(
+                "You signed in as a different person than the one using Teams. Nothing was changed. "
+                "Start again from Teams and sign in with your own account."
+            )
+        async with self._lock(key):
+            existing, state_of_existing = await self._load_cache(key)
+            merged = json.loads(existing.serialize()) if state_of_existing != "unreadable" else {}
+            for section, entries in json.loads(fresh.serialize()).items():
+                if isinstance(entries, dict):
+                    merged.setdefault(section, {}).update(entries)
+            await self._seal(key, json.dumps(merged))
         code = f"{secrets.randbelow(10**6):06d}"
-        digest = hashlib.sha256(f"{key}:{code}".encode()).hexdigest()
-        await self._store.claim_once("signin-code", digest, self._clock(), SIGN_IN_TTL)
+        await self._store.issue_sign_in_code(key, self._code_digest(key, code), self._clock(), SIGN_IN_TTL)
+        log.info("sign-in finished for user %s", aad_object_id)
         return code
 
+    def _code_digest(self, key: str, code: str) -> str:
+        return hmac.new(self._cipher.link_key, f"{key}:{code.strip()}".encode(), hashlib.sha256).hexdigest()
+
     async def verify_sign_in(self, tenant_id: str, aad_object_id: str, code: str) -> bool:
-        """True when `code` is the one shown to this user after signing in (usable once)."""
-        digest = hashlib.sha256(f"{user_key(tenant_id, aad_object_id)}:{code.strip()}".encode()).hexdigest()
-        # The page made the claim; a second claim of the same digest failing proves it exists and is fresh.
-        taken = await self._store.claim_once("signin-code", digest, self._clock(), SIGN_IN_TTL)
-        if taken:
-            return False
-        return await self._store.claim_once("signin-code-used", digest, self._clock(), SIGN_IN_TTL)
+        """True when `code` is the one shown to this user after signing in: once, before it expires, and before
+        SIGN_IN_CODE_GUESSES wrong codes void it."""
+        key = user_key(tenant_id, aad_object_id)
+        return await self._store.redeem_sign_in_code(
+            key, self._code_digest(key, code), self._clock(), SIGN_IN_CODE_GUESSES
+        )
+
+    async def check_stored_sign_ins(self, ephemeral_key: bool = False) -> None:
+        """Refuse (TokenKeyError) to run with keys that open none of the stored sign-ins, which would otherwise be
+        lost one by one; warn about sign-ins sealed with keys that are not configured (they are kept)."""
+        sealed = await self._store.token_cache_key_ids()
+        unknown = {kid: count for kid, count in sealed.items() if kid and not self._cipher.knows(kid)}
+        if unknown:
+            log.warning(
+                "%d stored sign-ins were sealed with key ids %s, which are not configured; they are kept unread "
+                "(add the key to TOKEN_ENCRYPTION_OLD_KEYS to use them)",
+                sum(unknown.values()),
+                ", ".join(sorted(unknown)),
+            )
+        if not sealed or any(kid and self._cipher.knows(kid) for kid in sealed):
+            return
+        unlabelled = await self._store.token_caches_sealed_with("", 20) if "" in sealed else []
+        if any(self._cipher.open(blob, key) is not None for key, blob in unlabelled):
+            return
+        message = (
+            f"None of the {sum(sealed.values())} stored sign-ins opens with TOKEN_ENCRYPTION_KEY (key id "
+            f"{self._cipher.key_id}) or TOKEN_ENCRYPTION_OLD_KEYS"
+            + (f"; they were sealed with key ids {', '.join(sorted(unknown))}" if unknown else "")
+            + ". Set TOKEN_ENCRYPTION_KEY back to the key that sealed them, or keep that key in "
+            "TOKEN_ENCRYPTION_OLD_KEYS while rotating to a new one."
+        )
+        if ephemeral_key:
+            log.warning("%s (sandbox mode: the development key is new each run, so they stay unused)", message)
+            return
+        raise TokenKeyError(message)

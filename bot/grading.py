@@ -5,26 +5,33 @@ return-all and undo — every write through the outbox, every action re-checked 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from bot.outbox import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange, GradeWriter
+from bot.outbox import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange, GradeWriter, snapshot, working_grade
 from bot.service import EducationService, NotFoundError, Teacher, UserError
-from cards.actions import ActionDataError, GradeAction, check_points
+from cards.actions import ActionDataError, GradeAction, check_points, format_points, new_nonce
+from cards.grades import outcomes_modified_at, score_text
 from graph.connection import TokenProvider
 from graph.errors import GraphNotFoundError
 from graph.models import (
     Assignment,
     EducationClass,
+    Outcomes,
     Rubric,
     RubricSelection,
     Submission,
     SubmissionStatus,
+    parse_datetime,
 )
 from graph.progress import GradingState, grading_state, has_unreturned_grade
-from storage.records import NewOutboxEntry, OutboxEntry
+from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -81,6 +88,8 @@ class Outcome:
     screen: Screen
     tone: Literal["good", "attention", "warning"] = "good"
     message: str | None = None
+    undo: int | None = None
+    """The save that just landed (its write id), which the card offers to undo."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,25 @@ class Conflict:
 
     view: GradingView
     """Read fresh, so its outcomes hold the other person's values."""
+
+
+@dataclass(frozen=True, slots=True)
+class UndoConflict:
+    """The grade changed after the teacher saved it: undo would replace someone's later grade. Show all three and
+    let the teacher choose ("Undo anyway" / "Keep the current grade")."""
+
+    view: GradingView
+    """Read fresh: its outcomes hold what Graph holds now."""
+    write_id: int | None
+    """The save being undone (what "Undo anyway" names)."""
+    mine: Mapping[str, Any]
+    """The working grade the teacher's save wrote (`working_grade`)."""
+    restores: Mapping[str, Any]
+    """The working grade undo puts back."""
+    changed_by: str
+    """Who changed the grade last: a teacher's name, "You", or "Someone else"."""
+    known_modified: datetime | None
+    """The newest outcome change now in Graph: "Undo anyway" replaces exactly that grade, not a later one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,26 +221,37 @@ class GradingService:
         if submission.status is SubmissionStatus.EXCUSED:
             raise ActionDataError("This student is excused from the assignment, so there is nothing to grade.")
         change = GradeChange(action.points, action.feedback, action.levels, action.known_modified, action.force)
+        # The key covers what was typed: the same card with the same values is a replay (the first result comes
+        # back); the same card with other values is a new write.
         entry = await self._record(
             teacher,
             GRADE,
             action.class_id,
             action.assignment_id,
             action.submission_id,
-            f"grade:{teacher.aad_object_id}:{action.submission_id}:{action.nonce}",
+            f"grade:{teacher.aad_object_id}:{action.submission_id}:{action.nonce}:{typed_digest(action)}",
             {**change.payload(), "card": card.payload()},
         )
         entry = await self._writer.apply_within(entry, self._token(teacher), self._budget_s)
-        return await self._after_write(teacher, entry, action.class_id, action.assignment_id)
+        return await self._after_write(teacher, entry, assignment, submission.student_id)
 
     async def _after_write(
-        self, teacher: Teacher, entry: OutboxEntry, class_id: str, assignment_id: str
+        self, teacher: Teacher, entry: OutboxEntry, assignment: Assignment, student_id: str | None
     ) -> Outcome | Conflict:
-        if entry.status == "done":
-            after = entry.result.get("after", {}) if entry.result else {}
+        class_id, assignment_id = entry.class_id, entry.assignment_id
+        result = entry.result or {}
+        if entry.status == "done" and not result.get("superseded"):
             screen = await self.open(teacher, class_id, assignment_id, after=entry.submission_id)
-            return Outcome(screen, "good", _saved_text(after))
+            # `open` has just read the class roster: naming the student costs no Graph request.
+            roster = await self._education.students(self._education.client(teacher), class_id)
+            student = roster.get(student_id or "") or "the student"
+            message = _saved_text(result.get("after", {}), assignment, student)
+            return Outcome(screen, "good", message, undo=entry.id)
         current = await self.open(teacher, class_id, assignment_id, entry.submission_id)
+        if entry.status == "done":
+            return Outcome(
+                current, "warning", "Not saved: a newer grade you saved for this student takes its place (shown here)."
+            )
         if entry.status == "conflict" and isinstance(current, GradingView):
             return Conflict(current)
         if entry.status == "failed":
@@ -307,13 +346,38 @@ class GradingService:
 
     # Undo --------------------------------------------------------------------------------------------------------
 
-    async def undo(self, teacher: Teacher, nonce: str, card: CardRef) -> Outcome | None:
-        """Restore the teacher's last saved grade while it is not yet returned; None when there is nothing to undo."""
-        record = await self._store.last_undoable(teacher.aad_object_id, UNDOABLE)
-        if record is None:
-            return None
-        client = self._education.client(teacher)
+    async def undo(
+        self,
+        teacher: Teacher,
+        card: CardRef,
+        *,
+        write_id: int | None = None,
+        nonce: str = "",
+        anyway: bool = False,
+        known_modified: datetime | None = None,
+    ) -> Outcome | UndoConflict | None:
+        """Undo one save while Graph still holds what it wrote and it is not yet returned.
+
+        `write_id` names the save (an Undo button); without it, the teacher's newest save not undone yet (the
+        `undo` command), or None when there is none. When the grade changed since the save, nothing is written and
+        the teacher gets an UndoConflict; `anyway` (their choice on that card) replaces the grade it showed, changed
+        last at `known_modified`, and nothing newer. The outbox enforces the same when the write is applied.
+        """
+        if write_id is None:
+            record = await self._store.last_undoable(teacher.aad_object_id, UNDOABLE)
+            if record is None:
+                return None
+            write = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
+            write_id = write.id if write is not None else None
+        else:
+            record = await self._saved_by(teacher, write_id)
+        if record.undone_at is not None:
+            view = await self._view(teacher, record)
+            return Outcome(
+                view, "good", f"Already undone: the grade for {view.student_name} is {_grade_text(view)} now."
+            )
         await self._education.require_teacher(teacher, record.class_id)
+        client = self._education.client(teacher)
         try:
             submission = await client.get_submission(
                 record.class_id, record.assignment_id, record.submission_id, expand=("outcomes",)
@@ -322,18 +386,34 @@ class GradingService:
             raise NotFoundError("That submission") from exc
         if submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes):
             raise UserError("That grade has already been returned to the student, so it can't be undone here.")
-        before = record.before
+        own_key = f"undo:{record.id}"
+        for pending in await self._store.pending_outbox_for(teacher.aad_object_id):
+            mine_too = pending.idempotency_key == own_key or pending.idempotency_key.startswith(f"{own_key}:")
+            if pending.submission_id == record.submission_id and not mine_too:
+                raise UserError(
+                    "A change to this grade is still being saved to Teams Assignments. "
+                    "Try undo again once it has landed."
+                )
+        if anyway:
+            key = f"{own_key}:anyway:{nonce}"
+        else:
+            key = own_key
+            earlier = await self._store.get_outbox_by_key(key)
+            if earlier is not None and earlier.finished:  # it stopped (conflict, failure): this is a new try
+                key = f"{own_key}:{nonce or new_nonce()}"
+        before, mine = record.before, working_grade(record.after)
         change = GradeChange(
             points=None if before.get("points") is None else Decimal(str(before["points"])),
             feedback=before.get("feedback") if before.get("feedback") is not None else None,
             levels=tuple(RubricSelection(str(q), str(c)) for q, c in before.get("levels") or ()),
-            known_modified=None,
-            force=True,
+            known_modified=known_modified if anyway else parse_datetime(record.after.get("modifiedAt")),
+            force=anyway and known_modified is None,
             clear=tuple(
                 name
                 for name in ("points", "feedback")
                 if record.after.get(name) is not None and before.get(name) is None
             ),
+            expect=None if anyway else mine,
         )
         entry = await self._record(
             teacher,
@@ -341,18 +421,69 @@ class GradingService:
             record.class_id,
             record.assignment_id,
             record.submission_id,
-            f"undo:{record.id}",
+            key,
             {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id},
         )
         entry = await self._writer.apply_within(entry, self._token(teacher), self._budget_s)
+        view = await self._view(teacher, record)
+        if entry.status == "conflict":
+            outcomes = view.submission.outcomes
+            return UndoConflict(
+                view=view,
+                write_id=write_id,
+                mine=mine,
+                restores=working_grade(before),
+                changed_by=await self._changed_by(teacher, record.class_id, outcomes),
+                known_modified=outcomes_modified_at(outcomes),
+            )
+        if entry.status == "done" and not (entry.result or {}).get("superseded"):
+            return Outcome(view, "good", f"Undone: the grade for {view.student_name} is back to {_grade_text(view)}.")
         if entry.status == "done":
-            await self._store.mark_undone(record.id, self._education.clock())
-        screen = await self.open(teacher, record.class_id, record.assignment_id, record.submission_id)
-        if entry.status == "done":
-            return Outcome(screen, "good", "Undone: the grade is back to what it was before.")
+            return Outcome(view, "attention", "Not undone: a newer grade you saved for this student takes its place.")
         if entry.status == "failed":
-            return Outcome(screen, "attention", "Gradebot could not undo that: " + _failure_text(entry))
-        return Outcome(screen, "warning", "Undoing… Microsoft Graph is slow; this card updates when it's done.")
+            return Outcome(view, "attention", "Gradebot could not undo that: " + _failure_text(entry))
+        return Outcome(view, "warning", "Undoing… Microsoft Graph is slow; this card updates when it's done.")
+
+    async def _saved_by(self, teacher: Teacher, write_id: int) -> AuditRecord:
+        """The audit record of the save `write_id` names, checked to be this teacher's own landed save."""
+        write = await self._store.get_outbox(write_id)
+        if (
+            write is None
+            or write.teacher_id != teacher.aad_object_id
+            or write.kind != GRADE
+            or "undoes" in write.payload
+        ):
+            raise UserError("That Undo button doesn't name a grade you saved. Type `undo` to undo your last save.")
+        for record in await self._store.list_audit(
+            submission_id=write.submission_id, teacher_id=teacher.aad_object_id, limit=100
+        ):
+            if record.outbox_key == write.idempotency_key:
+                return record
+        if not write.finished:
+            raise UserError("That grade is still being saved. You can undo it once it has landed.")
+        raise UserError("That grade never reached Teams Assignments, so there is nothing to undo.")
+
+    async def _view(self, teacher: Teacher, record: AuditRecord) -> GradingView:
+        screen = await self.open(teacher, record.class_id, record.assignment_id, record.submission_id)
+        if not isinstance(screen, GradingView):
+            raise NotFoundError("That submission")
+        return screen
+
+    async def _changed_by(self, teacher: Teacher, class_id: str, outcomes: Outcomes | None) -> str:
+        """Who changed the grade last, for the teacher's own eyes: "You", a class member's name, or "Someone else"."""
+        changes = [
+            (outcome.last_modified_at, outcome.last_modified_by)
+            for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
+            if outcome is not None and outcome.last_modified_at is not None
+        ]
+        by = max(changes, key=lambda change: change[0])[1] if changes else None
+        user_id = by.user_id if by is not None else None
+        if user_id is None:
+            return "Someone else"
+        if user_id == teacher.aad_object_id:
+            return "You"
+        names = await self._education.students(self._education.client(teacher), class_id)  # the class roster
+        return names.get(user_id) or "Someone else"
 
     # Helpers -------------------------------------------------------------------------------------------------------
 
@@ -395,16 +526,37 @@ def _check_levels(levels: tuple[RubricSelection, ...], rubric: Rubric | None) ->
             raise ActionDataError("The rubric changed since this card was shown. Open it again.")
 
 
-def _saved_text(after: dict[str, Any]) -> str:
+def typed_digest(action: GradeAction) -> str:
+    """A short digest of what the teacher typed (points, feedback, rubric levels): part of a save's idempotency key."""
+    typed = [
+        format_points(action.points) if action.points is not None else None,
+        action.feedback,
+        sorted([level.quality_id, level.column_id] for level in action.levels),
+    ]
+    return hashlib.sha256(json.dumps(typed, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
+    """ "7/10 and feedback", "rubric levels", "no grade" — a working grade as the teacher reads it."""
     parts = []
-    if after.get("points") is not None:
-        parts.append(f"{after['points']:g} points")
-    if after.get("feedback"):
-        parts.append("feedback")
-    if after.get("levels"):
+    if grade.get("points") is not None:
+        parts.append(score_text(float(grade["points"]), max_points))
+    if grade.get("levels"):
         parts.append("rubric levels")
-    saved = " and ".join(parts) if parts else "the grade"
-    return f"Saved {saved} as a draft. Students see it only after you return it."
+    if grade.get("feedback"):
+        parts.append("feedback")
+    return " and ".join(parts) if parts else "no grade"
+
+
+def _saved_text(after: Mapping[str, Any], assignment: Assignment, student: str) -> str:
+    """What Graph holds after the save (read back by the outbox), for whom."""
+    saved = _values_text(working_grade(after), assignment.max_points)
+    saved = "the grade" if saved == "no grade" else saved
+    return f"Saved {saved} for {student} as a draft. Students see it only after you return it."
+
+
+def _grade_text(view: GradingView) -> str:
+    return _values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
 
 
 def _failure_text(entry: OutboxEntry) -> str:

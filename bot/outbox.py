@@ -94,7 +94,24 @@ def snapshot(outcomes: Outcomes | None, submission: Submission | None = None) ->
         view["publishedFeedback"] = published_feedback.text if published_feedback else None
     if outcomes.rubric is not None:
         view["levels"] = [[s.quality_id, s.column_id] for s in outcomes.rubric.selected_levels]
+    stamps = [
+        outcome.last_modified_at
+        for outcome in (outcomes.points, outcomes.feedback, outcomes.rubric)
+        if outcome is not None and outcome.last_modified_at is not None
+    ]
+    view["modifiedAt"] = format_datetime(max(stamps)) if stamps else None
     return view
+
+
+def working_grade(view: Mapping[str, Any]) -> dict[str, Any]:
+    """The working grade (points, feedback, rubric levels) of a `snapshot`, normalized for comparing two of them."""
+    points = view.get("points")
+    levels = sorted((str(q), str(c)) for q, c in view.get("levels") or ())
+    return {
+        "points": None if points is None else float(points),
+        "feedback": view.get("feedback") or None,
+        "levels": [list(level) for level in levels],
+    }
 
 
 def changed_by_someone_else(outcomes: Outcomes | None, since: datetime | None, teacher_id: str) -> bool:
@@ -124,6 +141,9 @@ class GradeChange:
     force: bool
     clear: tuple[str, ...] = ()
     """Outcomes to empty ("points", "feedback"): undo of a first grade puts the submission back to ungraded."""
+    expect: Mapping[str, Any] | None = None
+    """The working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the
+    grade its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -133,6 +153,7 @@ class GradeChange:
             "knownModified": format_datetime(self.known_modified) if self.known_modified else None,
             "force": self.force,
             "clear": list(self.clear),
+            "expect": dict(self.expect) if self.expect is not None else None,
         }
 
     @classmethod
@@ -145,6 +166,7 @@ class GradeChange:
             known_modified=parse_datetime(payload.get("knownModified")),
             force=bool(payload.get("force")),
             clear=tuple(str(name) for name in payload.get("clear") or () if name in ("points", "feedback")),
+            expect=working_grade(expect) if isinstance(expect := payload.get("expect"), Mapping) else None,
         )
 
 
@@ -351,6 +373,9 @@ class GradeWriter:
                     outbox_key=entry.idempotency_key,
                 )
             )
+            undoes = entry.payload.get("undoes")
+            if isinstance(undoes, int) and not isinstance(undoes, bool):
+                await self._store.mark_undone(undoes, now)
 
     def _backoff(self, attempts: int) -> timedelta:
         seconds = min(MAX_BACKOFF.total_seconds(), 2.0 ** min(attempts, 12))
@@ -378,7 +403,10 @@ class GradeWriter:
         for other in await self._store.pending_outbox_for(entry.teacher_id):
             if other.submission_id == entry.submission_id and other.kind == GRADE and other.id > entry.id:
                 return True
-        for record in await self._store.list_audit(submission_id=entry.submission_id, limit=10):
+        for record in await self._store.list_audit(
+            submission_id=entry.submission_id, teacher_id=entry.teacher_id, limit=10
+        ):
+            # Only the same teacher's newer write supersedes; a co-teacher's is a conflict the teacher must see.
             if record.outbox_key is None or record.outbox_key == entry.idempotency_key:
                 continue
             written = await self._store.get_outbox_by_key(record.outbox_key)
@@ -394,7 +422,16 @@ class GradeWriter:
             entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
         )
         outcomes = submission.outcomes or Outcomes()
-        if not change.force and changed_by_someone_else(outcomes, change.known_modified, entry.teacher_id):
+        returned = submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes)
+        if "undoes" in entry.payload and returned:
+            raise _GiveUpError("the grade was returned to the student meanwhile")
+        if change.expect is not None:
+            if working_grade(snapshot(outcomes)) != change.expect or (
+                change.known_modified is not None
+                and changed_by_someone_else(outcomes, change.known_modified, entry.teacher_id)
+            ):
+                raise _GiveUpError("the grade changed since it was written", conflict=True)
+        elif not change.force and changed_by_someone_else(outcomes, change.known_modified, entry.teacher_id):
             raise _GiveUpError("someone else changed this grade", conflict=True)
         ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
         patches: list[OutcomePatch] = []

@@ -5,14 +5,16 @@ Every refusal and bad input becomes a card or text for the teacher here; nothing
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.auth import SignInRequiredError, SsoTokenError, TeacherIdentity
-from bot.grading import CardRef, Confirm, Conflict, GradingService, Outcome
+from bot.grading import CardRef, Confirm, Conflict, GradingService, Outcome, UndoConflict
 from bot.service import (
     EducationService,
     NotAClassTeamError,
@@ -33,7 +35,7 @@ from bot.turns import (
     TextReply,
     Turn,
 )
-from bot.views import confirm_view_card, conflict_view_card, outcome_card, screen_card
+from bot.views import confirm_view_card, conflict_view_card, outcome_card, screen_card, undo_conflict_view_card
 from cards import (
     Banner,
     assignments_card,
@@ -119,6 +121,7 @@ class Router:
         self._identity = identity
         self._store = store
         self._clock = clock
+        self._exchanges: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.commands: dict[str, Handler] = {
             "help": self._help,
             "classes": self._classes,
@@ -229,18 +232,24 @@ class Router:
             )
 
     async def exchange_sso(self, caller: Caller, exchange_id: str, token: str) -> bool:
-        # Teams sends the same signin/tokenExchange from every open client: exchange once, answer the rest 200.
-        first = await self._store.claim_once(
-            "tokenExchange", f"{caller.aad_object_id}:{exchange_id}", self._clock(), TOKEN_EXCHANGE_DEDUP
-        )
-        if not first:
+        """Teams sends the same signin/tokenExchange from every open client. A success is remembered and the
+        repeats are answered 200 without exchanging again; until one succeeds, each repeat is exchanged itself,
+        so no repeat is answered 200 for an exchange that failed."""
+        done = f"{caller.aad_object_id}:{exchange_id}"
+        lock = self._exchanges.get(done)
+        if lock is None:
+            lock = self._exchanges[done] = asyncio.Lock()
+        async with lock:  # repeats arriving together in this instance wait for the first one's outcome
+            if exchange_id and await self._store.claimed("tokenExchange", done, self._clock()):
+                return True
+            try:
+                await self._identity.exchange(caller.tenant_id, caller.aad_object_id, token)
+            except SsoTokenError as exc:
+                log.info("token exchange failed for user %s: %s", caller.aad_object_id, exc)
+                return False
+            if exchange_id:
+                await self._store.claim_once("tokenExchange", done, self._clock(), TOKEN_EXCHANGE_DEDUP)
             return True
-        try:
-            await self._identity.exchange(caller.tenant_id, caller.aad_object_id, token)
-        except SsoTokenError as exc:
-            log.info("token exchange failed for user %s: %s", caller.aad_object_id, exc)
-            return False
-        return True
 
     async def verify_sign_in(self, caller: Caller, state: str) -> bool:
         return await self._identity.verify_sign_in(caller.tenant_id, caller.aad_object_id, state)
@@ -402,12 +411,22 @@ class Router:
     async def _undo_command(self, context: Context, _: str) -> Reply:
         if context.conversation.is_shared:
             return TextReply("Use `undo` in our 1:1 chat.")
-        return await self._undo(context, "")
+        return await self._undo(context, UndoAction(""))
 
-    async def _undo(self, context: Context, nonce: str) -> Reply:
-        outcome = await self._grading.undo(context.teacher, nonce, context.card_ref)
+    async def _undo(self, context: Context, press: UndoAction) -> Reply:
+        """Undo the save `press` names (a button), or the teacher's newest save (the command: no write id)."""
+        outcome = await self._grading.undo(
+            context.teacher,
+            context.card_ref,
+            write_id=press.write_id,
+            nonce=press.nonce,
+            anyway=press.anyway,
+            known_modified=press.known_modified,
+        )
         if outcome is None:
             return TextReply("There is no saved grade of yours to undo.")
+        if isinstance(outcome, UndoConflict):
+            return CardReply(undo_conflict_view_card(outcome, context.tz, context.now))
         return CardReply(outcome_card(outcome, context.tz, context.now))
 
     async def _sign_out(self, context: Context, _: str) -> Reply:
@@ -532,7 +551,11 @@ class Router:
 
     async def _undo_action(self, context: Context, payload: ActionPayload) -> Reply:
         assert isinstance(payload, UndoAction)
-        return await self._undo(context, payload.nonce)
+        if payload.write_id is None:  # a press must name the save it undoes; this one names none
+            return CardReply(
+                error_card("This Undo button doesn't say which grade it undoes. Type `undo` to undo your last save.")
+            )
+        return await self._undo(context, payload)
 
     async def _sign_in(self, context: Context, payload: ActionPayload) -> Reply:
         caller = context.turn.caller

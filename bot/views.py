@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.grading import AllGraded, Confirm, Conflict, GradingView, Outcome, Screen
+from bot.grading import AllGraded, Confirm, Conflict, GradingView, Outcome, Screen, UndoConflict
 from cards import (
     Banner,
     Card,
@@ -21,24 +23,40 @@ from cards.actions import (
     ReassignAction,
     ReturnAction,
     ReturnAllAction,
+    UndoAction,
 )
+from cards.grades import GradeValues
+from cards.grading import undo_conflict_card
+from graph.models import RubricSelection
 
 _TONES = {"good": Banner.good, "attention": Banner.error, "warning": Banner.warning}
 
 
 def screen_card(
-    screen: Screen, tz: ZoneInfo, now: datetime, *, status: Banner | None = None, entered: GradeAction | None = None
+    screen: Screen,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    status: Banner | None = None,
+    entered: GradeAction | None = None,
+    undo: UndoAction | None = None,
 ) -> Card:
     """The grading card for a submission, or "all graded" for the assignment."""
     if isinstance(screen, AllGraded):
         return all_graded_card(
-            screen.assignment, screen.education_class, screen.returnable, nonce=new_nonce(), status=status
+            screen.assignment, screen.education_class, screen.returnable, nonce=new_nonce(), status=status, undo=undo
         )
-    return view_card(screen, tz, now, status=status, entered=entered)
+    return view_card(screen, tz, now, status=status, entered=entered, undo=undo)
 
 
 def view_card(
-    view: GradingView, tz: ZoneInfo, now: datetime, *, status: Banner | None = None, entered: GradeAction | None = None
+    view: GradingView,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    status: Banner | None = None,
+    entered: GradeAction | None = None,
+    undo: UndoAction | None = None,
 ) -> Card:
     if status is None and view.pending:
         status = Banner.warning(
@@ -58,12 +76,45 @@ def view_card(
         graded_not_returned=view.returnable,
         status=status,
         entered=entered,
+        undo=undo,
     )
 
 
 def outcome_card(outcome: Outcome, tz: ZoneInfo, now: datetime) -> Card:
+    """The next screen with a banner about what happened, and Undo for a save that just landed."""
     status = _TONES[outcome.tone](outcome.message) if outcome.message else None
-    return screen_card(outcome.screen, tz, now, status=status)
+    undo = UndoAction(new_nonce(), outcome.undo) if outcome.undo is not None else None
+    return screen_card(outcome.screen, tz, now, status=status, undo=undo)
+
+
+def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime) -> Card:
+    """What the teacher saved, what Graph holds now and who changed it, what undo would put back; their choice."""
+    view = conflict.view
+    anyway = None
+    if conflict.write_id is not None:
+        anyway = UndoAction(new_nonce(), conflict.write_id, anyway=True, known_modified=conflict.known_modified)
+    return undo_conflict_card(
+        view.education_class,
+        view.assignment,
+        view.submission,
+        view.student_name,
+        yours=_values(conflict.mine),
+        restores=_values(conflict.restores),
+        changed_by=conflict.changed_by,
+        tz=tz,
+        now=now,
+        undo_anyway=anyway,
+    )
+
+
+def _values(grade: Mapping[str, Any]) -> GradeValues:
+    """A `working_grade` dict as the cards' GradeValues."""
+    points = grade.get("points")
+    return GradeValues(
+        None if points is None else float(points),
+        grade.get("feedback") or None,
+        tuple(RubricSelection(str(q), str(c)) for q, c in grade.get("levels") or ()),
+    )
 
 
 def conflict_view_card(conflict: Conflict, mine: GradeAction, tz: ZoneInfo, now: datetime) -> Card:

@@ -29,6 +29,7 @@ MAX_RUBRIC_LEVELS: Final = 50
 MAX_CLASS_IDS: Final = 200
 MAX_PAGE: Final = 10_000
 MAX_EXPECTED_COUNT: Final = 100_000
+MAX_WRITE_ID: Final = 2**62
 QUERY_MAX_LENGTH: Final = 200
 LEVEL_INPUT_PREFIX: Final = "level_"
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -616,18 +617,39 @@ class ResolveConflictAction(ActionPayload):
 
 @dataclass(frozen=True, slots=True)
 class UndoAction(ActionPayload):
-    """Undo the write recorded under `nonce`."""
+    """Undo the save `write_id` names (Gradebot's id for that write), once; `nonce` is the card's.
+
+    A payload without `write_id` names nothing and undoes nothing. `anyway` is the teacher's explicit choice on the
+    undo conflict card to replace the grade shown there, whose newest outcome change was `known_modified`.
+    """
 
     VERB: ClassVar[str] = "undo"
     nonce: str
+    write_id: int | None = None
+    anyway: bool = False
+    known_modified: datetime | None = None
 
     def to_data(self) -> dict[str, object]:
-        return {"nonce": self.nonce}
+        data: dict[str, object] = {"nonce": self.nonce}
+        if self.write_id is not None:
+            data["writeId"] = self.write_id
+        if self.anyway:
+            data["anyway"] = True
+            data["knownModified"] = format_datetime(self.known_modified) if self.known_modified else ""
+        return data
 
     @classmethod
     def parse(cls, data: Mapping[str, object]) -> Self:
         data = _mapping(data)
-        return cls(_nonce(data))
+        nonce = _nonce(data)
+        write_id = None
+        if not _is_blank(data.get("writeId")):
+            write_id = _whole_number(data.get("writeId"), "writeId", 1, MAX_WRITE_ID, _STALE_CARD)
+        anyway = _bool(data, "anyway") if "anyway" in data else False
+        if anyway and write_id is None:
+            raise ActionDataError(_STALE_CARD, "writeId")
+        known_modified = _timestamp(data, "knownModified") if anyway else None
+        return cls(nonce, write_id, anyway, known_modified)
 
 
 @dataclass(frozen=True, slots=True)

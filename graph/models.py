@@ -1,15 +1,28 @@
-"""Typed views of Microsoft Graph education resources, and the only place their JSON is parsed.
+"""Typed views of Microsoft Graph education resources: frozen pydantic dataclasses read under Graph's camelCase names.
 
-Every model is a frozen dataclass built by a `from_json` classmethod; nothing else in Gradebot reads Graph dicts.
+Unknown properties are ignored and unknown enum values read as `unknownFutureValue`; nothing else in Gradebot reads
+Graph dicts. Validate whole pages at once (`TypeAdapter(Page[Submission])`) so the loop runs in pydantic-core.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Annotated, Any, Generic, Self, TypeVar
+
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass, is_pydantic_dataclass
 
 POINTS_OUTCOME = "#microsoft.graph.educationPointsOutcome"
 FEEDBACK_OUTCOME = "#microsoft.graph.educationFeedbackOutcome"
@@ -18,18 +31,26 @@ FEEDBACK_RESOURCE_OUTCOME = "#microsoft.graph.educationFeedbackResourceOutcome"
 POINTS_GRADE = "#microsoft.graph.educationAssignmentPointsGrade"
 POINTS_GRADE_TYPE = "#microsoft.graph.educationAssignmentPointsGradeType"
 
-Json = Mapping[str, Any]
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+_CONFIG = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="ignore", hide_input_in_errors=True)
+"""Every model: read from Graph's camelCase names (unless a `validation_alias` says otherwise), unknown ones ignored.
+
+The models are frozen pydantic dataclasses with slots: pydantic-core builds them about three times faster than
+BaseModel instances, and code may still write `RubricSelection(quality, column)`.
+"""
 
 
 class _EvolvableEnum(enum.StrEnum):
     """Graph's evolvable enums: a value this version of Gradebot does not know reads as `unknownFutureValue`."""
 
     @classmethod
+    def _missing_(cls, value: object) -> Self:
+        return cls("unknownFutureValue")
+
+    @classmethod
     def parse(cls, value: object) -> Self:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls("unknownFutureValue")
+        return cls(str(value))
 
 
 class SubmissionStatus(_EvolvableEnum):
@@ -65,18 +86,14 @@ class UserRole(_EvolvableEnum):
     UNKNOWN_FUTURE_VALUE = "unknownFutureValue"
 
 
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
 def parse_datetime(value: object) -> datetime | None:
-    """Graph's ISO 8601 timestamps (7 fractional digits, `Z`) as aware datetimes."""
+    """Graph's ISO 8601 timestamps (up to 7 fractional digits, `Z`) as aware datetimes; None for no timestamp."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.replace("Z", "+00:00")
-    # Python accepts at most 6 fractional digits; Graph sends up to 7.
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    return datetime.fromisoformat(text)
+    return _TIMESTAMP.validate_python(value)
 
 
 def format_datetime(value: datetime) -> str:
@@ -84,430 +101,298 @@ def format_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _null_as(default: object) -> BeforeValidator:
+    """Read JSON null as `default` (Graph sends null for names and flags it has no value for)."""
+    return BeforeValidator(lambda value: default if value is None else value)
 
 
-def _float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+def _at(value: object, *path: str) -> object:
+    """The value at `path` inside nested JSON objects, or None where one is missing."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
-def _list(value: object) -> Sequence[Json]:
-    if not isinstance(value, list):
-        return ()
-    return [item for item in value if isinstance(item, Mapping)]
+# Graph's empty forms read as None. Only JSON objects are looked into: anything else (null, or a model built in code)
+# goes on to pydantic as it is.
 
 
-def _map(value: object) -> Json:
-    return value if isinstance(value, Mapping) else {}
+def _someone(value: object) -> object:
+    """identitySet: its all-null form (`{"user": {"id": null, …}, "application": null}`) is nobody → None."""
+    if not isinstance(value, dict):
+        return value
+    user, application = value.get("user"), value.get("application")
+    if (isinstance(user, dict) and user.get("id")) or (isinstance(application, dict) and application.get("id")):
+        return value
+    return None
 
 
-@dataclass(frozen=True, slots=True)
+def _graded(value: object) -> object:
+    """An educationAssignmentPointsGrade with null `points` is no grade → None."""
+    return None if isinstance(value, dict) and value.get("points") is None else value
+
+
+def _written(value: object) -> object:
+    """An educationFeedback with null `text.content` is no feedback → None."""
+    return None if isinstance(value, dict) and _at(value, "text", "content") is None else value
+
+
+Text = Annotated[str, _null_as("")]
+Timestamp = AwareDatetime | None
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Actor:
-    """The user (or application) half of an identitySet; both ids are None in the all-null form."""
+    """The user (or application) half of an identitySet; see `Identity` for the all-null form."""
 
-    user_id: str | None = None
-    user_name: str | None = None
-    application_id: str | None = None
-
-    @classmethod
-    def from_json(cls, data: object) -> Actor | None:
-        body = _map(data)
-        user = _map(body.get("user"))
-        app = _map(body.get("application"))
-        actor = cls(_str(user.get("id")), _str(user.get("displayName")), _str(app.get("id")))
-        return actor if actor.user_id or actor.application_id else None
+    user_id: str | None = Field(default=None, validation_alias=AliasPath("user", "id"))
+    user_name: str | None = Field(default=None, validation_alias=AliasPath("user", "displayName"))
+    application_id: str | None = Field(default=None, validation_alias=AliasPath("application", "id"))
 
 
-@dataclass(frozen=True, slots=True)
+Identity = Annotated[Actor | None, BeforeValidator(_someone)]
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class EducationUser:
     id: str
-    display_name: str
-    user_principal_name: str | None
-    primary_role: UserRole
+    display_name: Text = ""
+    user_principal_name: str | None = None
+    primary_role: UserRole = UserRole.UNKNOWN_FUTURE_VALUE
     mail: str | None = None
 
-    @classmethod
-    def from_json(cls, data: Json) -> EducationUser:
-        return cls(
-            id=str(data["id"]),
-            display_name=_str(data.get("displayName")) or "",
-            user_principal_name=_str(data.get("userPrincipalName")),
-            primary_role=UserRole.parse(data.get("primaryRole")),
-            mail=_str(data.get("mail")),
-        )
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class EducationClass:
     id: str
-    display_name: str
+    display_name: Text = ""
     description: str | None = None
     class_code: str | None = None
     external_id: str | None = None
-    term_name: str | None = None
-
-    @classmethod
-    def from_json(cls, data: Json) -> EducationClass:
-        return cls(
-            id=str(data["id"]),
-            display_name=_str(data.get("displayName")) or "",
-            description=_str(data.get("description")),
-            class_code=_str(data.get("classCode")),
-            external_id=_str(data.get("externalId")),
-            term_name=_str(_map(data.get("term")).get("displayName")),
-        )
+    term_name: str | None = Field(default=None, validation_alias=AliasPath("term", "displayName"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Assignment:
     id: str
-    class_id: str
-    display_name: str
-    status: AssignmentStatus
-    max_points: float | None
-    """None for a credit (ungraded) assignment."""
-    due: datetime | None = None
-    close: datetime | None = None
-    assign_at: datetime | None = None
-    assigned_at: datetime | None = None
-    created_at: datetime | None = None
-    last_modified_at: datetime | None = None
-    allow_late_submissions: bool = True
+    class_id: Text = ""
+    display_name: Text = ""
+    status: AssignmentStatus = AssignmentStatus.UNKNOWN_FUTURE_VALUE
+    max_points: float | None = Field(default=None, validation_alias=AliasPath("grading", "maxPoints"))
+    """None for a credit (ungraded) assignment: Graph sends `grading: null`."""
+    due: Timestamp = Field(default=None, validation_alias="dueDateTime")
+    close: Timestamp = Field(default=None, validation_alias="closeDateTime")
+    assign_at: Timestamp = Field(default=None, validation_alias="assignDateTime")
+    assigned_at: Timestamp = Field(default=None, validation_alias="assignedDateTime")
+    created_at: Timestamp = Field(default=None, validation_alias="createdDateTime")
+    last_modified_at: Timestamp = Field(default=None, validation_alias="lastModifiedDateTime")
+    allow_late_submissions: Annotated[bool, _null_as(True)] = True
     web_url: str | None = None
-    instructions: str | None = None
+    instructions: str | None = Field(default=None, validation_alias=AliasPath("instructions", "content"))
 
     @property
     def is_points(self) -> bool:
         return self.max_points is not None
 
-    @classmethod
-    def from_json(cls, data: Json) -> Assignment:
-        grading = _map(data.get("grading"))
-        max_points = _float(grading.get("maxPoints")) if grading.get("@odata.type") == POINTS_GRADE_TYPE else None
-        allow_late = data.get("allowLateSubmissions")
-        return cls(
-            id=str(data["id"]),
-            class_id=_str(data.get("classId")) or "",
-            display_name=_str(data.get("displayName")) or "",
-            status=AssignmentStatus.parse(data.get("status")),
-            max_points=max_points,
-            due=parse_datetime(data.get("dueDateTime")),
-            close=parse_datetime(data.get("closeDateTime")),
-            assign_at=parse_datetime(data.get("assignDateTime")),
-            assigned_at=parse_datetime(data.get("assignedDateTime")),
-            created_at=parse_datetime(data.get("createdDateTime")),
-            last_modified_at=parse_datetime(data.get("lastModifiedDateTime")),
-            allow_late_submissions=allow_late if isinstance(allow_late, bool) else True,
-            web_url=_str(data.get("webUrl")),
-            instructions=_str(_map(data.get("instructions")).get("content")),
-        )
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class RubricLevel:
     level_id: str
-    display_name: str
-    points: float | None = None
-
-    @classmethod
-    def from_json(cls, data: Json) -> RubricLevel:
-        return cls(
-            level_id=str(data.get("levelId") or ""),
-            display_name=_str(data.get("displayName")) or "",
-            points=_float(_map(data.get("grading")).get("maxPoints")),
-        )
+    display_name: Text = ""
+    points: float | None = Field(default=None, validation_alias=AliasPath("grading", "maxPoints"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class RubricQuality:
     quality_id: str
-    display_name: str
-    description: str | None = None
+    display_name: Text = ""
+    description: str | None = Field(default=None, validation_alias=AliasPath("description", "content"))
     weight: float | None = None
     criteria: tuple[str, ...] = ()
     """One description per level, in level order."""
 
+    @field_validator("criteria", mode="before")
     @classmethod
-    def from_json(cls, data: Json) -> RubricQuality:
-        criteria = tuple(
-            _str(_map(item.get("description")).get("content")) or "" for item in _list(data.get("criteria"))
-        )
-        return cls(
-            quality_id=str(data.get("qualityId") or ""),
-            display_name=_str(data.get("displayName")) or "",
-            description=_str(_map(data.get("description")).get("content")),
-            weight=_float(data.get("weight")),
-            criteria=criteria,
-        )
+    def _descriptions(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        return [_at(item, "description", "content") or "" if isinstance(item, dict) else item for item in value]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Rubric:
     id: str
-    display_name: str
-    levels: tuple[RubricLevel, ...]
-    qualities: tuple[RubricQuality, ...]
-
-    @classmethod
-    def from_json(cls, data: Json) -> Rubric:
-        return cls(
-            id=str(data.get("id") or ""),
-            display_name=_str(data.get("displayName")) or "",
-            levels=tuple(RubricLevel.from_json(item) for item in _list(data.get("levels"))),
-            qualities=tuple(RubricQuality.from_json(item) for item in _list(data.get("qualities"))),
-        )
+    display_name: Text = ""
+    levels: tuple[RubricLevel, ...] = ()
+    qualities: tuple[RubricQuality, ...] = ()
 
 
-def expanded_rubric(assignment: Json) -> Rubric | None:
-    """The rubric inside an assignment read with `$expand=rubric`; None when the assignment has none."""
-    data = assignment.get("rubric")
-    return Rubric.from_json(data) if isinstance(data, Mapping) else None
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class AssignmentRubric:
+    """An assignment read with `$expand=rubric`: `rubric` is None when it has none."""
+
+    rubric: Rubric | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class PointsGrade:
     points: float
-    graded_at: datetime | None = None
-    graded_by: Actor | None = None
-
-    @classmethod
-    def from_json(cls, data: object) -> PointsGrade | None:
-        body = _map(data)
-        points = _float(body.get("points"))
-        if points is None:
-            return None
-        return cls(points, parse_datetime(body.get("gradedDateTime")), Actor.from_json(body.get("gradedBy")))
+    graded_at: Timestamp = Field(default=None, validation_alias="gradedDateTime")
+    graded_by: Identity = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Feedback:
-    text: str
-    at: datetime | None = None
-    by: Actor | None = None
-
-    @classmethod
-    def from_json(cls, data: object) -> Feedback | None:
-        body = _map(data)
-        text = _str(_map(body.get("text")).get("content"))
-        if text is None:
-            return None
-        return cls(text, parse_datetime(body.get("feedbackDateTime")), Actor.from_json(body.get("feedbackBy")))
+    text: str = Field(validation_alias=AliasPath("text", "content"))
+    at: Timestamp = Field(default=None, validation_alias="feedbackDateTime")
+    by: Identity = Field(default=None, validation_alias="feedbackBy")
 
 
-@dataclass(frozen=True, slots=True)
-class PointsOutcome:
-    id: str
-    points: PointsGrade | None
-    published_points: PointsGrade | None
-    last_modified_at: datetime | None = None
-    last_modified_by: Actor | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackOutcome:
-    id: str
-    feedback: Feedback | None
-    published_feedback: Feedback | None
-    last_modified_at: datetime | None = None
-    last_modified_by: Actor | None = None
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class RubricSelection:
     quality_id: str
-    column_id: str
+    column_id: Annotated[str, _null_as("")]
+    """The level's id; "" where Graph lists a quality with no level selected (`columnId: null`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RubricOutcome:
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class _Outcome:
     id: str
-    selected_levels: tuple[RubricSelection, ...]
-    published_selected_levels: tuple[RubricSelection, ...]
-    last_modified_at: datetime | None = None
-    last_modified_by: Actor | None = None
+    last_modified_at: Timestamp = Field(default=None, validation_alias="lastModifiedDateTime")
+    last_modified_by: Identity = None
 
 
-def _selections(value: object) -> tuple[RubricSelection, ...]:
-    return tuple(
-        RubricSelection(str(item.get("qualityId") or ""), str(item.get("columnId") or "")) for item in _list(value)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class PointsOutcome(_Outcome):
+    points: Annotated[PointsGrade | None, BeforeValidator(_graded)] = None
+    published_points: Annotated[PointsGrade | None, BeforeValidator(_graded)] = None
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class FeedbackOutcome(_Outcome):
+    feedback: Annotated[Feedback | None, BeforeValidator(_written)] = None
+    published_feedback: Annotated[Feedback | None, BeforeValidator(_written)] = None
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class RubricOutcome(_Outcome):
+    selected_levels: tuple[RubricSelection, ...] = Field(default=(), validation_alias="rubricQualitySelectedLevels")
+    published_selected_levels: tuple[RubricSelection, ...] = Field(
+        default=(), validation_alias="publishedRubricQualitySelectedLevels"
     )
 
 
 GradeOutcome = PointsOutcome | FeedbackOutcome | RubricOutcome
-"""The outcomes a teacher writes: points, feedback and rubric levels."""
+"""The outcomes a teacher writes: points, feedback and rubric levels (published* are Graph's copies, read only)."""
+
+_OUTCOME_KINDS = {POINTS_OUTCOME: "points", FEEDBACK_OUTCOME: "feedback", RUBRIC_OUTCOME: "rubric"}
 
 
-def outcome_from_json(item: Json) -> GradeOutcome | None:
-    """One educationOutcome picked by `@odata.type`; None for feedback resources and unknown kinds."""
-    kind = item.get("@odata.type")
-    outcome_id = str(item.get("id") or "")
-    modified_at = parse_datetime(item.get("lastModifiedDateTime"))
-    modified_by = Actor.from_json(item.get("lastModifiedBy"))
-    if kind == POINTS_OUTCOME:
-        return PointsOutcome(
-            outcome_id,
-            PointsGrade.from_json(item.get("points")),
-            PointsGrade.from_json(item.get("publishedPoints")),
-            modified_at,
-            modified_by,
-        )
-    if kind == FEEDBACK_OUTCOME:
-        return FeedbackOutcome(
-            outcome_id,
-            Feedback.from_json(item.get("feedback")),
-            Feedback.from_json(item.get("publishedFeedback")),
-            modified_at,
-            modified_by,
-        )
-    if kind == RUBRIC_OUTCOME:
-        return RubricOutcome(
-            outcome_id,
-            _selections(item.get("rubricQualitySelectedLevels")),
-            _selections(item.get("publishedRubricQualitySelectedLevels")),
-            modified_at,
-            modified_by,
-        )
-    return None
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Outcomes:
-    """A submission's outcomes, picked by `@odata.type` (never by id)."""
+    """A submission's outcomes, picked by `@odata.type` (never by id) from Graph's list of educationOutcomes."""
 
     points: PointsOutcome | None = None
     feedback: FeedbackOutcome | None = None
     rubric: RubricOutcome | None = None
     feedback_resource_ids: tuple[str, ...] = ()
 
+    @model_validator(mode="before")
     @classmethod
-    def from_json(cls, items: Sequence[Json]) -> Outcomes:
-        points: PointsOutcome | None = None
-        feedback: FeedbackOutcome | None = None
-        rubric: RubricOutcome | None = None
-        resources: list[str] = []
-        for item in items:
-            outcome = outcome_from_json(item)
-            if isinstance(outcome, PointsOutcome):
-                points = outcome
-            elif isinstance(outcome, FeedbackOutcome):
-                feedback = outcome
-            elif isinstance(outcome, RubricOutcome):
-                rubric = outcome
-            elif item.get("@odata.type") == FEEDBACK_RESOURCE_OUTCOME:
-                resources.append(str(item.get("id") or ""))
-        return cls(points, feedback, rubric, tuple(resources))
+    def _by_type(cls, data: object) -> object:
+        if not isinstance(data, list):
+            return data
+        picked: dict[str, object] = {}
+        resources: list[object] = []
+        for item in data:
+            kind = item.get("@odata.type") if isinstance(item, dict) else None
+            if isinstance(kind, str) and kind in _OUTCOME_KINDS:
+                picked[_OUTCOME_KINDS[kind]] = item
+            elif kind == FEEDBACK_RESOURCE_OUTCOME:
+                resources.append(item.get("id"))
+        return {**picked, "feedback_resource_ids": resources}
 
 
-@dataclass(frozen=True, slots=True)
+def _resource_kind(value: object) -> str:
+    """`#microsoft.graph.educationLinkResource` → "Link"."""
+    if not isinstance(value, str):
+        return "resource"
+    return value.removeprefix("#microsoft.graph.education").removesuffix("Resource") or "resource"
+
+
+_RESOURCE_URLS = AliasChoices(*(AliasPath("resource", key) for key in ("fileUrl", "link", "webUrl", "url")))
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Resource:
-    """A file or link a student turned in (educationSubmissionResource)."""
+    """A file or link a student turned in (educationSubmissionResource): `kind` is "Word", "Link", …"""
 
-    display_name: str
-    kind: str
-    url: str | None
-
-    @classmethod
-    def from_json(cls, data: Json) -> Resource:
-        resource = _map(data.get("resource"))
-        url = (
-            _str(resource.get("fileUrl"))
-            or _str(resource.get("link"))
-            or _str(resource.get("webUrl"))
-            or _str(resource.get("url"))
-        )
-        kind = (_str(resource.get("@odata.type")) or "").removeprefix("#microsoft.graph.education")
-        return cls(_str(resource.get("displayName")) or "", kind.removesuffix("Resource") or "resource", url)
+    display_name: Text = Field(default="", validation_alias=AliasPath("resource", "displayName"))
+    kind: Annotated[str, BeforeValidator(_resource_kind)] = Field(
+        default="resource", validation_alias=AliasPath("resource", "@odata.type")
+    )
+    url: str | None = Field(default=None, validation_alias=_RESOURCE_URLS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Submission:
     id: str
-    assignment_id: str
-    status: SubmissionStatus
-    student_id: str | None
-    submitted_at: datetime | None = None
-    submitted_by: Actor | None = None
-    returned_at: datetime | None = None
-    reassigned_at: datetime | None = None
-    excused_at: datetime | None = None
-    unsubmitted_at: datetime | None = None
-    last_modified_at: datetime | None = None
+    assignment_id: Text = ""
+    status: SubmissionStatus = SubmissionStatus.UNKNOWN_FUTURE_VALUE
+    student_id: str | None = Field(default=None, validation_alias=AliasPath("recipient", "userId"))
+    submitted_at: Timestamp = Field(default=None, validation_alias="submittedDateTime")
+    submitted_by: Identity = None
+    returned_at: Timestamp = Field(default=None, validation_alias="returnedDateTime")
+    reassigned_at: Timestamp = Field(default=None, validation_alias="reassignedDateTime")
+    excused_at: Timestamp = Field(default=None, validation_alias="excusedDateTime")
+    unsubmitted_at: Timestamp = Field(default=None, validation_alias="unsubmittedDateTime")
+    last_modified_at: Timestamp = Field(default=None, validation_alias="lastModifiedDateTime")
     web_url: str | None = None
     outcomes: Outcomes | None = None
     """None unless requested with `$expand=outcomes`."""
     submitted_resources: tuple[Resource, ...] | None = None
     """None unless requested with `$expand=submittedResources`."""
 
-    @classmethod
-    def from_json(cls, data: Json) -> Submission:
-        recipient = _map(data.get("recipient"))
-        outcomes = data.get("outcomes")
-        resources = data.get("submittedResources")
-        return cls(
-            id=str(data["id"]),
-            assignment_id=_str(data.get("assignmentId")) or "",
-            status=SubmissionStatus.parse(data.get("status")),
-            student_id=_str(recipient.get("userId")),
-            submitted_at=parse_datetime(data.get("submittedDateTime")),
-            submitted_by=Actor.from_json(data.get("submittedBy")),
-            returned_at=parse_datetime(data.get("returnedDateTime")),
-            reassigned_at=parse_datetime(data.get("reassignedDateTime")),
-            excused_at=parse_datetime(data.get("excusedDateTime")),
-            unsubmitted_at=parse_datetime(data.get("unsubmittedDateTime")),
-            last_modified_at=parse_datetime(data.get("lastModifiedDateTime")),
-            web_url=_str(data.get("webUrl")),
-            outcomes=Outcomes.from_json(_list(outcomes)) if isinstance(outcomes, list) else None,
-            submitted_resources=(
-                tuple(Resource.from_json(item) for item in _list(resources)) if isinstance(resources, list) else None
-            ),
-        )
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class Page(Generic[ItemT]):
+    """One page of an OData collection: its items and the absolute `@odata.nextLink` when more pages follow."""
+
+    value: tuple[ItemT, ...] = ()
+    next_link: str | None = Field(default=None, validation_alias="@odata.nextLink")
 
 
-@dataclass(frozen=True, slots=True)
-class CollectionPage:
-    """One page of an OData collection: its raw items and the absolute `@odata.nextLink` when more pages follow."""
-
-    items: tuple[Json, ...]
-    next_link: str | None
-
-    @classmethod
-    def from_json(cls, data: Json) -> CollectionPage:
-        return cls(tuple(_list(data.get("value"))), _str(data.get("@odata.nextLink")) or None)
+def _wire_names(model: type[object]) -> tuple[str, ...]:
+    """The Graph properties a model reads (the first key of each alias path), in field order."""
+    if not is_pydantic_dataclass(model):
+        raise TypeError(f"{model!r} is not a Graph model")
+    names: list[str] = []
+    for info in model.__pydantic_fields__.values():
+        alias = info.validation_alias or info.alias
+        first = alias.choices[0] if isinstance(alias, AliasChoices) else alias
+        wire = first.path[0] if isinstance(first, AliasPath) else first
+        if isinstance(wire, str) and wire not in names:
+            names.append(wire)
+    return tuple(names)
 
 
 # `$select` lists: exactly the properties the models above read, so Graph sends nothing we would drop.
-USER_FIELDS = ("id", "displayName", "userPrincipalName", "primaryRole", "mail")
-CLASS_FIELDS = ("id", "displayName", "description", "classCode", "externalId", "term")
-ASSIGNMENT_FIELDS = (
-    "id",
-    "classId",
-    "displayName",
-    "status",
-    "grading",
-    "dueDateTime",
-    "closeDateTime",
-    "assignDateTime",
-    "assignedDateTime",
-    "createdDateTime",
-    "lastModifiedDateTime",
-    "allowLateSubmissions",
-    "webUrl",
-    "instructions",
-)
-SUBMISSION_FIELDS = (
-    "id",
-    "assignmentId",
-    "status",
-    "recipient",
-    "submittedDateTime",
-    "submittedBy",
-    "returnedDateTime",
-    "reassignedDateTime",
-    "excusedDateTime",
-    "unsubmittedDateTime",
-    "lastModifiedDateTime",
-    "webUrl",
-)
+USER_FIELDS = _wire_names(EducationUser)
+CLASS_FIELDS = _wire_names(EducationClass)
+ASSIGNMENT_FIELDS = _wire_names(Assignment)
+SUBMISSION_FIELDS = tuple(name for name in _wire_names(Submission) if name not in ("outcomes", "submittedResources"))
+
+
+_ADAPTERS: dict[object, TypeAdapter[Any]] = {}
+
+
+def parse(kind: type[T], data: object) -> T:
+    """Graph JSON as `kind` (e.g. `Submission`, `Page[Submission]`), validated in one pass by a cached TypeAdapter.
+
+    Raises pydantic's ValidationError when the JSON does not fit (the client turns that into a GraphError).
+    """
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    result: T = adapter.validate_python(data)
+    return result

@@ -234,7 +234,7 @@ def build_package(manifest: Mapping[str, Any], out: Path = DEFAULT_OUT, *, icons
     for name, expected in ICON_SIZES.items():
         path = icons_dir / name
         if not path.is_file():
-            raise ManifestInputError(f"icon {path} is missing; run `python manifest/icons.py`")
+            raise ManifestInputError(f"icon {path} is missing; run `python -m manifest.icons`")
         data = path.read_bytes()
         if png_size(data) != expected:
             raise ManifestInputError(f"icon {path} must be {expected[0]}×{expected[1]} pixels")

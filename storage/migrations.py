@@ -271,7 +271,58 @@ _POSTGRES_V1 = (
     )""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", sqlite=_SQLITE_V1, postgres=_POSTGRES_V1),)
+# Sign-in state that expires (flows, one-time codes), the id of the key that sealed each token cache, an index for
+# purging finished outbox entries, and the removal of v1's sign-in flows, which were kept in key_values forever.
+_SQLITE_V2 = (
+    """CREATE TABLE sign_in_flows (
+        state TEXT PRIMARY KEY,
+        user_key TEXT NOT NULL,
+        flow BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX sign_in_flows_expiry ON sign_in_flows (expires_at)",
+    """CREATE TABLE sign_in_codes (
+        user_key TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        wrong_guesses INTEGER NOT NULL DEFAULT 0,
+        issued_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX sign_in_codes_expiry ON sign_in_codes (expires_at)",
+    "ALTER TABLE token_caches ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX token_caches_key ON token_caches (key_id)",
+    "CREATE INDEX outbox_finished ON outbox (updated_at) WHERE status IN ('done', 'failed', 'conflict')",
+    "DELETE FROM key_values WHERE item_key LIKE 'signin:%'",
+)
+
+_POSTGRES_V2 = (
+    """CREATE TABLE sign_in_flows (
+        state text PRIMARY KEY,
+        user_key text NOT NULL,
+        flow bytea NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX sign_in_flows_expiry ON sign_in_flows (expires_at)",
+    """CREATE TABLE sign_in_codes (
+        user_key text PRIMARY KEY,
+        digest text NOT NULL,
+        wrong_guesses integer NOT NULL DEFAULT 0,
+        issued_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX sign_in_codes_expiry ON sign_in_codes (expires_at)",
+    "ALTER TABLE token_caches ADD COLUMN key_id text NOT NULL DEFAULT ''",
+    "CREATE INDEX token_caches_key ON token_caches (key_id)",
+    "CREATE INDEX outbox_finished ON outbox (updated_at) WHERE status IN ('done', 'failed', 'conflict')",
+    "DELETE FROM key_values WHERE item_key LIKE 'signin:%'",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", sqlite=_SQLITE_V1, postgres=_POSTGRES_V1),
+    Migration(2, "expiring sign-in state, token cache key ids", sqlite=_SQLITE_V2, postgres=_POSTGRES_V2),
+)
 
 
 def missing_steps(migrations: Sequence[Migration], current: int) -> list[Migration]:

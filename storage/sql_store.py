@@ -146,12 +146,24 @@ class SqlStore(Store):
 
     # Token caches and profiles.
 
-    async def save_token_cache(self, user_key: str, blob: bytes, now: datetime) -> None:
+    async def save_token_cache(self, user_key: str, blob: bytes, now: datetime, key_id: str = "") -> None:
         await self._write(
-            """INSERT INTO token_caches (user_key, blob, updated_at) VALUES (?, ?, ?)
-               ON CONFLICT (user_key) DO UPDATE SET blob = EXCLUDED.blob, updated_at = EXCLUDED.updated_at""",
-            (user_key, bytes(blob), self._time(now)),
+            """INSERT INTO token_caches (user_key, blob, updated_at, key_id) VALUES (?, ?, ?, ?)
+               ON CONFLICT (user_key) DO UPDATE SET blob = EXCLUDED.blob, updated_at = EXCLUDED.updated_at,
+                   key_id = EXCLUDED.key_id""",
+            (user_key, bytes(blob), self._time(now), key_id),
         )
+
+    async def token_cache_key_ids(self) -> dict[str, int]:
+        rows = await self._read("SELECT key_id, COUNT(*) AS caches FROM token_caches GROUP BY key_id")
+        return {str(row["key_id"]): int(row["caches"]) for row in rows}
+
+    async def token_caches_sealed_with(self, key_id: str, limit: int) -> list[tuple[str, bytes]]:
+        rows = await self._read(
+            "SELECT user_key, blob FROM token_caches WHERE key_id = ? ORDER BY updated_at DESC, user_key LIMIT ?",
+            (key_id, positive_limit(limit)),
+        )
+        return [(str(row["user_key"]), bytes(row["blob"])) for row in rows]
 
     async def load_token_cache(self, user_key: str) -> bytes | None:
         row = await self._read_one("SELECT blob FROM token_caches WHERE user_key = ?", (user_key,))
@@ -195,8 +207,64 @@ class SqlStore(Store):
         )
         return bool(rows)
 
+    async def claimed(self, namespace: str, key: str, now: datetime) -> bool:
+        row = await self._read_one(
+            "SELECT claim_key FROM claims WHERE namespace = ? AND claim_key = ? AND expires_at > ?",
+            (namespace, key, self._time(now)),
+        )
+        return row is not None
+
     async def purge_claims(self, now: datetime) -> int:
         rows = await self._write("DELETE FROM claims WHERE expires_at <= ? RETURNING claim_key", (self._time(now),))
+        return len(rows)
+
+    # Sign-in in progress.
+
+    async def save_sign_in_flow(self, state: str, user_key: str, flow: bytes, now: datetime, ttl: timedelta) -> None:
+        await self._write(
+            """INSERT INTO sign_in_flows (state, user_key, flow, created_at, expires_at) VALUES (?, ?, ?, ?, ?)""",
+            (state, user_key, bytes(flow), self._time(now), self._time(now + positive(ttl, "ttl"))),
+        )
+
+    async def take_sign_in_flow(self, state: str, now: datetime) -> tuple[str, bytes] | None:
+        rows = await self._write(
+            "DELETE FROM sign_in_flows WHERE state = ? AND expires_at > ? RETURNING user_key, flow",
+            (state, self._time(now)),
+        )
+        return (str(rows[0]["user_key"]), bytes(rows[0]["flow"])) if rows else None
+
+    async def purge_sign_in_flows(self, now: datetime) -> int:
+        rows = await self._write("DELETE FROM sign_in_flows WHERE expires_at <= ? RETURNING state", (self._time(now),))
+        return len(rows)
+
+    async def issue_sign_in_code(self, user_key: str, digest: str, now: datetime, ttl: timedelta) -> None:
+        await self._write(
+            """INSERT INTO sign_in_codes (user_key, digest, wrong_guesses, issued_at, expires_at)
+               VALUES (?, ?, 0, ?, ?)
+               ON CONFLICT (user_key) DO UPDATE SET digest = EXCLUDED.digest, wrong_guesses = 0,
+                   issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at""",
+            (user_key, digest, self._time(now), self._time(now + positive(ttl, "ttl"))),
+        )
+
+    async def redeem_sign_in_code(self, user_key: str, digest: str, now: datetime, max_wrong: int) -> bool:
+        redeemed = await self._write(
+            """DELETE FROM sign_in_codes
+               WHERE user_key = ? AND digest = ? AND expires_at > ? AND wrong_guesses < ?
+               RETURNING user_key""",
+            (user_key, digest, self._time(now), positive_limit(max_wrong)),
+        )
+        if redeemed:
+            return True
+        await self._write(
+            "UPDATE sign_in_codes SET wrong_guesses = wrong_guesses + 1 WHERE user_key = ? RETURNING user_key",
+            (user_key,),
+        )
+        return False
+
+    async def purge_sign_in_codes(self, now: datetime) -> int:
+        rows = await self._write(
+            "DELETE FROM sign_in_codes WHERE expires_at <= ? RETURNING user_key", (self._time(now),)
+        )
         return len(rows)
 
     # Outbox.
@@ -297,6 +365,17 @@ class SqlStore(Store):
             (teacher_id,),
         )
         return [outbox_from_row(row) for row in rows]
+
+    async def purge_finished_outbox(self, before: datetime) -> int:
+        rows = await self._write(
+            """DELETE FROM outbox
+               WHERE status IN ('done', 'failed', 'conflict') AND updated_at <= ?
+                   AND submission_id NOT IN (
+                       SELECT submission_id FROM outbox WHERE status IN ('pending', 'inflight'))
+               RETURNING id""",
+            (self._time(before),),
+        )
+        return len(rows)
 
     # Audit log.
 

@@ -80,12 +80,22 @@ class Store(Protocol):
 
     # Per-user token caches (encrypted by the caller) and profiles.
 
-    async def save_token_cache(self, user_key: str, blob: bytes, now: datetime) -> None: ...
+    async def save_token_cache(self, user_key: str, blob: bytes, now: datetime, key_id: str = "") -> None:
+        """Insert or replace the user's cache; `key_id` names the key that sealed it ("" = not recorded)."""
+        ...
 
     async def load_token_cache(self, user_key: str) -> bytes | None: ...
 
     async def delete_token_cache(self, user_key: str) -> bool:
         """True when a cache was deleted."""
+        ...
+
+    async def token_cache_key_ids(self) -> dict[str, int]:
+        """How many caches each key id sealed."""
+        ...
+
+    async def token_caches_sealed_with(self, key_id: str, limit: int) -> list[tuple[str, bytes]]:
+        """(user_key, blob) of up to `limit` caches sealed with `key_id`, most recently saved first."""
         ...
 
     async def save_user_profile(self, profile: UserProfile) -> None:
@@ -100,8 +110,39 @@ class Store(Protocol):
         """True for the first caller across every instance; False while an unexpired claim on the key exists."""
         ...
 
+    async def claimed(self, namespace: str, key: str, now: datetime) -> bool:
+        """True while an unexpired claim on the key exists (reading it claims nothing)."""
+        ...
+
     async def purge_claims(self, now: datetime) -> int:
         """Delete claims that expired at or before `now`; returns how many."""
+        ...
+
+    # Sign-in in progress: flows of the authorization-code page, one-time codes handed back through Teams.
+
+    async def save_sign_in_flow(self, state: str, user_key: str, flow: bytes, now: datetime, ttl: timedelta) -> None:
+        """Record a pending sign-in flow (sealed by the caller) under its `state`, valid until `now + ttl`."""
+        ...
+
+    async def take_sign_in_flow(self, state: str, now: datetime) -> tuple[str, bytes] | None:
+        """Remove and return (user_key, flow) of the unexpired flow; None when missing, expired or already taken."""
+        ...
+
+    async def purge_sign_in_flows(self, now: datetime) -> int:
+        """Delete flows that expired at or before `now`; returns how many."""
+        ...
+
+    async def issue_sign_in_code(self, user_key: str, digest: str, now: datetime, ttl: timedelta) -> None:
+        """Record the digest of the user's new one-time code (replacing an earlier one), valid until `now + ttl`."""
+        ...
+
+    async def redeem_sign_in_code(self, user_key: str, digest: str, now: datetime, max_wrong: int) -> bool:
+        """True once, when `digest` is the user's unexpired code and fewer than `max_wrong` wrong guesses were
+        made; the code is then used up. Any other digest counts as a wrong guess against the user's code."""
+        ...
+
+    async def purge_sign_in_codes(self, now: datetime) -> int:
+        """Delete codes that expired at or before `now`; returns how many."""
         ...
 
     # The grade outbox: a Graph write is recorded here before Graph is called.
@@ -148,6 +189,11 @@ class Store(Protocol):
 
     async def pending_outbox_for(self, teacher_id: str) -> list[OutboxEntry]:
         """The teacher's unfinished (pending or inflight) entries, oldest first."""
+        ...
+
+    async def purge_finished_outbox(self, before: datetime) -> int:
+        """Delete done, failed and conflict entries last updated at or before `before`, except those of a
+        submission that still has an unfinished entry (it checks them before writing); returns how many."""
         ...
 
     # Audit log and undo.

@@ -89,7 +89,7 @@ def privacy_scan(request: pytest.FixtureRequest) -> Iterator[PrivacyScan]:
     root = logging.getLogger()
     levels = {name: item.level for name, item in root.manager.loggerDict.items() if isinstance(item, logging.Logger)}
     root_level, root_handlers = root.level, list(root.handlers)
-    configure_logging("DEBUG")
+    configure_logging(Settings(log_level="DEBUG"))  # what app.main does for LOG_LEVEL=DEBUG
     root.addHandler(scan.logs)
     request.node.stash[PRIVACY_SCAN] = scan
     try:

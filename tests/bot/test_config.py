@@ -61,3 +61,55 @@ def test_the_development_token_key_is_kept_beside_the_database(tmp_path: Path) -
     key_file = tmp_path / "gradebot.db.token-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert _development_key(Settings(database_url="sqlite:///:memory:")) != first
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "gradebot.contoso.example"])
+def test_sandbox_mode_refuses_to_listen_beyond_loopback(host: str) -> None:
+    with pytest.raises(SettingsError, match="HOST") as refused:
+        Settings.from_env({"HOST": host})
+    assert "MicrosoftAppId" in str(refused.value), "the message says why: authentication is off"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_sandbox_mode_listens_on_loopback(host: str) -> None:
+    assert Settings.from_env({"HOST": host}).host == host
+
+
+def test_production_may_listen_on_any_address() -> None:
+    assert Settings.from_env({**PRODUCTION, "HOST": "0.0.0.0"}).host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("spelled", ["MicrosoftAppID", "microsoftappid", "MICROSOFTAPPID"])
+def test_a_known_variable_spelled_with_another_case_is_warned_about(spelled: str) -> None:
+    settings = Settings.from_env({spelled: PRODUCTION["MicrosoftAppId"], "token_encryption_key": KEY})
+    assert settings.sandbox_mode, "the misspelled name is not read"
+    warnings = "\n".join(settings.warnings)
+    assert f"{spelled} is set but Gradebot reads MicrosoftAppId" in warnings
+    assert "token_encryption_key is set but Gradebot reads TOKEN_ENCRYPTION_KEY" in warnings
+    assert PRODUCTION["MicrosoftAppId"] not in warnings and KEY not in warnings, "values are never repeated"
+
+
+def test_correctly_spelled_variables_give_no_warnings() -> None:
+    assert Settings.from_env({**PRODUCTION, "PATH": "/usr/bin", "Path": "x"}).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"TOKEN_ENCRYPTION_OLD_KEYS": "c2hvcnQ="}, "TOKEN_ENCRYPTION_OLD_KEYS"),
+        ({"TOKEN_ENCRYPTION_OLD_KEYS": f"{KEY},not base64!"}, "TOKEN_ENCRYPTION_OLD_KEYS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"LOG_LEVEL_LIBRARIES": "chatty"}, "LOG_LEVEL_LIBRARIES"),
+        ({"OUTBOX_RETENTION_DAYS": "0"}, "OUTBOX_RETENTION_DAYS"),
+    ],
+)
+def test_new_settings_are_validated(change: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env({**PRODUCTION, **change})
+
+
+def test_old_token_keys_are_a_comma_separated_list() -> None:
+    old = [base64.urlsafe_b64encode(bytes([n]) * 32).decode() for n in (1, 2)]
+    settings = Settings.from_env({**PRODUCTION, "TOKEN_ENCRYPTION_OLD_KEYS": f" {old[0]} , {old[1]},"})
+    assert settings.token_encryption_old_keys == (b"\x01" * 32, b"\x02" * 32)
+    assert "x01" not in repr(settings) and "k" * 8 not in repr(settings)

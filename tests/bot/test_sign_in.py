@@ -4,17 +4,14 @@ the encrypted token cache reused later, Gradebot's own sign-in page, and sign-ou
 
 from __future__ import annotations
 
-import re
-import ssl
-from html import unescape
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from app import PARTS
 from bot.auth import user_key
 from sandbox.directory import TENANT_ID, User
+from tests.bot import browser
 from tests.bot.activities import card_action, invoke, message
 from tests.bot.conftest import World, WorldFactory, card_text, cards_of, invoke_card, replies
 
@@ -106,29 +103,13 @@ async def test_sign_in_page_then_verify_state_then_sign_out(make_world: WorldFac
     world = await make_world(dev_sso=False)
     rosa = world.user("rosa")
     status, body = await world.post(_show_classes(world, rosa))
-    link = body["value"]["buttons"][0]["value"]
-    path = urlsplit(link)
-    ca = ssl.create_default_context(cadata=world.sandbox.ca_pem)
-    async with aiohttp.ClientSession() as browser:
-        start = await world.client.get(f"{path.path}?{path.query}", allow_redirects=False)
-        assert start.status == 302
-        async with browser.get(start.headers["Location"], ssl=ca) as picker:
-            page = await picker.text()
-        choice = next(unescape(h) for h in re.findall(r'href="([^"]+)"', page) if "rosa.martinez" in unescape(h))
-        origin = world.sandbox.authority_url.rsplit("/", 1)[0]
-        async with browser.get(origin + choice if choice.startswith("/") else choice, ssl=ca) as answer:
-            form = await answer.text()  # response_mode=form_post: a page that posts the code back
-    action = unescape(re.search(r'action="([^"]+)"', form).group(1))  # type: ignore[union-attr]
-    fields = {unescape(k): unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', form)}
-    done = await world.client.post(urlsplit(action).path, data=fields)
-    assert done.status == 200
-    html_page = await done.text()
-    code = re.search(r"enter (\d{6})", html_page)
-    assert code is not None
-    status, body = await world.post(_show_classes(world, rosa, state=code.group(1)))
+    page = await browser.sign_in(world, body["value"]["buttons"][0]["value"], "rosa.martinez")
+    assert page.status == 200
+    assert page.code is not None
+    status, body = await world.post(_show_classes(world, rosa, state=page.code))
     assert "Waiting to be graded" in card_text(invoke_card(body))
     # The code works once.
-    status, body = await world.post(_show_classes(world, rosa, state=code.group(1)))
+    status, body = await world.post(_show_classes(world, rosa, state=page.code))
     assert "didn't match" in str(body)
     # Sign out deletes the stored sign-in; the next action needs sign-in again.
     status, body = await world.post(message(rosa, "signout", world.sandbox.connector_url))

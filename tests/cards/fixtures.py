@@ -1,4 +1,4 @@
-"""Graph models for card tests, built with `from_json` from bodies in Graph's wire shape (our own data)."""
+"""Graph models for card tests, parsed (`graph.models.parse`) from bodies in Graph's wire shape (our own data)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from graph.models import (
     Rubric,
     Submission,
     format_datetime,
+    parse,
 )
 from graph.progress import UngradedItem, lateness
 
@@ -39,14 +40,15 @@ def identity(user: dict[str, str | None] | None) -> dict[str, Any]:
 def education_class(
     class_id: str = CLASS_ID, name: str = "Biology 9A", code: str = "BIO-9A", term: str = "Autumn 2025"
 ) -> EducationClass:
-    return EducationClass.from_json(
+    return parse(
+        EducationClass,
         {
             "id": class_id,
             "displayName": name,
             "classCode": code,
             "externalId": "SIS-1",
             "term": {"displayName": term, "startDate": "2025-09-01", "endDate": "2025-12-19"},
-        }
+        },
     )
 
 
@@ -62,7 +64,8 @@ def assignment(
     assign_at: datetime | None = None,
 ) -> Assignment:
     grading = {"@odata.type": POINTS_GRADE_TYPE, "maxPoints": max_points} if max_points is not None else None
-    return Assignment.from_json(
+    return parse(
+        Assignment,
         {
             "id": assignment_id,
             "classId": class_id,
@@ -75,7 +78,7 @@ def assignment(
             "allowLateSubmissions": True,
             "webUrl": f"https://teams.microsoft.com/l/entity/66aeee93/classroom?assignment={assignment_id}",
             "instructions": {"content": "Write 500 words.", "contentType": "text"},
-        }
+        },
     )
 
 
@@ -153,7 +156,8 @@ def submission(
     outcome_items: list[dict[str, Any]] | None = None,
     resources: list[dict[str, Any]] | None = None,
 ) -> Submission:
-    return Submission.from_json(
+    return parse(
+        Submission,
         {
             "id": submission_id,
             "assignmentId": assignment_id,
@@ -167,7 +171,7 @@ def submission(
             "webUrl": f"https://teams.microsoft.com/l/entity/66aeee93/classroom?submission={submission_id}",
             "outcomes": outcome_items if outcome_items is not None else outcomes(),
             "submittedResources": resources if resources is not None else [],
-        }
+        },
     )
 
 
@@ -193,7 +197,8 @@ LEVEL_IDS = ("1e2d3c4b-0000-4000-8000-0000000000b1", "1e2d3c4b-0000-4000-8000-00
 
 
 def rubric() -> Rubric:
-    return Rubric.from_json(
+    return parse(
+        Rubric,
         {
             "id": "7a8b9c0d-0000-4000-8000-0000000000c1",
             "displayName": "Essay rubric",
@@ -223,7 +228,7 @@ def rubric() -> Rubric:
                     "criteria": [{"description": {"content": "Few errors", "contentType": "text"}}],
                 },
             ],
-        }
+        },
     )
 
 

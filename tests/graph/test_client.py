@@ -19,8 +19,10 @@ from graph.models import (
     SubmissionStatus,
     UserRole,
 )
+from graph.patches import FeedbackPatch, PointsPatch, RubricPatch
+from graph.paths import SubmissionRef
 from tests.graph.conftest import CountingTokens
-from tests.graph.scripted import ScriptedGraph, graph_error, reply
+from tests.graph.scripted import ScriptedGraph, batch_answer, graph_error, reply
 from tests.graph.shapes import (
     assignment,
     collection,
@@ -101,30 +103,26 @@ async def test_roster_calls(scripted: ScriptedGraph, client: EducationClient) ->
     teacher = {"id": "t-1", "displayName": "Rosa", "primaryRole": "teacher", "userPrincipalName": "rosa@x.test"}
     klass = {"id": "c-1", "displayName": "Biology", "classCode": "BIO", "term": {"displayName": "2026"}}
     scripted.then(
-        reply(200, teacher),
         reply(200, collection([klass])),
         reply(200, collection([klass])),
         reply(200, klass),
         reply(200, collection([teacher])),
         reply(200, collection([teacher, {"id": "s-1", "displayName": "Sam", "primaryRole": "student"}])),
-        reply(200, teacher),
     )
-    me = await client.me()
-    assert (me.id, me.primary_role) == ("t-1", UserRole.TEACHER)
     assert [c.term_name for c in await client.taught_classes()] == ["2026"]
-    assert [c.id for c in await client.my_classes()] == ["c-1"]
+    assert [c.id for c in await client.user_taught_classes("t-1")] == ["c-1"]
     assert (await client.get_class("c-1")).class_code == "BIO"
-    assert [u.id for u in await client.class_teachers("c-1")] == ["t-1"]
+    teachers = await client.class_teachers("c-1")
+    assert [(u.id, u.primary_role, u.user_principal_name) for u in teachers] == [
+        ("t-1", UserRole.TEACHER, "rosa@x.test")
+    ]
     assert [u.primary_role for u in await client.class_members("c-1")] == [UserRole.TEACHER, UserRole.STUDENT]
-    assert (await client.user("t-1")).user_principal_name == "rosa@x.test"
     assert [seen.path for seen in scripted.seen] == [
-        "/v1.0/education/me",
         "/v1.0/education/me/taughtClasses",
-        "/v1.0/education/me/classes",
+        "/v1.0/education/users/t-1/taughtClasses",
         "/v1.0/education/classes/c-1",
         "/v1.0/education/classes/c-1/teachers",
         "/v1.0/education/classes/c-1/members",
-        "/v1.0/education/users/t-1",
     ]
     assert all("$select" in query_of(seen.path_qs) for seen in scripted.seen)
 
@@ -141,54 +139,76 @@ async def test_get_submission_expands_outcomes_and_resources(scripted: ScriptedG
     assert query_of(scripted.seen[0].path_qs)["$expand"] == ["outcomes,submittedResources"]
 
 
-async def test_list_outcomes_picks_by_type(scripted: ScriptedGraph, client: EducationClient) -> None:
-    scripted.then(reply(200, collection([feedback_outcome("f"), points_outcome("p", 7.0), rubric_outcome("r")])))
-    outcomes = await client.list_outcomes("c-1", "a-1", "s-1")
+async def test_outcomes_are_picked_by_type(scripted: ScriptedGraph, client: EducationClient) -> None:
+    resource = {"@odata.type": "#microsoft.graph.educationFeedbackResourceOutcome", "id": "fr", "resourceStatus": "x"}
+    unknown = {"@odata.type": "#microsoft.graph.educationFutureOutcome", "id": "u"}
+    items = [feedback_outcome("f"), resource, points_outcome("p", 7.0), unknown, rubric_outcome("r", [("q", "c")])]
+    scripted.then(reply(200, submission("s-1", outcomes=items)))
+    outcomes = (await client.get_submission("c-1", "a-1", "s-1", expand=("outcomes",))).outcomes
+    assert outcomes is not None
     assert (outcomes.points and outcomes.points.id, outcomes.feedback and outcomes.feedback.id) == ("p", "f")
-    assert scripted.seen[0].path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes"
+    assert outcomes.rubric is not None and outcomes.rubric.selected_levels == (RubricSelection("q", "c"),)
+    assert outcomes.feedback_resource_ids == ("fr",)
+    assert scripted.seen[0].path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1"
 
 
-async def test_patch_points_sends_points_grade(scripted: ScriptedGraph, client: EducationClient) -> None:
-    scripted.then(reply(200, points_outcome("p-9", 85.0)))
-    outcome = await client.patch_points("c-1", "a-1", "s-1", "p-9", 85)
-    assert isinstance(outcome, PointsOutcome)
-    assert outcome.points is not None and outcome.points.points == 85.0
-    seen = scripted.seen[0]
-    assert (seen.method, seen.path) == (
-        "PATCH",
-        "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/p-9",
-    )
-    assert seen.body == {
-        "@odata.type": "#microsoft.graph.educationPointsOutcome",
-        "points": {"@odata.type": "#microsoft.graph.educationAssignmentPointsGrade", "points": 85.0},
-    }
-    assert seen.headers["Content-Type"].startswith("application/json")
-
-
-async def test_patch_feedback_sends_item_body(scripted: ScriptedGraph, client: EducationClient) -> None:
-    # The response omits @odata.type: the type we asked for is assumed.
+async def test_grade_writes_send_documented_bodies(scripted: ScriptedGraph, client: EducationClient) -> None:
+    # The feedback answer omits @odata.type: the type we asked for is assumed.
     answer = feedback_outcome("f-1", "Well argued")
     del answer["@odata.type"]
-    scripted.then(reply(200, answer))
-    outcome = await client.patch_feedback("c-1", "a-1", "s-1", "f-1", "Well argued")
-    assert isinstance(outcome, FeedbackOutcome)
-    assert outcome.feedback is not None and outcome.feedback.text == "Well argued"
-    assert scripted.seen[0].body == {
-        "@odata.type": "#microsoft.graph.educationFeedbackOutcome",
-        "feedback": {"text": {"content": "Well argued", "contentType": "text"}},
-    }
-    assert not any(key.startswith("published") for key in scripted.seen[0].body)
+    scripted.then(
+        batch_answer(
+            lambda item: {
+                "status": 200,
+                "body": {
+                    "1": points_outcome("p-9", 85.0),
+                    "2": answer,
+                    "3": rubric_outcome("r-1", [("q1", "c2")]),
+                }[item["id"]],
+            }
+        )
+    )
+    ref = SubmissionRef("c-1", "a-1", "s-1")
+    settled = await client.patch_outcomes_many(
+        [
+            PointsPatch(ref, "p-9", 85),
+            FeedbackPatch(ref, "f-1", "Well argued"),
+            RubricPatch(ref, "r-1", [RubricSelection("q1", "c2")]),
+        ]
+    )
+    points, feedback, rubric = (item.unwrap() for item in settled)
+    assert isinstance(points, PointsOutcome) and points.points is not None and points.points.points == 85.0
+    assert isinstance(feedback, FeedbackOutcome) and feedback.feedback is not None
+    assert feedback.feedback.text == "Well argued"
+    assert isinstance(rubric, RubricOutcome) and rubric.selected_levels == (RubricSelection("q1", "c2"),)
+    requests = scripted.seen[0].body["requests"]
+    assert [(item["method"], item["url"]) for item in requests] == [
+        ("PATCH", "/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/p-9"),
+        ("PATCH", "/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/f-1"),
+        ("PATCH", "/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/r-1"),
+    ]
+    assert [item["body"] for item in requests] == [
+        {
+            "@odata.type": "#microsoft.graph.educationPointsOutcome",
+            "points": {"@odata.type": "#microsoft.graph.educationAssignmentPointsGrade", "points": 85.0},
+        },
+        {
+            "@odata.type": "#microsoft.graph.educationFeedbackOutcome",
+            "feedback": {"text": {"content": "Well argued", "contentType": "text"}},
+        },
+        {
+            "@odata.type": "#microsoft.graph.educationRubricOutcome",
+            "rubricQualitySelectedLevels": [{"qualityId": "q1", "columnId": "c2"}],
+        },
+    ]
+    assert all(item["headers"]["Content-Type"].startswith("application/json") for item in requests)
+    assert not any(key.startswith("published") for item in requests for key in item["body"])
 
 
-async def test_patch_rubric_sends_selected_levels(scripted: ScriptedGraph, client: EducationClient) -> None:
-    scripted.then(reply(200, rubric_outcome("r-1", [("q1", "c2")])))
-    outcome = await client.patch_rubric("c-1", "a-1", "s-1", "r-1", [RubricSelection("q1", "c2")])
-    assert isinstance(outcome, RubricOutcome)
-    assert outcome.selected_levels == (RubricSelection("q1", "c2"),)
-    assert scripted.seen[0].body == {
-        "@odata.type": "#microsoft.graph.educationRubricOutcome",
-        "rubricQualitySelectedLevels": [{"qualityId": "q1", "columnId": "c2"}],
-    }
+async def test_an_answer_of_another_outcome_type_is_refused(scripted: ScriptedGraph, client: EducationClient) -> None:
+    scripted.then(batch_answer(lambda item: {"status": 200, "body": feedback_outcome("p-9", "text")}))
+    settled = await client.patch_outcomes_many([PointsPatch(SubmissionRef("c-1", "a-1", "s-1"), "p-9", 5)])
+    assert settled[0].error is not None and settled[0].error.code == "invalidResponse"
 
 
 @pytest.mark.parametrize("points", [float("nan"), float("inf"), True])
@@ -196,7 +216,7 @@ async def test_non_finite_points_are_refused_before_sending(
     scripted: ScriptedGraph, client: EducationClient, points: float
 ) -> None:
     with pytest.raises(ValueError):
-        await client.patch_points("c-1", "a-1", "s-1", "p", points)
+        await client.patch_outcomes_many([PointsPatch(SubmissionRef("c-1", "a-1", "s-1"), "p", points)])
     assert scripted.seen == []
 
 
@@ -205,20 +225,17 @@ async def test_actions_post_to_class_paths_and_tolerate_204(scripted: ScriptedGr
         reply(200, submission("s-1", "returned")),
         reply(204),
         reply(200, submission("s-1", "excused")),
-        reply(200, submission("s-1", "submitted")),
     )
     returned = await client.return_submission("c-1", "a-1", "s-1")
     assert returned is not None and returned.status is SubmissionStatus.RETURNED
     assert await client.reassign_submission("c-1", "a-1", "s-1") is None
     excused = await client.excuse_submission("c-1", "a-1", "s-1")
     assert excused is not None and excused.status is SubmissionStatus.EXCUSED
-    await client.submit_submission("c-1", "a-1", "s-1")
     base = "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/"
     assert [(seen.method, seen.path) for seen in scripted.seen] == [
         ("POST", base + "return"),
         ("POST", base + "reassign"),
         ("POST", base + "excuse"),
-        ("POST", base + "submit"),
     ]
 
 
@@ -237,19 +254,9 @@ async def test_rubric_read_through_expand(scripted: ScriptedGraph, client: Educa
     assert query_of(scripted.seen[0].path_qs) == {"$select": ["id"], "$expand": ["rubric"]}
 
 
-async def test_recently_modified_uses_beta(scripted: ScriptedGraph, client: EducationClient) -> None:
-    scripted.then(reply(200, collection([submission("s1", "working"), submission("s2")])))
-    items = await client.recently_modified_submissions("c-1", status=SubmissionStatus.WORKING)
-    assert [item.id for item in items] == ["s1"]
-    seen = scripted.seen[0]
-    assert seen.path == "/beta/education/classes/c-1/getRecentlyModifiedSubmissions"
-    assert query_of(seen.path_qs)["$filter"] == ["status eq 'working'"]
-    assert query_of(seen.path_qs)["$expand"] == ["outcomes"]
-
-
 async def test_not_found_raises_typed_error(scripted: ScriptedGraph, client: EducationClient) -> None:
-    scripted.then(graph_error(404, "20241"))
+    scripted.then(graph_error(404, "itemNotFound"))
     with pytest.raises(GraphNotFoundError) as caught:
-        await client.patch_points("c-1", "a-1", "s-1", "missing", 5)
-    assert caught.value.code == "20241"
-    assert caught.value.path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/outcomes/missing"
+        await client.get_submission("c-1", "a-1", "missing")
+    assert caught.value.code == "itemNotFound"
+    assert caught.value.path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/missing"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from manifest.build import (
     DEFAULT_SCHEMA_ROOT,
@@ -21,7 +22,6 @@ from manifest.build import (
     schema_path,
     validate_manifest,
 )
-from tests.manifest.png_reader import read_png
 
 TEAMS_APP_ID = "8b6d2f4e-1c3a-4b5e-9f7d-2a1c3e5b7d9f"
 BOT_APP_ID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
@@ -173,10 +173,10 @@ def test_the_package_has_exactly_the_manifest_and_two_icons_at_its_root(
     with zipfile.ZipFile(package) as archive:
         assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
         assert json.loads(archive.read("manifest.json")) == manifest
-        color = read_png(archive.read("color.png"))
-        outline = read_png(archive.read("outline.png"))
-    assert (color.width, color.height) == (192, 192)
-    assert (outline.width, outline.height) == (32, 32)
+        with Image.open(io.BytesIO(archive.read("color.png"))) as color:
+            assert color.size == (192, 192)
+        with Image.open(io.BytesIO(archive.read("outline.png"))) as outline:
+            assert outline.size == (32, 32)
 
 
 def test_the_package_is_reproducible(manifest: dict[str, Any], tmp_path: Path) -> None:

@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from sandbox.directory import Directory, SchoolClass, User, default_directory
-from tests.manifest.yaml_subset import parse_yaml
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "devtools" / "playground" / ".m365agentsplayground.yml"
 
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    document = parse_yaml(CONFIG_PATH.read_text(encoding="utf-8"))
+    document = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
     assert isinstance(document, dict)
     return document
 

@@ -66,7 +66,9 @@ async def test_a_new_step_is_applied_once_by_concurrent_openers(fresh_database: 
     finally:
         await asyncio.gather(*(each.close() for each in upgraded))
     assert fresh_database.execute("SELECT id FROM test_extra") == [(1,)]
-    assert fresh_database.execute("SELECT name FROM schema_version WHERE version = 2") == [("test-only step",)]
+    assert fresh_database.execute(f"SELECT name FROM schema_version WHERE version = {EXTRA_STEP.version}") == [
+        ("test-only step",)
+    ]
 
 
 async def test_a_database_newer_than_the_code_is_refused(fresh_database: Database) -> None:

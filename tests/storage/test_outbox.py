@@ -10,7 +10,7 @@ import pytest
 
 from storage import OutboxEntry, Store
 from tests.storage.conftest import Database
-from tests.storage.samples import BERLIN_WINTER, T0, TENANT, at, outbox_entry
+from tests.storage.samples import BERLIN_WINTER, T0, TENANT, at, audit, outbox_entry
 
 LEASE = timedelta(seconds=30)
 
@@ -245,3 +245,44 @@ async def test_payloads_that_json_cannot_carry_are_refused_before_anything_is_st
         await store.enqueue_outbox(outbox_entry("grade:naive"), at(0).replace(tzinfo=None))
     assert await store.get_outbox_by_key("grade:nan") is None
     assert await store.get_outbox_by_key("grade:naive") is None
+
+
+async def _finish(store: Store, key: str, minute: float, how: str, **changes: object) -> OutboxEntry:
+    entry = await enqueued(store, key, minute, **changes)
+    assert await store.claim_outbox(entry.id, "worker-a", at(minute), LEASE) is not None
+    if how == "done":
+        assert await store.complete_outbox(entry.id, "worker-a", {"ok": True}, at(minute))
+    else:
+        assert await store.fail_outbox(entry.id, "worker-a", "refused", at(minute), status=how)  # type: ignore[arg-type]
+    return entry
+
+
+async def test_purge_finished_outbox_deletes_old_finished_entries_only(store: Store) -> None:
+    old_done = await _finish(store, "old-done", 0, "done", submission_id="s-1")
+    old_failed = await _finish(store, "old-failed", 1, "failed", submission_id="s-2")
+    old_conflict = await _finish(store, "old-conflict", 2, "conflict", submission_id="s-3")
+    recent = await _finish(store, "recent-done", 30, "done", submission_id="s-4")
+    pending = await enqueued(store, "old-pending", 0, submission_id="s-5")
+    inflight = await enqueued(store, "old-inflight", 0, submission_id="s-6")
+    assert await store.claim_outbox(inflight.id, "worker-a", at(0), LEASE) is not None
+    record = await store.record_audit(audit("grade", 0, outbox_key="old-done", submission_id="s-1"))
+
+    assert await store.purge_finished_outbox(at(20)) == 3
+
+    for gone in (old_done, old_failed, old_conflict):
+        assert await store.get_outbox(gone.id) is None
+    for kept in (recent, pending, inflight):
+        assert await store.get_outbox(kept.id) is not None
+    assert await store.list_audit(submission_id="s-1") == [record], "audit records are not purged here"
+
+
+async def test_purge_keeps_finished_entries_a_pending_write_of_their_submission_may_need(store: Store) -> None:
+    """An unfinished write checks newer finished writes of its submission (so it never overwrites them)."""
+    older_pending = await enqueued(store, "grade-1", 0, submission_id="s-1")
+    newer_done = await _finish(store, "grade-2", 1, "done", submission_id="s-1")
+    assert await store.purge_finished_outbox(at(60)) == 0
+    assert await store.get_outbox(newer_done.id) is not None
+    claimed = await store.claim_outbox(older_pending.id, "worker-a", at(61), LEASE)
+    assert claimed is not None
+    assert await store.complete_outbox(older_pending.id, "worker-a", {"superseded": True}, at(61))
+    assert await store.purge_finished_outbox(at(61)) == 2
