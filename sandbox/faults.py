@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-FaultKind = Literal["status", "drop", "delay", "timeout"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("status", "drop", "delay", "timeout")
+FaultKind = Literal["status", "drop", "delay", "timeout", "lost"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("status", "drop", "delay", "timeout", "lost")
+"""`drop` closes the connection before serving; `lost` serves the request (a write is applied) and then closes the
+connection before the answer, so the client cannot tell whether it happened."""
 
 # Graph's documented budget for the assignment service, per app per tenant.
 ASSIGNMENT_SERVICE_LIMIT = 350
@@ -49,7 +51,9 @@ class FaultPlan:
     """Share of HTTP requests that hang for `timeout_s` and then answer 504."""
     timeout_s: float = 30.0
     drop_rate: float = 0.0
-    """Share of HTTP requests whose connection is closed without any response."""
+    """Share of HTTP requests whose connection is closed without any response (before they are served)."""
+    lost_rate: float = 0.0
+    """Share of HTTP requests that are served (writes applied) but whose answer is lost: the connection closes."""
     throttle_rate: float = 0.0
     """Share of requests and $batch items (not envelopes) answered 429 with `Retry-After`, whatever the budget says
     (Graph also throttles for load that is not this app's)."""
@@ -63,7 +67,7 @@ class FaultPlan:
     """How long after publish/submit/return/... reads still show the previous status (Graph runs them async)."""
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "timeout_rate", "drop_rate", "throttle_rate", "slow_rate"):
+        for name in ("error_rate", "timeout_rate", "drop_rate", "throttle_rate", "slow_rate", "lost_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise FaultConfigError(f"{name} must be between 0 and 1.")
@@ -165,8 +169,8 @@ class ScriptedFault:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScriptedFault:
-        """`{"fault": "status"|"drop"|"delay"|"timeout", "status", "retryAfter", "delayMs", "count", "method",
-        "pathRegex"}`; `fault` defaults to "status"."""
+        """`{"fault": "status"|"drop"|"delay"|"timeout"|"lost", "status", "retryAfter", "delayMs", "count",
+        "method", "pathRegex"}`; `fault` defaults to "status"."""
         allowed = {"fault", "status", "retryAfter", "delayMs", "count", "method", "pathRegex"}
         unknown = set(data) - allowed
         if unknown:
@@ -311,9 +315,9 @@ class Faults:
         # Always draw the same number of values so a seed gives the same sequence whatever happens (plans without
         # the throttle and slow rates draw as they did before those existed).
         drop_roll, timeout_roll, error_roll, status_roll = (self._random.random() for _ in range(4))
-        throttle_roll = slow_roll = 1.0
-        if plan.throttle_rate or plan.slow_rate:
-            throttle_roll, slow_roll = self._random.random(), self._random.random()
+        throttle_roll = slow_roll = lost_roll = 1.0
+        if plan.throttle_rate or plan.slow_rate or plan.lost_rate:
+            throttle_roll, slow_roll, lost_roll = (self._random.random() for _ in range(3))
         scripted = self._take_scripted(method, path)
         if scripted is not None:
             self.stats.injected[scripted.kind] += 1
@@ -323,6 +327,9 @@ class Faults:
         if http and drop_roll < plan.drop_rate:
             self.stats.injected["drop"] += 1
             return FaultDecision("drop")
+        if http and lost_roll < plan.lost_rate:
+            self.stats.injected["lost"] += 1
+            return FaultDecision("lost")
         if http and timeout_roll < plan.timeout_rate:
             self.stats.injected["timeout"] += 1
             return FaultDecision("timeout")
@@ -419,6 +426,12 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout-s", type=float, default=defaults.timeout_s, help="how long a hung request hangs")
     group.add_argument("--drop-rate", type=float, default=defaults.drop_rate, help="share whose connection drops")
     group.add_argument(
+        "--lost-rate",
+        type=float,
+        default=defaults.lost_rate,
+        help="share served (writes applied) whose answer is lost: the connection closes before it",
+    )
+    group.add_argument(
         "--throttle-rate",
         type=float,
         default=defaults.throttle_rate,
@@ -465,6 +478,7 @@ def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
         timeout_rate=args.timeout_rate,
         timeout_s=args.timeout_s,
         drop_rate=args.drop_rate,
+        lost_rate=args.lost_rate,
         throttle_rate=args.throttle_rate,
         throttle_retry_after_s=args.throttle_retry_after_s,
         slow_rate=args.slow_rate,

@@ -113,13 +113,19 @@ class GraphService:
                 if response is not None:
                     return self._web(response)
             if graph_request.path.lower() == "$batch":
-                return self._web(await self.batch(graph_request))
-            return self._web(self.exchange(graph_request, None))
+                served = self._web(await self.batch(graph_request))
+            else:
+                served = self._web(self.exchange(graph_request, None))
         except ConnectionDroppedError:
             return self._drop(request)
+        if decision is not None and decision.kind == "lost":
+            return self._drop(request)  # served, but the client never hears so
+        return served
 
     async def _apply_fault(self, decision: FaultDecision, request: GraphRequest) -> GraphResponse | None:
-        """Act on a fault: None means go on serving the request (after a delay)."""
+        """Act on a fault: None means go on serving the request (after a delay; for `lost`, then drop it)."""
+        if decision.kind == "lost":
+            return None
         if decision.kind == "delay":
             await self.faults.sleep(decision.delay_s)
             return None
@@ -190,17 +196,24 @@ class GraphService:
         except GraphApiError as error:
             return error_response(error, request)
 
+        lost: list[str] = []
+
         async def execute(item: BatchItem) -> GraphResponse:
             self.faults.stats.batch_items += 1
             item_request = item.request(request.version, request.base_url)
             decision = self.faults.decide(item.method, f"/{request.version}/{item.path}", http=False)
             if decision is not None:
+                if decision.kind == "lost":
+                    lost.append(item.id)
                 response = await self._apply_fault(decision, item_request)
                 if response is not None:
                     return response
             return self.exchange(item_request, caller)
 
-        return batch_response(await run_batch(items, execute))
+        answered = batch_response(await run_batch(items, execute))
+        if lost:
+            raise ConnectionDroppedError()  # a lost answer for an item is a lost answer for the whole batch
+        return answered
 
     # -- admin ---------------------------------------------------------------------------------------------------
 

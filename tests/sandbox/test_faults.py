@@ -24,7 +24,7 @@ from sandbox.faults import (
     fault_plan_from_args,
 )
 from sandbox.graph_api import setup_graph
-from sandbox.school import School
+from sandbox.school import POINTS_OUTCOME_ID, PointsOutcome, School
 from sandbox.tokens import TokenAuthority
 from tests.sandbox.conftest import ROSA, AppClient, FakeMonotonic, GraphCaller, SleepRecorder
 
@@ -54,6 +54,7 @@ def test_the_plan_round_trips_through_json() -> None:
         {"throttleLimit": 2.5},
         {"errorStatuses": [404]},
         {"throttleRate": 2},
+        {"lostRate": -1},
         {"slowRate": -0.5},
         {"slowMs": -1},
         {"throttleRetryAfterS": -1},
@@ -97,6 +98,7 @@ def test_cli_flags_build_the_plan() -> None:
             "--slow-rate=0.04",
             "--slow-ms=2600",
             "--error-statuses=503",
+            "--lost-rate=0.03",
         ]
     )
     assert fault_plan_from_args(args) == FaultPlan(
@@ -116,6 +118,7 @@ def test_cli_flags_build_the_plan() -> None:
         slow_rate=0.04,
         slow_ms=2600,
         error_statuses=(503,),
+        lost_rate=0.03,
     )
 
 
@@ -381,3 +384,45 @@ def test_plans_without_the_throttle_and_slow_rates_draw_as_before_those_existed(
         _drop, _timeout, error, status = (source.random() for _ in range(4))
         expected = FaultDecision("status", (500, 503, 504)[int(status * 3) % 3]) if error < 0.5 else None
         assert faults.decide("GET", "/v1.0/x", http=True) == expected
+
+
+async def test_a_lost_answer_means_the_write_was_applied_but_the_client_never_hears(graph: GraphCaller) -> None:
+    submission = graph.submissions_with("BIO101", "bio-cells", "submitted")[0]
+    path = f"{graph.path('BIO101', 'bio-cells', submission)}/outcomes/{POINTS_OUTCOME_ID}"
+    body = {"@odata.type": "#microsoft.graph.educationPointsOutcome", "points": {"points": 4.5}}
+    await graph.admin("POST", "/_sandbox/graph/faults/script", {"fault": "lost", "method": "PATCH"})
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await graph.patch(path, graph.token(ROSA), body=body)
+    grade = submission.outcomes_of(PointsOutcome)[0].points
+    assert grade is not None and grade.points == 4.5
+    writes = (await graph.admin("GET", "/_sandbox/graph/writes")).body["writes"]
+    assert [(w["kind"], w["value"]) for w in writes] == [("points", 4.5)]
+    stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
+    assert stats["injectedFaults"]["lost"] == 1
+
+
+async def test_a_lost_answer_to_a_batch_item_loses_the_whole_batch_after_every_item_ran(graph: GraphCaller) -> None:
+    submission = graph.submissions_with("BIO101", "bio-cells", "submitted")[0]
+    path = f"{graph.path('BIO101', 'bio-cells', submission)}/outcomes/{POINTS_OUTCOME_ID}"
+    patch = {
+        "id": "1",
+        "method": "PATCH",
+        "url": path,
+        "headers": {"Content-Type": "application/json"},
+        "body": {"@odata.type": "#microsoft.graph.educationPointsOutcome", "points": {"points": 2}},
+    }
+    read = {"id": "2", "method": "GET", "url": "/education/me"}
+    await graph.admin("POST", "/_sandbox/graph/faults/script", {"fault": "lost", "pathRegex": "/outcomes/"})
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await graph.post("/$batch", graph.token(ROSA), body={"requests": [patch, read]})
+    writes = (await graph.admin("GET", "/_sandbox/graph/writes")).body["writes"]
+    assert [(w["kind"], w["value"]) for w in writes] == [("points", 2)]
+
+
+async def test_lost_rate_one_serves_and_drops_every_request(graph: GraphCaller) -> None:
+    await graph.admin("PUT", "/_sandbox/graph/faults", {"lostRate": 1.0})
+    for _ in range(2):
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await graph.get("/education/me", graph.token(ROSA))
+    stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
+    assert stats["injectedFaults"]["lost"] == 2 and stats["rosterRequests"] == 2  # served, then dropped
