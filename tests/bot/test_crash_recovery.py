@@ -1,6 +1,7 @@
-"""A grade write that reached Graph just before Gradebot died (SIGKILL between Graph's answer and the store's "done")
-is finished after the restart without being written a second time. The soak (tests/soak) does it with real kills;
-here the store is put in exactly the state such a kill leaves."""
+"""A grade write that reached Graph but whose outcome Gradebot never heard — it died between Graph's answer and the
+store's "done", or the connection closed before the answer came — is finished without being written a second time.
+The soak (tests/soak) does both for real; here the store is put in exactly the state a kill leaves, and the
+sandbox loses one answer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from app import PARTS
+from sandbox.faults import ScriptedFault
 from storage import open_store
 from tests.bot.conftest import World, invoke_card
 from tests.bot.grading_helpers import assignment_named, open_grading, press, shown_submission_id
@@ -42,3 +44,26 @@ async def test_a_write_that_landed_before_a_crash_is_finished_without_writing_it
         assert await store.pending_outbox_for(rosa.id) == []
         audit = await store.list_audit(submission_id=target)
     assert len(audit) == 1 and audit[0].after["points"] == 6.5
+
+
+async def test_a_grade_whose_answer_was_lost_is_written_once(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    # Graph applies the PATCHes of the $batch, then the connection closes before its answer.
+    world.sandbox.faults.add_script([ScriptedFault(kind="lost", method="PATCH", path_regex="/outcomes/")])
+    status, _ = await press(world, rosa, card, "grade", {"points": "4.25", "feedback": "Heard twice?"})
+    assert status == 200
+    parts = world.client.app[PARTS]
+    for _ in range(10):  # the outbox retries until the write is confirmed
+        if not await parts.store.pending_outbox_for(rosa.id):
+            break
+        world.clock.fixed = datetime.now(UTC) + timedelta(hours=1)
+        await parts.writer.run_due()
+
+    writes = sorted((w.kind, str(w.value)) for w in world.sandbox.writes.since(submission_id=target))
+    assert writes == [("feedback", "Heard twice?"), ("points", "4.25")]  # each once
+    async with await open_store(world.database_url) as store:
+        assert await store.pending_outbox_for(rosa.id) == []
+        assert [r.after["points"] for r in await store.list_audit(submission_id=target)] == [4.25]
