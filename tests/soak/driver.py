@@ -63,7 +63,8 @@ class SoakConfig:
     sessions_per_teacher: int = 2
     kills: int = 2
     fault_rate: float = 0.2
-    """Split evenly over 429 + Retry-After, 503, dropped connections and slow answers."""
+    """Split evenly over 429 + Retry-After, 503, dropped connections (before or after the request ran) and slow
+    answers."""
     slow_ms: float = 3000.0
     """Longer than Gradebot's invoke budget (2.5 s), so some cards answer "Saving…" and update later."""
     double_press_rate: float = 0.05
@@ -194,11 +195,10 @@ def targets() -> dict[str, list[Target]]:
 
 
 def teachers() -> list[User]:
+    """Everyone who teaches a class (Rosa and David in the seeded school), once each."""
     directory = default_school().directory
-    return sorted(
-        (directory.users[t] for c in directory.classes.values() for t in c.teacher_ids),
-        key=lambda u: u.user_principal_name,
-    )
+    ids = {t for c in directory.classes.values() for t in c.teacher_ids}
+    return sorted((directory.users[t] for t in ids), key=lambda u: u.user_principal_name)
 
 
 class Soak:
@@ -246,11 +246,14 @@ class Soak:
             return response.status_code, body
 
     async def invoke(self, teacher: User, session: Session, verb: str, data: dict[str, Any]) -> Any:
-        activity = card_action(teacher, verb, data, self.connector_url, reply_to_id=session.card_id)
+        """A press of a card button: a new invoke activity with the button's data; its answer body."""
+        return await self.send(card_action(teacher, verb, data, self.connector_url, reply_to_id=session.card_id))
+
+    async def send(self, activity: dict[str, Any]) -> Any:
         self.stats["invokes"] += 1
         status, body = await self.post(activity)
         if status != 200:
-            raise SoakError(f"invoke {verb} answered HTTP {status}")
+            raise SoakError(f"an invoke was answered HTTP {status}")
         return body
 
     async def open_session(self, session: Session) -> None:
@@ -342,14 +345,16 @@ class Soak:
                 child.answer = classify(await self.press(session, "resolveConflict", mine["data"]))
 
     async def press(self, session: Session, verb: str, data: dict[str, Any]) -> dict[str, Any] | None:
-        """Press a button: sometimes twice at once (a double click); an error answer makes the teacher press the
-        same button again; sometimes the same invoke arrives again later (a replay)."""
+        """Press a button: sometimes twice at once (a double click: two invokes with the same data); an error answer
+        makes the teacher press it again; sometimes the very same invoke activity arrives once more (a replay)."""
+        activity = card_action(session.teacher, verb, data, self.connector_url, reply_to_id=session.card_id)
         if self.random.random() < self.config.double_press_rate:
             self.stats["double_presses"] += 1
-            bodies = await asyncio.gather(*(self.invoke(session.teacher, session, verb, data) for _ in range(2)))
-            card = invoke_card(bodies[-1])
+            again = {**activity, "id": str(uuid.uuid4())}
+            bodies = await asyncio.gather(self.send(activity), self.send(again))
+            card = invoke_card(bodies[0])
         else:
-            card = invoke_card(await self.invoke(session.teacher, session, verb, data))
+            card = invoke_card(await self.send(activity))
         for attempt in range(INVOKE_RETRIES):
             if classify(card) != "error":
                 break
@@ -358,7 +363,7 @@ class Soak:
             card = invoke_card(await self.invoke(session.teacher, session, verb, data))
         if self.random.random() < self.config.replay_rate:
             self.stats["replays"] += 1
-            await self.invoke(session.teacher, session, verb, data)
+            await self.send(activity)
         return card
 
     async def give_back(self, session: Session, target: Target) -> None:
@@ -678,6 +683,8 @@ def _intent_json(intent: Intent, entry: Row | None) -> dict[str, Any]:
 
 
 def fault_flags(config: SoakConfig) -> list[str]:
+    """A quarter each: 429 + Retry-After, 503, dropped connections (half before the request ran, half after it ran
+    with the answer lost), slow answers."""
     share = config.fault_rate / 4
     return [
         "--throttle-limit=0",  # faults come from the rates below, not from Graph's budget
@@ -686,7 +693,8 @@ def fault_flags(config: SoakConfig) -> list[str]:
         "--throttle-retry-after-s=1",
         f"--error-rate={share}",
         "--error-statuses=503",
-        f"--drop-rate={share}",
+        f"--drop-rate={share / 2}",
+        f"--lost-rate={share / 2}",
         f"--slow-rate={share}",
         f"--slow-ms={config.slow_ms}",
         f"--fault-seed={config.seed}",
