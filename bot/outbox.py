@@ -50,6 +50,8 @@ UNDOABLE = (GRADE,)
 MAX_ATTEMPTS = 60
 MAX_BACKOFF = timedelta(minutes=15)
 SIGN_IN_BACKOFF = timedelta(minutes=10)
+RETURN_CLOCK_SKEW = timedelta(seconds=30)
+"""How far Graph's clock may lag Gradebot's when telling whether a return happened after an entry was recorded."""
 _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIGNED, EXCUSE: SubmissionStatus.EXCUSED}
 
 Clock = Callable[[], datetime]
@@ -528,7 +530,11 @@ def _landed(submission: Submission, entry: OutboxEntry) -> bool:
     if submission.status is not target:
         return False
     if entry.kind == RETURN:
-        return not has_unreturned_grade(submission.outcomes)
+        # Returned since this entry was recorded (its own return, whose answer may have been lost) — a grade saved
+        # after that is a draft for later, not a reason to return again — or nothing left to return.
+        returned = submission.returned_at
+        since = returned is not None and returned >= entry.created_at - RETURN_CLOCK_SKEW
+        return since or not has_unreturned_grade(submission.outcomes)
     stamp = submission.reassigned_at if entry.kind == REASSIGN else submission.excused_at
     return stamp is None or stamp >= entry.created_at - timedelta(minutes=5)
 

@@ -11,8 +11,16 @@ from datetime import UTC, datetime, timedelta
 from app import PARTS
 from sandbox.faults import ScriptedFault
 from storage import open_store
-from tests.bot.conftest import World, invoke_card
-from tests.bot.grading_helpers import assignment_named, open_grading, press, shown_submission_id
+from tests.bot.activities import card_action
+from tests.bot.conftest import World, actions_of, invoke_card
+from tests.bot.grading_helpers import (
+    assignment_named,
+    drain_outbox,
+    open_grading,
+    points_of,
+    press,
+    shown_submission_id,
+)
 
 
 def _as_if_killed_after_graph_answered(database_url: str) -> None:
@@ -67,3 +75,28 @@ async def test_a_grade_whose_answer_was_lost_is_written_once(world: World) -> No
     async with await open_store(world.database_url) as store:
         assert await store.pending_outbox_for(rosa.id) == []
         assert [r.after["points"] for r in await store.list_audit(submission_id=target)] == [4.25]
+
+
+async def test_a_return_whose_answer_was_lost_does_not_publish_a_draft_saved_after_it(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    await press(world, rosa, card, "grade", {"points": "6", "feedback": "Returned as six"})
+    card = await open_grading(world, rosa, bio, worksheet, target)
+    status, body = await press(world, rosa, card, "return")
+    assert status == 200
+    yes = next(a for a in actions_of(invoke_card(body)) if a["verb"] == "return" and a["data"]["confirmed"] is True)
+    # Graph returns the work, but the answer is lost: Gradebot must check before returning again.
+    world.sandbox.faults.add_script([ScriptedFault(kind="lost", method="POST", path_regex="/return$")])
+    status, _ = await world.post(card_action(rosa, "return", yes["data"], world.sandbox.connector_url))
+    assert status == 200
+    card = await open_grading(world, rosa, bio, worksheet, target)
+    await press(world, rosa, card, "grade", {"points": "9", "feedback": "A later draft"})  # not for the student yet
+    await drain_outbox(world)
+
+    returns = [w for w in world.sandbox.writes.since(submission_id=target) if w.kind == "return"]
+    assert len(returns) == 1, "the return was applied again"
+    outcome = points_of(world.school.submission(bio.id, worksheet.id, target))
+    assert outcome.published_points is not None and outcome.published_points.points == 6
+    assert outcome.points is not None and outcome.points.points == 9
