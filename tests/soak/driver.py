@@ -351,8 +351,8 @@ class Soak:
         if self.random.random() < self.config.double_press_rate:
             self.stats["double_presses"] += 1
             again = {**activity, "id": str(uuid.uuid4())}
-            bodies = await asyncio.gather(self.send(activity), self.send(again))
-            card = invoke_card(bodies[0])
+            answers = [await done for done in asyncio.as_completed([self.send(activity), self.send(again)])]
+            card = invoke_card(answers[-1])  # Teams shows the answer that came last
         else:
             card = invoke_card(await self.send(activity))
         for attempt in range(INVOKE_RETRIES):
