@@ -17,8 +17,8 @@ MUST_BE_ZERO = ("lost", "applied_twice", "returns_twice", "returns_lost", "pendi
 def soak_config(engine: Engine, *, long: bool = False, writes: int | None = None, seed: int = 1) -> SoakConfig:
     """The bounded soak CI runs (both engines at once in a few minutes on 2 cores), or with `long` the full one."""
     if long:
-        return SoakConfig(engine, writes or LONG_WRITES, sessions_per_teacher=4, drain_timeout_s=600, seed=seed)
-    return SoakConfig(engine, writes or BOUNDED_WRITES, sessions_per_teacher=4, seed=seed)
+        return SoakConfig(engine, writes or LONG_WRITES, sessions_per_teacher=8, drain_timeout_s=600, seed=seed)
+    return SoakConfig(engine, writes or BOUNDED_WRITES, sessions_per_teacher=6, seed=seed)
 
 
 async def run_engines(configs: list[SoakConfig], root: Path) -> list[Report]:
