@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -23,6 +24,18 @@ GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
 """Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
 
 
+class _PathsOnly(logging.Filter):
+    """Access log lines keep each request's path and drop its query string: a sign-in link carries a signed token
+    there (and a `response_mode=query` callback would carry an authorization code)."""
+
+    _QUERY = re.compile(r'("[A-Z]+ [^ ?"]*)\?[^ "]*')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self._QUERY.sub(r"\1", record.msg)
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
     """Gradebot's loggers at LOG_LEVEL; every other package's (msal, urllib3, requests, httpx, botbuilder,
     aiohttp…) at `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal
@@ -33,6 +46,9 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(settings.log_level or "INFO")
     # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
     logging.getLogger("httpx").setLevel(settings.library_log_level if settings.log_level_libraries else logging.WARNING)
+    access = logging.getLogger("aiohttp.access")
+    if not any(isinstance(existing, _PathsOnly) for existing in access.filters):
+        access.addFilter(_PathsOnly())
     for warning in settings.warnings:
         log.warning("%s", warning)
 

@@ -34,10 +34,13 @@ class BatchRequest:
     id: str | None = None
     """Unique within the call; defaults to the request's 1-based position. `depends_on` refers to these ids."""
     depends_on: tuple[str, ...] = ()
+    resend: bool | None = None
+    """Whether it may be sent again when Graph may have run it (504, lost answer): None decides by method (GET,
+    PATCH… may); False when the caller re-reads and decides itself, so nothing is written twice."""
 
     @property
     def idempotent(self) -> bool:
-        return self.method.upper() in IDEMPOTENT_METHODS
+        return self.method.upper() in IDEMPOTENT_METHODS if self.resend is None else self.resend
 
 
 @dataclass(frozen=True, slots=True)

@@ -256,8 +256,13 @@ class EducationClient:
         ]
 
     async def patch_outcomes_many(self, patches: Sequence[OutcomePatch]) -> list[Settled[GradeOutcome]]:
-        """Many grade writes in few round trips; one settled outcome per patch, in order."""
-        results = await self.batch([BatchRequest("PATCH", patch.path, patch.body()) for patch in patches])
+        """Many grade writes in few round trips; one settled outcome per patch, in order.
+
+        A write Graph may have applied (504, an answer lost with the connection) is not sent again here: it comes
+        back as GraphUnavailableError, and the outbox re-reads the submission and writes only what is missing.
+        """
+        requests = [BatchRequest("PATCH", patch.path, patch.body(), resend=False) for patch in patches]
+        results = await self.batch(requests)
         settled: list[Settled[GradeOutcome]] = []
         for patch, result in zip(patches, results, strict=True):
             try:

@@ -16,6 +16,7 @@ from sandbox.directory import BOT_APP_ID, Directory
 from sandbox.faults import FaultPlan, Faults
 from sandbox.graph_api import setup_graph
 from sandbox.identity import IdentityService, setup_identity
+from sandbox.journal import WriteJournal
 from sandbox.school import School
 from sandbox.seed import default_school
 from sandbox.tls import TlsMaterial, generate_tls_material
@@ -75,6 +76,7 @@ def create_app(
     info: dict[str, Any],
     *,
     page_size: int = 10,
+    journal: WriteJournal | None = None,
 ) -> web.Application:
     """One application with every sandbox route; the same app is served on the http and the https port."""
     app = web.Application()
@@ -93,7 +95,7 @@ def create_app(
     app.router.add_get("/_sandbox/ca.pem", ca_pem)
     setup_identity(app, identity)
     setup_connector(app, connector, authority)
-    setup_graph(app, school, authority, faults, page_size=page_size)
+    setup_graph(app, school, authority, faults, page_size=page_size, journal=journal)
     return app
 
 
@@ -120,6 +122,8 @@ class Sandbox:
         self.directory = self.school.directory
         self.fault_plan = faults if faults is not None else FaultPlan()
         self.faults = Faults(self.fault_plan)
+        self.writes = WriteJournal()
+        """Every grade write and submission action Graph applied (also at `/_sandbox/graph/writes`)."""
         self.connector = Connector(self.directory)
         self.page_size = page_size
         self.host = host
@@ -159,6 +163,7 @@ class Sandbox:
             self.faults,
             self.info(),
             page_size=self.page_size,
+            journal=self.writes,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

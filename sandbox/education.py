@@ -22,6 +22,7 @@ from sandbox.graph_http import (
     bad_request,
     forbidden,
 )
+from sandbox.journal import WriteJournal, WriteKind
 from sandbox.odata import (
     ANY_PROPERTY,
     ENTITY_OPTIONS,
@@ -495,6 +496,7 @@ class EducationApi:
         page_size: int = 10,
         signer: TokenSigner | None = None,
         settle: Callable[[], timedelta] = lambda: NO_DELAY,
+        journal: WriteJournal | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -502,6 +504,8 @@ class EducationApi:
         self.page_size = page_size
         self.signer = signer or TokenSigner()
         self.settle = settle
+        self.journal = journal if journal is not None else WriteJournal()
+        """Every outcome write and submission action served here, in order."""
         self.routes = self._routes()
 
     def _routes(self) -> list[Route]:
@@ -853,6 +857,7 @@ class EducationApi:
             changed = ctx.school.act(
                 name, school_class.id, assignment.id, submission.id, by=ctx.caller.actor, settle=self.settle()
             )
+            self._journal(ctx, name, submission)
             body = submission_json(changed, changed.state, ctx.include_unknown)
             return ctx.action_result(body, SUBMISSION_TYPE, "educationSubmission")
 
@@ -919,19 +924,34 @@ class EducationApi:
         ids = (school_class.id, assignment.id, submission.id, outcome.id)
         by = ctx.caller.actor
         if isinstance(outcome, PointsOutcome) and "points" in body:
-            ctx.school.set_points(*ids, _points_value(body["points"]), by=by)
+            points = ctx.school.set_points(*ids, _points_value(body["points"]), by=by).points
+            self._journal(ctx, "points", submission, points.points if points is not None else None)
         elif isinstance(outcome, FeedbackOutcome) and "feedback" in body:
-            ctx.school.set_feedback(*ids, _feedback_value(body["feedback"]), by=by)
+            feedback = ctx.school.set_feedback(*ids, _feedback_value(body["feedback"]), by=by).feedback
+            self._journal(ctx, "feedback", submission, feedback.text.content if feedback is not None else None)
         elif isinstance(outcome, RubricOutcome):
-            ctx.school.set_rubric(
+            rubric = ctx.school.set_rubric(
                 *ids,
                 quality_feedback=_quality_feedback(body.get("rubricQualityFeedback")),
                 selected_levels=_quality_selections(body.get("rubricQualitySelectedLevels")),
                 by=by,
             )
+            self._journal(ctx, "rubric", submission, [[s.quality_id, s.column_id] for s in rubric.selected_levels])
         elif isinstance(outcome, FeedbackResourceOutcome):
             raise bad_request("A feedback resource outcome cannot be updated; delete it and add a new one.")
         return self._outcome_response(ctx, school_class, assignment, submission, outcome, 200)
+
+    def _journal(self, ctx: Context, kind: WriteKind, submission: Submission, value: Any = None) -> None:
+        actor = ctx.caller.actor
+        self.journal.record(
+            kind,
+            submission.class_id,
+            submission.assignment_id,
+            submission.id,
+            at=ctx.school.now(),
+            by=actor.user_id or actor.application_id,
+            value=value,
+        )
 
     def _outcome_response(
         self,

@@ -1,6 +1,7 @@
 """Realism and failure for the Graph emulator: latency with jitter, Graph's assignment-service throttling budget,
-injected 5xx, hung requests, dropped connections (by seeded rate or by script), action settle delay, and the request
-counters benchmarks read. `FaultPlan` is the configuration (CLI flags, admin JSON); `Faults` applies it at runtime.
+injected 429s and 5xx, slow answers, hung requests, dropped connections (by seeded rate or by script), action
+settle delay, and the request counters benchmarks read. `FaultPlan` is the configuration (CLI flags, admin JSON);
+`Faults` applies it at runtime.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-FaultKind = Literal["status", "drop", "delay", "timeout"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("status", "drop", "delay", "timeout")
+FaultKind = Literal["status", "drop", "delay", "timeout", "lost"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("status", "drop", "delay", "timeout", "lost")
+"""`drop` closes the connection before serving; `lost` serves the request (a write is applied) and then closes the
+connection before the answer, so the client cannot tell whether it happened."""
 
 # Graph's documented budget for the assignment service, per app per tenant.
 ASSIGNMENT_SERVICE_LIMIT = 350
@@ -48,18 +51,35 @@ class FaultPlan:
     """Share of HTTP requests that hang for `timeout_s` and then answer 504."""
     timeout_s: float = 30.0
     drop_rate: float = 0.0
-    """Share of HTTP requests whose connection is closed without any response."""
+    """Share of HTTP requests whose connection is closed without any response (before they are served)."""
+    lost_rate: float = 0.0
+    """Share of HTTP requests that are served (writes applied) but whose answer is lost: the connection closes."""
+    throttle_rate: float = 0.0
+    """Share of requests and $batch items (not envelopes) answered 429 with `Retry-After`, whatever the budget says
+    (Graph also throttles for load that is not this app's)."""
+    throttle_retry_after_s: float = 1.0
+    slow_rate: float = 0.0
+    """Share of HTTP requests served only after `slow_ms` more (a slow answer, not a hang)."""
+    slow_ms: float = 3000.0
     seed: int = 0
     """Seed of the random source behind jitter and the rates: the same plan and requests give the same faults."""
     action_settle_ms: float = 0.0
     """How long after publish/submit/return/... reads still show the previous status (Graph runs them async)."""
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "timeout_rate", "drop_rate"):
+        for name in ("error_rate", "timeout_rate", "drop_rate", "throttle_rate", "slow_rate", "lost_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise FaultConfigError(f"{name} must be between 0 and 1.")
-        for name in ("latency_ms", "jitter_ms", "throttle_window_s", "timeout_s", "action_settle_ms"):
+        for name in (
+            "latency_ms",
+            "jitter_ms",
+            "throttle_window_s",
+            "timeout_s",
+            "action_settle_ms",
+            "throttle_retry_after_s",
+            "slow_ms",
+        ):
             if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
                 raise FaultConfigError(f"{name} must be a non-negative number.")
         if self.throttle_limit < 0 or self.throttle_hourly_limit < 0:
@@ -149,8 +169,8 @@ class ScriptedFault:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScriptedFault:
-        """`{"fault": "status"|"drop"|"delay"|"timeout", "status", "retryAfter", "delayMs", "count", "method",
-        "pathRegex"}`; `fault` defaults to "status"."""
+        """`{"fault": "status"|"drop"|"delay"|"timeout"|"lost", "status", "retryAfter", "delayMs", "count",
+        "method", "pathRegex"}`; `fault` defaults to "status"."""
         allowed = {"fault", "status", "retryAfter", "delayMs", "count", "method", "pathRegex"}
         unknown = set(data) - allowed
         if unknown:
@@ -221,7 +241,9 @@ class FaultStats:
             "unauthenticated": self.unauthenticated,
             "throttled": self.throttled,
             "throttledByApp": dict(self.throttled_by_app),
-            "injectedFaults": {kind: self.injected.get(kind, 0) for kind in ("status", "error", *FAULT_KINDS[1:])},
+            "injectedFaults": {
+                kind: self.injected.get(kind, 0) for kind in ("status", "error", "throttle", "slow", *FAULT_KINDS[1:])
+            },
             "batches": self.batches,
             "batchItems": self.batch_items,
         }
@@ -290,8 +312,12 @@ class Faults:
         HTTP exchange (a scripted drop or timeout matching an item still applies to the whole batch).
         """
         plan = self._plan
-        # Always draw the same number of values so a seed gives the same sequence whatever happens.
+        # Always draw the same number of values so a seed gives the same sequence whatever happens (plans without
+        # the throttle and slow rates draw as they did before those existed).
         drop_roll, timeout_roll, error_roll, status_roll = (self._random.random() for _ in range(4))
+        throttle_roll = slow_roll = lost_roll = 1.0
+        if plan.throttle_rate or plan.slow_rate or plan.lost_rate:
+            throttle_roll, slow_roll, lost_roll = (self._random.random() for _ in range(3))
         scripted = self._take_scripted(method, path)
         if scripted is not None:
             self.stats.injected[scripted.kind] += 1
@@ -301,13 +327,22 @@ class Faults:
         if http and drop_roll < plan.drop_rate:
             self.stats.injected["drop"] += 1
             return FaultDecision("drop")
+        if http and lost_roll < plan.lost_rate:
+            self.stats.injected["lost"] += 1
+            return FaultDecision("lost")
         if http and timeout_roll < plan.timeout_rate:
             self.stats.injected["timeout"] += 1
             return FaultDecision("timeout")
+        if throttle_roll < plan.throttle_rate and not path.endswith("/$batch"):  # items are throttled, not envelopes
+            self.stats.injected["throttle"] += 1
+            return FaultDecision("status", 429, plan.throttle_retry_after_s)
         if error_roll < plan.error_rate:
             self.stats.injected["error"] += 1
             status = plan.error_statuses[int(status_roll * len(plan.error_statuses)) % len(plan.error_statuses)]
             return FaultDecision("status", status)
+        if http and slow_roll < plan.slow_rate:
+            self.stats.injected["slow"] += 1
+            return FaultDecision("delay", delay_s=plan.slow_ms / 1000)
         return None
 
     def latency_s(self) -> float:
@@ -380,9 +415,38 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests per hour per app and tenant before 429 (0 = off; Graph: 10000)",
     )
     group.add_argument("--error-rate", type=float, default=defaults.error_rate, help="share answered 500/503/504")
+    group.add_argument(
+        "--error-statuses",
+        type=_statuses,
+        default=defaults.error_statuses,
+        metavar="S[,S...]",
+        help="the 5xx statuses --error-rate picks from (default 500,503,504)",
+    )
     group.add_argument("--timeout-rate", type=float, default=defaults.timeout_rate, help="share that hang")
     group.add_argument("--timeout-s", type=float, default=defaults.timeout_s, help="how long a hung request hangs")
     group.add_argument("--drop-rate", type=float, default=defaults.drop_rate, help="share whose connection drops")
+    group.add_argument(
+        "--lost-rate",
+        type=float,
+        default=defaults.lost_rate,
+        help="share served (writes applied) whose answer is lost: the connection closes before it",
+    )
+    group.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=defaults.throttle_rate,
+        help="share answered 429 with Retry-After whatever the budget (items of $batch too)",
+    )
+    group.add_argument(
+        "--throttle-retry-after-s",
+        type=float,
+        default=defaults.throttle_retry_after_s,
+        help="the Retry-After of --throttle-rate answers",
+    )
+    group.add_argument(
+        "--slow-rate", type=float, default=defaults.slow_rate, help="share answered only after --slow-ms"
+    )
+    group.add_argument("--slow-ms", type=float, default=defaults.slow_ms, help="how late a slow answer comes")
     group.add_argument("--fault-seed", type=int, default=defaults.seed, help="seed for jitter and fault rates")
     group.add_argument(
         "--action-settle-ms",
@@ -390,6 +454,16 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.action_settle_ms,
         help="how long submission actions and publish take to show in reads",
     )
+
+
+def _statuses(text: str) -> tuple[int, ...]:
+    try:
+        statuses = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("use comma-separated status codes, e.g. 503 or 500,503") from exc
+    if not statuses or any(not 500 <= status <= 599 for status in statuses):
+        raise argparse.ArgumentTypeError("error statuses must be 5xx codes")
+    return statuses
 
 
 def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
@@ -400,9 +474,15 @@ def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
         throttle_window_s=args.throttle_window_s,
         throttle_hourly_limit=args.throttle_hourly_limit,
         error_rate=args.error_rate,
+        error_statuses=args.error_statuses,
         timeout_rate=args.timeout_rate,
         timeout_s=args.timeout_s,
         drop_rate=args.drop_rate,
+        lost_rate=args.lost_rate,
+        throttle_rate=args.throttle_rate,
+        throttle_retry_after_s=args.throttle_retry_after_s,
+        slow_rate=args.slow_rate,
+        slow_ms=args.slow_ms,
         seed=args.fault_seed,
         action_settle_ms=args.action_settle_ms,
     )

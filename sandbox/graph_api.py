@@ -1,6 +1,6 @@
 """The Graph emulator on aiohttp: `/v1.0/…` and `/beta/…` (education routes and `$batch`) with latency, faults,
 bearer checks and throttling applied per request (and per batch item), plus the admin endpoints under
-`/_sandbox/graph/` (fault plan, scripted faults, request counters).
+`/_sandbox/graph/` (fault plan, scripted faults, request counters, the journal of applied writes).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sandbox.batch import BatchItem, ConnectionDroppedError, batch_response, par
 from sandbox.education import EducationApi
 from sandbox.faults import FaultConfigError, FaultDecision, FaultPlan, Faults, ScriptedFault
 from sandbox.graph_http import GRAPH_VERSIONS, GraphApiError, GraphRequest, GraphResponse, error_response
+from sandbox.journal import WriteJournal
 from sandbox.school import School
 from sandbox.tokens import TokenAuthority
 
@@ -73,12 +74,22 @@ def is_assignment_service(path: str) -> bool:
 class GraphService:
     """Serves Graph exchanges: faults, authentication, throttling, then the education routes."""
 
-    def __init__(self, school: School, authority: TokenAuthority, faults: Faults, page_size: int = 10) -> None:
+    def __init__(
+        self,
+        school: School,
+        authority: TokenAuthority,
+        faults: Faults,
+        page_size: int = 10,
+        journal: WriteJournal | None = None,
+    ) -> None:
         self.school = school
         self.faults = faults
         self.verifier = BearerVerifier(authority, school.directory)
         self.api = EducationApi(
-            school, page_size=page_size, settle=lambda: timedelta(milliseconds=faults.plan.action_settle_ms)
+            school,
+            page_size=page_size,
+            settle=lambda: timedelta(milliseconds=faults.plan.action_settle_ms),
+            journal=journal,
         )
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
@@ -102,13 +113,19 @@ class GraphService:
                 if response is not None:
                     return self._web(response)
             if graph_request.path.lower() == "$batch":
-                return self._web(await self.batch(graph_request))
-            return self._web(self.exchange(graph_request, None))
+                served = self._web(await self.batch(graph_request))
+            else:
+                served = self._web(self.exchange(graph_request, None))
         except ConnectionDroppedError:
             return self._drop(request)
+        if decision is not None and decision.kind == "lost":
+            return self._drop(request)  # served, but the client never hears so
+        return served
 
     async def _apply_fault(self, decision: FaultDecision, request: GraphRequest) -> GraphResponse | None:
-        """Act on a fault: None means go on serving the request (after a delay)."""
+        """Act on a fault: None means go on serving the request (after a delay; for `lost`, then drop it)."""
+        if decision.kind == "lost":
+            return None
         if decision.kind == "delay":
             await self.faults.sleep(decision.delay_s)
             return None
@@ -179,17 +196,24 @@ class GraphService:
         except GraphApiError as error:
             return error_response(error, request)
 
+        lost: list[str] = []
+
         async def execute(item: BatchItem) -> GraphResponse:
             self.faults.stats.batch_items += 1
             item_request = item.request(request.version, request.base_url)
             decision = self.faults.decide(item.method, f"/{request.version}/{item.path}", http=False)
             if decision is not None:
+                if decision.kind == "lost":
+                    lost.append(item.id)
                 response = await self._apply_fault(decision, item_request)
                 if response is not None:
                     return response
             return self.exchange(item_request, caller)
 
-        return batch_response(await run_batch(items, execute))
+        answered = batch_response(await run_batch(items, execute))
+        if lost:
+            raise ConnectionDroppedError()  # a lost answer for an item is a lost answer for the whole batch
+        return answered
 
     # -- admin ---------------------------------------------------------------------------------------------------
 
@@ -234,6 +258,21 @@ class GraphService:
         self.faults.reset_stats()
         return web.json_response(self.faults.stats.to_json())
 
+    async def get_writes(self, request: web.Request) -> web.Response:
+        """The write journal: `?after=SEQ` for writes numbered above SEQ, `?submissionId=` for one submission."""
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            return _admin_error("after must be a whole number.")
+        writes = self.api.journal.since(after, request.query.get("submissionId") or None)
+        return web.json_response(
+            {"lastSeq": self.api.journal.last_seq, "writes": [write.to_json() for write in writes]}
+        )
+
+    async def clear_writes(self, request: web.Request) -> web.Response:
+        self.api.journal.clear()
+        return web.Response(status=204)
+
 
 def _admin_error(message: str) -> web.Response:
     body: dict[str, Any] = {"error": {"code": "BadRequest", "message": message}}
@@ -241,10 +280,15 @@ def _admin_error(message: str) -> web.Response:
 
 
 def setup_graph(
-    app: web.Application, school: School, authority: TokenAuthority, faults: Faults, page_size: int = 10
+    app: web.Application,
+    school: School,
+    authority: TokenAuthority,
+    faults: Faults,
+    page_size: int = 10,
+    journal: WriteJournal | None = None,
 ) -> None:
     """Register the Graph routes (both versions, $batch) and the Graph admin endpoints on `app`; nothing else."""
-    service = GraphService(school, authority, faults, page_size)
+    service = GraphService(school, authority, faults, page_size, journal)
     for version in GRAPH_VERSIONS:
 
         async def handle(request: web.Request, version: str = version) -> web.StreamResponse:
@@ -258,3 +302,5 @@ def setup_graph(
     app.router.add_delete("/_sandbox/graph/faults/script", service.clear_script)
     app.router.add_get("/_sandbox/graph/stats", service.get_stats)
     app.router.add_post("/_sandbox/graph/stats/reset", service.reset_stats)
+    app.router.add_get("/_sandbox/graph/writes", service.get_writes)
+    app.router.add_delete("/_sandbox/graph/writes", service.clear_writes)

@@ -16,6 +16,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,6 +232,9 @@ class IdentityService:
         self.stats = IdentityStats()
         self._refresh_grants: dict[str, RefreshGrant] = {}
         self._codes: dict[str, AuthorizationCode] = {}
+        self.secrets_seen: deque[str] = deque(maxlen=10_000)
+        """Every authorization code and refresh token issued and every PKCE verifier received, newest last: what
+        a client must never write to its logs (tests scan for them)."""
 
     # ---- addresses -------------------------------------------------------------------------------------------------
 
@@ -511,6 +515,7 @@ class IdentityService:
             verifier = form.get("code_verifier", "")
             if not verifier:
                 raise _missing("code_verifier")
+            self.secrets_seen.append(verifier)
             if not _pkce_matches(verifier, code.code_challenge, code.code_challenge_method):
                 raise IdentityError(
                     400,
@@ -575,6 +580,7 @@ class IdentityService:
             self._refresh_grants = {k: g for k, g in self._refresh_grants.items() if g.expires_at > now}
         token = "0.A" + secrets.token_urlsafe(96)
         self._refresh_grants[token] = RefreshGrant(user_id, client_id, now + self.refresh_token_lifetime_s)
+        self.secrets_seen.append(token)
         return token
 
     def revoke_refresh_tokens(self, user_id: str) -> int:
@@ -616,6 +622,7 @@ class IdentityService:
         scope = query.get("scope", "")
         parse_delegated_scope(scope)
         code_value = secrets.token_urlsafe(48)
+        self.secrets_seen.append(code_value)
         self._codes[code_value] = AuthorizationCode(
             user_id=user.id,
             client_id=client_id,

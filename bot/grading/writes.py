@@ -27,6 +27,8 @@ RETURN = "return"
 REASSIGN = "reassign"
 EXCUSE = "excuse"
 UNDOABLE = (GRADE,)
+RETURN_CLOCK_SKEW = timedelta(seconds=30)
+"""How far Graph's clock may lag Gradebot's when telling whether a return happened after an entry was recorded."""
 _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIGNED, EXCUSE: SubmissionStatus.EXCUSED}
 
 
@@ -135,14 +137,20 @@ class GradeWrites:
             raise GiveUpError("someone else changed this grade", conflict=True)
         ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
         patches: list[OutcomePatch] = []
+        # A value Graph already holds is not written again: after a crash between Graph's answer and "done", or an
+        # answer lost on the way, the retry finds this entry's own write landed.
         if change.points is not None:
             if outcomes.points is None:
                 raise GiveUpError("this assignment takes no points")
-            patches.append(PointsPatch(ref, outcomes.points.id, float(change.points)))
+            grade = outcomes.points.points
+            if grade is None or Decimal(str(grade.points)) != change.points:
+                patches.append(PointsPatch(ref, outcomes.points.id, float(change.points)))
         if change.feedback is not None:
             if outcomes.feedback is None:
                 raise GiveUpError("this submission has no feedback outcome")
-            patches.append(FeedbackPatch(ref, outcomes.feedback.id, change.feedback))
+            feedback = outcomes.feedback.feedback
+            if feedback is None or feedback.text != change.feedback:
+                patches.append(FeedbackPatch(ref, outcomes.feedback.id, change.feedback))
         if change.levels:
             if outcomes.rubric is None:
                 raise GiveUpError("this assignment has no rubric")
@@ -151,6 +159,8 @@ class GradeWrites:
             patches.append(PointsPatch(ref, outcomes.points.id, None))
         if "feedback" in change.clear and outcomes.feedback is not None:
             patches.append(FeedbackPatch(ref, outcomes.feedback.id, None))
+        if not patches:
+            return {"before": snapshot(outcomes, submission), "after": snapshot(outcomes, submission)}
         for settled in await client.patch_outcomes_many(patches):
             if settled.error is not None:
                 raise settled.error
@@ -226,6 +236,10 @@ def _landed(submission: Submission, entry: OutboxEntry) -> bool:
     if submission.status is not target:
         return False
     if entry.kind == RETURN:
-        return not has_unreturned_grade(submission.outcomes)
+        # Returned since this entry was recorded (its own return, whose answer may have been lost) — a grade saved
+        # after that is a draft for later, not a reason to return again — or nothing left to return.
+        returned = submission.returned_at
+        since = returned is not None and returned >= entry.created_at - RETURN_CLOCK_SKEW
+        return since or not has_unreturned_grade(submission.outcomes)
     stamp = submission.reassigned_at if entry.kind == REASSIGN else submission.excused_at
     return stamp is None or stamp >= entry.created_at - timedelta(minutes=5)

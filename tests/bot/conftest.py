@@ -1,11 +1,14 @@
 """End-to-end fixtures: the real sandbox over HTTP on 127.0.0.1, and Gradebot's real aiohttp app (CloudAdapter,
-SQLite, msal against the sandbox identity endpoint) driven through POST /api/messages."""
+SQLite, msal against the sandbox identity endpoint) driven through POST /api/messages — and the privacy scan that
+checks every test here: nothing in shared conversations or in DEBUG logs names a student, repeats a typed grade or
+feedback, or holds a token, authorization code or PKCE verifier (tests/bot/privacy.py)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,14 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import create_app
+from bot.cli import configure_logging
 from bot.settings import Settings
 from sandbox.app import Sandbox
 from sandbox.directory import SchoolClass, User
 from sandbox.school import School
 from sandbox.seed import default_school
 from sandbox.tls import TlsMaterial, generate_tls_material
+from tests.bot.privacy import Posted, PrivacyScan
 
 AppClient = TestClient[web.Request, web.Application]
 
@@ -49,6 +54,8 @@ class World:
     client: AppClient
     clock: Clock
     database_url: str
+    posted: list[Posted] = field(default_factory=list)
+    """Every activity posted with `post` and Gradebot's HTTP answer (the privacy scan reads them)."""
 
     @property
     def school(self) -> School:
@@ -63,12 +70,51 @@ class World:
     async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
         response = await self.client.post("/api/messages", json=activity)
         body = await response.json() if response.content_type == "application/json" else None
+        self.posted.append(Posted(activity, response.status, body))
         return response.status, body
 
 
 def start_sandbox(school: School | None = None, **options: Any) -> Sandbox:
     key, tls = _keys()
     return Sandbox(school or default_school(), signing_key=key, tls=tls, **options)
+
+
+PRIVACY_SCAN = pytest.StashKey[PrivacyScan]()
+
+
+@pytest.fixture(autouse=True)
+def privacy_scan(request: pytest.FixtureRequest) -> Iterator[PrivacyScan]:
+    """Logging as a LOG_LEVEL=DEBUG server runs it, captured; after the test (see `pytest_runtest_call`) the logs,
+    the activities Gradebot posted in channels and group chats, and its answers there are scanned for leaks."""
+    scan = PrivacyScan()
+    root = logging.getLogger()
+    levels = {name: item.level for name, item in root.manager.loggerDict.items() if isinstance(item, logging.Logger)}
+    root_level, root_handlers = root.level, list(root.handlers)
+    configure_logging(Settings.from_env({}, log_level="DEBUG"))  # what app.main does for LOG_LEVEL=DEBUG
+    root.addHandler(scan.logs)
+    request.node.stash[PRIVACY_SCAN] = scan
+    try:
+        yield scan
+    finally:
+        for handler in [h for h in root.handlers if h not in root_handlers]:
+            root.removeHandler(handler)
+        root.setLevel(root_level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """The privacy scan's verdict is part of the test: a leak fails it, naming where (data replaced by «kind»)."""
+    result = yield
+    scan = item.stash.get(PRIVACY_SCAN, None)
+    if scan is not None:
+        findings = scan.findings()
+        if findings:
+            shown = "\n".join(f"- {finding}" for finding in findings[:10])
+            more = f"\n… and {len(findings) - 10} more" if len(findings) > 10 else ""
+            pytest.fail(f"privacy scan: {len(findings)} leak(s)\n{shown}{more}", pytrace=False)
+    return result
 
 
 @pytest.fixture
@@ -89,7 +135,9 @@ WorldFactory = Callable[..., Awaitable[World]]
 
 
 @pytest.fixture
-async def make_world(aiohttp_client: Any, gradebot_settings: Callable[..., Settings]) -> AsyncIterator[WorldFactory]:
+async def make_world(
+    aiohttp_client: Any, gradebot_settings: Callable[..., Settings], privacy_scan: PrivacyScan
+) -> AsyncIterator[WorldFactory]:
     """Start a sandbox (optionally with a given school and options) and a Gradebot attached to it."""
     started: list[tuple[Sandbox, AppClient]] = []
 
@@ -102,11 +150,13 @@ async def make_world(aiohttp_client: Any, gradebot_settings: Callable[..., Setti
     ) -> World:
         sandbox = start_sandbox(school, **(sandbox_options or {}))
         await sandbox.start()
+        privacy_scan.watch(sandbox)
         clock = Clock()
         config = gradebot_settings(sandbox, **settings)
         client = await aiohttp_client(create_app(config, clock=clock, dev_sso=dev_sso))
         started.append((sandbox, client))
-        return World(sandbox, client, clock, config.database_url)
+        world = World(sandbox, client, clock, config.database_url, posted=privacy_scan.posted)
+        return world
 
     yield make
     for sandbox, client in reversed(started):

@@ -252,6 +252,34 @@ async def test_batch_of_posts_is_not_resent_after_a_drop(
     assert len(scripted.seen) == 1
 
 
+async def test_grade_writes_are_not_resent_when_graph_may_have_run_them(
+    scripted: ScriptedGraph, client: EducationClient
+) -> None:
+    """A lost answer or a 504 may hide a write that landed: the outbox re-reads rather than writing it twice;
+    429 and 503 mean Graph did not run it, so those items are still sent again."""
+    ref = SubmissionRef("c-1", "a-1", "s-1")
+    scripted.then(drop())
+    settled = await client.patch_outcomes_many([PointsPatch(ref, "p", 7.0)])
+    assert isinstance(settled[0].error, GraphUnavailableError) and settled[0].error.status is None
+    assert len(scripted.seen) == 1
+
+    def gateway_timeout(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"status": 504, "body": {"error": {"code": "GatewayTimeout"}}}
+
+    def unavailable(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"status": 503, "body": {"error": {"code": "serviceNotAvailable"}}}
+
+    def landed(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"status": 200, "body": points_outcome("p", 7.0)}
+
+    scripted.then(batch_answer(gateway_timeout), batch_answer(unavailable), batch_answer(landed))
+    settled = await client.patch_outcomes_many([PointsPatch(ref, "p", 7.0)])
+    assert isinstance(settled[0].error, GraphUnavailableError) and settled[0].error.status == 504
+    settled = await client.patch_outcomes_many([PointsPatch(ref, "p", 7.0)])
+    assert settled[0].ok  # the 503 was sent again
+    assert len(scripted.seen) == 4
+
+
 async def test_batch_of_gets_is_resent_after_a_drop(scripted: ScriptedGraph, client: EducationClient) -> None:
     scripted.then(drop(), batch_answer(echo))
     results = await client.batch(gets(2))

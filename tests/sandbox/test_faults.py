@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from sandbox.directory import BOT_APP_ID
 from sandbox.faults import (
     FaultConfigError,
+    FaultDecision,
     FaultPlan,
     Faults,
     ScriptedFault,
@@ -22,7 +24,7 @@ from sandbox.faults import (
     fault_plan_from_args,
 )
 from sandbox.graph_api import setup_graph
-from sandbox.school import School
+from sandbox.school import POINTS_OUTCOME_ID, PointsOutcome, School
 from sandbox.tokens import TokenAuthority
 from tests.sandbox.conftest import ROSA, AppClient, FakeMonotonic, GraphCaller, SleepRecorder
 
@@ -51,6 +53,11 @@ def test_the_plan_round_trips_through_json() -> None:
         {"throttleLimit": -3},
         {"throttleLimit": 2.5},
         {"errorStatuses": [404]},
+        {"throttleRate": 2},
+        {"lostRate": -1},
+        {"slowRate": -0.5},
+        {"slowMs": -1},
+        {"throttleRetryAfterS": -1},
         {"latencyMs": "fast"},
         {"bogus": 1},
     ],
@@ -86,6 +93,12 @@ def test_cli_flags_build_the_plan() -> None:
             "--drop-rate=0.02",
             "--fault-seed=42",
             "--action-settle-ms=250",
+            "--throttle-rate=0.05",
+            "--throttle-retry-after-s=2",
+            "--slow-rate=0.04",
+            "--slow-ms=2600",
+            "--error-statuses=503",
+            "--lost-rate=0.03",
         ]
     )
     assert fault_plan_from_args(args) == FaultPlan(
@@ -100,7 +113,21 @@ def test_cli_flags_build_the_plan() -> None:
         drop_rate=0.02,
         seed=42,
         action_settle_ms=250,
+        throttle_rate=0.05,
+        throttle_retry_after_s=2,
+        slow_rate=0.04,
+        slow_ms=2600,
+        error_statuses=(503,),
+        lost_rate=0.03,
     )
+
+
+@pytest.mark.parametrize("flag", ["--error-statuses=404", "--error-statuses=x", "--error-statuses=,"])
+def test_error_statuses_must_be_5xx(flag: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_fault_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args([flag])
 
 
 def test_the_same_seed_gives_the_same_faults() -> None:
@@ -310,3 +337,92 @@ async def test_admin_plan_endpoints(graph: GraphCaller, faults: Faults) -> None:
     assert refused.status == 400 and "error_rate" in refused.body["error"]["message"]
     not_json = await graph.admin("POST", "/_sandbox/graph/faults/script", None)
     assert not_json.status == 400
+
+
+async def test_throttle_rate_answers_429_with_retry_after_whatever_the_budget(graph: GraphCaller) -> None:
+    await graph.admin("PUT", "/_sandbox/graph/faults", {"throttleRate": 1.0, "throttleRetryAfterS": 2})
+    reply = await graph.get("/education/me", graph.token(ROSA))
+    assert reply.status == 429 and reply.error_code == "TooManyRequests"
+    assert reply.headers["Retry-After"] == "2"
+    stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
+    assert stats["injectedFaults"]["throttle"] == 1 and stats["throttled"] == 0  # not the budget's doing
+
+
+async def test_throttle_rate_applies_to_batch_items_one_by_one(graph: GraphCaller) -> None:
+    await graph.admin("PUT", "/_sandbox/graph/faults", {"throttleRate": 1.0})
+    requests = [{"id": str(n), "method": "GET", "url": "/education/me"} for n in range(3)]
+    reply = await graph.post("/$batch", graph.token(ROSA), body={"requests": requests})
+    assert reply.status == 200
+    assert {item["status"] for item in reply.body["responses"]} == {429}
+    assert all(item["headers"]["Retry-After"] == "1" for item in reply.body["responses"])
+
+
+async def test_slow_rate_answers_late_but_answers(graph: GraphCaller, sleeps: SleepRecorder) -> None:
+    await graph.admin("PUT", "/_sandbox/graph/faults", {"slowRate": 1.0, "slowMs": 2500})
+    reply = await graph.get("/education/me", graph.token(ROSA))
+    assert reply.status == 200 and sleeps.delays == [2.5]
+    stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
+    assert stats["injectedFaults"]["slow"] == 1
+
+
+def test_mixed_rates_hit_about_their_share() -> None:
+    plan = FaultPlan(throttle_rate=0.05, error_rate=0.05, error_statuses=(503,), drop_rate=0.05, slow_rate=0.05)
+    faults = Faults(plan)
+    decisions = [faults.decide("GET", "/v1.0/x", http=True) for _ in range(4000)]
+    faulted = [d for d in decisions if d is not None]
+    assert 0.14 < len(faulted) / len(decisions) < 0.24
+    kinds = {(d.kind, d.status) for d in faulted if d.kind != "delay"}
+    assert kinds == {("drop", 503), ("status", 429), ("status", 503)}
+    assert any(d.kind == "delay" for d in faulted)
+
+
+def test_plans_without_the_throttle_and_slow_rates_draw_as_before_those_existed() -> None:
+    """Four draws per decision, so seeds in benchmarks and tests keep giving the same faults."""
+    faults = Faults(FaultPlan(error_rate=0.5, seed=21))
+    source = random.Random(21)
+    for _ in range(30):
+        _drop, _timeout, error, status = (source.random() for _ in range(4))
+        expected = FaultDecision("status", (500, 503, 504)[int(status * 3) % 3]) if error < 0.5 else None
+        assert faults.decide("GET", "/v1.0/x", http=True) == expected
+
+
+async def test_a_lost_answer_means_the_write_was_applied_but_the_client_never_hears(graph: GraphCaller) -> None:
+    submission = graph.submissions_with("BIO101", "bio-cells", "submitted")[0]
+    path = f"{graph.path('BIO101', 'bio-cells', submission)}/outcomes/{POINTS_OUTCOME_ID}"
+    body = {"@odata.type": "#microsoft.graph.educationPointsOutcome", "points": {"points": 4.5}}
+    await graph.admin("POST", "/_sandbox/graph/faults/script", {"fault": "lost", "method": "PATCH"})
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await graph.patch(path, graph.token(ROSA), body=body)
+    grade = submission.outcomes_of(PointsOutcome)[0].points
+    assert grade is not None and grade.points == 4.5
+    writes = (await graph.admin("GET", "/_sandbox/graph/writes")).body["writes"]
+    assert [(w["kind"], w["value"]) for w in writes] == [("points", 4.5)]
+    stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
+    assert stats["injectedFaults"]["lost"] == 1
+
+
+async def test_a_lost_answer_to_a_batch_item_loses_the_whole_batch_after_every_item_ran(graph: GraphCaller) -> None:
+    submission = graph.submissions_with("BIO101", "bio-cells", "submitted")[0]
+    path = f"{graph.path('BIO101', 'bio-cells', submission)}/outcomes/{POINTS_OUTCOME_ID}"
+    patch = {
+        "id": "1",
+        "method": "PATCH",
+        "url": path,
+        "headers": {"Content-Type": "application/json"},
+        "body": {"@odata.type": "#microsoft.graph.educationPointsOutcome", "points": {"points": 2}},
+    }
+    read = {"id": "2", "method": "GET", "url": "/education/me"}
+    await graph.admin("POST", "/_sandbox/graph/faults/script", {"fault": "lost", "pathRegex": "/outcomes/"})
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await graph.post("/$batch", graph.token(ROSA), body={"requests": [patch, read]})
+    writes = (await graph.admin("GET", "/_sandbox/graph/writes")).body["writes"]
+    assert [(w["kind"], w["value"]) for w in writes] == [("points", 2)]
+
+
+async def test_lost_rate_one_serves_and_drops_every_request(graph: GraphCaller) -> None:
+    await graph.admin("PUT", "/_sandbox/graph/faults", {"lostRate": 1.0})
+    for _ in range(2):
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await graph.get("/education/me", graph.token(ROSA))
+    stats = (await graph.admin("GET", "/_sandbox/graph/stats")).body
+    assert stats["injectedFaults"]["lost"] == 2 and stats["rosterRequests"] == 2  # served, then dropped

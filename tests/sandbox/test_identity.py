@@ -396,6 +396,28 @@ async def test_authorization_code_flow_through_msal(sandbox: Sandbox, ca_file: P
     assert set(claims_of(result["access_token"])["scp"].split()) == {"EduAssignments.ReadWrite", "EduRoster.ReadBasic"}
 
 
+async def test_codes_refresh_tokens_and_verifiers_are_remembered_for_log_scans(sandbox: Sandbox, ca_file: Path) -> None:
+    rosa = teacher(sandbox)
+    app = await asyncio.to_thread(msal_client, sandbox, ca_file)
+    redirect_uri = "http://127.0.0.1:3978/auth/callback"
+    flow = app.initiate_auth_code_flow(
+        GRAPH_SCOPES, redirect_uri=redirect_uri, login_hint=rosa.user_principal_name, response_mode="form_post"
+    )
+
+    def follow_authorize() -> requests.Response:
+        session = requests.Session()
+        session.trust_env = False
+        return session.get(flow["auth_uri"], verify=str(ca_file), allow_redirects=False)
+
+    form = HiddenFields()
+    form.feed((await asyncio.to_thread(follow_authorize)).text)
+    result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, flow, form.fields)
+    assert "access_token" in result, result
+    assert form.fields["code"] in sandbox.identity.secrets_seen
+    assert flow["code_verifier"] in sandbox.identity.secrets_seen
+    assert result["refresh_token"] in sandbox.identity.secrets_seen
+
+
 async def test_authorize_without_login_hint_offers_the_seeded_accounts(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
