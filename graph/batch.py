@@ -37,6 +37,10 @@ class BatchRequest:
     resend: bool | None = None
     """Whether it may be sent again when Graph may have run it (504, lost answer): None decides by method (GET,
     PATCH… may); False when the caller re-reads and decides itself, so nothing is written twice."""
+    conditional: bool = False
+    """A write the caller checked against what it just read (no one else changed the grade): never sent again by
+    this client, even after a 429 or 503 — a later resend could overwrite what changed meanwhile. The caller re-reads,
+    re-checks and decides."""
 
     @property
     def idempotent(self) -> bool:
@@ -186,6 +190,8 @@ def _to_retry(pending: Sequence[_Item], answers: Mapping[str, BatchResult]) -> s
     again: set[str] = set()
     for item in pending:
         status = answers[item.id].status
+        if item.request.conditional:
+            continue
         if status is not None and status >= 400 and is_retryable_status(status, idempotent=item.request.idempotent):
             again.add(item.id)
     grew = bool(again)
@@ -206,10 +212,11 @@ async def _send(http: GraphHttp, token: TokenProvider, items: Sequence[_Item]) -
     When the batch as a whole fails, its error becomes every item's error.
     """
     idempotent = all(item.request.idempotent for item in items)
+    retry = not any(item.request.conditional for item in items)
     wire = {"requests": [item.wire() for item in items]}
     try:
         response = await http.request(
-            "POST", http.url("/$batch"), token, json_body=wire, idempotent=idempotent, units=len(items)
+            "POST", http.url("/$batch"), token, json_body=wire, idempotent=idempotent, units=len(items), retry=retry
         )
     except GraphError as exc:
         return {item.id: BatchResult(item.id, exc.status, error=exc) for item in items}, True

@@ -258,10 +258,11 @@ class EducationClient:
     async def patch_outcomes_many(self, patches: Sequence[OutcomePatch]) -> list[Settled[GradeOutcome]]:
         """Many grade writes in few round trips; one settled outcome per patch, in order.
 
-        A write Graph may have applied (504, an answer lost with the connection) is not sent again here: it comes
-        back as GraphUnavailableError, and the outbox re-reads the submission and writes only what is missing.
+        Each write was checked against what the caller just read, so none is sent again here — not after a 429 or 503
+        either (by then someone may have changed the grade): the error comes back and the outbox re-reads, re-checks
+        and writes only what is missing.
         """
-        requests = [BatchRequest("PATCH", patch.path, patch.body(), resend=False) for patch in patches]
+        requests = [BatchRequest("PATCH", p.path, p.body(), resend=False, conditional=True) for p in patches]
         results = await self.batch(requests)
         settled: list[Settled[GradeOutcome]] = []
         for patch, result in zip(patches, results, strict=True):

@@ -157,11 +157,13 @@ class GraphHttp:
         json_body: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
         units: int = 1,
+        retry: bool = True,
     ) -> GraphResponse:
         """Send one request (absolute URL: ours or a nextLink) with retries; raise a GraphError when it fails.
 
         `idempotent` defaults from the method (POST is not); see the class docstring for what is retried.
         `units` is what the request costs against the throttle budget (a `$batch` costs one per item).
+        `retry=False` sends it once: a conditional write whose caller re-reads and re-checks before trying again.
         """
         method = method.upper()
         if _origin(url) not in self._origins:
@@ -206,7 +208,7 @@ class GraphHttp:
                     continue
                 error = error_from_response(status, response.headers, response.content, method=method, path=path)
                 can_retry = is_retryable_status(status, idempotent=may_repeat)
-            if not can_retry:
+            if not can_retry or not retry:
                 raise error
             retries += 1
             delay = self.retry.delay(retries, error.retry_after, self._random)
