@@ -202,9 +202,17 @@ _V2 = (
     "DELETE FROM key_values WHERE item_key LIKE 'signin:%'",
 )
 
+_V3 = (
+    """CREATE TABLE owed_notices (
+        outbox_id {int} PRIMARY KEY,
+        owed_at {time} NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _step(1, "initial schema", _V1),
     _step(2, "expiring sign-in state, token cache key ids", _V2),
+    _step(3, "notices owed to teachers whose write outlived its answer", _V3),
 )
 
 

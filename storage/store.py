@@ -372,7 +372,32 @@ class Store(ABC):
                RETURNING id""",
             (self._time(before),),
         )
+        # A notice about a purged write can no longer be given (nor one older than the retention).
+        await self._write(
+            """DELETE FROM owed_notices WHERE owed_at <= ? OR outbox_id NOT IN (SELECT id FROM outbox)
+               RETURNING outbox_id""",
+            (self._time(before),),
+        )
         return len(rows)
+
+    # Notices owed: a write outlived its invoke's answer ("Saving…"), so its teacher is told when it finishes.
+
+    async def owe_notice(self, entry_id: int, now: datetime) -> None:
+        """Remember that the teacher must be told how outbox entry `entry_id` ends (a repeat changes nothing)."""
+        await self._write(
+            "INSERT INTO owed_notices (outbox_id, owed_at) VALUES (?, ?) ON CONFLICT (outbox_id) DO NOTHING",
+            (entry_id, self._time(now)),
+        )
+
+    async def owed_notices(self, limit: int) -> list[int]:
+        """Outbox entry ids whose teacher is still owed a notice, oldest first."""
+        rows = await self._read("SELECT outbox_id FROM owed_notices ORDER BY owed_at, outbox_id LIMIT ?", (limit,))
+        return [int(row["outbox_id"]) for row in rows]
+
+    async def settle_notice(self, entry_id: int) -> bool:
+        """The teacher was told (or never can be); True when a notice was owed."""
+        rows = await self._write("DELETE FROM owed_notices WHERE outbox_id = ? RETURNING outbox_id", (entry_id,))
+        return bool(rows)
 
     # Audit log and undo.
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.grading.session import GradingSession
 from bot.grading.views import screen_card
-from bot.kernel.errors import UserError
+from bot.kernel.errors import SignInRequiredError, UserError
 from bot.kernel.turn import DeliveryError, Teacher
 from cards import Banner
 from graph.connection import TokenProvider
@@ -41,15 +41,16 @@ class SettledNotices:
         self._providers = providers
         self._clock = clock
 
-    async def __call__(self, entry: OutboxEntry) -> None:
+    async def __call__(self, entry: OutboxEntry) -> bool:
+        """Update the teacher's card; False when it could not be done now (Graph or Teams failed: try later)."""
         raw = entry.payload.get("card")
         card_info: dict[str, Any] = raw if isinstance(raw, dict) else {}
         activity_id = card_info.get("activityId")
         if card_info.get("shared") or not activity_id:
-            return
+            return True
         conversation = await self._store.get_conversation(str(card_info.get("conversationId") or ""))
         if conversation is None or conversation.kind != "personal":
-            return
+            return True
         profile = await self._store.get_user_profile(entry.teacher_id)
         tz = ZoneInfo(profile.timezone) if profile and profile.timezone else ZoneInfo("UTC")
         teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self._providers(entry.tenant_id, entry.teacher_id))
@@ -57,8 +58,12 @@ class SettledNotices:
             screen = await self._session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
             card = screen_card(screen, tz, self._clock(), status=_banner(entry))
             await self._teams.update_card(conversation.reference, str(activity_id), card)
-        except (GraphError, UserError, DeliveryError) as exc:
-            log.info("could not update the card for outbox entry %s: %s", entry.id, type(exc).__name__)
+        except UserError as exc:  # the submission or the teacher's access is gone: nothing left to show
+            log.info("no card update for outbox entry %s: %s", entry.id, type(exc).__name__)
+        except (GraphError, DeliveryError, SignInRequiredError) as exc:
+            log.info("card update for outbox entry %s postponed: %s", entry.id, type(exc).__name__)
+            return False
+        return True
 
 
 def _banner(entry: OutboxEntry) -> Banner:

@@ -67,7 +67,8 @@ class Executor(Protocol):
         ...
 
 
-Settled = Callable[[OutboxEntry], Awaitable[None]]
+Settled = Callable[[OutboxEntry], Awaitable[bool]]
+"""Tells the teacher how an entry ended; False when that could not be done now (try again later)."""
 
 
 class Outbox:
@@ -113,13 +114,16 @@ class Outbox:
         reported to `on_settled` when it finishes."""
         if entry.finished:
             return entry
-        task = self._spawn(self.attempt(entry.id, token))
+        task: asyncio.Task[OutboxEntry] = self._spawn(self.attempt(entry.id, token))
         try:
-            return await asyncio.wait_for(asyncio.shield(task), deadline_s)
+            current: OutboxEntry = await asyncio.wait_for(asyncio.shield(task), deadline_s)
         except TimeoutError:
             self._answered_late.add(entry.id)
             task.add_done_callback(self._late_done)
-            return await self._store.get_outbox(entry.id) or entry
+            current = await self._store.get_outbox(entry.id) or entry
+        if not current.finished:  # the teacher is told "Saving…": they are owed the end, even across a restart
+            await self._store.owe_notice(entry.id, self._clock())
+        return current
 
     async def apply_group(
         self, entries: list[OutboxEntry], token: TokenProvider | None, deadline_s: float
@@ -130,8 +134,11 @@ class Outbox:
             await asyncio.wait_for(asyncio.shield(task), deadline_s)
         except TimeoutError:
             self._answered_late.update(e.id for e in entries)
-        current = [await self._store.get_outbox(e.id) for e in entries]
-        return [c for c in current if c is not None]
+        current = [c for e in entries if (c := await self._store.get_outbox(e.id)) is not None]
+        for entry in current:
+            if not entry.finished:
+                await self._store.owe_notice(entry.id, self._clock())
+        return current
 
     async def _group(self, entries: list[OutboxEntry], token: TokenProvider | None) -> None:
         now = self._clock()
@@ -219,12 +226,17 @@ class Outbox:
     # Background: due entries (retries, and everything left over by a restart or a crashed instance).
 
     async def tick(self, now: datetime) -> int:
-        """Attempt every due entry once; returns how many were attempted."""
+        """Attempt every due entry once, then tell the teachers owed a notice how their writes ended; returns how
+        many entries were attempted."""
         due = await self._store.due_outbox(now, 50)
         for entry in due:
-            final = await self.attempt(entry.id)
-            if final.finished:
-                await self._settled(final)
+            await self.attempt(entry.id)
+        for entry_id in await self._store.owed_notices(50):
+            owed = await self._store.get_outbox(entry_id)
+            if owed is None:
+                await self._store.settle_notice(entry_id)
+            elif owed.finished:
+                await self._settled(owed)
         return len(due)
 
     async def stop(self) -> None:
@@ -247,8 +259,8 @@ class Outbox:
             self._spawn(self._settled(entry))
 
     async def _settled(self, entry: OutboxEntry) -> None:
-        if self._on_settled is not None:
-            await self._on_settled(entry)
+        if self._on_settled is None or await self._on_settled(entry):
+            await self._store.settle_notice(entry.id)
 
 
 def _stop_for(exc: Exception) -> RetryLaterError | GiveUpError:

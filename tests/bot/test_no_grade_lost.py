@@ -147,3 +147,38 @@ async def test_a_newer_grade_for_the_same_submission_wins_over_an_older_pending_
     assert audit[0].after["points"] == 8
     assert [r.after["points"] for r in audit] in ([8], [8, 3])
     assert len({r.outbox_key for r in audit}) == len(audit)
+
+
+async def test_a_teacher_told_saving_is_told_the_end_even_when_the_first_card_update_fails(world: World) -> None:
+    """The write lands in the background, but Graph fails the reads that would update the teacher's card: the
+    notice stays owed in the store, and the outbox's next tick updates the card (it used to stay "Saving…")."""
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    url = world.sandbox.connector_url
+    status, _ = await world.post(message(rosa, "grade Cell structure", url, expect_replies=False))
+    assert status in (200, 201)
+    card_activity = [a for a in world.sandbox.connector.activities if a.operation in ("send", "reply")][-1]
+    card = cards_of([card_activity.activity])[0]
+    target = shown_submission_id(card)
+    world.sandbox.faults.add_script(
+        [ScriptedFault(kind="delay", delay_ms=3500, count=1, method="POST", path_regex=BATCH)]
+    )
+    data = {**action(card, "grade")["data"], "points": "6", "feedback": "Told in the end"}
+    status, body = await world.post(card_action(rosa, "grade", data, url, reply_to_id=card_activity.activity_id))
+    assert status == 200 and "Saving" in card_text(invoke_card(body))
+    # The invoke was answered; now every read of the assignment fails until the write has landed and given up
+    # updating the card.
+    world.sandbox.faults.add_script(
+        [ScriptedFault(status=503, count=1000, method="GET", path_regex=f"/assignments/{worksheet.id}$")]
+    )
+    parts = world.client.app[PARTS]
+    await parts.outbox.stop()  # waits for the write in flight and its attempt to update the card
+    assert not [a for a in world.sandbox.connector.activities if a.operation == "update"], "Graph failed the reads"
+    grade = points_of(world.school.submission(bio.id, worksheet.id, target)).points
+    assert grade is not None and grade.points == 6
+    world.sandbox.faults.clear_script()
+    await parts.outbox.tick(parts.clock())
+    updates = [a for a in world.sandbox.connector.activities if a.operation == "update"]
+    assert updates and updates[-1].activity_id == card_activity.activity_id
+    assert "Saved to Teams Assignments" in card_text(updates[-1].activity)
+    assert await parts.store.owed_notices(10) == []

@@ -33,6 +33,8 @@ RELEASED = {
     (1, "postgres"): "20b9f64eefa07aa891bc375bc1ee92bdce494b3dc8297bddc304a218b57de23f",
     (2, "sqlite"): "4ad0bd2c6ca575dd7ac4d81d32c8750676aae8772b62ca9247699aa5a5d34823",
     (2, "postgres"): "e92643763130f20f61c70c31f26b7b380a128c9d6c75d3bfdab3878d1243462d",
+    (3, "sqlite"): "382c21b499491d0e91b8a1aae35a722fd777920f398fed5ed2784fc2bb975497",
+    (3, "postgres"): "14cdc2533460fafb2461e13a82ca84d996afc14df09c3a83fbaeac021b3a4ca7",
 }
 
 

@@ -286,3 +286,19 @@ async def test_purge_keeps_finished_entries_a_pending_write_of_their_submission_
     assert claimed is not None
     assert await store.complete_outbox(older_pending.id, "worker-a", {"superseded": True}, at(61))
     assert await store.purge_finished_outbox(at(61)) == 2
+
+
+async def test_notices_owed_are_kept_until_settled_oldest_first_and_go_with_their_purged_entry(store: Store) -> None:
+    first, _ = await store.enqueue_outbox(outbox_entry("owed-1", submission_id="s-owed"), at(0))
+    second, _ = await store.enqueue_outbox(outbox_entry("owed-2"), at(0))
+    await store.owe_notice(second.id, at(1))
+    await store.owe_notice(first.id, at(2))
+    await store.owe_notice(second.id, at(3))  # owed once, however often the teacher was told "Saving…"
+    assert await store.owed_notices(10) == [second.id, first.id]
+    assert await store.settle_notice(second.id) is True
+    assert await store.settle_notice(second.id) is False
+    assert await store.owed_notices(10) == [first.id]
+    assert await store.claim_outbox(first.id, "w", at(4), timedelta(minutes=1)) is not None
+    assert await store.complete_outbox(first.id, "w", {"ok": True}, at(5))
+    assert await store.purge_finished_outbox(at(6)) == 1
+    assert await store.owed_notices(10) == [], "a notice about a purged write can no longer be given"
