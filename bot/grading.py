@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from bot.outbox import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange, GradeWriter, snapshot, working_grade
 from bot.service import EducationService, NotFoundError, Teacher, UserError
-from cards.actions import ActionDataError, GradeAction, check_points, format_points, new_nonce
-from cards.grades import outcomes_modified_at, score_text
+from cards.blocks import ActionDataError, format_points, new_nonce, outcomes_modified_at, score_text
+from cards.grading import GradeAction, check_points
 from graph.connection import TokenProvider
 from graph.errors import GraphNotFoundError
 from graph.models import (

@@ -10,15 +10,8 @@ from bot.routes import ActionHandler, Context, Handler
 from bot.service import EducationService
 from bot.turns import CardReply, Reply, TextReply
 from cards import Banner, ReminderSettingsView, reminder_settings_card
-from cards.actions import (
-    WEEKDAYS,
-    ActionDataError,
-    ActionPayload,
-    RemindOffAction,
-    SaveRemindersAction,
-    SnoozeAction,
-    time_zone,
-)
+from cards.blocks import ActionDataError, ActionPayload, time_zone
+from cards.reminders import WEEKDAYS, RemindOffAction, SaveRemindersAction, SnoozeAction
 from storage.records import ReminderSchedule
 from storage.store import Store
 

@@ -18,7 +18,7 @@ from bot.auth import SignInRequiredError, SsoTokenError
 from bot.service import EducationService, Teacher
 from bot.turns import DeliveryError
 from cards import DigestEntry, digest_card
-from cards.actions import WEEKDAYS, SaveRemindersAction
+from cards.reminders import WEEKDAYS, SaveRemindersAction
 from graph.budget import RequestBudget
 from graph.connection import TokenProvider
 from graph.errors import GraphAuthError, GraphError

@@ -44,31 +44,25 @@ from cards import (
     error_card,
     help_card,
     neutral_channel_card,
+    parse_action,
     refusal_card,
     signed_out_card,
     ungraded_page_card,
 )
-from cards.actions import (
-    ActionDataError,
-    ActionPayload,
+from cards.blocks import ActionDataError, ActionPayload, time_zone
+from cards.general import SignInAction
+from cards.grading import (
     ExcuseAction,
     GradeAction,
-    OpenGradingAction,
-    PickClassAction,
     ReassignAction,
-    RefreshViewAction,
     ResolveConflictAction,
     ReturnAction,
     ReturnAllAction,
-    ShowAssignmentsAction,
-    ShowUngradedAction,
-    SignInAction,
     SkipAction,
     UndoAction,
-    parse_action,
     parse_feedback,
-    time_zone,
 )
+from cards.lists import OpenGradingAction, PickClassAction, RefreshViewAction, ShowAssignmentsAction, ShowUngradedAction
 from graph.errors import GraphError
 from graph.models import EducationClass
 from storage.records import ConversationRecord, UserProfile

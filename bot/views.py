@@ -17,16 +17,16 @@ from cards import (
     grading_card,
     new_nonce,
 )
-from cards.actions import (
+from cards.blocks import GradeValues
+from cards.grading import (
     ExcuseAction,
     GradeAction,
     ReassignAction,
     ReturnAction,
     ReturnAllAction,
     UndoAction,
+    undo_conflict_card,
 )
-from cards.grades import GradeValues
-from cards.grading import undo_conflict_card
 from graph.models import RubricSelection
 
 _TONES = {"good": Banner.good, "attention": Banner.error, "warning": Banner.warning}

@@ -6,7 +6,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cards.actions import ActionPayload, parse_action
+from cards import ActionPayload, GradeAction, SaveRemindersAction, parse_action
+from cards.blocks import format_points
+from cards.grading import LEVEL_INPUT_PREFIX
 
 
 def nodes(card: object) -> Iterator[dict[str, Any]]:
@@ -89,3 +91,34 @@ def press(card: dict[str, Any], title: str, typed: Mapping[str, str] | None = No
 def press_and_parse(card: dict[str, Any], title: str, typed: Mapping[str, str] | None = None) -> ActionPayload:
     verb, data = press(card, title, typed)
     return parse_action(verb, data)
+
+
+def typed_inputs(payload: ActionPayload) -> dict[str, object]:
+    """What a client merges into the data of a payload whose values live in the card's inputs (grade,
+    saveReminders), as the card's inputs would send them: strings, "" for empty."""
+    if isinstance(payload, GradeAction):
+        inputs: dict[str, object] = {
+            "points": format_points(payload.points) if payload.points is not None else "",
+            "feedback": payload.feedback or "",
+        }
+        inputs.update({f"{LEVEL_INPUT_PREFIX}{level.quality_id}": level.column_id for level in payload.levels})
+        return inputs
+    if isinstance(payload, SaveRemindersAction):
+        return {
+            "days": ",".join(payload.days),
+            "time": payload.at.strftime("%H:%M"),
+            "timezone": payload.timezone,
+            "quietStart": payload.quiet_start.strftime("%H:%M") if payload.quiet_start else "",
+            "quietEnd": payload.quiet_end.strftime("%H:%M") if payload.quiet_end else "",
+            "classIds": ",".join(payload.class_ids),
+            "minWaiting": str(payload.min_waiting),
+            "minAgeDays": str(payload.min_age_days),
+            "enabled": "true" if payload.enabled else "false",
+        }
+    return {}
+
+
+def card_data(payload: ActionPayload) -> dict[str, object]:
+    """The `data` of an invoke for `payload`: its card data with its typed inputs merged, through JSON."""
+    wire: dict[str, object] = json.loads(json.dumps({**payload.to_data(), **typed_inputs(payload)}))
+    return wire
