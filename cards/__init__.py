@@ -1,29 +1,13 @@
 """Adaptive Card views (pure functions from data to card JSON) and the typed Action.Execute payloads they carry.
 
-`ACTIONS` and `parse_action` stand in for the router until it registers payload types itself.
+Exports what bot/ and app.py use; `ACTIONS` and `parse_action` stand in for a router that registers payload types.
 """
 
 from typing import Final
 
-from cards.blocks import (
-    MAX_CARD_BYTES,
-    ActionDataError,
-    ActionPayload,
-    Banner,
-    Card,
-    GradeValues,
-    UnknownActionError,
-    card_size,
-    format_points,
-    new_nonce,
-    outcomes_modified_at,
-    score_text,
-    time_zone,
-)
+from cards.blocks import ActionDataError, ActionPayload, Banner, Card, UnknownActionError, new_nonce
 from cards.general import SignInAction, error_card, help_card, refusal_card, sign_in_card, signed_out_card
 from cards.grading import (
-    FEEDBACK_MAX_LENGTH,
-    ConfirmableAction,
     ExcuseAction,
     GradeAction,
     ReassignAction,
@@ -33,12 +17,9 @@ from cards.grading import (
     SkipAction,
     UndoAction,
     all_graded_card,
-    check_points,
     confirm_card,
     conflict_card,
     grading_card,
-    parse_feedback,
-    undo_conflict_card,
 )
 from cards.lists import (
     OpenGradingAction,
@@ -50,12 +31,9 @@ from cards.lists import (
     class_picker_card,
     classes_card,
     neutral_channel_card,
-    paginate_ungraded,
-    ungraded_card,
     ungraded_page_card,
 )
 from cards.reminders import (
-    WEEKDAYS,
     DigestEntry,
     ReminderSettingsView,
     RemindOffAction,
@@ -99,61 +77,28 @@ def parse_action(verb: object, data: object) -> ActionPayload:
 
 __all__ = [
     "ACTIONS",
-    "FEEDBACK_MAX_LENGTH",
-    "MAX_CARD_BYTES",
-    "WEEKDAYS",
     "ActionDataError",
     "ActionPayload",
     "Banner",
     "Card",
-    "ConfirmableAction",
     "DigestEntry",
-    "ExcuseAction",
-    "GradeAction",
-    "GradeValues",
-    "OpenGradingAction",
-    "PickClassAction",
-    "ReassignAction",
-    "RefreshViewAction",
-    "RemindOffAction",
     "ReminderSettingsView",
-    "ResolveConflictAction",
-    "ReturnAction",
-    "ReturnAllAction",
-    "SaveRemindersAction",
-    "ShowAssignmentsAction",
-    "ShowUngradedAction",
-    "SignInAction",
-    "SkipAction",
-    "SnoozeAction",
-    "UndoAction",
-    "UnknownActionError",
     "all_graded_card",
     "assignments_card",
-    "card_size",
-    "check_points",
     "class_picker_card",
     "classes_card",
     "confirm_card",
     "conflict_card",
     "digest_card",
     "error_card",
-    "format_points",
     "grading_card",
     "help_card",
     "neutral_channel_card",
     "new_nonce",
-    "outcomes_modified_at",
-    "paginate_ungraded",
     "parse_action",
-    "parse_feedback",
     "refusal_card",
     "reminder_settings_card",
-    "score_text",
     "sign_in_card",
     "signed_out_card",
-    "time_zone",
-    "undo_conflict_card",
-    "ungraded_card",
     "ungraded_page_card",
 ]

@@ -113,9 +113,8 @@ def clean_text(value: object, label: str, max_length: int, *, multiline: bool) -
 
 Id = Annotated[str, Strict(), StringConstraints(pattern=f"^{ID_PATTERN}$")]
 """A Graph id as cards carry it: no slashes, spaces, query characters or path tricks."""
-OptionalId = Annotated[
-    Id | None, BeforeValidator(lambda value: None if is_blank(value) else value), Field(default=None)
-]
+BLANK_IS_NONE: Final = BeforeValidator(lambda value: None if is_blank(value) else value)
+OptionalId = Annotated[Id | None, BLANK_IS_NONE, Field(default=None)]
 Nonce = Annotated[str, Strict(), StringConstraints(pattern=f"^{NONCE_PATTERN}$")]
 """The card render's idempotency token (`new_nonce()`)."""
 Flag = Annotated[bool, Strict()]
@@ -428,6 +427,11 @@ def open_url(title: str, url: str | None) -> OpenUrlAction | None:
 def buttons(actions: Sequence[Action | None]) -> ActionSet | None:
     kept = [action for action in actions if action is not None]
     return ActionSet(actions=kept) if kept else None
+
+
+def section(items: Sequence[CardElement | None], *, spacing: Literal["Medium"] | None = None) -> Container:
+    """A separated block of the card (None entries are skipped)."""
+    return Container(items=[item for item in items if item is not None], separator=True, spacing=spacing)
 
 
 def more_line(hidden: int, noun: str) -> TextBlock | None:

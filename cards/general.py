@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from cards.blocks import ActionPayload, Card, buttons, card, execute, facts, heading, line, plain
+from cards.blocks import ActionPayload, Card, card, execute, facts, heading, line, plain
 from cards.lists import ShowAssignmentsAction, ShowUngradedAction
 
 
@@ -33,7 +32,7 @@ _INTRO = (
 )
 
 
-def help_card(commands: Sequence[tuple[str, str]] = DEFAULT_COMMANDS, *, class_id: str | None = None) -> Card:
+def help_card(*, class_id: str | None = None) -> Card:
     """What Gradebot does, each command with a one-line description, and buttons for the common views.
 
     `class_id` is the class of the current team, when known (it adds an Assignments button).
@@ -43,7 +42,7 @@ def help_card(commands: Sequence[tuple[str, str]] = DEFAULT_COMMANDS, *, class_i
             heading("Gradebot"),
             line(_INTRO),
             line("Commands", bold=True),
-            facts([(plain(command, 40), plain(description, 200)) for command, description in commands]),
+            facts([(plain(command, 40), plain(description, 200)) for command, description in DEFAULT_COMMANDS]),
         ],
         [
             execute("Ungraded work", ShowUngradedAction(class_id, 0)),
@@ -57,15 +56,9 @@ def refusal_card(message: str) -> Card:
     return card([line(plain(message, 500))])
 
 
-def error_card(message: str, *, retry: ActionPayload | None = None, retry_title: str = "Try again") -> Card:
-    """Something failed; `message` is for the teacher (no stack traces or ids), `retry` repeats the action."""
-    return card(
-        [
-            line("Something went wrong", bold=True, color="Attention"),
-            line(plain(message, 500)),
-            buttons([execute(retry_title, retry)]) if retry is not None else None,
-        ]
-    )
+def error_card(message: str) -> Card:
+    """Something failed; `message` is for the teacher (no stack traces or ids)."""
+    return card([line("Something went wrong", bold=True, color="Attention"), line(plain(message, 500))])
 
 
 def sign_in_card(message: str = "Sign in so Gradebot can read and grade your classes.") -> Card:

@@ -28,6 +28,7 @@ from microsoft_teams.cards import (
 from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
 from cards.blocks import (
+    BLANK_IS_NONE,
     CARD_VERSION,
     ID_PATTERN,
     STALE_CARD,
@@ -297,10 +298,9 @@ class UndoAction(ActionPayload):
 
     VERB: ClassVar[str] = "undo"
     nonce: Nonce
-    write_id: Annotated[
-        Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)] | None,
-        BeforeValidator(lambda value: None if is_blank(value) else value),
-    ] = None
+    write_id: Annotated[Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)] | None, BLANK_IS_NONE] = (
+        None
+    )
     anyway: Flag = False
     known_modified: Timestamp = None
 
@@ -356,18 +356,21 @@ def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> lis
     return inputs
 
 
+def _grade_parts(grade: GradeValues, max_points: float | None, *, to_student: bool = False) -> list[str]:
+    """What a grade holds, in words: "18/20", "rubric levels", "feedback" (to the student: "the…", "your…")."""
+    parts = [score_text(grade.points, max_points)] if grade.points is not None and max_points is not None else []
+    if grade.levels:
+        parts.append("the rubric levels" if to_student else "rubric levels")
+    if grade.feedback:
+        parts.append("your feedback" if to_student else "feedback")
+    return parts
+
+
 def _grade_summary(assignment: Assignment, working: GradeValues, returned: GradeValues) -> str:
     """The working grade and whether the student has seen it (returned) or it differs from what they saw."""
     if working.is_empty:
         return "Not graded yet." if returned.is_empty else "No current grade; the student saw an earlier one."
-    parts: list[str] = []
-    if working.points is not None and assignment.max_points is not None:
-        parts.append(score_text(working.points, assignment.max_points))
-    if working.levels:
-        parts.append("rubric levels")
-    if working.feedback:
-        parts.append("feedback")
-    text = "Current grade: " + " + ".join(parts)
+    text = "Current grade: " + " + ".join(_grade_parts(working, assignment.max_points))
     if working == returned:
         return f"{text} (returned: the student sees this)."
     if returned.is_empty:
@@ -520,14 +523,9 @@ def all_graded_card(
 
 
 def _what_becomes_visible(assignment: Assignment, submission: Submission | None) -> str:
-    working = working_values(submission.outcomes if submission else None)
-    parts: list[str] = []
-    if working.points is not None and assignment.max_points is not None:
-        parts.append(score_text(working.points, assignment.max_points))
-    if working.levels:
-        parts.append("the rubric levels")
-    if working.feedback:
-        parts.append("your feedback")
+    parts = _grade_parts(
+        working_values(submission.outcomes if submission else None), assignment.max_points, to_student=True
+    )
     if not parts:
         return "the work goes back to the student with no grade or feedback."
     return f"{' and '.join(parts)} {'becomes' if len(parts) == 1 else 'become'} visible to the student."

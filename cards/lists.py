@@ -5,9 +5,10 @@ openGrading).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, ClassVar, Final, Literal, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,7 @@ from cards.blocks import (
     more_line,
     open_url,
     plain,
+    section,
     turned_in_text,
 )
 from graph.models import Assignment, AssignmentStatus, EducationClass, Submission
@@ -157,8 +159,8 @@ def _class_details(education_class: EducationClass) -> str:
     return " · ".join(plain(part, 60) for part in (education_class.class_code, education_class.term_name) if part)
 
 
-def classes_card(classes: Sequence[EducationClass], *, waiting: Mapping[str, int] | None = None) -> Card:
-    """Each class (name, code, term, optionally how many submissions wait) with Assignments / Ungraded buttons."""
+def classes_card(classes: Sequence[EducationClass]) -> Card:
+    """Each class (name, code, term) with Assignments / Ungraded buttons."""
     if not classes:
         return card([heading("Your classes"), line("You don't teach any classes in Teams yet.")])
 
@@ -166,9 +168,6 @@ def classes_card(classes: Sequence[EducationClass], *, waiting: Mapping[str, int
         rows: list[CardElement | None] = [heading("Your classes")]
         for education_class in classes[:count]:
             details = _class_details(education_class)
-            waiting_count = (waiting or {}).get(education_class.id)
-            if waiting_count is not None:
-                details = " · ".join(part for part in (details, f"{waiting_count} to grade") if part)
             name = line(plain(education_class.display_name) or "Unnamed class", bold=True)
             actions = buttons(
                 [
@@ -176,8 +175,7 @@ def classes_card(classes: Sequence[EducationClass], *, waiting: Mapping[str, int
                     execute("Ungraded", ShowUngradedAction(education_class.id, 0)),
                 ]
             )
-            items = [name, line(details, subtle=True) if details else None, actions]
-            rows.append(Container(items=[item for item in items if item is not None], separator=True))
+            rows.append(section([name, line(details, subtle=True) if details else None, actions]))
         rows.append(more_line(len(classes) - count, "classes"))
         return card(rows, [execute("Ungraded in all classes", ShowUngradedAction(None, 0))])
 
@@ -257,7 +255,7 @@ def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: 
         title = f"Review and return ({progress.graded_not_returned})"
         grade = execute(title, OpenGradingAction(class_id, assignment.id))
     items.append(buttons([grade, open_url("Open in Teams", assignment.web_url)]))
-    return Container(items=[item for item in items if item is not None], separator=True)
+    return section(items)
 
 
 def _compact_line(progress: ProgressView, tz: ZoneInfo, now: datetime) -> CardElement:
@@ -292,7 +290,7 @@ def assignments_card(
         body.extend(_assignment_block(education_class.id, item, tz, now) for item in shown if _needs_teacher(item))
         others = [item for item in shown if not _needs_teacher(item)]
         if others:
-            body.append(Container(items=[line("Nothing waiting", bold=True)], separator=True, spacing="Medium"))
+            body.append(section([line("Nothing waiting", bold=True)], spacing="Medium"))
             body.extend(_compact_line(item, tz, now) for item in others)
         body.append(more_line(len(ordered) - count, "assignments"))
         ungraded = execute("Ungraded work", ShowUngradedAction(education_class.id, 0)) if waiting else None
@@ -317,7 +315,7 @@ def _item_block(item: UngradedView, tz: ZoneInfo, now: datetime, *, show_class: 
         line(late.capitalize(), color="Attention") if late else None,
         buttons([execute("Grade", grade), open_url("Open in Teams", item.submission.web_url)]),
     ]
-    return Container(items=[element for element in items if element is not None], separator=True)
+    return section(items)
 
 
 def ungraded_card(
@@ -365,6 +363,7 @@ def paginate_ungraded(
     budget: int = MAX_CARD_BYTES,
 ) -> list[list[UngradedT]]:
     """Split ungraded work into pages of at most `per_page` whose rendered card measures within `budget`."""
+    render = partial(ungraded_card, scope_label=scope_label, tz=tz, now=now, class_id=class_id, total=len(items))
     pages: list[list[UngradedT]] = []
     start = 0
     page_count_bound = max(1, len(items))  # as many digits as the real page count, or more: a safe over-estimate
@@ -372,17 +371,7 @@ def paginate_ungraded(
         candidates = list(items[start : start + per_page])
 
         def build(count: int, candidates: list[UngradedT] = candidates, start: int = start) -> Card:
-            return ungraded_card(
-                candidates[:count],
-                len(pages),
-                page_count_bound,
-                scope_label,
-                tz,
-                now,
-                class_id=class_id,
-                total=len(items),
-                first_index=start,
-            )
+            return render(candidates[:count], len(pages), page_count_bound, first_index=start)
 
         count = largest_fitting(build, len(candidates), budget)
         pages.append(candidates[:count])
@@ -398,34 +387,19 @@ def ungraded_page_card(
     now: datetime,
     *,
     class_id: str | None = None,
-    per_page: int = PER_PAGE,
 ) -> Card:
     """Paginate all ungraded work and render page `page` (clamped to the last page, e.g. after grading shrank it)."""
-    pages = paginate_ungraded(items, scope_label, tz, now, class_id=class_id, per_page=per_page) or [[]]
+    pages = paginate_ungraded(items, scope_label, tz, now, class_id=class_id) or [[]]
     page = min(max(page, 0), len(pages) - 1)
-    first_index = sum(len(earlier) for earlier in pages[:page])
+    first = sum(len(earlier) for earlier in pages[:page])
     return ungraded_card(
-        pages[page],
-        page,
-        len(pages),
-        scope_label,
-        tz,
-        now,
-        class_id=class_id,
-        total=len(items),
-        first_index=first_index,
+        pages[page], page, len(pages), scope_label, tz, now, class_id=class_id, total=len(items), first_index=first
     )
 
 
 # --- the neutral card for shared conversations -----------------------------------------------------------------------
 
 _TITLES = {"assignments": "Assignments", "ungraded": "Work waiting to be graded"}
-
-
-def refresh_user_ids(teacher_ids: Sequence[str]) -> list[str]:
-    """Distinct, non-empty Teams user ids in the given order, at most 60."""
-    unique = dict.fromkeys(teacher_id for teacher_id in teacher_ids if isinstance(teacher_id, str) and teacher_id)
-    return list(unique)[:MAX_REFRESH_USERS]
 
 
 def neutral_channel_card(refresh: RefreshViewAction, class_name: str | None, teacher_ids: Sequence[str]) -> Card:
@@ -435,7 +409,7 @@ def neutral_channel_card(refresh: RefreshViewAction, class_name: str | None, tea
     `teacher_ids` are the teachers' Teams ids (`29:…`). With more than 60 (or none known), a "Show my view"
     button lets the others ask for their view by hand.
     """
-    user_ids = refresh_user_ids(teacher_ids)
+    user_ids = list(dict.fromkeys(teacher_id for teacher_id in teacher_ids if teacher_id))[:MAX_REFRESH_USERS]
     title = _TITLES[refresh.view] + (f": {plain(class_name)}" if class_name else "")
     action = ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())
     manual = len(dict.fromkeys(teacher_ids)) > MAX_REFRESH_USERS or not user_ids

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from microsoft_teams.cards import AdaptiveCard, NumberInput, TextBlock
 
-from cards import ACTIONS, ActionDataError, UnknownActionError, parse_action
+from cards import ACTIONS, ActionDataError, parse_action
 from cards.blocks import (
     MAX_CARD_BYTES,
+    UnknownActionError,
     card,
     card_size,
     due_text,

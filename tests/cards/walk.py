@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cards import ActionPayload, GradeAction, SaveRemindersAction, parse_action
+from cards import ActionPayload, parse_action
 from cards.blocks import format_points
-from cards.grading import LEVEL_INPUT_PREFIX
+from cards.grading import LEVEL_INPUT_PREFIX, GradeAction
+from cards.reminders import SaveRemindersAction
 
 
 def nodes(card: object) -> Iterator[dict[str, Any]]:
