@@ -39,7 +39,7 @@ from bot.school.service import EducationService
 from bot.settings import Settings
 from bot.teams.edge import TeamsEdge
 from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, web_app
-from cards import sign_in_card
+from cards.general import sign_in_card
 from graph.budget import RequestBudget
 from graph.connection import GraphHttp, TokenProvider, beta_url_for
 from storage import open_store

@@ -1,11 +1,17 @@
-"""The grading card (one submission at a time, with points, feedback and rubric inputs) and its follow-ups:
-"Saving…" while Graph is slow, "All graded" with the offer to return the graded work, and the choice to make when
-an undo would replace a grade that changed after the save.
+"""The grading card (one submission at a time: points, feedback, rubric levels) and its follow-ups: all graded,
+confirm steps, grade and undo conflicts; and the payloads they carry (grade, skip, return, returnAll, reassign,
+excuse, resolveConflict, undo).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 from microsoft_teams.cards import (
@@ -19,85 +25,344 @@ from microsoft_teams.cards import (
     ShowCardAction,
     TextInput,
 )
+from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
-from bot.school.progress import lateness
-from cards.actions import (
-    FEEDBACK_MAX_LENGTH,
-    LEVEL_INPUT_PREFIX,
-    ExcuseAction,
-    GradeAction,
-    OpenGradingAction,
-    ReassignAction,
-    ReturnAction,
-    ReturnAllAction,
-    ShowUngradedAction,
-    SkipAction,
-    UndoAction,
-    format_points,
-)
-from cards.dates import due_text, late_text, moment_with_relative, turned_in_text
-from cards.grades import GradeValues, outcomes_modified_at, returned_values, score_text, working_values
-from cards.render import (
+from cards.blocks import (
+    BLANK_IS_NONE,
     CARD_VERSION,
+    ID_PATTERN,
+    STALE_CARD,
+    ActionDataError,
+    ActionPayload,
     Banner,
     Card,
+    Flag,
+    GradeValues,
+    Id,
+    Nonce,
     buttons,
     card,
+    clean_text,
+    due_text,
     execute,
+    format_points,
     heading,
+    is_blank,
+    last_modified_by,
+    late_text,
     line,
     literal_text,
+    moment_with_relative,
     open_url,
+    outcomes_modified_at,
     plain,
+    returned_values,
+    score_text,
+    turned_in_text,
+    whole_number,
+    working_values,
 )
-from graph.models import Assignment, EducationClass, Rubric, RubricSelection, Submission
+from cards.lists import OpenGradingAction, ShowUngradedAction
+from graph.models import (
+    Assignment,
+    EducationClass,
+    Rubric,
+    RubricSelection,
+    Submission,
+    SubmissionStatus,
+    format_datetime,
+)
 
-MAX_RESOURCE_LINKS = 10
+FEEDBACK_MAX_LENGTH: Final = 4000
+POINTS_LIMIT: Final = Decimal(10_000_000)
+"""Graph rejects points of 9999999 and more (`invalidGrading`); we stop just below."""
+LEVEL_INPUT_PREFIX: Final = "level_"
+MAX_RUBRIC_LEVELS: Final = 50
+MAX_RESOURCE_LINKS: Final = 10
 """Graph allows at most 10 resources per submission."""
-FEEDBACK_PREVIEW = 600
-UNDO_TITLE = "Undo this save"
+FEEDBACK_PREVIEW: Final = 600
+UNDO_TITLE: Final = "Undo this save"
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
+
+# --- fields ----------------------------------------------------------------------------------------------------------
 
 
-def _levels_by_quality(levels: tuple[RubricSelection, ...]) -> dict[str, str]:
-    return {level.quality_id: level.column_id for level in levels}
+def parse_points(value: object) -> Decimal | None:
+    """Points typed into a card: None when empty, else a finite decimal 0 ≤ p < 1e7 with at most 2 decimals."""
+    if is_blank(value):
+        return None
+    number = Decimal("NaN")  # what is not a number (bool, list, non-ASCII digits, huge text…) reads as NaN
+    try:
+        if isinstance(value, float):
+            number = Decimal(repr(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = Decimal(value)
+        elif isinstance(value, str) and len(value) <= 32 and value.isascii():
+            number = Decimal(value.strip())
+    except InvalidOperation:
+        pass
+    if not number.is_finite():
+        raise ActionDataError("Points must be a number, for example 7 or 7.5.")
+    if number < 0:
+        raise ActionDataError("Points can't be negative.")
+    if number >= POINTS_LIMIT:
+        raise ActionDataError("Points must be less than 10,000,000.")
+    if number.quantize(Decimal("0.01")) != number:
+        raise ActionDataError("Points can have at most 2 decimals.")
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1)).copy_abs()  # "18.0", "1e3" and "-0" read as 18, 1000 and 0
+    return number
 
 
-def _rubric_inputs(rubric: Rubric, selected: dict[str, str]) -> list[CardElement]:
+def parse_feedback(value: object) -> str | None:
+    """Feedback typed into a card: None when empty; at most 4,000 characters, no control characters but \\n, \\t."""
+    return clean_text(value, "Feedback", FEEDBACK_MAX_LENGTH, multiline=True)
+
+
+# moves to bot/grading/rules.py
+def _timestamp(value: object) -> object:
+    """Graph's own form only (up to 7 decimals and an offset); pydantic then reads it as an aware datetime."""
+    if is_blank(value):
+        return None
+    if isinstance(value, str) and len(value) <= 40 and _TIMESTAMP.fullmatch(value.strip()):
+        return value.strip()
+    raise ValueError("not a timestamp")
+
+
+def _levels(value: object) -> tuple[RubricSelection, ...]:
+    """Rubric levels as card data carries them: {qualityId: levelId}, in quality order."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping) or len(value) > MAX_RUBRIC_LEVELS:
+        raise ValueError("not a mapping of levels")
+    pairs = [
+        (quality, level) for quality, level in value.items() if isinstance(quality, str) and isinstance(level, str)
+    ]
+    if len(pairs) < len(value) or any(not re.fullmatch(ID_PATTERN, text) for pair in pairs for text in pair):
+        raise ValueError("not a mapping of ids")
+    return tuple(RubricSelection(quality, level) for quality, level in sorted(pairs))
+
+
+Points = Annotated[
+    Decimal | None,
+    PlainValidator(parse_points),
+    PlainSerializer(lambda points: None if points is None else format_points(points)),
+]
+Feedback = Annotated[str | None, PlainValidator(parse_feedback)]
+Levels = Annotated[
+    tuple[RubricSelection, ...],
+    PlainValidator(_levels),
+    PlainSerializer(lambda levels: {level.quality_id: level.column_id for level in levels}),
+]
+Timestamp = Annotated[
+    AwareDatetime | None,
+    BeforeValidator(_timestamp),
+    PlainSerializer(lambda at: format_datetime(at) if at else ""),
+]
+"""Sent as "" for no time, so that a card's key is there even when the grade was never set."""
+ConflictChoice = Literal["mine", "theirs"]
+
+
+def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[RubricSelection, ...]) -> None:
+    if points is None and feedback is None and not levels:
+        raise ActionDataError("Enter points or feedback before saving.", "points")
+
+
+# --- payloads --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GradeAction(ActionPayload):
+    """Save a working grade (never visible to the student until returned).
+
+    The card's data carries the ids, `knownModified` (the latest outcome change the card showed; "" if never graded),
+    `force` and `nonce`; points, feedback and `level_<qualityId>` arrive as inputs merged into it (None when empty).
+    """
+
+    VERB: ClassVar[str] = "grade"
+    class_id: Id
+    assignment_id: Id
+    submission_id: Id
+    points: Annotated[Points, Field(default=None, exclude=True)]
+    feedback: Annotated[Feedback, Field(default=None, exclude=True)]
+    levels: Annotated[Levels, Field(exclude=True)]
+    known_modified: Timestamp
+    force: Flag
+    nonce: Nonce
+
+    @model_validator(mode="before")
+    @classmethod
+    def _level_inputs(cls, data: Any) -> Any:
+        """The rubric's inputs (`level_<qualityId>`, empty when no level is picked) as one `levels` mapping."""
+        picked = {
+            key.removeprefix(LEVEL_INPUT_PREFIX): value
+            for key, value in data.items()
+            if isinstance(key, str) and key.startswith(LEVEL_INPUT_PREFIX) and not is_blank(value)
+        }
+        return {**data, "levels": picked}
+
+    @model_validator(mode="after")
+    def _something_to_save(self) -> Self:
+        _require_grade(self.points, self.feedback, self.levels)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class SkipAction(ActionPayload):
+    VERB: ClassVar[str] = "skip"
+    class_id: Id
+    assignment_id: Id
+    submission_id: Id
+
+
+@dataclass(frozen=True, slots=True)
+class _SubmissionStep(ActionPayload):
+    """Shared shape of return / reassign / excuse: a step on one submission, asked first and then `confirmed`."""
+
+    class_id: Id
+    assignment_id: Id
+    submission_id: Id
+    confirmed: Flag
+    nonce: Nonce
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnAction(_SubmissionStep):
+    """Return one submission: its working grade becomes visible to the student."""
+
+    VERB: ClassVar[str] = "return"
+
+
+@dataclass(frozen=True, slots=True)
+class ReassignAction(_SubmissionStep):
+    """Return for revision: the student can change the work and turn it in again."""
+
+    VERB: ClassVar[str] = "reassign"
+
+
+@dataclass(frozen=True, slots=True)
+class ExcuseAction(_SubmissionStep):
+    """Excuse the student from the assignment (deletes feedback and rubric selections)."""
+
+    VERB: ClassVar[str] = "excuse"
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnAllAction(ActionPayload):
+    """Return every graded, not yet returned submission of an assignment; `expected_count` is what the card showed."""
+
+    VERB: ClassVar[str] = "returnAll"
+    class_id: Id
+    assignment_id: Id
+    confirmed: Flag
+    expected_count: Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=100_000)]
+    nonce: Nonce
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveConflictAction(ActionPayload):
+    """After a conflict: keep the teacher's values (`mine`, written with force) or the newer ones (`theirs`)."""
+
+    VERB: ClassVar[str] = "resolveConflict"
+    class_id: Id
+    assignment_id: Id
+    submission_id: Id
+    choice: ConflictChoice
+    points: Annotated[Points, Field(default=None)]
+    feedback: Annotated[Feedback, Field(default=None)]
+    nonce: Nonce
+    levels: Levels = ()
+
+    @model_validator(mode="after")
+    def _mine_has_values(self) -> Self:
+        if self.choice == "mine":
+            _require_grade(self.points, self.feedback, self.levels)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class UndoAction(ActionPayload):
+    """Undo the save `write_id` names (Gradebot's id for that write), once; `nonce` is the card's.
+
+    A payload without `write_id` names nothing and undoes nothing. `anyway` is the teacher's explicit choice on the
+    undo conflict card to replace the grade shown there, whose newest outcome change was `known_modified`.
+    """
+
+    VERB: ClassVar[str] = "undo"
+    nonce: Nonce
+    write_id: Annotated[Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)] | None, BLANK_IS_NONE] = (
+        None
+    )
+    anyway: Flag = False
+    known_modified: Timestamp = None
+
+    @model_validator(mode="after")
+    def _anyway_names_a_save(self) -> Self:
+        if self.anyway and self.write_id is None:
+            raise ActionDataError(STALE_CARD, "writeId")
+        return self
+
+
+ConfirmableAction = ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction
+
+# --- the grading card ------------------------------------------------------------------------------------------------
+
+
+def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None:
+    """How long after the due date the work was turned in (the display copy of bot's lateness rule)."""
+    if assignment.due is None or submission.submitted_at is None:
+        return None
+    if submission.status in (SubmissionStatus.WORKING, SubmissionStatus.EXCUSED):
+        return None
+    late_by = submission.submitted_at - assignment.due
+    return late_by if late_by > timedelta(0) else None
+
+
+def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[CardElement]:
+    chosen = {level.quality_id: level.column_id for level in selected}
+    level_ids = {level.level_id for level in rubric.levels}
+    choices = [
+        Choice(
+            title=plain(level.display_name, 60)
+            + (f" ({format_points(level.points)} pts)" if level.points is not None else ""),
+            value=level.level_id,
+        )
+        for level in rubric.levels
+    ]
     inputs: list[CardElement] = [line(f"Rubric: {plain(rubric.display_name)}", bold=True)]
     for quality in rubric.qualities:
-        choices = []
-        for level in rubric.levels:
-            points = f" ({format_points(level.points)} pts)" if level.points is not None else ""
-            choices.append(Choice(title=f"{plain(level.display_name, 60)}{points}", value=level.level_id))
         label = plain(quality.display_name, 80) or "Quality"
         if quality.weight is not None:
             label += f" (weight {format_points(quality.weight)}%)"
-        choice_set = ChoiceSetInput(
-            id=f"{LEVEL_INPUT_PREFIX}{quality.quality_id}",
-            label=label,
-            choices=choices,
-            style="compact",
-            placeholder="Pick a level",
+        current = chosen.get(quality.quality_id)
+        inputs.append(
+            ChoiceSetInput(
+                id=f"{LEVEL_INPUT_PREFIX}{quality.quality_id}",
+                label=label,
+                choices=choices,
+                style="compact",
+                placeholder="Pick a level",
+                value=current if current in level_ids else None,
+            )
         )
-        current = selected.get(quality.quality_id)
-        if current and any(level.level_id == current for level in rubric.levels):
-            choice_set.value = current
-        inputs.append(choice_set)
     return inputs
+
+
+def _grade_parts(grade: GradeValues, max_points: float | None, *, to_student: bool = False) -> list[str]:
+    """What a grade holds, in words: "18/20", "rubric levels", "feedback" (to the student: "the…", "your…")."""
+    parts = [score_text(grade.points, max_points)] if grade.points is not None and max_points is not None else []
+    if grade.levels:
+        parts.append("the rubric levels" if to_student else "rubric levels")
+    if grade.feedback:
+        parts.append("your feedback" if to_student else "feedback")
+    return parts
 
 
 def _grade_summary(assignment: Assignment, working: GradeValues, returned: GradeValues) -> str:
     """The working grade and whether the student has seen it (returned) or it differs from what they saw."""
     if working.is_empty:
         return "Not graded yet." if returned.is_empty else "No current grade; the student saw an earlier one."
-    parts: list[str] = []
-    if working.points is not None and assignment.max_points is not None:
-        parts.append(score_text(working.points, assignment.max_points))
-    if working.levels:
-        parts.append("rubric levels")
-    if working.feedback:
-        parts.append("feedback")
-    text = "Current grade: " + " + ".join(parts)
+    text = "Current grade: " + " + ".join(_grade_parts(working, assignment.max_points))
     if working == returned:
         return f"{text} (returned: the student sees this)."
     if returned.is_empty:
@@ -107,6 +372,37 @@ def _grade_summary(assignment: Assignment, working: GradeValues, returned: Grade
     else:
         seen = "earlier feedback"
     return f"{text} (draft: the student still sees {seen} until you return it)."
+
+
+def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeValues) -> list[CardElement]:
+    inputs: list[CardElement] = []
+    if assignment.max_points is not None:
+        maximum = format_points(assignment.max_points)
+        inputs.append(
+            NumberInput(
+                id="points",
+                label=f"Points (out of {maximum})",
+                min=0,
+                max=assignment.max_points,
+                placeholder=f"0–{maximum}",
+                error_message=f"Enter points from 0 to {maximum}.",
+                value=values.points,
+            )
+        )
+    if rubric is not None and rubric.qualities:
+        inputs.extend(_rubric_inputs(rubric, values.levels))
+    inputs.append(
+        TextInput(
+            id="feedback",
+            label="Feedback (the student sees it after you return the work)",
+            is_multiline=True,
+            max_length=FEEDBACK_MAX_LENGTH,
+            placeholder="Write feedback for the student",
+            error_message=f"Feedback can be at most {FEEDBACK_MAX_LENGTH} characters.",
+            value=values.feedback or None,
+        )
+    )
+    return inputs
 
 
 def grading_card(
@@ -133,82 +429,22 @@ def grading_card(
     `undo` puts an Undo button for the save the banner reports right under it.
     """
     working = working_values(submission.outcomes)
-    returned = returned_values(submission.outcomes)
     ids = (education_class.id, assignment.id, submission.id)
-    student = plain(student_name) or "A student"
-
-    facts_lines: list[CardElement] = [
-        line(f"{plain(assignment.display_name)} · {plain(education_class.display_name)}", subtle=True),
-        line(turned_in_text(submission.submitted_at, tz, now) + f" · {due_text(assignment.due, tz, now)}", subtle=True),
-    ]
-    late = late_text(lateness(submission, assignment))
-    if late:
-        facts_lines.append(line(late.capitalize(), color="Attention"))
-    facts_lines.append(line(_grade_summary(assignment, working, returned)))
-    if position is not None and waiting is not None:
-        facts_lines.append(line(f"{position} of {waiting} waiting", subtle=True))
-
+    late = late_text(_late_by(submission, assignment))
     links = [
         open_url(resource.display_name or "Turned-in work", resource.url)
         for resource in submission.submitted_resources or ()
     ]
     work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
-    work: list[CardElement | None] = []
-    if work_links:
-        work.append(line("Turned-in work", bold=True))
-    elif submission.submitted_resources is not None:
-        work.append(line("No files or links were turned in.", subtle=True))
-
-    points_value = (
-        working.points if entered is None else (float(entered.points) if entered.points is not None else None)
-    )
-    feedback_value = working.feedback if entered is None else entered.feedback
-    levels = working.levels if entered is None else entered.levels
-
-    inputs: list[CardElement] = []
-    if assignment.max_points is not None:
-        maximum = format_points(assignment.max_points)
-        points_input = NumberInput(
-            id="points",
-            label=f"Points (out of {maximum})",
-            min=0,
-            max=assignment.max_points,
-            placeholder=f"0–{maximum}",
-            error_message=f"Enter points from 0 to {maximum}.",
+    shown = working
+    if entered is not None:
+        shown = GradeValues(
+            float(entered.points) if entered.points is not None else None, entered.feedback, entered.levels
         )
-        if points_value is not None:
-            points_input.value = points_value
-        inputs.append(points_input)
-    if rubric is not None and rubric.qualities:
-        inputs.extend(_rubric_inputs(rubric, _levels_by_quality(levels)))
-    feedback_input = TextInput(
-        id="feedback",
-        label="Feedback (the student sees it after you return the work)",
-        is_multiline=True,
-        max_length=FEEDBACK_MAX_LENGTH,
-        placeholder="Write feedback for the student",
-        error_message=f"Feedback can be at most {FEEDBACK_MAX_LENGTH} characters.",
-    )
-    if feedback_value:
-        feedback_input.value = feedback_value
-    inputs.append(feedback_input)
-
-    save = GradeAction(
-        *ids,
-        points=None,
-        feedback=None,
-        levels=(),
-        known_modified=outcomes_modified_at(submission.outcomes),
-        force=False,
-        nonce=nonce,
-    )
+    save = GradeAction(*ids, None, None, (), outcomes_modified_at(submission.outcomes), False, nonce)
+    return_all = ReturnAllAction(education_class.id, assignment.id, False, graded_not_returned, nonce)
     more = [
-        execute(
-            f"Return all graded ({graded_not_returned})",
-            ReturnAllAction(education_class.id, assignment.id, False, graded_not_returned, nonce),
-        )
-        if graded_not_returned > 0
-        else None,
+        execute(f"Return all graded ({graded_not_returned})", return_all) if graded_not_returned > 0 else None,
         execute("Return for revision", ReassignAction(*ids, False, nonce)),
         execute("Excuse", ExcuseAction(*ids, False, nonce)),
     ]
@@ -216,11 +452,22 @@ def grading_card(
     return card(
         [
             buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
-            heading(student),
-            *facts_lines,
-            *work,
+            heading(plain(student_name) or "A student"),
+            line(f"{plain(assignment.display_name)} · {plain(education_class.display_name)}", subtle=True),
+            line(
+                f"{turned_in_text(submission.submitted_at, tz, now)} · {due_text(assignment.due, tz, now)}", subtle=True
+            ),
+            line(late.capitalize(), color="Attention") if late else None,
+            line(_grade_summary(assignment, working, returned_values(submission.outcomes))),
+            line(f"{position} of {waiting} waiting", subtle=True)
+            if position is not None and waiting is not None
+            else None,
+            line("Turned-in work", bold=True) if work_links else None,
+            line("No files or links were turned in.", subtle=True)
+            if not work_links and submission.submitted_resources is not None
+            else None,
             buttons([*work_links, open_url("Open in Teams", submission.web_url)]),
-            Container(items=inputs, separator=True, spacing="Medium"),
+            Container(items=_grade_inputs(assignment, rubric, shown), separator=True, spacing="Medium"),
         ],
         [
             execute("Save grade", save, with_inputs=True),
@@ -230,31 +477,6 @@ def grading_card(
         ],
         status=status,
         full_width=True,
-    )
-
-
-def saving_card(
-    education_class: EducationClass,
-    assignment: Assignment,
-    student_name: str,
-    *,
-    saving: GradeAction | None = None,
-    check_again: OpenGradingAction | None = None,
-) -> Card:
-    """ "Saving…": Graph is slow; the grade is safe in Gradebot's outbox and this card updates when it lands."""
-    what = "the grade"
-    if saving is not None and saving.points is not None:
-        what = score_text(float(saving.points), assignment.max_points)
-    elif saving is not None and saving.feedback:
-        what = "the feedback"
-    return card(
-        [
-            line(f"Saving {what} for {plain(student_name) or 'the student'}…", bold=True),
-            line(f"{plain(assignment.display_name)} · {plain(education_class.display_name)}", subtle=True),
-            line("Microsoft Graph is slow right now. Your grade is stored and this card updates when it lands."),
-        ],
-        [execute("Check again", check_again) if check_again is not None else None],
-        status=Banner("Saving…"),
     )
 
 
@@ -270,40 +492,131 @@ def all_graded_card(
     """Nothing left to grade in the assignment; offers Return all when graded work is not yet returned, and Undo
     for the save the banner reports (`undo`)."""
     title = plain(assignment.display_name) or "this assignment"
-    body: list[CardElement | None] = [
-        buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
-        heading("All graded"),
-        line(f"Everything turned in for {title} ({plain(education_class.display_name)}) has a grade."),
-    ]
-    if returned_pending > 0:
-        noun = "submission is" if returned_pending == 1 else "submissions are"
-        body.append(line(f"{returned_pending} graded {noun} not returned yet: students can't see those grades."))
+    noun = "submission is" if returned_pending == 1 else "submissions are"
+    return_all = ReturnAllAction(education_class.id, assignment.id, False, returned_pending, nonce)
     return card(
-        body,
         [
-            execute(
-                f"Return all graded ({returned_pending})",
-                ReturnAllAction(education_class.id, assignment.id, False, returned_pending, nonce),
-            )
+            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
+            heading("All graded"),
+            line(f"Everything turned in for {title} ({plain(education_class.display_name)}) has a grade."),
+            line(f"{returned_pending} graded {noun} not returned yet: students can't see those grades.")
             if returned_pending > 0
             else None,
+        ],
+        [
+            execute(f"Return all graded ({returned_pending})", return_all) if returned_pending > 0 else None,
             execute("Other ungraded work", ShowUngradedAction(education_class.id, 0)),
         ],
         status=status,
     )
 
 
-def _grade_block(label: str, grade: GradeValues, assignment: Assignment) -> list[CardElement]:
+# --- decisions: confirm steps and conflicts --------------------------------------------------------------------------
+
+
+def _what_becomes_visible(assignment: Assignment, submission: Submission | None) -> str:
+    parts = _grade_parts(
+        working_values(submission.outcomes if submission else None), assignment.max_points, to_student=True
+    )
+    if not parts:
+        return "the work goes back to the student with no grade or feedback."
+    return f"{' and '.join(parts)} {'becomes' if len(parts) == 1 else 'become'} visible to the student."
+
+
+def confirm_card(
+    action: ConfirmableAction,
+    assignment: Assignment,
+    *,
+    student_name: str | None = None,
+    submission: Submission | None = None,
+    warning: str | None = None,
+) -> Card:
+    """Say exactly what will happen, with "Yes, …" (same verb, confirmed) and "Cancel" (back to grading).
+
+    `submission` (with outcomes) lets the card name the grade that becomes visible; `warning` adds a caution.
+    """
+    student = plain(student_name) or "the student"
+    title = plain(assignment.display_name) or "this assignment"
+    match action:
+        case ReturnAllAction():
+            count = action.expected_count
+            noun = "submission" if count == 1 else "submissions"
+            statement = (
+                f"Return {count} graded {noun} of {title}: their points and feedback become visible to those students."
+            )
+            yes = "Yes, return all"
+        case ReturnAction():
+            statement = f"Return to {student}: {_what_becomes_visible(assignment, submission)}"
+            yes = "Yes, return"
+        case ReassignAction():
+            statement = (
+                f"Return {title} to {student} for revision: the student gets the work back with your feedback, "
+                "can change it and turn it in again."
+            )
+            yes = "Yes, return for revision"
+        case ExcuseAction():
+            statement = (
+                f"Excuse {student} from {title}: they won't need to turn it in. "
+                "Excusing deletes the feedback and rubric selections."
+            )
+            yes = "Yes, excuse"
+    submission_id = None if isinstance(action, ReturnAllAction) else action.submission_id
+    back = OpenGradingAction(action.class_id, action.assignment_id, submission_id)
+    return card(
+        [
+            heading("Please confirm"),
+            line(statement),
+            line(plain(warning, 300), color="Attention") if warning else None,
+        ],
+        [execute(yes, dataclasses.replace(action, confirmed=True)), execute("Cancel", back)],
+    )
+
+
+def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[CardElement]:
+    """A labelled grade: its points line, and its feedback shown as typed (cut to a preview) or "No feedback"."""
+    preview = feedback if not feedback or len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
+    shown = literal_text(preview, subtle=subtle) if preview else line("No feedback", subtle=True)
+    return [line(label, bold=True), line(points), shown]
+
+
+def _points_and_levels(grade: GradeValues, assignment: Assignment) -> str:
     parts = [score_text(grade.points, assignment.max_points)] if grade.points is not None else []
-    if grade.levels:
-        parts.append("rubric levels")
-    block: list[CardElement] = [line(label, bold=True), line(" + ".join(parts) if parts else "No points")]
-    if grade.feedback:
-        text = grade.feedback
-        block.append(literal_text(text if len(text) <= FEEDBACK_PREVIEW else text[: FEEDBACK_PREVIEW - 1] + "…"))
-    else:
-        block.append(line("No feedback", subtle=True))
-    return block
+    return " + ".join([*parts, "rubric levels"] if grade.levels else parts) or "No points"
+
+
+def conflict_card(
+    education_class: EducationClass,
+    assignment: Assignment,
+    submission: Submission,
+    student_name: str,
+    mine: GradeAction,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    nonce: str,
+) -> Card:
+    """Someone changed the grade after the card was shown: show theirs (from `submission`, read fresh with
+    outcomes) next to the teacher's values, with "Keep mine" / "Keep theirs"."""
+    theirs = working_values(submission.outcomes)
+    changed_by = plain(last_modified_by(submission.outcomes)) or "Someone else"
+    changed_at = outcomes_modified_at(submission.outcomes)
+    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
+    mine_points = score_text(float(mine.points), assignment.max_points) if mine.points is not None else "no points"
+    ids = (education_class.id, assignment.id, submission.id)
+    keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels)
+    keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
+    return card(
+        [
+            heading("This grade changed meanwhile"),
+            line(
+                f"{changed_by} changed the grade for {plain(student_name) or 'the student'} "
+                f"({plain(assignment.display_name)}){when}, after this card was shown."
+            ),
+            *_grade_block("Yours (not saved)", mine_points, mine.feedback, subtle=True),
+            *_grade_block("Now saved", score_text(theirs.points, assignment.max_points), theirs.feedback, subtle=True),
+        ],
+        [execute("Keep mine", keep_mine), execute("Keep theirs", keep_theirs)],
+    )
 
 
 def undo_conflict_card(
@@ -326,18 +639,24 @@ def undo_conflict_card(
     changed_at = outcomes_modified_at(submission.outcomes)
     when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
     who = plain(changed_by, 80) or "Someone else"
-    student = plain(student_name) or "the student"
     keep = OpenGradingAction(education_class.id, assignment.id, submission.id)
+    blocks = [
+        ("You saved", yours),
+        (f"Now in Teams Assignments (changed by {who})", now_saved),
+        ("Undo would put back", restores),
+    ]
     return card(
         [
             heading("This grade changed after you saved it"),
             line(
-                f"{who} changed the grade for {student} ({plain(assignment.display_name)}){when}. "
-                "Undo now would replace that grade, so nothing was undone."
+                f"{who} changed the grade for {plain(student_name) or 'the student'} "
+                f"({plain(assignment.display_name)}){when}. Undo now would replace that grade, so nothing was undone."
             ),
-            *_grade_block("You saved", yours, assignment),
-            *_grade_block(f"Now in Teams Assignments (changed by {who})", now_saved, assignment),
-            *_grade_block("Undo would put back", restores, assignment),
+            *(
+                element
+                for label, grade in blocks
+                for element in _grade_block(label, _points_and_levels(grade, assignment), grade.feedback)
+            ),
         ],
         [
             execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,

@@ -1,21 +1,222 @@
-"""The reminder settings card: days, time, timezone, quiet hours, classes, thresholds, on/off."""
+"""Reminder cards: the digest sent to a teacher's 1:1 chat and the settings card; and the payloads they carry
+(snooze, saveReminders, remindOff).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Annotated, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
-from microsoft_teams.cards import CardElement, Choice, ChoiceSetInput, NumberInput, TextInput, TimeInput, ToggleInput
+from microsoft_teams.cards import (
+    CardElement,
+    Choice,
+    ChoiceSetInput,
+    Container,
+    NumberInput,
+    TextInput,
+    TimeInput,
+    ToggleInput,
+)
+from pydantic import BeforeValidator, Field, model_validator
 
-from cards.actions import WEEKDAYS, RemindOffAction, SaveRemindersAction
-from cards.dates import as_utc, format_moment
-from cards.render import Banner, Card, card, execute, heading, line, plain
+from cards.blocks import (
+    TIMEZONE_PATTERN,
+    ActionDataError,
+    ActionPayload,
+    Banner,
+    Card,
+    Flag,
+    Id,
+    as_utc,
+    buttons,
+    card,
+    execute,
+    format_moment,
+    heading,
+    is_blank,
+    largest_fitting,
+    late_text,
+    line,
+    more_line,
+    plain,
+    plural,
+    time_zone,
+    turned_in_text,
+    whole_number,
+)
+from cards.lists import OpenGradingAction, ShowUngradedAction, UngradedView
 from graph.models import EducationClass
 
-_DAY_NAMES = dict(zip(WEEKDAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True))
-_TIMEZONE_REGEX = r"^[A-Za-z][A-Za-z0-9_+\-]{0,31}(/[A-Za-z0-9_+\-]{1,32}){0,2}$"
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MIN_WAITING_RANGE: Final = (1, 1000)
+MIN_AGE_RANGE: Final = (0, 365)
+MAX_CLASS_IDS: Final = 200
+LATE_SHOWN: Final = 5
+"""Late submissions named per class in the digest; the rest are counted."""
+_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?", re.ASCII)
+_TIMEZONE_HINT = "Enter a time zone like Europe/London or America/New_York."
+
+# --- payloads --------------------------------------------------------------------------------------------------------
+
+
+def _clock(value: object) -> time | None:
+    """ "16:30" (Input.Time may add seconds); None when empty."""
+    if is_blank(value):
+        return None
+    match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) and len(value) <= 16 else None
+    if match is None:
+        raise ValueError("not a time")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _weekdays(value: object) -> tuple[str, ...]:
+    """ "mon,wed" (a multi-select's value) in week order."""
+    if is_blank(value):
+        return ()
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError("not weekdays")
+    chosen = {part.strip().lower() for part in value.split(",") if part.strip()}
+    if not chosen <= set(WEEKDAYS):
+        raise ValueError("not weekdays")
+    return tuple(day for day in WEEKDAYS if day in chosen)
+
+
+def _comma_list(value: object) -> object:
+    """ "a,b" (a multi-select's value) as distinct parts; each is then checked as an id."""
+    if is_blank(value):
+        return ()
+    if not isinstance(value, str) or len(value) > MAX_CLASS_IDS * 130:
+        raise ValueError("not a list")
+    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+
+
+def _zone_name(value: object) -> str:
+    if isinstance(value, str) and len(value) <= 100 and time_zone(value.strip()) is not None:
+        return value.strip()
+    raise ValueError("not a time zone")
+
+
+def _text_bool(value: object) -> object:
+    """An Input.Toggle sends "true" / "false"."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    return text == "true" if text in ("true", "false") else value
+
+
+@dataclass(frozen=True, slots=True)
+class SnoozeAction(ActionPayload):
+    """Pause reminders for a day or a week."""
+
+    VERB: ClassVar[str] = "snooze"
+    days: Annotated[Literal[1, 7], BeforeValidator(whole_number)]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveRemindersAction(ActionPayload):
+    """The reminder settings card's inputs (its Save button carries no data). Empty `class_ids` means every class."""
+
+    VERB: ClassVar[str] = "saveReminders"
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "time": "Reminder time must be a time like 16:30.",
+        "quietStart": "Quiet hours start must be a time like 16:30.",
+        "quietEnd": "Quiet hours end must be a time like 16:30.",
+        "timezone": _TIMEZONE_HINT,
+        "minWaiting": f"Minimum waiting must be a number from {MIN_WAITING_RANGE[0]} to {MIN_WAITING_RANGE[1]}.",
+        "minAgeDays": f"Minimum age must be {MIN_AGE_RANGE[0]} to {MIN_AGE_RANGE[1]} days.",
+    }
+    days: Annotated[tuple[str, ...], BeforeValidator(_weekdays), Field(default=())]
+    at: Annotated[time, BeforeValidator(_clock), Field(alias="time")]
+    timezone: Annotated[str, BeforeValidator(_zone_name)]
+    quiet_start: Annotated[time | None, BeforeValidator(_clock), Field(default=None)]
+    quiet_end: Annotated[time | None, BeforeValidator(_clock), Field(default=None)]
+    class_ids: Annotated[tuple[Id, ...], BeforeValidator(_comma_list), Field(default=(), max_length=MAX_CLASS_IDS)]
+    min_waiting: Annotated[int, BeforeValidator(whole_number), Field(ge=MIN_WAITING_RANGE[0], le=MIN_WAITING_RANGE[1])]
+    min_age_days: Annotated[int, BeforeValidator(whole_number), Field(ge=MIN_AGE_RANGE[0], le=MIN_AGE_RANGE[1])]
+    enabled: Annotated[Flag, BeforeValidator(_text_bool)]
+
+    def to_data(self) -> dict[str, object]:
+        return {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.enabled and not self.days:
+            raise ActionDataError("Pick at least one day for reminders.", "days")
+        if (self.quiet_start is None) != (self.quiet_end is None):
+            raise ActionDataError("Set both ends of the quiet hours, or neither.", "quietStart")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class RemindOffAction(ActionPayload):
+    VERB: ClassVar[str] = "remindOff"
+
+
+# --- the digest ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One class in the digest. `late` holds its late, ungraded submissions (oldest first)."""
+
+    education_class: EducationClass
+    waiting: int
+    oldest: UngradedView | None
+    late: Sequence[UngradedView] = ()
+
+
+def _who(item: UngradedView) -> str:
+    return f"{plain(item.student_name, 60) or 'A student'} ({plain(item.assignment.display_name, 60)})"
+
+
+def _entry_block(entry: DigestEntry, tz: ZoneInfo, now: datetime) -> Container:
+    oldest, class_id = entry.oldest, entry.education_class.id
+    items: list[CardElement | None] = [
+        line(plain(entry.education_class.display_name) or "Unnamed class", bold=True),
+        line(f"{entry.waiting} waiting to be graded"),
+    ]
+    if oldest is not None:
+        items.append(line(f"Oldest: {_who(oldest)} · {turned_in_text(oldest.turned_in_at, tz, now)}", subtle=True))
+    if entry.late:
+        named = ", ".join(f"{_who(item)} {late_text(item.late_by) or 'late'}" for item in entry.late[:LATE_SHOWN])
+        more = f" and {len(entry.late) - LATE_SHOWN} more" if len(entry.late) > LATE_SHOWN else ""
+        items.append(line(f"Late: {named}{more}", color="Attention"))
+    grade = OpenGradingAction(class_id, oldest.assignment.id, oldest.submission.id) if oldest is not None else None
+    items.append(
+        buttons(
+            [
+                execute("Grade", grade) if grade is not None else None,
+                execute("All ungraded", ShowUngradedAction(class_id, 0)),
+            ]
+        )
+    )
+    return Container(items=[item for item in items if item is not None], separator=True)
+
+
+def digest_card(entries: Sequence[DigestEntry], tz: ZoneInfo, now: datetime) -> Card:
+    """The digest (1:1 chat only: it names students): per class, what waits, the oldest and the late ones.
+    Classes with nothing waiting are left out."""
+    shown = [entry for entry in entries if entry.waiting > 0]
+    total = sum(entry.waiting for entry in shown)
+    snooze = [execute("Snooze 1 day", SnoozeAction(1)), execute("Snooze 1 week", SnoozeAction(7))]
+    if not shown:
+        return card([heading("Grading reminder"), line("Nothing is waiting to be graded.")], snooze)
+
+    def build(count: int) -> Card:
+        body: list[CardElement | None] = [
+            heading("Grading reminder"),
+            line(f"{plural(total, 'submission')} waiting in {plural(len(shown), 'class', 'classes')}.", subtle=True),
+        ]
+        body.extend(_entry_block(entry, tz, now) for entry in shown[:count])
+        body.append(more_line(len(shown) - count, "classes"))
+        return card(body, snooze, full_width=True)
+
+    return build(largest_fitting(build, len(shown)))
+
+
+# --- settings --------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,32 +236,36 @@ class ReminderSettingsView:
     snoozed_until: datetime | None = None
 
 
-def _clock(value: time | None) -> str | None:
+def _clock_text(value: time | None) -> str | None:
     return value.strftime("%H:%M") if value is not None else None
-
-
-def _current(settings: ReminderSettingsView) -> SaveRemindersAction:
-    """The settings as a payload: its (empty) static data goes on the Save button, inputs carry the values."""
-    return SaveRemindersAction(
-        days=settings.days,
-        at=settings.at,
-        timezone=settings.timezone,
-        quiet_start=settings.quiet_start,
-        quiet_end=settings.quiet_end,
-        class_ids=settings.included_class_ids,
-        min_waiting=settings.min_waiting,
-        min_age_days=settings.min_age_days,
-        enabled=settings.enabled,
-    )
 
 
 def reminder_settings_card(
     settings: ReminderSettingsView, *, tz: ZoneInfo, now: datetime, status: Banner | None = None
 ) -> Card:
     """Inputs for every setting, "Save" (saveReminders) and "Turn off" (remindOff); `tz` renders the snooze end."""
-    low_waiting, high_waiting = SaveRemindersAction.MIN_WAITING_RANGE
-    low_age, high_age = SaveRemindersAction.MIN_AGE_RANGE
-    inputs: list[CardElement] = [
+    (low_waiting, high_waiting), (low_age, high_age) = MIN_WAITING_RANGE, MIN_AGE_RANGE
+    class_choices = [
+        Choice(title=plain(education_class.display_name, 80) or "Unnamed class", value=education_class.id)
+        for education_class in settings.classes
+    ]
+    until = settings.snoozed_until
+    current = SaveRemindersAction(
+        settings.days,
+        settings.at,
+        settings.timezone,
+        settings.quiet_start,
+        settings.quiet_end,
+        settings.included_class_ids,
+        settings.min_waiting,
+        settings.min_age_days,
+        settings.enabled,
+    )
+    body: list[CardElement | None] = [
+        heading("Grading reminders"),
+        line(f"Snoozed until {format_moment(until, tz, now)}.", subtle=True)
+        if until is not None and as_utc(until) > as_utc(now)
+        else None,
         ToggleInput(
             id="enabled",
             title="Send me grading reminders",
@@ -73,13 +278,13 @@ def reminder_settings_card(
             label="Days",
             is_multi_select=True,
             style="expanded",
-            choices=[Choice(title=_DAY_NAMES[day], value=day) for day in WEEKDAYS],
+            choices=[Choice(title=day.capitalize(), value=day) for day in WEEKDAYS],
             value=",".join(day for day in WEEKDAYS if day in settings.days),
         ),
         TimeInput(
             id="time",
             label="Time",
-            value=settings.at.strftime("%H:%M"),
+            value=_clock_text(settings.at),
             is_required=True,
             error_message="Pick a time for the reminder.",
         ),
@@ -88,56 +293,44 @@ def reminder_settings_card(
             label="Time zone",
             value=settings.timezone,
             placeholder="Europe/London",
-            regex=_TIMEZONE_REGEX,
+            regex=f"^{TIMEZONE_PATTERN}$",
             max_length=100,
             is_required=True,
-            error_message="Enter a time zone like Europe/London or America/New_York.",
+            error_message=_TIMEZONE_HINT,
         ),
-        TimeInput(id="quietStart", label="Quiet hours from (optional)", value=_clock(settings.quiet_start)),
-        TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock(settings.quiet_end)),
-    ]
-    if settings.classes:
-        inputs.append(
-            ChoiceSetInput(
-                id="classIds",
-                label="Classes (none selected = all classes)",
-                is_multi_select=True,
-                style="expanded",
-                choices=[
-                    Choice(title=plain(education_class.display_name, 80) or "Unnamed class", value=education_class.id)
-                    for education_class in settings.classes
-                ],
-                value=",".join(settings.included_class_ids) or None,
-            )
+        TimeInput(id="quietStart", label="Quiet hours from (optional)", value=_clock_text(settings.quiet_start)),
+        TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_text(settings.quiet_end)),
+        ChoiceSetInput(
+            id="classIds",
+            label="Classes (none selected = all classes)",
+            is_multi_select=True,
+            style="expanded",
+            choices=class_choices,
+            value=",".join(settings.included_class_ids) or None,
         )
-    inputs.extend(
-        [
-            NumberInput(
-                id="minWaiting",
-                label="Remind me when at least this many submissions wait",
-                min=low_waiting,
-                max=high_waiting,
-                value=settings.min_waiting,
-                is_required=True,
-                error_message=f"Enter a number from {low_waiting} to {high_waiting}.",
-            ),
-            NumberInput(
-                id="minAgeDays",
-                label="…and the oldest has waited at least this many days",
-                min=low_age,
-                max=high_age,
-                value=settings.min_age_days,
-                is_required=True,
-                error_message=f"Enter a number of days from {low_age} to {high_age}.",
-            ),
-        ]
-    )
-    body: list[CardElement | None] = [heading("Grading reminders")]
-    if settings.snoozed_until is not None and as_utc(settings.snoozed_until) > as_utc(now):
-        body.append(line(f"Snoozed until {format_moment(settings.snoozed_until, tz, now)}.", subtle=True))
-    body.extend(inputs)
+        if class_choices
+        else None,
+        NumberInput(
+            id="minWaiting",
+            label="Remind me when at least this many submissions wait",
+            min=low_waiting,
+            max=high_waiting,
+            value=settings.min_waiting,
+            is_required=True,
+            error_message=f"Enter a number from {low_waiting} to {high_waiting}.",
+        ),
+        NumberInput(
+            id="minAgeDays",
+            label="…and the oldest has waited at least this many days",
+            min=low_age,
+            max=high_age,
+            value=settings.min_age_days,
+            is_required=True,
+            error_message=f"Enter a number of days from {low_age} to {high_age}.",
+        ),
+    ]
     return card(
         body,
-        [execute("Save", _current(settings), with_inputs=True), execute("Turn off", RemindOffAction())],
+        [execute("Save", current, with_inputs=True), execute("Turn off", RemindOffAction())],
         status=status,
     )

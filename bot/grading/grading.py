@@ -26,8 +26,7 @@ from bot.kernel.errors import NotFoundError, UserError
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.progress import GradingState, grading_state, has_unreturned_grade
-from cards.actions import new_nonce
-from cards.grades import score_text
+from cards.blocks import new_nonce, score_text
 from graph.errors import GraphNotFoundError
 from graph.models import Assignment, Outcomes, RubricSelection, SubmissionStatus, parse_datetime
 from graph.paths import SubmissionRef

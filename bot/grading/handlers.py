@@ -15,12 +15,11 @@ from bot.grading.views import (
 )
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, Reply, TextReply
-from cards import Banner, error_card, ungraded_page_card
-from cards.actions import (
-    ActionDataError,
+from cards.blocks import ActionDataError, Banner
+from cards.general import error_card
+from cards.grading import (
     ExcuseAction,
     GradeAction,
-    OpenGradingAction,
     ReassignAction,
     ResolveConflictAction,
     ReturnAction,
@@ -29,6 +28,7 @@ from cards.actions import (
     UndoAction,
     parse_feedback,
 )
+from cards.lists import OpenGradingAction, ungraded_page_card
 from graph.paths import SubmissionRef
 
 

@@ -13,7 +13,7 @@ from bot.grading.session import GradingSession
 from bot.grading.views import screen_card
 from bot.kernel.errors import SignInRequiredError, UserError
 from bot.kernel.turn import DeliveryError, Teacher
-from cards import Banner
+from cards.blocks import Banner
 from graph.connection import TokenProvider
 from graph.errors import GraphError
 from storage.records import OutboxEntry

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.kernel.errors import UserError
-from cards.actions import format_points
+from cards.blocks import format_points
 from graph.models import Outcomes, Rubric, RubricSelection, Submission, format_datetime
 
 

@@ -9,25 +9,20 @@ from zoneinfo import ZoneInfo
 
 from bot.grading.grading import Confirm, Conflict, Outcome, UndoConflict
 from bot.grading.session import AllGraded, GradingView, Screen
-from cards import (
-    Banner,
-    Card,
-    all_graded_card,
-    confirm_card,
-    conflict_card,
-    grading_card,
-    new_nonce,
-)
-from cards.actions import (
+from cards.blocks import Banner, Card, GradeValues, new_nonce
+from cards.grading import (
     ExcuseAction,
     GradeAction,
     ReassignAction,
     ReturnAction,
     ReturnAllAction,
     UndoAction,
+    all_graded_card,
+    confirm_card,
+    conflict_card,
+    grading_card,
+    undo_conflict_card,
 )
-from cards.grades import GradeValues
-from cards.grading import undo_conflict_card
 from graph.models import RubricSelection
 
 _TONES = {"good": Banner.good, "attention": Banner.error, "warning": Banner.warning}

@@ -8,8 +8,7 @@ from bot.identity.sign_in import SignInPages
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import Caller, CardReply, Reply, SignInReply
 from bot.school.service import EducationService
-from cards import signed_out_card
-from cards.actions import SignInAction
+from cards.general import SignInAction, signed_out_card
 from graph.connection import TokenProvider
 
 

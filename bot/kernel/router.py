@@ -32,8 +32,8 @@ from bot.kernel.turn import (
     TextReply,
     Turn,
 )
-from cards import error_card, refusal_card
-from cards.actions import ActionDataError, ActionPayload, time_zone
+from cards.blocks import ActionDataError, ActionPayload, time_zone
+from cards.general import error_card, refusal_card
 from graph.connection import TokenProvider
 from graph.errors import GraphError
 from storage.records import ConversationRecord, UserProfile

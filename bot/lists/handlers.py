@@ -8,16 +8,19 @@ from bot.kernel.errors import NotAClassTeamError, NotATeacherError, SignInRequir
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, Reply, TextReply
 from bot.school.service import EducationService
-from cards import (
+from cards.general import help_card, refusal_card
+from cards.lists import (
+    PickClassAction,
+    RefreshableView,
+    RefreshViewAction,
+    ShowAssignmentsAction,
+    ShowUngradedAction,
     assignments_card,
     class_picker_card,
     classes_card,
-    help_card,
     neutral_channel_card,
-    refusal_card,
     ungraded_page_card,
 )
-from cards.actions import PickClassAction, RefreshableView, RefreshViewAction, ShowAssignmentsAction, ShowUngradedAction
 from graph.models import EducationClass
 from storage.store import Store
 

@@ -9,14 +9,14 @@ from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, Reply, TextReply
 from bot.reminders.schedule import DEFAULT_TIME, default_schedule, due_slot, local_instant, schedule_from_action
 from bot.school.service import EducationService
-from cards import Banner, ReminderSettingsView, reminder_settings_card
-from cards.actions import (
+from cards.blocks import ActionDataError, Banner, time_zone
+from cards.reminders import (
     WEEKDAYS,
-    ActionDataError,
+    ReminderSettingsView,
     RemindOffAction,
     SaveRemindersAction,
     SnoozeAction,
-    time_zone,
+    reminder_settings_card,
 )
 from storage.records import ReminderSchedule
 from storage.store import Store

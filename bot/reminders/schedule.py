@@ -9,8 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.school.progress import UngradedItem
-from cards import DigestEntry
-from cards.actions import WEEKDAYS, SaveRemindersAction
+from cards.reminders import WEEKDAYS, DigestEntry, SaveRemindersAction
 from storage.records import ReminderSchedule
 
 DEFAULT_DAYS = frozenset({0, 1, 2, 3, 4})

@@ -17,7 +17,7 @@ from bot.kernel.errors import SignInRequiredError, SsoTokenError
 from bot.kernel.turn import DeliveryError, Teacher
 from bot.reminders.schedule import Slot, digest_entries, due_slot, in_quiet_hours, meets_threshold
 from bot.school.service import EducationService
-from cards import digest_card
+from cards.reminders import digest_card
 from graph.budget import RequestBudget
 from graph.connection import TokenProvider
 from graph.errors import GraphAuthError, GraphError

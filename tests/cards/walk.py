@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cards.actions import ActionPayload, parse_action
+from cards.blocks import ActionDataError, ActionPayload, format_points
+from cards.grading import LEVEL_INPUT_PREFIX, GradeAction
+from cards.reminders import SaveRemindersAction
 
 
 def nodes(card: object) -> Iterator[dict[str, Any]]:
@@ -89,3 +92,56 @@ def press(card: dict[str, Any], title: str, typed: Mapping[str, str] | None = No
 def press_and_parse(card: dict[str, Any], title: str, typed: Mapping[str, str] | None = None) -> ActionPayload:
     verb, data = press(card, title, typed)
     return parse_action(verb, data)
+
+
+def typed_inputs(payload: ActionPayload) -> dict[str, object]:
+    """What a client merges into the data of a payload whose values live in the card's inputs (grade,
+    saveReminders), as the card's inputs would send them: strings, "" for empty."""
+    if isinstance(payload, GradeAction):
+        inputs: dict[str, object] = {
+            "points": format_points(payload.points) if payload.points is not None else "",
+            "feedback": payload.feedback or "",
+        }
+        inputs.update({f"{LEVEL_INPUT_PREFIX}{level.quality_id}": level.column_id for level in payload.levels})
+        return inputs
+    if isinstance(payload, SaveRemindersAction):
+        return {
+            "days": ",".join(payload.days),
+            "time": payload.at.strftime("%H:%M"),
+            "timezone": payload.timezone,
+            "quietStart": payload.quiet_start.strftime("%H:%M") if payload.quiet_start else "",
+            "quietEnd": payload.quiet_end.strftime("%H:%M") if payload.quiet_end else "",
+            "classIds": ",".join(payload.class_ids),
+            "minWaiting": str(payload.min_waiting),
+            "minAgeDays": str(payload.min_age_days),
+            "enabled": "true" if payload.enabled else "false",
+        }
+    return {}
+
+
+def card_data(payload: ActionPayload) -> dict[str, object]:
+    """The `data` of an invoke for `payload`: its card data with its typed inputs merged, through JSON."""
+    wire: dict[str, object] = json.loads(json.dumps({**payload.to_data(), **typed_inputs(payload)}))
+    return wire
+
+
+def payload_types() -> dict[str, type[ActionPayload]]:
+    """Every payload class the cards define, by verb (found, not listed: a new payload is covered at once)."""
+    found: dict[str, type[ActionPayload]] = {}
+    pending = list(ActionPayload.__subclasses__())
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        verb = getattr(kind, "VERB", None)
+        # A slotted dataclass replaces its class: only the one its module names is the payload type.
+        if isinstance(verb, str) and getattr(sys.modules[kind.__module__], kind.__name__, None) is kind:
+            found[verb] = kind
+    return found
+
+
+def parse_action(verb: object, data: object) -> ActionPayload:
+    """What the router does with an invoke's verb and data: the payload type's own validation."""
+    kind = payload_types().get(verb) if isinstance(verb, str) else None
+    if kind is None:
+        raise ActionDataError("That button belongs to an older version of Gradebot.", "verb")
+    return kind.parse(data)

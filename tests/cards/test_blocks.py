@@ -1,18 +1,37 @@
-"""Shared building blocks: safe text and links, time wording, size measurement, and the schema check itself."""
+"""Shared building blocks: safe text and links, time wording, size measurement, the schema check itself, and what
+every payload shares (the verb registry, unknown verbs, nonces, data that is not an object)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from microsoft_teams.cards import AdaptiveCard, NumberInput, TextBlock
 
-from cards.dates import due_text, format_moment, late_text, relative, turned_in_text
-from cards.render import MAX_CARD_BYTES, card, card_size, largest_fitting, line, plain, safe_url, serialize
+from cards.blocks import (
+    MAX_CARD_BYTES,
+    ActionDataError,
+    card,
+    card_size,
+    due_text,
+    format_moment,
+    largest_fitting,
+    late_text,
+    line,
+    new_nonce,
+    plain,
+    relative,
+    safe_url,
+    serialize,
+    turned_in_text,
+)
+from cards.grading import UndoAction
 from tests.cards.fixtures import NOW, TZ
 from tests.cards.schema import assert_valid_card, card_errors
+from tests.cards.walk import parse_action, payload_types
 
 
 def test_schema_check_rejects_what_teams_would_reject() -> None:
@@ -112,3 +131,47 @@ def test_size_is_measured_in_utf16_and_fit_is_the_largest_that_fits() -> None:
     fitted = largest_fitting(build, 200)
     assert card_size(build(fitted)) <= MAX_CARD_BYTES < card_size(build(fitted + 1))
     assert largest_fitting(build, 3) == 3
+
+
+def test_the_cards_define_exactly_the_contract_verbs() -> None:
+    assert set(payload_types()) == {
+        "pickClass",
+        "showAssignments",
+        "showUngraded",
+        "refreshView",
+        "openGrading",
+        "grade",
+        "skip",
+        "return",
+        "returnAll",
+        "reassign",
+        "excuse",
+        "resolveConflict",
+        "undo",
+        "snooze",
+        "saveReminders",
+        "remindOff",
+        "signIn",
+    }
+    assert all(verb == payload.VERB for verb, payload in payload_types().items())
+
+
+BAD_DATA: dict[str, tuple[str, object]] = {
+    "data is a list": ("skip", ["c1", "a1", "s1"]),
+    "data is a string": ("showAssignments", "c1"),
+    "data is null": ("remindOff", None),
+    "too many keys": ("signIn", {f"k{index}": "v" for index in range(300)}),
+}
+
+
+@pytest.mark.parametrize(("verb", "data"), list(BAD_DATA.values()), ids=list(BAD_DATA))
+def test_data_that_is_not_a_small_object_is_refused(verb: str, data: Any) -> None:
+    with pytest.raises(ActionDataError) as caught:
+        parse_action(verb, data)
+    assert caught.value.field == "data" and "out of date" in caught.value.message
+
+
+def test_nonces_are_fresh_and_valid() -> None:
+    first, second = new_nonce(), new_nonce()
+    assert first != second
+    assert parse_action("undo", {"nonce": first}) == UndoAction(first)

@@ -4,16 +4,16 @@ its own round trip through card data. Pure functions, so thousands of examples c
 
 from __future__ import annotations
 
-from datetime import time
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cards.actions import ACTIONS, ActionDataError, ActionPayload, GradeAction, SaveRemindersAction, parse_action
-from tests.cards.test_actions import ASSIGNMENT, CLASS, NONCE, ROUND_TRIPS, SUBMISSION
+from cards.blocks import ActionDataError, ActionPayload
+from cards.general import SignInAction
+from tests.cards import test_grading, test_lists, test_reminders
+from tests.cards.walk import card_data, parse_action, payload_types
 
 _HOSTILE = st.sampled_from(
     [
@@ -72,20 +72,14 @@ _KEYS = st.sampled_from(
     ]
 )
 _SAMPLES: list[ActionPayload] = [
-    *ROUND_TRIPS,
-    SaveRemindersAction(("mon", "fri"), time(16, 30), "America/New_York", time(22), time(6), (CLASS,), 5, 0, True),
-    GradeAction(CLASS, ASSIGNMENT, SUBMISSION, Decimal("7.5"), "Fine.", (), None, False, NONCE),
+    *test_lists.ROUND_TRIPS,
+    *test_grading.ROUND_TRIPS,
+    *test_reminders.ROUND_TRIPS,
+    SignInAction(),
 ]
+assert {sample.VERB for sample in _SAMPLES} == set(payload_types())  # every verb is a fuzzing target
 
-
-def _card_data(payload: ActionPayload) -> dict[str, Any]:
-    data: dict[str, Any] = dict(payload.to_data())
-    if isinstance(payload, GradeAction | SaveRemindersAction):
-        data.update(payload.to_inputs())
-    return data
-
-
-_TARGETS = [(sample, key) for sample in _SAMPLES for key in sorted(_card_data(sample)) or ["classId"]]
+_TARGETS = [(sample, key) for sample in _SAMPLES for key in sorted(card_data(sample)) or ["classId"]]
 
 
 @st.composite
@@ -93,7 +87,7 @@ def near_valid(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     """A real payload's card data (inputs merged) with one key (every key of every verb is a target) dropped or
     replaced — by a value known to be awkward for that key, or by anything — and sometimes another one too."""
     payload, key = draw(st.sampled_from(_TARGETS))
-    data = _card_data(payload)
+    data = card_data(payload)
     keys = [key, *draw(st.lists(_KEYS, max_size=2))]
     for target in keys:
         if draw(st.integers(0, 5)) == 0:
@@ -119,7 +113,7 @@ def test_any_card_data_parses_or_is_refused_with_a_message(capsys: pytest.Captur
         database=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(st.tuples(st.sampled_from(sorted(ACTIONS)) | _TEXT | _SCALAR, _DATA) | near_valid() | near_valid())
+    @given(st.tuples(st.sampled_from(sorted(payload_types())) | _TEXT | _SCALAR, _DATA) | near_valid() | near_valid())
     def parses_or_refuses(example: tuple[Any, Any]) -> None:
         nonlocal ran
         verb, data = example
@@ -130,10 +124,7 @@ def test_any_card_data_parses_or_is_refused_with_a_message(capsys: pytest.Captur
             assert exc.message and len(exc.message) < 300
             return
         assert isinstance(payload, ActionPayload)
-        round_trip = {**payload.to_data()}
-        if isinstance(payload, GradeAction | SaveRemindersAction):
-            round_trip.update(payload.to_inputs())
-        assert parse_action(payload.VERB, round_trip) == payload
+        assert parse_action(payload.VERB, card_data(payload)) == payload
 
     parses_or_refuses()
     with capsys.disabled():

@@ -1,18 +1,20 @@
-"""Small cards: help, refusals, errors, sign-in and sign-out, undo results."""
+"""Cards that belong to no one feature: help, refusals, errors, sign-in and signed out; and the signIn payload."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from dataclasses import dataclass
+from typing import ClassVar, Final
 
-from cards.actions import (
-    ActionPayload,
-    OpenGradingAction,
-    ShowAssignmentsAction,
-    ShowUngradedAction,
-    SignInAction,
-)
-from cards.render import Card, buttons, card, execute, facts, heading, line, plain
+from cards.blocks import ActionPayload, Card, card, execute, facts, heading, line, plain
+from cards.lists import ShowAssignmentsAction, ShowUngradedAction
+
+
+@dataclass(frozen=True, slots=True)
+class SignInAction(ActionPayload):
+    """The sign-in button; its invoke is answered with Teams' loginRequest."""
+
+    VERB: ClassVar[str] = "signIn"
+
 
 DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("help", "Show this list."),
@@ -24,14 +26,13 @@ DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("remind", "Reminders about work waiting: 'remind' for settings, 'remind on', 'remind off'."),
     ("signout", "Delete Gradebot's stored sign-in for you."),
 )
-
 _INTRO = (
     "Gradebot shows what is waiting to be graded and lets you grade from Teams. "
     "Grades you save stay drafts: students see them only after you choose Return."
 )
 
 
-def help_card(commands: Sequence[tuple[str, str]] = DEFAULT_COMMANDS, *, class_id: str | None = None) -> Card:
+def help_card(*, class_id: str | None = None) -> Card:
     """What Gradebot does, each command with a one-line description, and buttons for the common views.
 
     `class_id` is the class of the current team, when known (it adds an Assignments button).
@@ -41,7 +42,7 @@ def help_card(commands: Sequence[tuple[str, str]] = DEFAULT_COMMANDS, *, class_i
             heading("Gradebot"),
             line(_INTRO),
             line("Commands", bold=True),
-            facts([(plain(command, 40), plain(description, 200)) for command, description in commands]),
+            facts([(plain(command, 40), plain(description, 200)) for command, description in DEFAULT_COMMANDS]),
         ],
         [
             execute("Ungraded work", ShowUngradedAction(class_id, 0)),
@@ -55,15 +56,9 @@ def refusal_card(message: str) -> Card:
     return card([line(plain(message, 500))])
 
 
-def error_card(message: str, *, retry: ActionPayload | None = None, retry_title: str = "Try again") -> Card:
-    """Something failed; `message` is for the teacher (no stack traces or ids), `retry` repeats the action."""
-    return card(
-        [
-            line("Something went wrong", bold=True, color="Attention"),
-            line(plain(message, 500)),
-            buttons([execute(retry_title, retry)]) if retry is not None else None,
-        ]
-    )
+def error_card(message: str) -> Card:
+    """Something failed; `message` is for the teacher (no stack traces or ids)."""
+    return card([line("Something went wrong", bold=True, color="Attention"), line(plain(message, 500))])
 
 
 def sign_in_card(message: str = "Sign in so Gradebot can read and grade your classes.") -> Card:
@@ -73,13 +68,3 @@ def sign_in_card(message: str = "Sign in so Gradebot can read and grade your cla
 
 def signed_out_card() -> Card:
     return card([line("You're signed out of Gradebot. Its stored sign-in for you has been deleted.")])
-
-
-def undo_result_card(undone: str | None, *, reopen: OpenGradingAction | None = None) -> Card:
-    """The result of `undo`: what was undone (e.g. "the grade for Ada Lovelace, Essay 1"), or nothing to undo."""
-    if undone is None:
-        return card([line("There's nothing to undo.")])
-    return card(
-        [line(f"Undone: {plain(undone, 300)}.")],
-        [execute("Open grading", reopen) if reopen is not None else None],
-    )

@@ -1,0 +1,500 @@
+"""What every card shares: the 1.5 envelope, buttons, safe text, banners and the size budget; times and grades in the
+teacher's words; and the base of the Action.Execute payloads with the typed fields they share.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from microsoft_teams.cards import (
+    Action,
+    ActionSet,
+    AdaptiveCard,
+    CardElement,
+    Container,
+    ExecuteAction,
+    Fact,
+    FactSet,
+    OpenUrlAction,
+    RefreshDefinition,
+    RichTextBlock,
+    TeamsCardProperties,
+    TextBlock,
+    TextRun,
+)
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, StringConstraints, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+from graph.models import Outcomes, RubricSelection
+
+Card = dict[str, Any]
+"""A JSON-ready Adaptive Card."""
+
+CARD_VERSION: Final = "1.5"
+"""Teams' highest Adaptive Card version for bot-sent cards."""
+MAX_CARD_BYTES: Final = 80_000
+"""Our budget per card; Teams rejects messages over ~100 KB counted in UTF-16."""
+NAME_LENGTH: Final = 120
+TITLE_LENGTH: Final = 60
+
+# --- payloads: the base, its errors and the fields every feature uses -------------------------------------------------
+
+ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}"
+NONCE_PATTERN: Final = r"[A-Za-z0-9_-]{8,64}"
+TIMEZONE_PATTERN: Final = r"[A-Za-z][A-Za-z0-9_+\-]{0,31}(/[A-Za-z0-9_+\-]{1,32}){0,2}"
+MAX_DATA_KEYS: Final = 200
+STALE_CARD: Final = "This card is out of date or incomplete. Open it again from the list and retry."
+_WHOLE_TEXT = re.compile(r"\d{1,9}(?:\.0*)?", re.ASCII)
+
+
+class ActionDataError(ValueError):
+    """Card data failed validation; `str(error)` is written for the teacher, `field` names the bad key for logs."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def new_nonce() -> str:
+    """A fresh per-card-render idempotency token (the caller renders it into the card)."""
+    return secrets.token_urlsafe(16)
+
+
+def is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def whole_number(value: object) -> int:
+    """An int, or its text form ("3", " 3 ", "3.0" as Input.Number may send); bounds are the field's."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and len(value) <= 16 and _WHOLE_TEXT.fullmatch(value.strip()):
+        return int(value.strip().split(".")[0])
+    raise ValueError("not a whole number")
+
+
+def clean_text(value: object, label: str, max_length: int, *, multiline: bool) -> str | None:
+    """Free text typed by the teacher: None when empty; no control characters except newline and tab."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ActionDataError(STALE_CARD)
+    if len(value) > max_length * 4:
+        raise ActionDataError(f"{label} is too long: the limit is {max_length} characters.")
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(text) > max_length:
+        raise ActionDataError(f"{label} is too long ({len(text)} characters): the limit is {max_length}.")
+    allowed = "\n\t" if multiline else "\t"
+    if any(char not in allowed and unicodedata.category(char) in ("Cc", "Cs") for char in text):
+        raise ActionDataError(f"{label} contains characters that can't be saved. Please retype it.")
+    return text or None
+
+
+Id = Annotated[str, Strict(), StringConstraints(pattern=f"^{ID_PATTERN}$")]
+"""A Graph id as cards carry it: no slashes, spaces, query characters or path tricks."""
+BLANK_IS_NONE: Final = BeforeValidator(lambda value: None if is_blank(value) else value)
+OptionalId = Annotated[Id | None, BLANK_IS_NONE, Field(default=None)]
+Nonce = Annotated[str, Strict(), StringConstraints(pattern=f"^{NONCE_PATTERN}$")]
+"""The card render's idempotency token (`new_nonce()`)."""
+Flag = Annotated[bool, Strict()]
+Page = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=10_000)]
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
+    """One validator per payload type, built on first use."""
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPayload:
+    """Base of every payload: `VERB`, `to_data()` for the card, `parse()` for the invoke.
+
+    Payloads are frozen dataclasses that code builds directly; their Annotated field types are checked by pydantic
+    once, in `parse`, where the data comes back from the client (attacker-controlled) under camelCase keys.
+    """
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(alias_generator=to_camel, hide_input_in_errors=True)
+    VERB: ClassVar[str]
+    MESSAGES: ClassVar[Mapping[str, str]] = {}
+    """The teacher-facing message for any refusal of a data key; other refusals say the card is stale."""
+
+    def to_data(self) -> dict[str, object]:
+        """The Action.Execute `data` the card carries (fields at their default are left out)."""
+        data: dict[str, object] = _adapter(type(self)).dump_python(
+            self, mode="json", by_alias=True, exclude_defaults=True
+        )
+        return data
+
+    @classmethod
+    def parse(cls, data: object) -> Self:
+        """The payload from an invoke's `data`, every value re-validated (raises ActionDataError)."""
+        if not isinstance(data, Mapping) or len(data) > MAX_DATA_KEYS:
+            raise ActionDataError(STALE_CARD, "data")
+        adapter: TypeAdapter[Self] = _adapter(cls)
+        try:
+            return adapter.validate_python(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = str(error["loc"][0]) if error["loc"] else None
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, ActionDataError):
+                raise ActionDataError(cause.message, cause.field or key) from None
+            raise ActionDataError(cls.MESSAGES.get(key or "", STALE_CARD), key) from None
+
+
+# --- times, in the teacher's own timezone; English names so the output never depends on the process locale ----------
+
+_WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def time_zone(name: object) -> ZoneInfo | None:
+    """The zone an IANA name from untrusted input (card data, Teams' `localTimezone`) names, or None: wrong shape,
+    unknown, a folder of the time zone database such as `Europe` (zoneinfo raises OSError for those), or too long."""
+    if not isinstance(name, str) or re.fullmatch(TIMEZONE_PATTERN, name) is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def as_utc(value: datetime) -> datetime:
+    """Graph times are UTC; a naive value (e.g. from a lenient parser) is read as UTC rather than crash a card."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def plural(count: int, unit: str, units: str | None = None) -> str:
+    return f"{count} {unit if count == 1 else units or unit + 's'}"
+
+
+def format_moment(at: datetime, tz: ZoneInfo, now: datetime) -> str:
+    """ "Fri 4 Dec, 23:59" in `tz`; the year is added when it differs from `now`'s."""
+    local = as_utc(at).astimezone(tz)
+    year = "" if local.year == as_utc(now).astimezone(tz).year else f" {local.year}"
+    return f"{_WEEKDAY_NAMES[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}{year}, {local:%H:%M}"
+
+
+def format_span(span: timedelta) -> str:
+    """A positive duration in its largest whole unit: "3 days", "5 hours", "12 minutes"."""
+    seconds = int(abs(span).total_seconds())
+    if seconds >= 86_400:
+        return plural(seconds // 86_400, "day")
+    if seconds >= 3_600:
+        return plural(seconds // 3_600, "hour")
+    return plural(max(1, seconds // 60), "minute")
+
+
+def relative(at: datetime, now: datetime) -> str:
+    """ "in 3 days", "2 hours ago" or "just now"."""
+    span = as_utc(at) - as_utc(now)
+    if abs(span) < timedelta(minutes=1):
+        return "just now"
+    return f"in {format_span(span)}" if span > timedelta(0) else f"{format_span(span)} ago"
+
+
+def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
+    """ "Fri 4 Dec, 23:59 (in 3 days)"."""
+    return f"{format_moment(at, tz, now)} ({relative(at, now)})"
+
+
+def due_text(due: datetime | None, tz: ZoneInfo, now: datetime) -> str:
+    """ "Due Fri 4 Dec, 23:59 (in 3 days)", "Was due … (2 days ago)" or "No due date"."""
+    if due is None:
+        return "No due date"
+    return f"{'Due' if as_utc(due) >= as_utc(now) else 'Was due'} {moment_with_relative(due, tz, now)}"
+
+
+def close_text(close: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
+    """ "Closes …" / "Closed …", or None when late turn-ins are accepted indefinitely."""
+    if close is None:
+        return None
+    return f"{'Closes' if as_utc(close) >= as_utc(now) else 'Closed'} {moment_with_relative(close, tz, now)}"
+
+
+def late_days(late_by: timedelta | None) -> int:
+    """Whole days late, counting any part of a day as one (0 when on time)."""
+    if late_by is None:
+        return 0
+    return max(1, late_by.days + (1 if late_by.seconds or late_by.microseconds else 0))
+
+
+def late_text(late_by: timedelta | None) -> str | None:
+    """ "late by 2 days" (any part of a day counts as one), or None when on time."""
+    if late_by is None or late_by <= timedelta(0):
+        return None
+    return f"late by {plural(late_days(late_by), 'day')}"
+
+
+def turned_in_text(at: datetime | None, tz: ZoneInfo, now: datetime) -> str:
+    """ "Turned in Thu 3 Dec, 14:05 (2 days ago)"."""
+    return f"Turned in {moment_with_relative(at, tz, now)}" if at is not None else "Turn-in time unknown"
+
+
+# --- grades: what a submission's outcomes say, worded for cards ------------------------------------------------------
+
+
+def format_points(points: Decimal | float) -> str:
+    """18 → "18", 18.5 → "18.5", 18.25 → "18.25" (no trailing zeros, no exponent)."""
+    text = f"{Decimal(str(points)) if isinstance(points, float) else points:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+
+
+def score_text(points: float | None, max_points: float | None) -> str:
+    """ "18/20", "18 points" (no maximum) or "no points"."""
+    if points is None:
+        return "no points"
+    if max_points is None:
+        return f"{format_points(points)} points"
+    return f"{format_points(points)}/{format_points(max_points)}"
+
+
+@dataclass(frozen=True, slots=True)
+class GradeValues:
+    """One side of a grade: the working values (what the teacher set) or the returned ones (what the student saw)."""
+
+    points: float | None
+    feedback: str | None
+    levels: tuple[RubricSelection, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.points is None and not self.feedback and not self.levels
+
+
+def working_values(outcomes: Outcomes | None) -> GradeValues:
+    """The teacher's current (draft) grade: `points`, `feedback`, `rubricQualitySelectedLevels`."""
+    if outcomes is None:
+        return GradeValues(None, None)
+    points = outcomes.points.points.points if outcomes.points and outcomes.points.points else None
+    feedback = outcomes.feedback.feedback.text if outcomes.feedback and outcomes.feedback.feedback else None
+    return GradeValues(points, feedback or None, outcomes.rubric.selected_levels if outcomes.rubric else ())
+
+
+def returned_values(outcomes: Outcomes | None) -> GradeValues:
+    """What the student was last shown: the `published*` copies made by Return."""
+    if outcomes is None:
+        return GradeValues(None, None)
+    points = outcomes.points.published_points if outcomes.points else None
+    feedback = outcomes.feedback.published_feedback if outcomes.feedback else None
+    levels = outcomes.rubric.published_selected_levels if outcomes.rubric else ()
+    return GradeValues(points.points if points else None, (feedback.text if feedback else None) or None, levels)
+
+
+def _latest_change(outcomes: Outcomes | None) -> tuple[datetime, str | None] | None:
+    """When the points, feedback or rubric outcome last changed, and by whom (its display name, if known)."""
+    changes = [
+        (outcome.last_modified_at, outcome.last_modified_by.user_name if outcome.last_modified_by else None)
+        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
+        if outcome is not None and outcome.last_modified_at is not None
+    ]
+    return max(changes, key=lambda change: change[0]) if changes else None
+
+
+def outcomes_modified_at(outcomes: Outcomes | None) -> datetime | None:
+    """The latest lastModifiedDateTime of the points, feedback and rubric outcomes (the grade action's
+    `knownModified`); the service compares it with the same value read fresh from Graph to detect conflicts."""
+    latest = _latest_change(outcomes)
+    return latest[0] if latest else None
+
+
+def last_modified_by(outcomes: Outcomes | None) -> str | None:
+    """Display name of whoever changed the grade last (None when unknown)."""
+    latest = _latest_change(outcomes)
+    return latest[1] if latest else None
+
+
+# --- rendering: typed `microsoft-teams-cards` models, serialized in one place -----------------------------------------
+
+_LINK_SYNTAX = re.compile(r"\]\s*\(")
+_LIST_MARKER = re.compile(r"^(?:[-*+]|\d+[.)])\s")
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    """A status line at the top of a card: results ("Saved 18/20 for Ada"), errors, warnings."""
+
+    text: str
+    tone: Literal["good", "attention", "warning"]
+
+    @classmethod
+    def good(cls, text: str) -> Banner:
+        return cls(text, "good")
+
+    @classmethod
+    def error(cls, text: str) -> Banner:
+        return cls(text, "attention")
+
+    @classmethod
+    def warning(cls, text: str) -> Banner:
+        return cls(text, "warning")
+
+
+def plain(text: str | None, limit: int = NAME_LENGTH) -> str:
+    """Untrusted text made safe for a markdown TextBlock: one line, no control characters or link syntax, bounded."""
+    kept = (" " if char in "\r\n\t" else char for char in text or "")
+    cleaned = " ".join("".join(char for char in kept if unicodedata.category(char) not in ("Cc", "Cs")).split())
+    cleaned = _LINK_SYNTAX.sub(f"]{_ZERO_WIDTH_SPACE}(", cleaned)
+    cleaned = _ZERO_WIDTH_SPACE + cleaned if _LIST_MARKER.match(cleaned) else cleaned
+    return cleaned if len(cleaned) <= limit else cleaned[: max(1, limit - 1)].rstrip() + "…"
+
+
+def heading(text: str) -> TextBlock:
+    return TextBlock(text=text, size="Medium", weight="Bolder", wrap=True, style="heading")
+
+
+def line(
+    text: str, *, subtle: bool = False, bold: bool = False, color: Literal["Attention", "Good"] | None = None
+) -> TextBlock:
+    return TextBlock(
+        text=text,
+        wrap=True,
+        spacing="Small",
+        is_subtle=True if subtle else None,
+        weight="Bolder" if bold else None,
+        color=color,
+    )
+
+
+def literal_text(text: str, *, subtle: bool = False) -> RichTextBlock:
+    """Free text shown exactly as typed (TextRun has no markdown), e.g. feedback."""
+    inlines: list[CardElement] = [TextRun(text=text, is_subtle=True if subtle else None)]
+    return RichTextBlock(inlines=inlines, spacing="Small")
+
+
+def facts(pairs: Sequence[tuple[str, str]]) -> FactSet:
+    return FactSet(facts=[Fact(title=title, value=value) for title, value in pairs])
+
+
+def execute(
+    title: str,
+    payload: ActionPayload,
+    *,
+    with_inputs: bool = False,
+    style: Literal["positive", "destructive"] | None = None,
+) -> ExecuteAction:
+    """An Action.Execute button carrying `payload`; inputs are sent only when `with_inputs`."""
+    return ExecuteAction(
+        title=plain(title, TITLE_LENGTH),
+        verb=payload.VERB,
+        data=payload.to_data(),
+        associated_inputs="auto" if with_inputs else "none",
+        style=style,
+    )
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only absolute http(s) links reach a card (no javascript:, data: or relative URLs)."""
+    if not url or len(url) > 2048 or not url.lower().startswith(("https://", "http://")):
+        return None
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+        return None
+    return url
+
+
+def open_url(title: str, url: str | None) -> OpenUrlAction | None:
+    link = safe_url(url)
+    return OpenUrlAction(title=plain(title, TITLE_LENGTH) or "Open", url=link) if link else None
+
+
+def buttons(actions: Sequence[Action | None]) -> ActionSet | None:
+    kept = [action for action in actions if action is not None]
+    return ActionSet(actions=kept) if kept else None
+
+
+def section(items: Sequence[CardElement | None], *, spacing: Literal["Medium"] | None = None) -> Container:
+    """A separated block of the card (None entries are skipped)."""
+    return Container(items=[item for item in items if item is not None], separator=True, spacing=spacing)
+
+
+def more_line(hidden: int, noun: str) -> TextBlock | None:
+    """ "…and 12 more classes not shown here." when a list was cut to fit the budget."""
+    return line(f"…and {hidden} more {noun} not shown here.", subtle=True) if hidden > 0 else None
+
+
+def card(
+    body: Sequence[CardElement | None],
+    actions: Sequence[Action | None] = (),
+    *,
+    status: Banner | None = None,
+    full_width: bool = False,
+    refresh: RefreshDefinition | None = None,
+    fallback_text: str | None = None,
+) -> Card:
+    """Assemble and serialize a version 1.5 card (None entries are skipped)."""
+    elements: list[CardElement] = []
+    if status is not None:
+        text = TextBlock(text=plain(status.text, 400), wrap=True, weight="Bolder")
+        elements.append(Container(style=status.tone, items=[text]))
+    elements.extend(element for element in body if element is not None)
+    kept_actions = [action for action in actions if action is not None]
+    model = AdaptiveCard(
+        version=CARD_VERSION,
+        body=elements,
+        actions=kept_actions or None,
+        msteams=TeamsCardProperties(width="full") if full_width else None,
+        refresh=refresh,
+        fallback_text=fallback_text or None,
+    )
+    return serialize(model)
+
+
+def serialize(model: AdaptiveCard) -> Card:
+    """The card's JSON (the library writes `schema`, not `$schema`, so we never set it; Nones are dropped)."""
+    data: Card = model.model_dump(mode="json", exclude_none=True, by_alias=True)
+    return data
+
+
+def card_size(card_json: Mapping[str, Any]) -> int:
+    """Bytes the card takes in a Teams message, counted as Teams does: compact JSON in UTF-16."""
+    return len(json.dumps(card_json, ensure_ascii=False, separators=(",", ":")).encode("utf-16-le"))
+
+
+def largest_fitting(build: Callable[[int], Card], count: int, budget: int = MAX_CARD_BYTES) -> int:
+    """The largest n ≤ count for which `build(n)` stays within `budget` (measured, not guessed); at least 1.
+
+    Card size grows about linearly with n, so the search interpolates, with a bisection step whenever an
+    interpolation step did not halve the interval (a few builds in practice, O(log n) at worst).
+    """
+    if count <= 1:
+        return count
+    high, high_size = count, card_size(build(count))
+    if high_size <= budget:
+        return count
+    low, low_size = 1, card_size(build(1))
+    if low_size > budget:
+        return 1
+    bisect = False
+    while high - low > 1:
+        width = high - low
+        if bisect:
+            guess = (low + high) // 2
+        else:
+            guess = low + (budget - low_size) * width // max(1, high_size - low_size)
+            guess = min(max(guess, low + 1), high - 1)
+        size = card_size(build(guess))
+        if size <= budget:
+            low, low_size = guess, size
+        else:
+            high, high_size = guess, size
+        bisect = not bisect and (high - low) * 2 > width
+    return low
