@@ -56,7 +56,6 @@ class Turn:
     text: str = ""
     verb: str | None = None
     data: Mapping[str, object] = field(default_factory=dict)
-    trigger: Literal["manual", "automatic"] = "manual"
     reply_to_id: str | None = None
     sso_token: str | None = None
     """SSO token Teams attached to an Action.Execute after a loginRequest (`value.authentication.token`)."""

@@ -85,13 +85,6 @@ def lateness(submission: Submission, assignment: Assignment) -> timedelta | None
     return late_by if late_by > timedelta(0) else None
 
 
-def late_days(late_by: timedelta | None) -> int:
-    """Whole days late, counting any part of a day as one (0 when on time)."""
-    if late_by is None:
-        return 0
-    return max(1, late_by.days + (1 if late_by.seconds or late_by.microseconds else 0))
-
-
 @dataclass(frozen=True, slots=True)
 class AssignmentProgress:
     """Counts for one assignment, as the assignments card shows them."""
@@ -104,10 +97,6 @@ class AssignmentProgress:
     not_turned_in: int
     excused: int
     late: int
-
-    @property
-    def total(self) -> int:
-        return self.turned_in + self.returned + self.not_turned_in + self.excused
 
 
 def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> AssignmentProgress:

@@ -313,7 +313,6 @@ class GradebotBot(Bot):  # type: ignore[misc]
             conversation=conversation,
             verb=str(action.get("verb") or ""),
             data=data,
-            trigger="automatic" if value.get("trigger") == "automatic" else "manual",
             reply_to_id=context.activity.reply_to_id,
             sso_token=str(authentication.get("token")) if authentication.get("token") else None,
             sign_in_state=str(value.get("state")) if value.get("state") else None,
