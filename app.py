@@ -82,6 +82,7 @@ class Gradebot:
     async def aclose(self) -> None:
         await self.workers.stop()
         await self.outbox.stop()
+        await self.edge.aclose()
         for graph in self.graphs:
             await graph.aclose()
         await self.store.close()

@@ -133,6 +133,14 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
             self._token_clients[app_id] = await self._inner.create_user_token_client(claims_identity)
         return self._token_clients[app_id]
 
+    async def aclose(self) -> None:
+        """Close the connector clients made for the turns (each holds an HTTP session)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            closing = getattr(client, "__aexit__", None)
+            if closing is not None:
+                await closing(None, None, None)
+
     def get_originating_audience(self) -> str:
         return str(self._inner.get_originating_audience())
 

@@ -91,6 +91,9 @@ class TeamsEdge:
             invoke_response_key=self._adapter._INVOKE_RESPONSE_KEY,
         )
 
+    async def aclose(self) -> None:
+        await self._auth.aclose()
+
     def may_be_authentic(self, auth_header: str) -> bool:
         """A cheap look at the Authorization header, before the body is parsed: False means answer 401 now."""
         return not self._app_id or looks_like_bot_framework_token(auth_header)
