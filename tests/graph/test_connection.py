@@ -8,9 +8,8 @@ import socket
 
 import pytest
 
-from graph.connection import GraphHttp, beta_url_for
+from graph.connection import GraphHttp, RetryPolicy, beta_url_for
 from graph.errors import GraphAuthError, GraphError, GraphThrottledError, GraphUnavailableError
-from graph.retry import RetryPolicy
 from tests.graph.conftest import CountingTokens, RecordedSleeps
 from tests.graph.scripted import ScriptedGraph, drop, graph_error, hang, reply, slow_ok
 
