@@ -1,9 +1,6 @@
-"""JSON batching (`POST /$batch`): many Graph requests in few round trips, with throttled items sent again.
-
-Requests are packed into batches of at most 20 (a `dependsOn` group stays in one batch), sent concurrently within the
-connection's limits; items Graph did not run (429/503, and 504 for those that may run twice) go again in a new batch
-after the longest `Retry-After` among them, together with the items that failed (424) only because they depended on one.
-"""
+"""JSON batching (`POST /$batch`): requests packed into batches of at most 20 (a `dependsOn` group stays in one),
+sent concurrently within the connection's limits; items Graph did not run (429/503, 504 for those that may run twice)
+go again in a new batch after the longest `Retry-After` among them, with the 424s that only depended on one."""
 
 from __future__ import annotations
 
@@ -84,10 +81,6 @@ class Settled(Generic[T]):
 
     value: T | None = None
     error: GraphError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
     def unwrap(self) -> T:
         """The value; raises the item's GraphError if it failed."""
@@ -189,7 +182,7 @@ def _to_retry(pending: Sequence[BatchRequest], answers: Mapping[str, BatchResult
 async def _send(http: GraphHttp, token: TokenProvider, items: Sequence[BatchRequest]) -> dict[str, BatchResult]:
     """One `POST /$batch` (itself retried by `GraphHttp`) → results by id; a failed batch fails every item."""
     try:
-        response = await http.request(
+        body = await http.request(
             "POST",
             http.url("/$batch"),
             token,
@@ -200,7 +193,7 @@ async def _send(http: GraphHttp, token: TokenProvider, items: Sequence[BatchRequ
         )
     except GraphError as exc:
         return {item.id: BatchResult(item.id, None, error=exc) for item in items}
-    answers = (response.body or {}).get("responses")
+    answers = (body or {}).get("responses")
     by_id = (
         {str(a["id"]): a for a in answers if isinstance(a, Mapping) and "id" in a} if isinstance(answers, list) else {}
     )

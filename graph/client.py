@@ -44,6 +44,7 @@ from graph.models import (
 )
 
 T = TypeVar("T")
+_WITH_WORK = ("outcomes", "submittedResources")
 
 
 def _id(value: str) -> str:
@@ -51,16 +52,6 @@ def _id(value: str) -> str:
     if not value:
         raise ValueError("Graph ids must not be empty")
     return quote(value, safe="")
-
-
-_QUERY_SAFE = "$,'()*:/"
-"""What OData query values may keep as they are (`$select` lists, quotes in `$filter`); the rest is escaped."""
-
-
-def _query(path: str, query: Mapping[str, str | Sequence[str] | None]) -> str:
-    """`path?$k=v&…`; sequences are joined with commas, empty values left out."""
-    present = {key: value if isinstance(value, str) else ",".join(value) for key, value in query.items() if value}
-    return f"{path}?{urlencode(present, safe=_QUERY_SAFE, quote_via=quote)}" if present else path
 
 
 def _class_path(class_id: str) -> str:
@@ -158,16 +149,21 @@ class EducationClient:
         self._http = http
         self._token = token
 
-    async def _get(self, url: str, kind: type[T]) -> T:
-        """GET an absolute URL (ours, or a nextLink) as `kind`."""
-        return _read(kind, (await self._http.request("GET", url, self._token)).body or {}, "GET", url)
+    def _url(self, path: str, select: Sequence[str] = (), expand: Sequence[str] = ()) -> str:
+        """The absolute URL of a version-relative path with its `$select` and `$expand` (empty ones left out)."""
+        query = {key: ",".join(names) for key, names in (("$select", select), ("$expand", expand)) if names}
+        return self._http.url(f"{path}?{urlencode(query, safe='$,', quote_via=quote)}" if query else path)
 
-    async def _list(self, path: str, kind: type[Page[T]]) -> list[T]:
+    async def _get(self, kind: type[T], url: str) -> T:
+        """GET an absolute URL (ours, or a nextLink) as `kind`."""
+        return _read(kind, await self._http.request("GET", url, self._token) or {}, "GET", url)
+
+    async def _list(self, kind: type[Page[T]], url: str) -> list[T]:
         """Every item of a collection: its first page plus every page after it (each nextLink followed verbatim)."""
-        page = await self._get(self._http.url(path), kind)
+        page = await self._get(kind, url)
         items = list(page.value)
         while page.next_link:
-            page = await self._get(urljoin(self._http.base_url + "/", page.next_link), kind)
+            page = await self._get(kind, urljoin(url, page.next_link))
             items.extend(page.value)
         return items
 
@@ -175,79 +171,63 @@ class EducationClient:
 
     async def taught_classes(self) -> list[EducationClass]:
         """Classes the signed-in user teaches (/education/me/taughtClasses)."""
-        return await self._list(_query("/education/me/taughtClasses", {"$select": CLASS_FIELDS}), Page[EducationClass])
+        return await self._list(Page[EducationClass], self._url("/education/me/taughtClasses", CLASS_FIELDS))
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:
         """Classes a given user teaches (/education/users/{id}/taughtClasses): the app-permission form of /me."""
-        path = _query(f"/education/users/{_id(user_id)}/taughtClasses", {"$select": CLASS_FIELDS})
-        return await self._list(path, Page[EducationClass])
+        path = f"/education/users/{_id(user_id)}/taughtClasses"
+        return await self._list(Page[EducationClass], self._url(path, CLASS_FIELDS))
 
     async def get_class(self, class_id: str) -> EducationClass:
-        return await self._get(self._http.url(_query(_class_path(class_id), {"$select": CLASS_FIELDS})), EducationClass)
+        return await self._get(EducationClass, self._url(_class_path(class_id), CLASS_FIELDS))
 
     async def class_teachers(self, class_id: str) -> list[EducationUser]:
         """The class's teachers: the only roster that says who teaches (Teams rosters have no teacher flag)."""
-        return await self._list(
-            _query(f"{_class_path(class_id)}/teachers", {"$select": USER_FIELDS}), Page[EducationUser]
-        )
+        return await self._list(Page[EducationUser], self._url(f"{_class_path(class_id)}/teachers", USER_FIELDS))
 
     async def class_members(self, class_id: str) -> list[EducationUser]:
         """Everyone in the class, students and teachers."""
-        return await self._list(
-            _query(f"{_class_path(class_id)}/members", {"$select": USER_FIELDS}), Page[EducationUser]
-        )
+        return await self._list(Page[EducationUser], self._url(f"{_class_path(class_id)}/members", USER_FIELDS))
 
     # -- assignments and submissions --------------------------------------------------------------------------
 
     async def list_assignments(self, class_id: str) -> list[Assignment]:
         """The class's assignments, drafts included."""
-        path = _query(f"{_class_path(class_id)}/assignments", {"$select": ASSIGNMENT_FIELDS})
-        return await self._list(path, Page[Assignment])
+        return await self._list(Page[Assignment], self._url(f"{_class_path(class_id)}/assignments", ASSIGNMENT_FIELDS))
 
     async def get_assignment(self, class_id: str, assignment_id: str) -> Assignment:
-        path = _query(_assignment_path(class_id, assignment_id), {"$select": ASSIGNMENT_FIELDS})
-        return await self._get(self._http.url(path), Assignment)
+        return await self._get(Assignment, self._url(_assignment_path(class_id, assignment_id), ASSIGNMENT_FIELDS))
 
     async def get_rubric(self, class_id: str, assignment_id: str) -> Rubric | None:
-        """The assignment's rubric, or None when it has none; GraphNotFoundError when the assignment is missing.
-
-        Read as the assignment with `$expand=rubric`: `…/rubric` answers 404 for "no rubric" and for "no such
-        assignment" alike.
-        """
-        path = _query(_assignment_path(class_id, assignment_id), {"$select": "id", "$expand": "rubric"})
-        return (await self._get(self._http.url(path), AssignmentRubric)).rubric
+        """The assignment's rubric, or None when it has none; GraphNotFoundError when the assignment is missing
+        (read through `$expand=rubric`: `…/rubric` answers 404 both for no rubric and for no assignment)."""
+        url = self._url(_assignment_path(class_id, assignment_id), ["id"], ["rubric"])
+        return (await self._get(AssignmentRubric, url)).rubric
 
     def _submissions_url(self, class_id: str, assignment_id: str, expand_outcomes: bool) -> str:
         path = f"{_assignment_path(class_id, assignment_id)}/submissions"
-        query = {"$select": SUBMISSION_FIELDS, "$expand": "outcomes" if expand_outcomes else None}
-        return self._http.url(_query(path, query))
+        return self._url(path, SUBMISSION_FIELDS, ["outcomes"] if expand_outcomes else [])
 
     async def list_submissions(
         self, class_id: str, assignment_id: str, *, expand_outcomes: bool = True
     ) -> list[Submission]:
         """Every submission of an assignment (outcomes included by default)."""
-        url = self._submissions_url(class_id, assignment_id, expand_outcomes)
-        return await self._list(url.removeprefix(self._http.base_url), Page[Submission])
+        return await self._list(Page[Submission], self._submissions_url(class_id, assignment_id, expand_outcomes))
 
     async def get_submission(
-        self,
-        class_id: str,
-        assignment_id: str,
-        submission_id: str,
-        *,
-        expand: Sequence[str] = ("outcomes", "submittedResources"),
+        self, class_id: str, assignment_id: str, submission_id: str, *, expand: Sequence[str] = _WITH_WORK
     ) -> Submission:
+        """One submission, by default with its outcomes and the work the student turned in."""
         path = SubmissionRef(class_id, assignment_id, submission_id).path
-        return await self._get(self._http.url(_query(path, {"$expand": expand})), Submission)
+        return await self._get(Submission, self._url(path, expand=expand))
 
     # POST actions: retried on 429/503 only. A GraphUnavailableError (timeout, dropped connection, 5xx) means the
     # action may or may not have happened: re-read the submission before acting again. Each returns the updated
-    # submission, or None when Graph answered 204 No Content (older service versions).
+    # submission, or None when Graph answered 204 No Content.
 
     async def _action(self, ref: SubmissionRef, action: str) -> Submission | None:
         url = self._http.url(f"{ref.path}/{action}")
-        response = await self._http.request("POST", url, self._token)
-        return _read(Submission, response.body, "POST", url) if response.body else None
+        return _acted(url, await self._http.request("POST", url, self._token) or {})
 
     async def return_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
         """Release points and feedback to the student (status → returned)."""
@@ -279,16 +259,16 @@ class EducationClient:
             next_urls: dict[int, str] = {}
             for n, url in urls.items():
                 try:
-                    body = (
-                        results[n].json() if n in results else (await self._http.request("GET", url, self._token)).body
-                    )
-                    page = _read(Page[Submission], body or {}, "GET", url)
+                    if n in results:
+                        page = _read(Page[Submission], results[n].json(), "GET", url)
+                    else:
+                        page = await self._get(Page[Submission], url)
                 except GraphError as exc:
                     errors[n] = exc
                     continue
                 found[n].extend(page.value)
                 if page.next_link:
-                    next_urls[n] = urljoin(base + "/", page.next_link)
+                    next_urls[n] = urljoin(url, page.next_link)
             urls = next_urls
         return [Settled(error=errors[n]) if n in errors else Settled(items) for n, items in enumerate(found)]
 
@@ -307,7 +287,7 @@ class EducationClient:
         """Return many submissions; an item with GraphUnavailableError may or may not have been returned."""
         paths = [f"{SubmissionRef(*ids).path}/return" for ids in submissions]
         results = await run_batch(self._http, self._token, [BatchRequest("POST", path) for path in paths])
-        return [result.settle(partial(_returned, path)) for path, result in zip(paths, results, strict=True)]
+        return [result.settle(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]
 
 
 def _outcome(patch: OutcomePatch, body: Mapping[str, Any]) -> GradeOutcome:
@@ -318,5 +298,6 @@ def _outcome(patch: OutcomePatch, body: Mapping[str, Any]) -> GradeOutcome:
     return _read(patch.answer, {"id": patch.outcome_id, **body}, "PATCH", patch.path)
 
 
-def _returned(path: str, body: Mapping[str, Any]) -> Submission | None:
+def _acted(path: str, body: Mapping[str, Any]) -> Submission | None:
+    """The submission an action answered with; None for 204 No Content (older service versions)."""
     return _read(Submission, body, "POST", path) if body else None

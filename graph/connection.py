@@ -24,14 +24,9 @@ logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
-GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 PREFER_UNKNOWN_ENUMS = "include-unknown-enum-members"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 """PATCH counts: Gradebot only PATCHes outcomes, and writing the same grade twice leaves the same state."""
-NOT_RUN_STATUSES = frozenset({429, 503})
-"""Answers that mean Graph did not run the request, so even a POST action may be sent again."""
-RETRYABLE_STATUSES = NOT_RUN_STATUSES | {504}
-"""Answers that mean "not done, try later" for requests that may safely run twice."""
 
 # Transport failures where the request never reached Graph, so even a POST action may be sent again.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -52,26 +47,23 @@ def beta_url_for(base_url: str) -> str:
 
 
 def is_retryable_status(status: int | None, *, idempotent: bool) -> bool:
-    """Whether an HTTP status (whole response or `$batch` item) may be retried for this kind of request."""
-    return status in (RETRYABLE_STATUSES if idempotent else NOT_RUN_STATUSES)
+    """Whether an answer (a whole response or a `$batch` item) may be retried: 429 and 503 mean Graph did not run the
+    request, so even a POST action may go again; 504 means "not done, try later" to requests that may run twice."""
+    return status in (429, 503) or (idempotent and status == 504)
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Limits for retrying one request: attempts, backoff shape and the total time spent waiting.
-
-    A `Retry-After` from Graph is always honoured (never retried sooner); if it would take the total wait past
-    `max_total_wait`, the request is not retried and the error (carrying `retry_after`) goes to the caller.
+    """Limits for retrying one request: `max_attempts` tries in all (the first included); a backoff ceiling of
+    `base_delay` seconds for the first retry, doubling per retry up to `max_delay`; `max_total_wait` seconds of
+    waiting in all. A `Retry-After` from Graph is always honoured (never retried sooner); if it would take the total
+    wait past `max_total_wait`, the request is not retried and the error (carrying `retry_after`) goes to the caller.
     """
 
     max_attempts: int = 4
-    """Tries in all, the first included (1 = never retry)."""
     base_delay: float = 0.5
-    """Backoff ceiling for the first retry, in seconds; doubles for each further retry."""
     max_delay: float = 8.0
-    """Cap on one backoff wait when Graph gave no Retry-After."""
     max_total_wait: float = 30.0
-    """Cap on the sum of all waits for one request."""
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or min(self.base_delay, self.max_delay, self.max_total_wait) < 0:
@@ -109,49 +101,31 @@ class RequestBudget:
         self._monotonic = monotonic
         self._sleep = sleep
         self._sent: deque[tuple[float, int]] = deque()
-        self._used = 0
         self._lock = asyncio.Lock()
 
     def used(self) -> int:
         """Units spent within the current window."""
-        self._expire()
-        return self._used
-
-    def _expire(self) -> float:
-        """Forget what left the window; the seconds until the oldest unit leaves it."""
         now = self._monotonic()
         while self._sent and self._sent[0][0] <= now - self.window_s:
-            self._used -= self._sent.popleft()[1]
-        return max(self._sent[0][0] + self.window_s - now, 0.01) if self._sent else 0.01
+            self._sent.popleft()
+        return sum(units for _, units in self._sent)
+
+    def _wait(self) -> float:
+        """Seconds until the oldest request in the window leaves it."""
+        return max(self._sent[0][0] + self.window_s - self._monotonic(), 0.01)
 
     async def acquire(self, units: int = 1) -> None:
         """Take `units` (a `$batch` of n items costs n), waiting for older requests to leave the window."""
         units = max(1, min(units, self.limit))
         async with self._lock:
-            while True:
-                wait = self._expire()
-                if self._used + units <= self.limit:
-                    break
-                await self._sleep(wait)
+            while self.used() + units > self.limit:
+                await self._sleep(self._wait())
             self._sent.append((self._monotonic(), units))
-            self._used += units
 
     async def wait_below(self, share: float) -> None:
         """Wait until less than `share` of the budget is in use (background work yields to interactive work)."""
-        while True:
-            wait = self._expire()
-            if self._used < self.limit * share or not self._sent:
-                return
-            await self._sleep(wait)
-
-
-@dataclass(frozen=True, slots=True)
-class GraphResponse:
-    """A successful (2xx) Graph answer: status, headers and the JSON object body (None when empty, e.g. 204)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: Mapping[str, Any] | None
+        while self.used() >= self.limit * share and self._sent:
+            await self._sleep(self._wait())
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -182,7 +156,7 @@ class GraphHttp:
 
     def __init__(
         self,
-        base_url: str = GRAPH_V1,
+        base_url: str,
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 15.0,
@@ -238,8 +212,9 @@ class GraphHttp:
         idempotent: bool | None = None,
         units: int = 1,
         retry: bool = True,
-    ) -> GraphResponse:
-        """Send one request (absolute URL: ours or a nextLink) with retries; raise a GraphError when it fails.
+    ) -> Mapping[str, Any] | None:
+        """Send one request (absolute URL: ours or a nextLink) with retries: the JSON object Graph answered (None when
+        empty, e.g. 204), or a GraphError when it failed.
 
         `idempotent` defaults from the method (POST is not); see the class docstring for what is retried.
         `units` is what the request costs against the throttle budget (a `$batch` costs one per item).
@@ -251,16 +226,11 @@ class GraphHttp:
             raise GraphError(None, "foreignUrl", method=method, path=path)
         may_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request_id = str(uuid.uuid4())
-        bearer = await token()
+        headers = {"Accept": "application/json", "Prefer": PREFER_UNKNOWN_ENUMS, "client-request-id": request_id}
+        headers["Authorization"] = f"Bearer {await token()}"
         refreshed, attempt, retries, waited = False, 0, 0, 0.0
         while True:
             attempt += 1
-            headers = {
-                "Authorization": f"Bearer {bearer}",
-                "Accept": "application/json",
-                "Prefer": PREFER_UNKNOWN_ENUMS,
-                "client-request-id": request_id,
-            }
             started = time.perf_counter()
             error: GraphError
             try:
@@ -270,24 +240,17 @@ class GraphHttp:
                         await self.budget.acquire(units)
                     response = await self._client.request(method, url, headers=headers, json=json_body)
             except httpx.TransportError as exc:
-                error = GraphUnavailableError(
-                    None,
-                    _transport_code(exc),
-                    message=type(exc).__name__,
-                    request_id=request_id,
-                    method=method,
-                    path=path,
-                )
+                error = _transport_error(exc, method, path, request_id)
                 can_retry = may_repeat or isinstance(exc, _NEVER_SENT)
                 _log_attempt(method, path, error.code, attempt, started, request_id)
             else:
                 status = response.status_code
                 _log_attempt(method, path, str(status), attempt, started, request_id)
                 if 200 <= status < 300:
-                    return GraphResponse(status, response.headers, _json_object(response, method, path))
+                    return _json_object(response, method, path)
                 if status == 401 and not refreshed:
                     refreshed = True
-                    bearer = await token(refresh=True)
+                    headers["Authorization"] = f"Bearer {await token(refresh=True)}"
                     continue
                 error = error_from_response(status, response.headers, response.content, method=method, path=path)
                 can_retry = is_retryable_status(status, idempotent=may_repeat)
@@ -300,11 +263,14 @@ class GraphHttp:
             waited += delay
 
 
-def _transport_code(exc: httpx.TransportError) -> str:
-    """Our `code` for a failure without an HTTP answer."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout"
-    return "connectError" if isinstance(exc, httpx.ConnectError) else "connectionLost"
+def _transport_error(exc: httpx.TransportError, method: str, path: str, request_id: str) -> GraphUnavailableError:
+    """No HTTP answer: a timeout, a refused or a dropped connection."""
+    code = "timeout" if isinstance(exc, httpx.TimeoutException) else "connectionLost"
+    if isinstance(exc, httpx.ConnectError):
+        code = "connectError"
+    return GraphUnavailableError(
+        None, code, message=type(exc).__name__, request_id=request_id, method=method, path=path
+    )
 
 
 def _log_attempt(method: str, path: str, outcome: str, attempt: int, started: float, request_id: str) -> None:

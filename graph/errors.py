@@ -23,7 +23,11 @@ from email.utils import parsedate_to_datetime
 
 
 class GraphError(Exception):
-    """A request to Microsoft Graph failed; see the module docstring for the tree."""
+    """A request to Microsoft Graph failed: its HTTP `status` (None when no answer arrived: a timeout, a dropped
+    connection), Graph's `code` ("badRequest", "20241"; ours for transport failures: "timeout") and `inner_code`
+    (`innerError.code`, the more specific reason), `retry_after` seconds when Graph said (429, 5xx), the request's
+    `method`, `path` and `request_id`, and Graph's own `message` — for diagnostics only: it may echo request values,
+    so `str()` leaves it out."""
 
     def __init__(
         self,
@@ -37,19 +41,8 @@ class GraphError(Exception):
         method: str | None = None,
         path: str | None = None,
     ) -> None:
-        self.status = status
-        """HTTP status, or None when no HTTP answer arrived (timeout, dropped connection)."""
-        self.code = code
-        """Graph's `error.code` (e.g. "badRequest", "20241"), or our own for transport failures ("timeout")."""
-        self.inner_code = inner_code
-        """Graph's `error.innerError.code` when present: the more specific reason."""
-        self.message = message
-        """Graph's own text, for diagnostics only: it may echo request values, so it is left out of `str()`."""
-        self.request_id = request_id
-        self.retry_after = retry_after
-        """Seconds Graph asked us to wait (429/5xx `Retry-After`), if it said."""
-        self.method = method
-        self.path = path
+        self.status, self.code, self.inner_code, self.message = status, code, inner_code, message
+        self.request_id, self.retry_after, self.method, self.path = request_id, retry_after, method, path
         parts = [f"Graph {'no answer' if status is None else status}"]
         if code:
             parts.append(code if inner_code is None else f"{code}/{inner_code}")

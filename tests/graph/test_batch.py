@@ -181,7 +181,7 @@ async def test_list_submissions_many_batches_first_pages_then_follows(
     settled = await client.list_submissions_many([("c-1", "a-1"), ("c-1", "a-2"), ("c-1", "gone")])
     assert [item.id for item in settled[0].unwrap()] == ["s1", "s2"]
     assert [(item.id, item.status) for item in settled[1].unwrap()] == [("s3", SubmissionStatus.WORKING)]
-    assert not settled[2].ok and isinstance(settled[2].error, GraphNotFoundError)
+    assert settled[2].error is not None and isinstance(settled[2].error, GraphNotFoundError)
     with pytest.raises(GraphNotFoundError):
         settled[2].unwrap()
     assert [seen.path for seen in scripted.seen] == ["/v1.0/$batch", "/v1.0/$batch"]
@@ -215,7 +215,7 @@ async def test_patch_outcomes_many(scripted: ScriptedGraph, client: EducationCli
     )
     points = settled[0].unwrap()
     assert isinstance(points, PointsOutcome) and points.points is not None and points.points.points == 9.5
-    assert settled[1].ok
+    assert settled[1].error is None
     assert type(settled[2].error) is GraphError and settled[2].error.status == 400
     assert settled[2].error.inner_code == "invalidGrading"
     assert isinstance(settled[3].error, GraphNotFoundError) and settled[3].error.code == "20241"
@@ -236,7 +236,7 @@ async def test_return_many_tolerates_204_and_reports_per_item(scripted: Scripted
     settled = await client.return_many([("c-1", "a-1", "s-1"), ("c-1", "a-1", "s-2"), ("c-1", "a-1", "s-3")])
     first = settled[0].unwrap()
     assert first is not None and first.status is SubmissionStatus.RETURNED
-    assert settled[1].ok and settled[1].unwrap() is None
+    assert settled[1].error is None and settled[1].unwrap() is None
     assert settled[2].error is not None and settled[2].error.status == 403
 
 
@@ -278,7 +278,7 @@ async def test_grade_writes_are_not_resent_when_graph_may_have_run_them(
     assert isinstance(settled[0].error, GraphUnavailableError) and settled[0].error.status == 503
     assert len(scripted.seen) == 3, "the 503 was not sent again"
     settled = await client.patch_outcomes_many([PointsPatch(ref, "p", 7.0)])
-    assert settled[0].ok and len(scripted.seen) == 4
+    assert settled[0].error is None and len(scripted.seen) == 4
 
 
 async def test_batch_of_gets_is_resent_after_a_drop(scripted: ScriptedGraph, batch: Batch) -> None:

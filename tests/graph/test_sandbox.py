@@ -350,9 +350,11 @@ async def test_bulk_grade_and_return(sandbox: Sandbox) -> None:
         patches.append(PointsPatch(ref, outcomes.points.id, 7 + index))
         patches.append(FeedbackPatch(ref, outcomes.feedback.id, f"Note {index}"))
     settled = await rosa.patch_outcomes_many(patches)
-    assert all(result.ok for result in settled)
+    assert all(result.error is None for result in settled)
     returned = await rosa.return_many([(biology, cells, item.id) for item in waiting])
-    assert all(r.ok and (s := r.unwrap()) is not None and s.status is SubmissionStatus.RETURNED for r in returned)
+    assert all(
+        r.error is None and (s := r.unwrap()) is not None and s.status is SubmissionStatus.RETURNED for r in returned
+    )
     for index, item in enumerate(waiting):
         outcomes = (await rosa.get_submission(biology, cells, item.id, expand=("outcomes",))).outcomes
         assert outcomes is not None and outcomes.points is not None and outcomes.points.published_points is not None
