@@ -40,8 +40,7 @@ from bot.settings import Settings
 from bot.teams.edge import TeamsEdge
 from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, web_app
 from cards.general import sign_in_card
-from graph.budget import RequestBudget
-from graph.connection import GraphHttp, TokenProvider, beta_url_for
+from graph.connection import GraphHttp, RequestBudget, TokenProvider, beta_url_for
 from storage import open_store
 from storage.store import Store
 
@@ -169,7 +168,7 @@ async def build(
     if settings.reminder_data_access == "application":
         # Application permissions are beta-only for some education reads: the base is its own setting.
         app_base = settings.graph_app_base_url or beta_url_for(graph_url)
-        graphs.append(GraphHttp(app_base, beta_base_url=app_base, budget=budget, **limits))  # type: ignore[arg-type]
+        graphs.append(GraphHttp(app_base, budget=budget, **limits))  # type: ignore[arg-type]
         reminder_reads = EducationService(graphs[-1], clock)
         providers = lambda tenant, _teacher: accounts.app_provider(tenant)  # noqa: E731 - one-line adapter
     reminders = Reminders(

@@ -21,12 +21,9 @@ from bot.reminders.sweep import Reminders
 from bot.school.progress import GradingState, UngradedItem, grading_state
 from bot.school.service import OPEN_STATUSES, EducationService
 from bot.settings import Settings
-from graph.budget import RequestBudget
-from graph.client import EducationClient
-from graph.connection import GraphHttp, TokenProvider
+from graph.client import EducationClient, PointsPatch, SubmissionRef
+from graph.connection import GraphHttp, RequestBudget, TokenProvider
 from graph.models import SubmissionStatus
-from graph.patches import PointsPatch
-from graph.paths import SubmissionRef
 from sandbox.faults import FaultPlan
 from storage import open_store
 from storage.records import ConversationRecord, ReminderSchedule

@@ -1,4 +1,5 @@
-"""`EducationClient`: Gradebot's typed view of Graph education (classes, assignments, submissions, grades).
+"""`EducationClient`: Gradebot's typed view of Graph education (classes, assignments, submissions, grades), the URLs
+it spells and the grade writes it sends.
 
 One cheap client per identity: it binds the shared `GraphHttp` to that identity's `TokenProvider`. Every method
 returns models from `graph.models`, follows every `@odata.nextLink`, and raises the `graph.errors` tree.
@@ -6,23 +7,29 @@ returns models from `graph.models`, follows every `@odata.nextLink`, and raises 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, NamedTuple, TypeVar
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from pydantic import ValidationError
 
-from graph.batch import BatchRequest, BatchResult, Settled, run_batch
+from graph.batch import BatchRequest, Settled, run_batch
 from graph.connection import GraphHttp, TokenProvider
 from graph.errors import GraphError
 from graph.models import (
     ASSIGNMENT_FIELDS,
     CLASS_FIELDS,
+    FEEDBACK_OUTCOME,
+    POINTS_GRADE,
+    POINTS_OUTCOME,
+    RUBRIC_OUTCOME,
     SUBMISSION_FIELDS,
     USER_FIELDS,
     Assignment,
     AssignmentRubric,
-    AssignmentStatus,
     EducationClass,
     EducationUser,
     FeedbackOutcome,
@@ -31,26 +38,96 @@ from graph.models import (
     PointsOutcome,
     Rubric,
     RubricOutcome,
+    RubricSelection,
     Submission,
-    SubmissionStatus,
     parse,
 )
-from graph.patches import FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch
-from graph.paths import (
-    AssignmentRef,
-    SubmissionRef,
-    action_path,
-    assignment_path,
-    class_path,
-    status_filter,
-    submission_path,
-    submissions_path,
-    user_path,
-    with_query,
-)
 
-Json = Mapping[str, Any]
 T = TypeVar("T")
+_WITH_WORK = ("outcomes", "submittedResources")
+
+
+def _id(value: str) -> str:
+    """One path segment from an id, percent-encoded so no id can change the path."""
+    if not value:
+        raise ValueError("Graph ids must not be empty")
+    return quote(value, safe="")
+
+
+def _class_path(class_id: str) -> str:
+    return f"/education/classes/{_id(class_id)}"
+
+
+def _assignment_path(class_id: str, assignment_id: str) -> str:
+    return f"{_class_path(class_id)}/assignments/{_id(assignment_id)}"
+
+
+class SubmissionRef(NamedTuple):
+    """Which submission: class, assignment and submission ids."""
+
+    class_id: str
+    assignment_id: str
+    submission_id: str
+
+    @property
+    def path(self) -> str:
+        return f"{_assignment_path(self.class_id, self.assignment_id)}/submissions/{_id(self.submission_id)}"
+
+
+# -- the grade writes: typed values that know their PATCH body (never a `published*` property) -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _OutcomePatch:
+    submission: SubmissionRef
+    outcome_id: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.submission.path}/outcomes/{_id(self.outcome_id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class PointsPatch(_OutcomePatch):
+    """Set (or clear, with None) the working points of a submission's points outcome."""
+
+    points: float | None
+    answer: ClassVar[type[GradeOutcome]] = PointsOutcome
+
+    def __post_init__(self) -> None:
+        if self.points is not None and (isinstance(self.points, bool) or not math.isfinite(self.points)):
+            raise ValueError("points must be a finite number")
+
+    def body(self) -> dict[str, Any]:
+        grade = None if self.points is None else {"@odata.type": POINTS_GRADE, "points": float(self.points)}
+        return {"@odata.type": POINTS_OUTCOME, "points": grade}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackPatch(_OutcomePatch):
+    """Set (or clear, with None) the working feedback text of a submission's feedback outcome."""
+
+    text: str | None
+    answer: ClassVar[type[GradeOutcome]] = FeedbackOutcome
+
+    def body(self) -> dict[str, Any]:
+        feedback = None if self.text is None else {"text": {"content": self.text, "contentType": "text"}}
+        return {"@odata.type": FEEDBACK_OUTCOME, "feedback": feedback}
+
+
+@dataclass(frozen=True, slots=True)
+class RubricPatch(_OutcomePatch):
+    """Select one level (column) per rubric quality in a submission's rubric outcome."""
+
+    selections: Sequence[RubricSelection]
+    answer: ClassVar[type[GradeOutcome]] = RubricOutcome
+
+    def body(self) -> dict[str, Any]:
+        levels = [{"qualityId": chosen.quality_id, "columnId": chosen.column_id} for chosen in self.selections]
+        return {"@odata.type": RUBRIC_OUTCOME, "rubricQualitySelectedLevels": levels}
+
+
+OutcomePatch = PointsPatch | FeedbackPatch | RubricPatch
 
 
 def _read(kind: type[T], body: object, method: str, url: str) -> T:
@@ -65,14 +142,6 @@ def _read(kind: type[T], body: object, method: str, url: str) -> T:
         raise GraphError(200, "invalidResponse", message=where, method=method, path=urlsplit(url).path) from None
 
 
-def _submissions_query(expand_outcomes: bool) -> dict[str, str | Iterable[str] | None]:
-    return {"$select": SUBMISSION_FIELDS, "$expand": "outcomes" if expand_outcomes else None}
-
-
-def _keep_status(submissions: list[Submission], status: SubmissionStatus | None) -> list[Submission]:
-    return submissions if status is None else [item for item in submissions if item.status is status]
-
-
 class EducationClient:
     """Graph education calls made as one identity (a teacher's delegated token, or the app's own)."""
 
@@ -80,111 +149,85 @@ class EducationClient:
         self._http = http
         self._token = token
 
-    # -- plumbing ---------------------------------------------------------------------------------------------
+    def _url(self, path: str, select: Sequence[str] = (), expand: Sequence[str] = ()) -> str:
+        """The absolute URL of a version-relative path with its `$select` and `$expand` (empty ones left out)."""
+        query = {key: ",".join(names) for key, names in (("$select", select), ("$expand", expand)) if names}
+        return self._http.url(f"{path}?{urlencode(query, safe='$,', quote_via=quote)}" if query else path)
 
-    async def _get(self, path: str, kind: type[T]) -> T:
-        url = self._http.url(path)
-        response = await self._http.request("GET", url, self._token)
-        return _read(kind, response.body or {}, "GET", url)
+    async def _get(self, kind: type[T], url: str) -> T:
+        """GET an absolute URL (ours, or a nextLink) as `kind`."""
+        return _read(kind, await self._http.request("GET", url, self._token) or {}, "GET", url)
 
-    async def _list(self, path: str, kind: type[Page[T]]) -> list[T]:
+    async def _list(self, kind: type[Page[T]], url: str) -> list[T]:
         """Every item of a collection: its first page plus every page after it (each nextLink followed verbatim)."""
-        page = await self._get(path, kind)
+        page = await self._get(kind, url)
         items = list(page.value)
         while page.next_link:
-            url = self._absolute(page.next_link)
-            response = await self._http.request("GET", url, self._token)
-            page = _read(kind, response.body or {}, "GET", url)
+            page = await self._get(kind, urljoin(url, page.next_link))
             items.extend(page.value)
         return items
-
-    async def _action(self, ref: SubmissionRef, action: str) -> Submission | None:
-        url = self._http.url(action_path(ref, action))
-        response = await self._http.request("POST", url, self._token)
-        return _read(Submission, response.body, "POST", url) if response.body else None
-
-    def _absolute(self, link: str) -> str:
-        return link if urlsplit(link).scheme else urljoin(self._http.base_url + "/", link)
-
-    def _relative(self, url: str) -> str | None:
-        """A URL as a path under our v1.0 base (what `$batch` items take), or None if it points elsewhere."""
-        base = self._http.base_url
-        return url[len(base) :] if url.startswith(base + "/") else None
 
     # -- people and classes -----------------------------------------------------------------------------------
 
     async def taught_classes(self) -> list[EducationClass]:
         """Classes the signed-in user teaches (/education/me/taughtClasses)."""
-        path = with_query("/education/me/taughtClasses", {"$select": CLASS_FIELDS})
-        return await self._list(path, Page[EducationClass])
+        return await self._list(Page[EducationClass], self._url("/education/me/taughtClasses", CLASS_FIELDS))
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:
         """Classes a given user teaches (/education/users/{id}/taughtClasses): the app-permission form of /me."""
-        path = with_query(f"{user_path(user_id)}/taughtClasses", {"$select": CLASS_FIELDS})
-        return await self._list(path, Page[EducationClass])
+        path = f"/education/users/{_id(user_id)}/taughtClasses"
+        return await self._list(Page[EducationClass], self._url(path, CLASS_FIELDS))
 
     async def get_class(self, class_id: str) -> EducationClass:
-        return await self._get(with_query(class_path(class_id), {"$select": CLASS_FIELDS}), EducationClass)
+        return await self._get(EducationClass, self._url(_class_path(class_id), CLASS_FIELDS))
 
     async def class_teachers(self, class_id: str) -> list[EducationUser]:
         """The class's teachers: the only roster that says who teaches (Teams rosters have no teacher flag)."""
-        path = with_query(f"{class_path(class_id)}/teachers", {"$select": USER_FIELDS})
-        return await self._list(path, Page[EducationUser])
+        return await self._list(Page[EducationUser], self._url(f"{_class_path(class_id)}/teachers", USER_FIELDS))
 
     async def class_members(self, class_id: str) -> list[EducationUser]:
         """Everyone in the class, students and teachers."""
-        path = with_query(f"{class_path(class_id)}/members", {"$select": USER_FIELDS})
-        return await self._list(path, Page[EducationUser])
+        return await self._list(Page[EducationUser], self._url(f"{_class_path(class_id)}/members", USER_FIELDS))
 
-    # -- assignments ------------------------------------------------------------------------------------------
+    # -- assignments and submissions --------------------------------------------------------------------------
 
-    async def list_assignments(self, class_id: str, *, status: AssignmentStatus | None = None) -> list[Assignment]:
-        """The class's assignments, drafts included unless `status` picks one status (filtered by Graph and here)."""
-        query = {"$select": ASSIGNMENT_FIELDS, "$filter": status_filter(status)}
-        assignments = await self._list(with_query(f"{class_path(class_id)}/assignments", query), Page[Assignment])
-        return assignments if status is None else [item for item in assignments if item.status is status]
+    async def list_assignments(self, class_id: str) -> list[Assignment]:
+        """The class's assignments, drafts included."""
+        return await self._list(Page[Assignment], self._url(f"{_class_path(class_id)}/assignments", ASSIGNMENT_FIELDS))
 
     async def get_assignment(self, class_id: str, assignment_id: str) -> Assignment:
-        path = with_query(assignment_path(class_id, assignment_id), {"$select": ASSIGNMENT_FIELDS})
-        return await self._get(path, Assignment)
+        return await self._get(Assignment, self._url(_assignment_path(class_id, assignment_id), ASSIGNMENT_FIELDS))
 
     async def get_rubric(self, class_id: str, assignment_id: str) -> Rubric | None:
-        """The assignment's rubric, or None when it has none; GraphNotFoundError when the assignment is missing.
+        """The assignment's rubric, or None when it has none; GraphNotFoundError when the assignment is missing
+        (read through `$expand=rubric`: `…/rubric` answers 404 both for no rubric and for no assignment)."""
+        url = self._url(_assignment_path(class_id, assignment_id), ["id"], ["rubric"])
+        return (await self._get(AssignmentRubric, url)).rubric
 
-        Read as the assignment with `$expand=rubric`: `…/rubric` answers 404 for "no rubric" and for "no such
-        assignment" alike.
-        """
-        path = with_query(assignment_path(class_id, assignment_id), {"$select": "id", "$expand": "rubric"})
-        return (await self._get(path, AssignmentRubric)).rubric
-
-    # -- submissions ------------------------------------------------------------------------------------------
+    def _submissions_url(self, class_id: str, assignment_id: str, expand_outcomes: bool) -> str:
+        path = f"{_assignment_path(class_id, assignment_id)}/submissions"
+        return self._url(path, SUBMISSION_FIELDS, ["outcomes"] if expand_outcomes else [])
 
     async def list_submissions(
-        self,
-        class_id: str,
-        assignment_id: str,
-        *,
-        expand_outcomes: bool = True,
-        status: SubmissionStatus | None = None,
+        self, class_id: str, assignment_id: str, *, expand_outcomes: bool = True
     ) -> list[Submission]:
-        """Every submission of an assignment (outcomes included by default); `status` is filtered here."""
-        path = with_query(submissions_path(class_id, assignment_id), _submissions_query(expand_outcomes))
-        return _keep_status(await self._list(path, Page[Submission]), status)
+        """Every submission of an assignment (outcomes included by default)."""
+        return await self._list(Page[Submission], self._submissions_url(class_id, assignment_id, expand_outcomes))
 
     async def get_submission(
-        self,
-        class_id: str,
-        assignment_id: str,
-        submission_id: str,
-        *,
-        expand: Sequence[str] = ("outcomes", "submittedResources"),
+        self, class_id: str, assignment_id: str, submission_id: str, *, expand: Sequence[str] = _WITH_WORK
     ) -> Submission:
-        path = submission_path(SubmissionRef(class_id, assignment_id, submission_id))
-        return await self._get(with_query(path, {"$expand": expand or None}), Submission)
+        """One submission, by default with its outcomes and the work the student turned in."""
+        path = SubmissionRef(class_id, assignment_id, submission_id).path
+        return await self._get(Submission, self._url(path, expand=expand))
 
     # POST actions: retried on 429/503 only. A GraphUnavailableError (timeout, dropped connection, 5xx) means the
     # action may or may not have happened: re-read the submission before acting again. Each returns the updated
-    # submission, or None when Graph answered 204 No Content (older service versions).
+    # submission, or None when Graph answered 204 No Content.
+
+    async def _action(self, ref: SubmissionRef, action: str) -> Submission | None:
+        url = self._http.url(f"{ref.path}/{action}")
+        return _acted(url, await self._http.request("POST", url, self._token) or {})
 
     async def return_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
         """Release points and feedback to the student (status → returned)."""
@@ -200,60 +243,34 @@ class EducationClient:
 
     # -- many at once ($batch) --------------------------------------------------------------------------------
 
-    async def batch(self, requests: Sequence[BatchRequest]) -> list[BatchResult]:
-        """Raw `$batch`: ≤20 per batch, throttled items retried, one result per request in request order."""
-        return await run_batch(self._http, self._token, requests)
-
-    async def _get_many(self, urls: Mapping[int, str]) -> dict[int, Json | GraphError]:
-        """GET many URLs: those under our v1.0 base in `$batch`es, any other (a nextLink elsewhere) on its own."""
-        batched = {index: path for index, url in urls.items() if (path := self._relative(url)) is not None}
-        answers = await self.batch([BatchRequest("GET", path) for path in batched.values()])
-        bodies: dict[int, Json | GraphError] = {
-            index: answer.error or answer.body or {} for index, answer in zip(batched, answers, strict=True)
-        }
-        for index in urls.keys() - batched.keys():
-            try:
-                bodies[index] = (await self._http.request("GET", urls[index], self._token)).body or {}
-            except GraphError as exc:
-                bodies[index] = exc
-        return bodies
-
     async def list_submissions_many(
-        self,
-        assignments: Iterable[tuple[str, str]],
-        *,
-        expand_outcomes: bool = True,
-        status: SubmissionStatus | None = None,
+        self, assignments: Iterable[tuple[str, str]], *, expand_outcomes: bool = True
     ) -> list[Settled[list[Submission]]]:
         """Submissions of many assignments in few round trips: first pages in `$batch`es, then each round of
         nextLinks batched too (a link outside our base URL is followed on its own); input order kept."""
-        refs = [AssignmentRef(*pair) for pair in assignments]
-        query = _submissions_query(expand_outcomes)
-        found: list[list[Submission]] = [[] for _ in refs]
-        errors: list[GraphError | None] = [None] * len(refs)
-        urls = {
-            index: self._http.url(with_query(submissions_path(ref.class_id, ref.assignment_id), query))
-            for index, ref in enumerate(refs)
-        }
+        urls = {n: self._submissions_url(c, a, expand_outcomes) for n, (c, a) in enumerate(assignments)}
+        found: list[list[Submission]] = [[] for _ in urls]
+        errors: dict[int, GraphError] = {}
+        base = self._http.base_url
         while urls:
-            bodies = await self._get_many(urls)
-            pages = urls
-            urls = {}
-            for index, body in bodies.items():
+            inside = [n for n, url in urls.items() if url.startswith(base + "/")]
+            requests = [BatchRequest("GET", urls[n].removeprefix(base)) for n in inside]
+            results = dict(zip(inside, await run_batch(self._http, self._token, requests), strict=True))
+            next_urls: dict[int, str] = {}
+            for n, url in urls.items():
                 try:
-                    if isinstance(body, GraphError):
-                        raise body
-                    page = _read(Page[Submission], body, "GET", pages[index])
+                    if n in results:
+                        page = _read(Page[Submission], results[n].json(), "GET", url)
+                    else:
+                        page = await self._get(Page[Submission], url)
                 except GraphError as exc:
-                    errors[index] = exc
+                    errors[n] = exc
                     continue
-                found[index].extend(page.value)
+                found[n].extend(page.value)
                 if page.next_link:
-                    urls[index] = self._absolute(page.next_link)
-        return [
-            Settled(error=error) if error is not None else Settled(_keep_status(items, status))
-            for items, error in zip(found, errors, strict=True)
-        ]
+                    next_urls[n] = urljoin(url, page.next_link)
+            urls = next_urls
+        return [Settled(error=errors[n]) if n in errors else Settled(items) for n, items in enumerate(found)]
 
     async def patch_outcomes_many(self, patches: Sequence[OutcomePatch]) -> list[Settled[GradeOutcome]]:
         """Many grade writes in few round trips; one settled outcome per patch, in order.
@@ -262,40 +279,25 @@ class EducationClient:
         either (by then someone may have changed the grade): the error comes back and the outbox re-reads, re-checks
         and writes only what is missing.
         """
-        requests = [BatchRequest("PATCH", p.path, p.body(), resend=False, conditional=True) for p in patches]
-        results = await self.batch(requests)
-        settled: list[Settled[GradeOutcome]] = []
-        for patch, result in zip(patches, results, strict=True):
-            try:
-                settled.append(Settled(_outcome(result.json(), patch)))
-            except GraphError as exc:
-                settled.append(Settled(error=exc))
-        return settled
+        requests = [BatchRequest("PATCH", patch.path, patch.body(), conditional=True) for patch in patches]
+        results = await run_batch(self._http, self._token, requests)
+        return [result.settle(partial(_outcome, patch)) for patch, result in zip(patches, results, strict=True)]
 
     async def return_many(self, submissions: Iterable[tuple[str, str, str]]) -> list[Settled[Submission | None]]:
         """Return many submissions; an item with GraphUnavailableError may or may not have been returned."""
-        refs = [SubmissionRef(*triple) for triple in submissions]
-        paths = [action_path(ref, "return") for ref in refs]
-        settled: list[Settled[Submission | None]] = []
-        for path, result in zip(paths, await self.batch([BatchRequest("POST", path) for path in paths]), strict=True):
-            try:
-                body = result.json()
-                settled.append(Settled(_read(Submission, body, "POST", path) if body else None))
-            except GraphError as exc:
-                settled.append(Settled(error=exc))
-        return settled
+        paths = [f"{SubmissionRef(*ids).path}/return" for ids in submissions]
+        results = await run_batch(self._http, self._token, [BatchRequest("POST", path) for path in paths])
+        return [result.settle(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]
 
 
-_EXPECTED: Mapping[type[OutcomePatch], type[GradeOutcome]] = {
-    PointsPatch: PointsOutcome,
-    FeedbackPatch: FeedbackOutcome,
-    RubricPatch: RubricOutcome,
-}
-
-
-def _outcome(body: Json, patch: OutcomePatch) -> GradeOutcome:
+def _outcome(patch: OutcomePatch, body: Mapping[str, Any]) -> GradeOutcome:
     """The outcome a PATCH answered with (its `@odata.type` taken from the request when Graph omits it)."""
     kind = patch.body()["@odata.type"]
     if body.get("@odata.type", kind) != kind:
         raise GraphError(200, "invalidResponse", method="PATCH", path=patch.path)
-    return _read(_EXPECTED[type(patch)], {"id": patch.outcome_id, **body}, "PATCH", patch.path)
+    return _read(patch.answer, {"id": patch.outcome_id, **body}, "PATCH", patch.path)
+
+
+def _acted(path: str, body: Mapping[str, Any]) -> Submission | None:
+    """The submission an action answered with; None for 204 No Content (older service versions)."""
+    return _read(Submission, body, "POST", path) if body else None

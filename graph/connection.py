@@ -1,7 +1,5 @@
-"""The shared connection to Microsoft Graph: one pooled httpx client, the base URLs, a concurrency limit and retries.
-
-`GraphHttp` is built once per process and shared by every `EducationClient` (one per signed-in identity).
-"""
+"""The shared connection to Microsoft Graph: one pooled httpx client, a concurrency limit, retries and our side of
+Graph's throttle budget. `GraphHttp` is built once per process and shared by every `EducationClient`."""
 
 from __future__ import annotations
 
@@ -10,6 +8,7 @@ import logging
 import random as random_module
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -19,24 +18,12 @@ from urllib.parse import urlsplit
 import httpx
 import pydantic_core
 
-from graph.budget import RequestBudget
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
-from graph.retry import RetryPolicy, is_retryable_status
 
 logger = logging.getLogger(__name__)
 
-
-class TokenProvider(Protocol):
-    """The token seam: an async callable giving a bearer token; `refresh=True` after Graph refused the last one."""
-
-    def __call__(self, refresh: bool = False) -> Awaitable[str]: ...
-
-
-"""Returns a Graph bearer token for one identity. Called again after a 401, so it may refresh then."""
-
 Sleep = Callable[[float], Awaitable[None]]
 
-GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 PREFER_UNKNOWN_ENUMS = "include-unknown-enum-members"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 """PATCH counts: Gradebot only PATCHes outcomes, and writing the same grade twice leaves the same state."""
@@ -45,21 +32,100 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+class TokenProvider(Protocol):
+    """The token seam: an async callable giving a bearer token; `refresh=True` after Graph refused the last one."""
+
+    def __call__(self, refresh: bool = False) -> Awaitable[str]: ...
+
+
 def beta_url_for(base_url: str) -> str:
     """The beta root beside a v1.0 root (`…/v1.0` → `…/beta`)."""
     root = base_url.rstrip("/")
     if not root.endswith("/v1.0"):
-        raise ValueError(f"cannot derive the beta URL from {base_url!r}; pass beta_base_url")
+        raise ValueError(f"cannot derive the beta URL from {base_url!r}")
     return root.removesuffix("/v1.0") + "/beta"
 
 
-@dataclass(frozen=True, slots=True)
-class GraphResponse:
-    """A successful (2xx) Graph answer: status, headers and the JSON object body (None when empty, e.g. 204)."""
+def is_retryable_status(status: int | None, *, idempotent: bool) -> bool:
+    """Whether an answer (a whole response or a `$batch` item) may be retried: 429 and 503 mean Graph did not run the
+    request, so even a POST action may go again; 504 means "not done, try later" to requests that may run twice."""
+    return status in (429, 503) or (idempotent and status == 504)
 
-    status: int
-    headers: Mapping[str, str]
-    body: Mapping[str, Any] | None
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Limits for retrying one request: `max_attempts` tries in all (the first included); a backoff ceiling of
+    `base_delay` seconds for the first retry, doubling per retry up to `max_delay`; `max_total_wait` seconds of
+    waiting in all. A `Retry-After` from Graph is always honoured (never retried sooner); if it would take the total
+    wait past `max_total_wait`, the request is not retried and the error (carrying `retry_after`) goes to the caller.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_total_wait: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or min(self.base_delay, self.max_delay, self.max_total_wait) < 0:
+            raise ValueError("a retry policy needs at least one attempt and no negative delays")
+
+    def delay(self, retry_number: int, retry_after: float | None, random: Callable[[], float]) -> float:
+        """Seconds to wait before retry `retry_number` (1 for the first retry): Graph's `Retry-After` when given,
+        otherwise full jitter, uniform in [0, min(max_delay, base * 2^(n-1))]."""
+        if retry_after is not None:
+            return retry_after
+        return min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1)) * random()
+
+    def allows(self, attempts_made: int, waited: float, next_delay: float) -> bool:
+        """Whether one more try fits: attempts left and the next wait inside the total budget."""
+        return attempts_made < self.max_attempts and waited + next_delay <= self.max_total_wait
+
+
+class RequestBudget:
+    """Graph's throttle budget kept on our side: at most `limit` request units (each `$batch` item counts) per
+    `window_s`, so a busy instance slows itself down instead of collecting 429s — and background work can leave room
+    for teachers. `acquire` waits (never fails) until the units fit."""
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float = 10.0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("a request budget needs a positive limit and window")
+        self.limit = limit
+        self.window_s = window_s
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._sent: deque[tuple[float, int]] = deque()
+        self._lock = asyncio.Lock()
+
+    def used(self) -> int:
+        """Units spent within the current window."""
+        now = self._monotonic()
+        while self._sent and self._sent[0][0] <= now - self.window_s:
+            self._sent.popleft()
+        return sum(units for _, units in self._sent)
+
+    def _wait(self) -> float:
+        """Seconds until the oldest request in the window leaves it."""
+        return max(self._sent[0][0] + self.window_s - self._monotonic(), 0.01)
+
+    async def acquire(self, units: int = 1) -> None:
+        """Take `units` (a `$batch` of n items costs n), waiting for older requests to leave the window."""
+        units = max(1, min(units, self.limit))
+        async with self._lock:
+            while self.used() + units > self.limit:
+                await self._sleep(self._wait())
+            self._sent.append((self._monotonic(), units))
+
+    async def wait_below(self, share: float) -> None:
+        """Wait until less than `share` of the budget is in use (background work yields to interactive work)."""
+        while self.used() >= self.limit * share and self._sent:
+            await self._sleep(self._wait())
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -72,7 +138,7 @@ class GraphHttp:
 
     Every request carries `Accept: application/json`, `Prefer: include-unknown-enum-members` (so `reassigned`,
     `excused` and `inactive` are not masked) and a fresh `client-request-id`. At most `max_concurrency` requests are
-    in flight; waits between retries hold no slot.
+    in flight; waits between retries hold no slot. Every attempt spends from `budget` (None = unlimited).
 
     Retries (limits from `retry`; `Retry-After` honoured whenever Graph sends it):
 
@@ -90,9 +156,8 @@ class GraphHttp:
 
     def __init__(
         self,
-        base_url: str = GRAPH_V1,
+        base_url: str,
         *,
-        beta_base_url: str | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 15.0,
         max_concurrency: int = 8,
@@ -102,27 +167,23 @@ class GraphHttp:
         random: Callable[[], float] = random_module.random,
         budget: RequestBudget | None = None,
     ) -> None:
-        """Args:
-        base_url: the v1.0 root, e.g. `https://graph.microsoft.com/v1.0` or the sandbox's `http://127.0.0.1:P/v1.0`.
-        beta_base_url: the beta root; derived from `base_url` when omitted.
-        connect_timeout, read_timeout: seconds; a request that hangs longer becomes GraphUnavailableError.
-        transport: an httpx transport to use instead of the network one (tests, in-process sandbox).
-        sleep, random: seams for the waits between retries and their jitter.
-        """
+        """`base_url` is the version root (`https://graph.microsoft.com/v1.0`, the sandbox's `…/v1.0`, or a beta
+        root); only URLs of its origin get the token. `transport` replaces the network (tests, in-process sandbox);
+        `sleep` and `random` are the seams for the waits between retries and their jitter."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
-        self.beta_base_url = (beta_base_url or beta_url_for(self.base_url)).rstrip("/")
         self.retry = retry or RetryPolicy()
-        self._origins = {_origin(self.base_url), _origin(self.beta_base_url)}
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._sleep = sleep
-        self._random = random
+        self.sleep = sleep
+        self.random = random
         self.budget = budget
-        """Our side of Graph's throttle budget; every attempt spends from it (None = unlimited)."""
-        timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
-        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, trust_env=False)
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+            transport=transport,
+            trust_env=False,
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -141,13 +202,6 @@ class GraphHttp:
             raise ValueError("Graph paths start with '/'")
         return self.base_url + path
 
-    async def wait(self, seconds: float) -> None:
-        """Sleep through the seam (also used between `$batch` retry rounds)."""
-        await self._sleep(seconds)
-
-    def jitter(self) -> float:
-        return self._random()
-
     async def request(
         self,
         method: str,
@@ -158,33 +212,25 @@ class GraphHttp:
         idempotent: bool | None = None,
         units: int = 1,
         retry: bool = True,
-    ) -> GraphResponse:
-        """Send one request (absolute URL: ours or a nextLink) with retries; raise a GraphError when it fails.
+    ) -> Mapping[str, Any] | None:
+        """Send one request (absolute URL: ours or a nextLink) with retries: the JSON object Graph answered (None when
+        empty, e.g. 204), or a GraphError when it failed.
 
         `idempotent` defaults from the method (POST is not); see the class docstring for what is retried.
         `units` is what the request costs against the throttle budget (a `$batch` costs one per item).
         `retry=False` sends it once: a conditional write whose caller re-reads and re-checks before trying again.
         """
-        method = method.upper()
-        if _origin(url) not in self._origins:
+        method, path = method.upper(), urlsplit(url).path
+        if _origin(url) != _origin(self.base_url):
             # A nextLink pointing elsewhere must not receive the bearer token.
-            raise GraphError(None, "foreignUrl", method=method, path=urlsplit(url).path)
+            raise GraphError(None, "foreignUrl", method=method, path=path)
         may_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        path = urlsplit(url).path
         request_id = str(uuid.uuid4())
-        bearer = await token()
-        token_refreshed = False
-        attempt = 0
-        retries = 0
-        waited = 0.0
+        headers = {"Accept": "application/json", "Prefer": PREFER_UNKNOWN_ENUMS, "client-request-id": request_id}
+        headers["Authorization"] = f"Bearer {await token()}"
+        refreshed, attempt, retries, waited = False, 0, 0, 0.0
         while True:
             attempt += 1
-            headers = {
-                "Authorization": f"Bearer {bearer}",
-                "Accept": "application/json",
-                "Prefer": PREFER_UNKNOWN_ENUMS,
-                "client-request-id": request_id,
-            }
             started = time.perf_counter()
             error: GraphError
             try:
@@ -201,22 +247,30 @@ class GraphHttp:
                 status = response.status_code
                 _log_attempt(method, path, str(status), attempt, started, request_id)
                 if 200 <= status < 300:
-                    return GraphResponse(status, response.headers, _json_object(response, method, path))
-                if status == 401 and not token_refreshed:
-                    token_refreshed = True
-                    bearer = await token(refresh=True)
+                    return _json_object(response, method, path)
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    headers["Authorization"] = f"Bearer {await token(refresh=True)}"
                     continue
                 error = error_from_response(status, response.headers, response.content, method=method, path=path)
                 can_retry = is_retryable_status(status, idempotent=may_repeat)
-            if not can_retry or not retry:
-                raise error
             retries += 1
-            delay = self.retry.delay(retries, error.retry_after, self._random)
-            if not self.retry.allows(retries, waited, delay):
+            delay = self.retry.delay(retries, error.retry_after, self.random)
+            if not (retry and can_retry and self.retry.allows(retries, waited, delay)):
                 raise error
             logger.info("graph %s %s retry=%d in %.3fs id=%s", method, path, retries, delay, request_id)
-            await self._sleep(delay)
+            await self.sleep(delay)
             waited += delay
+
+
+def _transport_error(exc: httpx.TransportError, method: str, path: str, request_id: str) -> GraphUnavailableError:
+    """No HTTP answer: a timeout, a refused or a dropped connection."""
+    code = "timeout" if isinstance(exc, httpx.TimeoutException) else "connectionLost"
+    if isinstance(exc, httpx.ConnectError):
+        code = "connectError"
+    return GraphUnavailableError(
+        None, code, message=type(exc).__name__, request_id=request_id, method=method, path=path
+    )
 
 
 def _log_attempt(method: str, path: str, outcome: str, attempt: int, started: float, request_id: str) -> None:
@@ -224,19 +278,6 @@ def _log_attempt(method: str, path: str, outcome: str, attempt: int, started: fl
     elapsed = time.perf_counter() - started
     logger.debug(
         "graph %s %s -> %s attempt=%d elapsed=%.3fs id=%s", method, path, outcome, attempt, elapsed, request_id
-    )
-
-
-def _transport_error(exc: httpx.TransportError, method: str, path: str, request_id: str) -> GraphUnavailableError:
-    """No HTTP answer: a timeout, a refused or dropped connection."""
-    if isinstance(exc, httpx.TimeoutException):
-        code = "timeout"
-    elif isinstance(exc, httpx.ConnectError):
-        code = "connectError"
-    else:
-        code = "connectionLost"
-    return GraphUnavailableError(
-        None, code, message=type(exc).__name__, request_id=request_id, method=method, path=path
     )
 
 

@@ -1,14 +1,15 @@
 """Typed views of Microsoft Graph education resources: frozen pydantic dataclasses read under Graph's camelCase names.
 
 Unknown properties are ignored and unknown enum values read as `unknownFutureValue`; nothing else in Gradebot reads
-Graph dicts. Validate whole pages at once (`TypeAdapter(Page[Submission])`) so the loop runs in pydantic-core.
+Graph dicts. Whole pages are validated at once (`parse(Page[Submission], body)`), so the loop runs in pydantic-core.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -19,7 +20,6 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -28,7 +28,6 @@ from pydantic.dataclasses import dataclass, is_pydantic_dataclass
 POINTS_OUTCOME = "#microsoft.graph.educationPointsOutcome"
 FEEDBACK_OUTCOME = "#microsoft.graph.educationFeedbackOutcome"
 RUBRIC_OUTCOME = "#microsoft.graph.educationRubricOutcome"
-FEEDBACK_RESOURCE_OUTCOME = "#microsoft.graph.educationFeedbackResourceOutcome"
 POINTS_GRADE = "#microsoft.graph.educationAssignmentPointsGrade"
 POINTS_GRADE_TYPE = "#microsoft.graph.educationAssignmentPointsGradeType"
 
@@ -36,10 +35,8 @@ T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 _CONFIG = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="ignore", hide_input_in_errors=True)
 """Every model: read from Graph's camelCase names (unless a `validation_alias` says otherwise), unknown ones ignored.
-
-The models are frozen pydantic dataclasses with slots: pydantic-core builds them about three times faster than
-BaseModel instances, and code may still write `RubricSelection(quality, column)`.
-"""
+Frozen pydantic dataclasses with slots: pydantic-core builds them about three times faster than BaseModel instances,
+and code may still write `RubricSelection(quality, column)`."""
 
 
 class _EvolvableEnum(enum.StrEnum):
@@ -48,10 +45,6 @@ class _EvolvableEnum(enum.StrEnum):
     @classmethod
     def _missing_(cls, value: object) -> Self:
         return cls("unknownFutureValue")
-
-    @classmethod
-    def parse(cls, value: object) -> Self:
-        return cls(str(value))
 
 
 class SubmissionStatus(_EvolvableEnum):
@@ -77,34 +70,17 @@ class AssignmentStatus(_EvolvableEnum):
     INACTIVE = "inactive"
 
 
-class UserRole(_EvolvableEnum):
-    """educationUserRole."""
-
-    STUDENT = "student"
-    TEACHER = "teacher"
-    FACULTY = "faculty"
-    NONE = "none"
-    UNKNOWN_FUTURE_VALUE = "unknownFutureValue"
-
-
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 
 def parse_datetime(value: object) -> datetime | None:
     """Graph's ISO 8601 timestamps (up to 7 fractional digits, `Z`) as aware datetimes; None for no timestamp."""
-    if not isinstance(value, str) or not value:
-        return None
-    return _TIMESTAMP.validate_python(value)
+    return _TIMESTAMP.validate_python(value) if isinstance(value, str) and value else None
 
 
 def format_datetime(value: datetime) -> str:
     """An aware datetime in Graph's wire format (UTC, `Z`)."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _null_as(default: object) -> BeforeValidator:
-    """Read JSON null as `default` (Graph sends null for names and flags it has no value for)."""
-    return BeforeValidator(lambda value: default if value is None else value)
 
 
 def _at(value: object, *path: str) -> object:
@@ -114,69 +90,45 @@ def _at(value: object, *path: str) -> object:
     return value
 
 
-# Graph's empty forms read as None. Only JSON objects are looked into: anything else (null, or a model built in code)
-# goes on to pydantic as it is.
+def _none_when(empty: Callable[[dict[str, Any]], object]) -> BeforeValidator:
+    """Read a JSON object for which `empty(object)` holds as None: Graph's empty forms of an identity, grade or
+    feedback. Anything else (null, or a model built in code) goes on to pydantic as it is."""
+    return BeforeValidator(lambda value: None if isinstance(value, dict) and empty(value) else value)
 
 
-def _someone(value: object) -> object:
-    """identitySet: its all-null form (`{"user": {"id": null, …}, "application": null}`) is nobody → None."""
-    if not isinstance(value, dict):
-        return value
-    user, application = value.get("user"), value.get("application")
-    if (isinstance(user, dict) and user.get("id")) or (isinstance(application, dict) and application.get("id")):
-        return value
-    return None
-
-
-def _graded(value: object) -> object:
-    """An educationAssignmentPointsGrade with null `points` is no grade → None."""
-    return None if isinstance(value, dict) and value.get("points") is None else value
-
-
-def _written(value: object) -> object:
-    """An educationFeedback with null `text.content` is no feedback → None."""
-    return None if isinstance(value, dict) and _at(value, "text", "content") is None else value
-
-
-Text = Annotated[str, _null_as("")]
+Text = Annotated[str, BeforeValidator(lambda value: "" if value is None else value)]
 Timestamp = AwareDatetime | None
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class Actor:
-    """The user (or application) half of an identitySet; see `Identity` for the all-null form."""
+    """The user half of an identitySet (an application's has no user: both None)."""
 
     user_id: str | None = Field(default=None, validation_alias=AliasPath("user", "id"))
     user_name: str | None = Field(default=None, validation_alias=AliasPath("user", "displayName"))
-    application_id: str | None = Field(default=None, validation_alias=AliasPath("application", "id"))
 
 
-Identity = Annotated[Actor | None, BeforeValidator(_someone)]
+# identitySet's all-null form (`{"user": {"id": null, …}, "application": null}`) is nobody.
+Identity = Annotated[Actor | None, _none_when(lambda v: not (_at(v, "user", "id") or _at(v, "application", "id")))]
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class EducationUser:
     id: str
     display_name: Text = ""
-    user_principal_name: str | None = None
-    primary_role: UserRole = UserRole.UNKNOWN_FUTURE_VALUE
-    mail: str | None = None
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class EducationClass:
     id: str
     display_name: Text = ""
-    description: str | None = None
     class_code: str | None = None
-    external_id: str | None = None
     term_name: str | None = Field(default=None, validation_alias=AliasPath("term", "displayName"))
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class Assignment:
     id: str
-    class_id: Text = ""
     display_name: Text = ""
     status: AssignmentStatus = AssignmentStatus.UNKNOWN_FUTURE_VALUE
     max_points: float | None = Field(default=None, validation_alias=AliasPath("grading", "maxPoints"))
@@ -184,12 +136,7 @@ class Assignment:
     due: Timestamp = Field(default=None, validation_alias="dueDateTime")
     close: Timestamp = Field(default=None, validation_alias="closeDateTime")
     assign_at: Timestamp = Field(default=None, validation_alias="assignDateTime")
-    assigned_at: Timestamp = Field(default=None, validation_alias="assignedDateTime")
-    created_at: Timestamp = Field(default=None, validation_alias="createdDateTime")
-    last_modified_at: Timestamp = Field(default=None, validation_alias="lastModifiedDateTime")
-    allow_late_submissions: Annotated[bool, _null_as(True)] = True
     web_url: str | None = None
-    instructions: str | None = Field(default=None, validation_alias=AliasPath("instructions", "content"))
 
     @property
     def is_points(self) -> bool:
@@ -207,17 +154,7 @@ class RubricLevel:
 class RubricQuality:
     quality_id: str
     display_name: Text = ""
-    description: str | None = Field(default=None, validation_alias=AliasPath("description", "content"))
     weight: float | None = None
-    criteria: tuple[str, ...] = ()
-    """One description per level, in level order."""
-
-    @field_validator("criteria", mode="before")
-    @classmethod
-    def _descriptions(cls, value: object) -> object:
-        if not isinstance(value, list):
-            return value
-        return [_at(item, "description", "content") or "" if isinstance(item, dict) else item for item in value]
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
@@ -239,20 +176,18 @@ class AssignmentRubric:
 class PointsGrade:
     points: float
     graded_at: Timestamp = Field(default=None, validation_alias="gradedDateTime")
-    graded_by: Identity = None
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class Feedback:
     text: str = Field(validation_alias=AliasPath("text", "content"))
     at: Timestamp = Field(default=None, validation_alias="feedbackDateTime")
-    by: Identity = Field(default=None, validation_alias="feedbackBy")
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class RubricSelection:
     quality_id: str
-    column_id: Annotated[str, _null_as("")]
+    column_id: Text
     """The level's id; "" where Graph lists a quality with no level selected (`columnId: null`)."""
 
 
@@ -263,24 +198,23 @@ class _Outcome:
     last_modified_by: Identity = None
 
 
+# A points grade with null `points` is no grade; a feedback with null `text.content` is no feedback.
+Grade = Annotated[PointsGrade | None, _none_when(lambda v: v.get("points") is None)]
+Written = Annotated[Feedback | None, _none_when(lambda v: _at(v, "text", "content") is None)]
+# Graph lists every quality of an ungraded rubric with `columnId: null`: only chosen levels are a grade.
+Levels = Annotated[tuple[RubricSelection, ...], AfterValidator(lambda levels: tuple(x for x in levels if x.column_id))]
+
+
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class PointsOutcome(_Outcome):
-    points: Annotated[PointsGrade | None, BeforeValidator(_graded)] = None
-    published_points: Annotated[PointsGrade | None, BeforeValidator(_graded)] = None
+    points: Grade = None
+    published_points: Grade = None
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class FeedbackOutcome(_Outcome):
-    feedback: Annotated[Feedback | None, BeforeValidator(_written)] = None
-    published_feedback: Annotated[Feedback | None, BeforeValidator(_written)] = None
-
-
-def _chosen(levels: tuple[RubricSelection, ...]) -> tuple[RubricSelection, ...]:
-    """Graph lists every quality of an ungraded rubric with `columnId: null`: only chosen levels are a grade."""
-    return tuple(level for level in levels if level.column_id)
-
-
-Levels = Annotated[tuple[RubricSelection, ...], AfterValidator(_chosen)]
+    feedback: Written = None
+    published_feedback: Written = None
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
@@ -302,7 +236,6 @@ class Outcomes:
     points: PointsOutcome | None = None
     feedback: FeedbackOutcome | None = None
     rubric: RubricOutcome | None = None
-    feedback_resource_ids: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -310,21 +243,11 @@ class Outcomes:
         if not isinstance(data, list):
             return data
         picked: dict[str, object] = {}
-        resources: list[object] = []
         for item in data:
             kind = item.get("@odata.type") if isinstance(item, dict) else None
             if isinstance(kind, str) and kind in _OUTCOME_KINDS:
                 picked[_OUTCOME_KINDS[kind]] = item
-            elif kind == FEEDBACK_RESOURCE_OUTCOME:
-                resources.append(item.get("id"))
-        return {**picked, "feedback_resource_ids": resources}
-
-
-def _resource_kind(value: object) -> str:
-    """`#microsoft.graph.educationLinkResource` → "Link"."""
-    if not isinstance(value, str):
-        return "resource"
-    return value.removeprefix("#microsoft.graph.education").removesuffix("Resource") or "resource"
+        return picked
 
 
 _RESOURCE_URLS = AliasChoices(*(AliasPath("resource", key) for key in ("fileUrl", "link", "webUrl", "url")))
@@ -332,28 +255,21 @@ _RESOURCE_URLS = AliasChoices(*(AliasPath("resource", key) for key in ("fileUrl"
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class Resource:
-    """A file or link a student turned in (educationSubmissionResource): `kind` is "Word", "Link", …"""
+    """A file or link a student turned in (educationSubmissionResource)."""
 
     display_name: Text = Field(default="", validation_alias=AliasPath("resource", "displayName"))
-    kind: Annotated[str, BeforeValidator(_resource_kind)] = Field(
-        default="resource", validation_alias=AliasPath("resource", "@odata.type")
-    )
     url: str | None = Field(default=None, validation_alias=_RESOURCE_URLS)
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class Submission:
     id: str
-    assignment_id: Text = ""
     status: SubmissionStatus = SubmissionStatus.UNKNOWN_FUTURE_VALUE
     student_id: str | None = Field(default=None, validation_alias=AliasPath("recipient", "userId"))
     submitted_at: Timestamp = Field(default=None, validation_alias="submittedDateTime")
-    submitted_by: Identity = None
     returned_at: Timestamp = Field(default=None, validation_alias="returnedDateTime")
     reassigned_at: Timestamp = Field(default=None, validation_alias="reassignedDateTime")
     excused_at: Timestamp = Field(default=None, validation_alias="excusedDateTime")
-    unsubmitted_at: Timestamp = Field(default=None, validation_alias="unsubmittedDateTime")
-    last_modified_at: Timestamp = Field(default=None, validation_alias="lastModifiedDateTime")
     web_url: str | None = None
     outcomes: Outcomes | None = None
     """None unless requested with `$expand=outcomes`."""
@@ -371,8 +287,7 @@ class Page(Generic[ItemT]):
 
 def _wire_names(model: type[object]) -> tuple[str, ...]:
     """The Graph properties a model reads (the first key of each alias path), in field order."""
-    if not is_pydantic_dataclass(model):
-        raise TypeError(f"{model!r} is not a Graph model")
+    assert is_pydantic_dataclass(model)
     names: list[str] = []
     for info in model.__pydantic_fields__.values():
         alias = info.validation_alias or info.alias
@@ -390,7 +305,7 @@ ASSIGNMENT_FIELDS = _wire_names(Assignment)
 SUBMISSION_FIELDS = tuple(name for name in _wire_names(Submission) if name not in ("outcomes", "submittedResources"))
 
 
-_ADAPTERS: dict[object, TypeAdapter[Any]] = {}
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
 def parse(kind: type[T], data: object) -> T:
@@ -398,8 +313,5 @@ def parse(kind: type[T], data: object) -> T:
 
     Raises pydantic's ValidationError when the JSON does not fit (the client turns that into a GraphError).
     """
-    adapter = _ADAPTERS.get(kind)
-    if adapter is None:
-        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
-    result: T = adapter.validate_python(data)
-    return result
+    adapter = _ADAPTERS.get(kind) or _ADAPTERS.setdefault(kind, TypeAdapter(kind))
+    return cast(T, adapter.validate_python(data))

@@ -27,9 +27,9 @@ from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.progress import GradingState, grading_state, has_unreturned_grade
 from cards.blocks import new_nonce, score_text
+from graph.client import SubmissionRef
 from graph.errors import GraphNotFoundError
 from graph.models import Assignment, Outcomes, RubricSelection, SubmissionStatus, parse_datetime
-from graph.paths import SubmissionRef
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 

@@ -29,7 +29,7 @@ from cards.grading import (
     parse_feedback,
 )
 from cards.lists import OpenGradingAction, ungraded_page_card
-from graph.paths import SubmissionRef
+from graph.client import SubmissionRef
 
 
 class GradingHandlers:

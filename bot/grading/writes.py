@@ -14,11 +14,9 @@ from typing import Any
 from bot.grading.rules import changed_by_someone_else, snapshot, working_grade
 from bot.outbox.queue import GiveUpError, Result, RetryLaterError, seconds
 from bot.school.progress import has_unreturned_grade
-from graph.client import EducationClient
+from graph.client import EducationClient, FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch, SubmissionRef
 from graph.errors import GraphThrottledError, GraphUnavailableError
 from graph.models import Outcomes, RubricSelection, Submission, SubmissionStatus, format_datetime, parse_datetime
-from graph.patches import FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch
-from graph.paths import SubmissionRef
 from storage.records import OutboxEntry
 from storage.store import Store
 

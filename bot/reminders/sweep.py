@@ -18,8 +18,7 @@ from bot.kernel.turn import DeliveryError, Teacher
 from bot.reminders.schedule import Slot, digest_entries, due_slot, in_quiet_hours, meets_threshold
 from bot.school.service import EducationService
 from cards.reminders import digest_card
-from graph.budget import RequestBudget
-from graph.connection import TokenProvider
+from graph.connection import RequestBudget, TokenProvider
 from graph.errors import GraphAuthError, GraphError
 from storage.records import ConversationRecord, ReminderSchedule
 from storage.store import Store

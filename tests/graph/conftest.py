@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from graph.connection import GraphHttp
-from graph.retry import RetryPolicy
+from graph.connection import GraphHttp, RetryPolicy
 from tests.graph.scripted import ScriptedGraph
 
 ServerFactory = Callable[..., Awaitable[Any]]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from graph.budget import RequestBudget
+from graph.connection import RequestBudget
 
 
 class FakeTime:

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from graph.client import EducationClient
+from graph.client import EducationClient, FeedbackPatch, PointsPatch, RubricPatch, SubmissionRef
 from graph.connection import GraphHttp
 from graph.errors import GraphNotFoundError
 from graph.models import (
@@ -17,10 +17,7 @@ from graph.models import (
     RubricSelection,
     Submission,
     SubmissionStatus,
-    UserRole,
 )
-from graph.patches import FeedbackPatch, PointsPatch, RubricPatch
-from graph.paths import SubmissionRef
 from tests.graph.conftest import CountingTokens
 from tests.graph.scripted import ScriptedGraph, batch_answer, graph_error, reply
 from tests.graph.shapes import (
@@ -66,10 +63,10 @@ async def test_list_submissions_follows_every_next_link(scripted: ScriptedGraph,
     assert all(seen.headers["Prefer"] == "include-unknown-enum-members" for seen in scripted.seen)
 
 
-async def test_status_filter_is_applied_by_the_client(scripted: ScriptedGraph, client: EducationClient) -> None:
+async def test_submissions_without_outcomes(scripted: ScriptedGraph, client: EducationClient) -> None:
     scripted.then(reply(200, collection([submission("s1"), submission("s2", "working"), submission("s3")])))
-    submitted = await client.list_submissions("c-1", "a-1", status=SubmissionStatus.SUBMITTED, expand_outcomes=False)
-    assert [item.id for item in submitted] == ["s1", "s3"]
+    submitted = await client.list_submissions("c-1", "a-1", expand_outcomes=False)
+    assert [(item.id, item.outcomes) for item in submitted] == [("s1", None), ("s2", None), ("s3", None)]
     assert "$expand" not in query_of(scripted.seen[0].path_qs)
     assert "$filter" not in query_of(scripted.seen[0].path_qs)
 
@@ -82,10 +79,9 @@ async def test_ids_are_url_encoded(scripted: ScriptedGraph, client: EducationCli
         await client.get_assignment("", "a")
 
 
-async def test_list_assignments_with_and_without_status(scripted: ScriptedGraph, client: EducationClient) -> None:
+async def test_list_assignments_in_every_status(scripted: ScriptedGraph, client: EducationClient) -> None:
     scripted.then(
         reply(200, collection([assignment("a1"), assignment("a2", "draft", None), assignment("a3", "inactive")])),
-        reply(200, collection([assignment("a1"), assignment("a2", "draft")])),
     )
     everything = await client.list_assignments("c-1")
     assert [item.status for item in everything] == [
@@ -94,9 +90,7 @@ async def test_list_assignments_with_and_without_status(scripted: ScriptedGraph,
         AssignmentStatus.INACTIVE,
     ]
     assert everything[1].max_points is None
-    assigned = await client.list_assignments("c-1", status=AssignmentStatus.ASSIGNED)
-    assert [item.id for item in assigned] == ["a1"]  # a server that ignores $filter is filtered here too
-    assert query_of(scripted.seen[1].path_qs)["$filter"] == ["status eq 'assigned'"]
+    assert "status" in query_of(scripted.seen[0].path_qs)["$select"][0].split(",")
 
 
 async def test_roster_calls(scripted: ScriptedGraph, client: EducationClient) -> None:
@@ -112,11 +106,8 @@ async def test_roster_calls(scripted: ScriptedGraph, client: EducationClient) ->
     assert [c.term_name for c in await client.taught_classes()] == ["2026"]
     assert [c.id for c in await client.user_taught_classes("t-1")] == ["c-1"]
     assert (await client.get_class("c-1")).class_code == "BIO"
-    teachers = await client.class_teachers("c-1")
-    assert [(u.id, u.primary_role, u.user_principal_name) for u in teachers] == [
-        ("t-1", UserRole.TEACHER, "rosa@x.test")
-    ]
-    assert [u.primary_role for u in await client.class_members("c-1")] == [UserRole.TEACHER, UserRole.STUDENT]
+    assert [(u.id, u.display_name) for u in await client.class_teachers("c-1")] == [("t-1", "Rosa")]
+    assert [(u.id, u.display_name) for u in await client.class_members("c-1")] == [("t-1", "Rosa"), ("s-1", "Sam")]
     assert [seen.path for seen in scripted.seen] == [
         "/v1.0/education/me/taughtClasses",
         "/v1.0/education/users/t-1/taughtClasses",
@@ -135,7 +126,7 @@ async def test_get_submission_expands_outcomes_and_resources(scripted: ScriptedG
     scripted.then(reply(200, body))
     item = await client.get_submission("c-1", "a-1", "s1")
     assert item.outcomes is not None and item.outcomes.feedback is not None
-    assert item.submitted_resources is not None and item.submitted_resources[0].kind == "Link"
+    assert item.submitted_resources is not None and item.submitted_resources[0].url == "u"
     assert query_of(scripted.seen[0].path_qs)["$expand"] == ["outcomes,submittedResources"]
 
 
@@ -148,7 +139,6 @@ async def test_outcomes_are_picked_by_type(scripted: ScriptedGraph, client: Educ
     assert outcomes is not None
     assert (outcomes.points and outcomes.points.id, outcomes.feedback and outcomes.feedback.id) == ("p", "f")
     assert outcomes.rubric is not None and outcomes.rubric.selected_levels == (RubricSelection("q", "c"),)
-    assert outcomes.feedback_resource_ids == ("fr",)
     assert scripted.seen[0].path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1"
 
 
@@ -248,7 +238,7 @@ async def test_rubric_read_through_expand(scripted: ScriptedGraph, client: Educa
     }
     scripted.then(reply(200, {"id": "a-1", "rubric": rubric}), reply(200, {"id": "a-2", "rubric": None}))
     found = await client.get_rubric("c-1", "a-1")
-    assert found is not None and found.levels[0].points == 2.0 and found.qualities[0].criteria == ("ok",)
+    assert found is not None and found.levels[0].points == 2.0 and found.qualities[0].display_name == "Method"
     assert await client.get_rubric("c-1", "a-2") is None
     assert scripted.seen[0].path == "/v1.0/education/classes/c-1/assignments/a-1"
     assert query_of(scripted.seen[0].path_qs) == {"$select": ["id"], "$expand": ["rubric"]}

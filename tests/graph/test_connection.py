@@ -8,9 +8,8 @@ import socket
 
 import pytest
 
-from graph.connection import GraphHttp, beta_url_for
+from graph.connection import GraphHttp, RetryPolicy, beta_url_for
 from graph.errors import GraphAuthError, GraphError, GraphThrottledError, GraphUnavailableError
-from graph.retry import RetryPolicy
 from tests.graph.conftest import CountingTokens, RecordedSleeps
 from tests.graph.scripted import ScriptedGraph, drop, graph_error, hang, reply, slow_ok
 
@@ -21,9 +20,7 @@ async def test_every_request_carries_graph_headers(
     scripted: ScriptedGraph, http: GraphHttp, tokens: CountingTokens
 ) -> None:
     scripted.then(OK)
-    response = await http.request("GET", http.url("/education/me"), tokens)
-    assert response.status == 200
-    assert response.body == {"id": "me"}
+    assert await http.request("GET", http.url("/education/me"), tokens) == {"id": "me"}
     headers = scripted.seen[0].headers
     assert headers["Authorization"] == "Bearer token-1"
     assert headers["Accept"] == "application/json"
@@ -41,7 +38,7 @@ async def test_429_then_503_then_ok_honours_retry_after(
         OK,
     )
     response = await http.request("GET", http.url("/education/me"), tokens)
-    assert response.body == {"id": "me"}
+    assert response == {"id": "me"}
     assert len(scripted.seen) == 3
     # First wait is Graph's Retry-After; the second (no header) is backoff: base 0.1 doubled once, full jitter at 1.0.
     assert list(sleeps) == pytest.approx([0.01, 0.2])
@@ -98,9 +95,7 @@ async def test_post_action_retried_on_429_and_503(
     scripted: ScriptedGraph, http: GraphHttp, tokens: CountingTokens, sleeps: RecordedSleeps
 ) -> None:
     scripted.then(graph_error(429, "TooManyRequests", retry_after="0"), graph_error(503, "x"), reply(204))
-    response = await http.request("POST", http.url("/education/a/return"), tokens)
-    assert response.status == 204
-    assert response.body is None
+    assert await http.request("POST", http.url("/education/a/return"), tokens) is None  # 204 No Content
     assert len(scripted.seen) == 3
 
 
@@ -116,7 +111,7 @@ async def test_post_action_not_retried_on_504(
 
 async def test_get_retried_on_504(scripted: ScriptedGraph, http: GraphHttp, tokens: CountingTokens) -> None:
     scripted.then(graph_error(504, "gatewayTimeout"), OK)
-    assert (await http.request("GET", http.url("/education/me"), tokens)).body == {"id": "me"}
+    assert await http.request("GET", http.url("/education/me"), tokens) == {"id": "me"}
 
 
 async def test_dropped_connection_retried_for_get(
@@ -124,7 +119,7 @@ async def test_dropped_connection_retried_for_get(
 ) -> None:
     scripted.then(drop(), OK)
     response = await http.request("GET", http.url("/education/me"), tokens)
-    assert response.body == {"id": "me"}
+    assert response == {"id": "me"}
     assert len(scripted.seen) == 2
     assert len(sleeps) == 1
 
@@ -146,7 +141,7 @@ async def test_hang_past_read_timeout_becomes_unavailable(
 ) -> None:
     scripted.then(hang(), OK)
     response = await http.request("GET", http.url("/education/me"), tokens)
-    assert response.body == {"id": "me"}
+    assert response == {"id": "me"}
     assert len(sleeps) == 1
 
     scripted.then(hang())
@@ -160,7 +155,7 @@ async def test_patch_is_idempotent_and_retried_after_timeout(
 ) -> None:
     scripted.then(hang(), reply(200, {"id": "o"}))
     response = await http.request("PATCH", http.url("/education/o"), tokens, json_body={"a": 1})
-    assert response.body == {"id": "o"}
+    assert response == {"id": "o"}
     assert [seen.body for seen in scripted.seen] == [{"a": 1}, {"a": 1}]
 
 
@@ -184,7 +179,7 @@ async def test_401_asks_the_token_provider_again_once(
     scripted: ScriptedGraph, http: GraphHttp, tokens: CountingTokens, sleeps: RecordedSleeps
 ) -> None:
     scripted.then(graph_error(401, "InvalidAuthenticationToken"), OK)
-    assert (await http.request("GET", http.url("/education/me"), tokens)).body == {"id": "me"}
+    assert await http.request("GET", http.url("/education/me"), tokens) == {"id": "me"}
     assert tokens.calls == 2
     assert [seen.headers["Authorization"] for seen in scripted.seen] == ["Bearer token-1", "Bearer token-2"]
     assert sleeps == []
@@ -218,7 +213,7 @@ async def test_foreign_url_never_gets_the_token(
 
 async def test_non_json_success_is_an_error(scripted: ScriptedGraph, http: GraphHttp, tokens: CountingTokens) -> None:
     scripted.then(reply(200, None, {"Content-Type": "text/html"}))
-    assert (await http.request("GET", http.url("/education/me"), tokens)).body is None
+    assert await http.request("GET", http.url("/education/me"), tokens) is None
     scripted.then(reply(200, ["not", "an", "object"]))
     with pytest.raises(GraphError) as caught:
         await http.request("GET", http.url("/education/me"), tokens)
