@@ -188,7 +188,11 @@ async def build(
     GradingHandlers(session, Grading(session, outbox, store)).register(router)
     ReminderHandlers(store, education).register(router)
     IdentityHandlers(accounts, pages, education).register(router)
-    janitor = Janitor(store, outbox_retention=timedelta(days=settings.outbox_retention_days))
+    janitor = Janitor(
+        store,
+        outbox_retention=timedelta(days=settings.outbox_retention_days),
+        audit_retention=timedelta(days=settings.audit_retention_days),
+    )
     return Gradebot(settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, sandbox, clock)
 
 
