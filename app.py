@@ -29,6 +29,7 @@ from bot.identity.sign_in import SignInPages
 from bot.identity.sso import IdentityConfig, SsoValidator
 from bot.janitor import Janitor
 from bot.kernel.errors import StartupRefusedError
+from bot.kernel.health import Readiness, ReadinessLimits, Remote
 from bot.kernel.router import Router
 from bot.kernel.workers import Worker, Workers
 from bot.lists.handlers import ListHandlers
@@ -38,11 +39,12 @@ from bot.reminders.sweep import Reminders, SweepReport
 from bot.school.service import EducationService
 from bot.settings import Settings
 from bot.teams.edge import TeamsEdge
-from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, web_app
+from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, READINESS, web_app
 from cards.general import sign_in_card
 from graph.budget import RequestBudget
 from graph.connection import GraphHttp, TokenProvider, beta_url_for
 from storage import open_store
+from storage.migrations import SCHEMA_VERSION
 from storage.store import Store
 
 if TYPE_CHECKING:  # the sandbox is a development tool, installed beside Gradebot only for development and tests
@@ -69,6 +71,7 @@ class Gradebot:
     outbox: Outbox
     reminders: Reminders
     janitor: Janitor
+    readiness: Readiness
     sandbox: SandboxLink | None
     clock: Clock
     workers: Workers = field(init=False)
@@ -90,7 +93,12 @@ class Gradebot:
 
 
 async def build(
-    settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None, dev_sso: bool = True
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    sandbox: SandboxLink | None = None,
+    dev_sso: bool = True,
+    readiness: ReadinessLimits | None = None,
 ) -> Gradebot:
     """Wire every part from settings; in sandbox mode attach to (or start) the local sandbox first.
 
@@ -193,7 +201,14 @@ async def build(
         outbox_retention=timedelta(days=settings.outbox_retention_days),
         audit_retention=timedelta(days=settings.audit_retention_days),
     )
-    return Gradebot(settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, sandbox, clock)
+    remotes: dict[str, tuple[str, Remote]] = {
+        "graph": ("Microsoft Graph", graph),
+        "identity": ("the sign-in authority", accounts),
+    }
+    ready = Readiness(store, SCHEMA_VERSION, remotes, readiness or ReadinessLimits())
+    return Gradebot(
+        settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, ready, sandbox, clock
+    )
 
 
 async def _sandbox(settings: Settings) -> SandboxLink:
@@ -241,12 +256,13 @@ def create_app(
     sandbox: SandboxLink | None = None,
     dev_sso: bool = True,
     body_timeout_s: float = BODY_READ_TIMEOUT_S,
+    readiness: ReadinessLimits | None = None,
 ) -> web.Application:
     """The aiohttp application; parts are built on startup, their workers started, and all closed on cleanup."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)
-        app[PARTS], app[EDGE], app[PAGES] = parts, parts.edge, parts.pages
+        parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso, readiness=readiness)
+        app[PARTS], app[EDGE], app[PAGES], app[READINESS] = parts, parts.edge, parts.pages, parts.readiness
         await parts.janitor.tick(clock())  # a restart begins tidy, before the first turn
         parts.workers.start()
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from storage.migrations import MIGRATIONS
 from storage.records import (
     AuditRecord,
     ConversationKind,
@@ -35,7 +34,6 @@ __all__ = [
     "OutboxFailure",
     "OutboxStatus",
     "ReminderSchedule",
-    "SCHEMA_VERSION",
     "SchemaVersionError",
     "Store",
     "StoreClosedError",
@@ -43,9 +41,6 @@ __all__ = [
     "UserProfile",
     "open_store",
 ]
-
-SCHEMA_VERSION = MIGRATIONS[-1].version
-"""The newest schema this code knows: a store at another version is not what this Gradebot was written for."""
 
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")

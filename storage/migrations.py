@@ -222,6 +222,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     _step(4, "indexes for purging audit records and digests by age", _V4),
 )
 
+SCHEMA_VERSION = MIGRATIONS[-1].version
+"""The newest schema this code knows: a database at another version is not the one this Gradebot was written for."""
+
 
 def missing_steps(migrations: Sequence[Migration], current: int) -> list[Migration]:
     """The steps after `current`, in order; refuses a database newer than the code and a gapped history."""

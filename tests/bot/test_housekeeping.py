@@ -75,7 +75,7 @@ async def test_digests_go_after_30_days_and_audit_records_after_audit_retention(
             )
         janitor = Janitor(store, outbox_retention=timedelta(days=30), audit_retention=timedelta(days=60))
 
-        assert DIGEST_RETENTION == timedelta(days=30)
+        assert timedelta(days=30) == DIGEST_RETENTION
         assert await janitor.tick(T0 + 30 * 24 * HOUR) == _report(digests=1)
         assert await store.digest_sent("teacher-1", "slot-old") is False
         assert await store.digest_sent("teacher-1", "slot-new") is True

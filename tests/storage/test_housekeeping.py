@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from storage import SCHEMA_VERSION, Store, StoreError, open_store
-from storage.migrations import MIGRATIONS
+from storage import Store, StoreError, open_store
+from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from tests.storage.conftest import Database
 from tests.storage.samples import at, audit, outbox_entry
 
@@ -68,7 +68,7 @@ async def test_release_outbox_hands_back_only_this_owners_writes_in_flight(store
 
 
 async def test_check_answers_the_schema_version_the_database_is_at(store: Store, database: Database) -> None:
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version
+    assert MIGRATIONS[-1].version == SCHEMA_VERSION
     assert await store.check() == SCHEMA_VERSION
     newer = SCHEMA_VERSION + 1
     database.execute(f"INSERT INTO schema_version (version, name) VALUES ({newer}, 'a newer Gradebot')")
