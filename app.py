@@ -83,8 +83,9 @@ class Gradebot:
         self.workers = Workers(running, self.clock)
 
     async def aclose(self) -> None:
+        """Stop the workers (the outbox lets writes in flight land for a moment, then hands them back), then close
+        the clients and the store."""
         await self.workers.stop()
-        await self.outbox.stop()
         for graph in self.graphs:
             await graph.aclose()
         await self.store.close()
@@ -273,8 +274,15 @@ def create_app(
     return web_app(lifecycle, body_timeout_s=body_timeout_s)
 
 
+SHUTDOWN_TURNS_S = 4.0
+"""On SIGTERM aiohttp stops listening and gives the turns in flight this long (an invoke answers within ~2.5 s);
+then the workers stop and the outbox has its own grace (bot/outbox/queue.py STOP_GRACE_S): out within 10 s."""
+
+
 def _serve(settings: Settings) -> None:
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=SHUTDOWN_TURNS_S
+    )
 
 
 async def _remind_once(settings: Settings, at: datetime) -> SweepReport:

@@ -157,6 +157,10 @@ def _page(title: str, text: str, *, status: int = 200, script: str = "") -> web.
     return web.Response(text=body, content_type="text/html", status=status)
 
 
+async def _stopping(app: web.Application) -> None:
+    log.info("stopping: no new connections; finishing the turns in flight")
+
+
 def web_app(
     lifecycle: Callable[[web.Application], AsyncIterator[None]], *, body_timeout_s: float = BODY_READ_TIMEOUT_S
 ) -> web.Application:
@@ -165,6 +169,7 @@ def web_app(
     Request bodies are limited to 1 MB and `body_timeout_s` seconds."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_bounded_body(body_timeout_s)])
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(_stopping)
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
