@@ -96,7 +96,8 @@ class Readiness:
         except TimeoutError:
             return f"the database did not answer within {self._limits.timeout_s:g} s", unknown
         except StoreError as exc:
-            log.warning("readiness: the store failed its check: %s", exc)
+            if "store" not in self._failing:  # the details go to the log (once), never into the answer
+                log.warning("readiness: the store failed its check: %s", exc)
             return "the database cannot be reached", unknown
         if version > self._schema_version:
             return OK, (

@@ -76,6 +76,7 @@ async def test_readyz_is_503_while_postgres_is_unreachable_and_200_once_it_is_ba
     await relay.restore()
     schema = new_schema_name()
     url = server._replace(netloc=f"{server.username}@127.0.0.1:{relay.port}", query=f"schema={schema}").geturl()
+    world: World | None = None
     try:
         world = await make_world(database_url=url)
         assert (await ready(world.client))[0] == 200
@@ -89,6 +90,8 @@ async def test_readyz_is_503_while_postgres_is_unreachable_and_200_once_it_is_ba
         await relay.restore()
         assert (await ready_again(world.client))["checks"] == ALL_OK
     finally:
+        if world is not None:
+            await world.client.close()
         await relay.cut()
         drop_schema(schema)
 

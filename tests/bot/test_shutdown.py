@@ -13,16 +13,19 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from app import PARTS
 from sandbox.app import Sandbox
 from sandbox.faults import ScriptedFault
 from storage import open_store
 from tests.bot.activities import card_action
-from tests.bot.conftest import card_text, invoke_card, start_sandbox
+from tests.bot.conftest import WorldFactory, card_text, invoke_card, start_sandbox
 from tests.bot.grading_helpers import action, shown_submission_id
+from tests.bot.relay import TcpRelay
 from tests.soak.processes import ROOT, free_port
 from tests.storage.conftest import POSTGRES_URL, drop_schema, new_schema_name, require_postgres
 
@@ -165,3 +168,29 @@ async def test_sigterm_finishes_the_turn_hands_back_the_write_in_flight_and_exit
         assert (entry.status, entry.lease_owner, entry.lease_until) == ("pending", None, None), "handed back"
         assert await store.owed_notices(10) == [entry.id], "the teacher told 'Saving…' is still owed the end"
     assert "handed back 1" in _tail(log)
+
+
+async def test_a_gradebot_whose_database_went_away_still_stops_every_worker_and_closes(
+    make_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The outbox cannot hand its writes back (their leases run out instead) and the reminder lease cannot be given
+    up: each is logged, bounded in time, and keeps nothing else from stopping."""
+    require_postgres()
+    server = urlsplit(POSTGRES_URL)
+    relay = TcpRelay(server.hostname or "127.0.0.1", server.port or 5432)
+    await relay.restore()
+    schema = new_schema_name()
+    url = server._replace(netloc=f"{server.username}@127.0.0.1:{relay.port}", query=f"schema={schema}").geturl()
+    try:
+        world = await make_world(database_url=url, reminders_enabled=True)
+        parts = world.client.app[PARTS]
+        assert sorted(parts.workers.running) == ["janitor", "outbox", "reminders"]
+        await relay.cut()
+
+        await world.client.close()
+
+        assert parts.workers.running == []
+        assert "outbox did not stop within" in caplog.text
+    finally:
+        await relay.cut()
+        drop_schema(schema)
