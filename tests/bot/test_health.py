@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
+from bot.identity.accounts import AuthorityHttp
 from bot.kernel.health import ReadinessLimits
 from storage.migrations import SCHEMA_VERSION
 from tests.bot.activities import message
@@ -164,3 +167,15 @@ async def test_the_answers_a_turn_gets_from_graph_and_the_authority_are_what_rea
     assert status == 200
     await world.sandbox.stop()
     assert await ready(world.client) == (200, {"status": "ready", "failing": [], "checks": ALL_OK})
+
+
+async def test_the_authoritys_client_bounds_every_request_and_remembers_only_answers() -> None:
+    """msal applies its timeout only to a client it builds itself; Gradebot's own is bounded too (a silent authority
+    would otherwise hold a worker thread, and a shutdown, for ever)."""
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        client = AuthorityHttp(None, timeout_s=0.2)
+        with pytest.raises(requests.RequestException, match="timed out"):
+            await asyncio.to_thread(client.get, f"http://127.0.0.1:{silent.getsockname()[1]}/")
+    assert client.last_answer is None
