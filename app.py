@@ -29,6 +29,7 @@ from bot.identity.sign_in import SignInPages
 from bot.identity.sso import IdentityConfig, SsoValidator
 from bot.janitor import Janitor
 from bot.kernel.errors import StartupRefusedError
+from bot.kernel.health import Readiness, ReadinessLimits, Remote
 from bot.kernel.router import Router
 from bot.kernel.workers import Worker, Workers
 from bot.lists.handlers import ListHandlers
@@ -38,10 +39,11 @@ from bot.reminders.sweep import Reminders, SweepReport
 from bot.school.service import EducationService
 from bot.settings import Settings
 from bot.teams.edge import TeamsEdge
-from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, web_app
+from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, READINESS, web_app
 from cards.general import sign_in_card
 from graph.connection import GraphHttp, RequestBudget, TokenProvider, beta_url_for
 from storage import open_store
+from storage.migrations import SCHEMA_VERSION
 from storage.store import Store
 
 if TYPE_CHECKING:  # the sandbox is a development tool, installed beside Gradebot only for development and tests
@@ -68,6 +70,7 @@ class Gradebot:
     outbox: Outbox
     reminders: Reminders
     janitor: Janitor
+    readiness: Readiness
     sandbox: SandboxLink | None
     clock: Clock
     workers: Workers = field(init=False)
@@ -79,8 +82,9 @@ class Gradebot:
         self.workers = Workers(running, self.clock)
 
     async def aclose(self) -> None:
+        """Stop the workers (the outbox lets writes in flight land for a moment, then hands them back), then close
+        the clients and the store."""
         await self.workers.stop()
-        await self.outbox.stop()
         await self.edge.aclose()
         for graph in self.graphs:
             await graph.aclose()
@@ -90,7 +94,12 @@ class Gradebot:
 
 
 async def build(
-    settings: Settings, *, clock: Clock = utc_now, sandbox: SandboxLink | None = None, dev_sso: bool = True
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    sandbox: SandboxLink | None = None,
+    dev_sso: bool = True,
+    readiness: ReadinessLimits | None = None,
 ) -> Gradebot:
     """Wire every part from settings; in sandbox mode attach to (or start) the local sandbox first.
 
@@ -188,8 +197,19 @@ async def build(
     GradingHandlers(session, Grading(session, outbox, store)).register(router)
     ReminderHandlers(store, education).register(router)
     IdentityHandlers(accounts, pages, education).register(router)
-    janitor = Janitor(store, outbox_retention=timedelta(days=settings.outbox_retention_days))
-    return Gradebot(settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, sandbox, clock)
+    janitor = Janitor(
+        store,
+        outbox_retention=timedelta(days=settings.outbox_retention_days),
+        audit_retention=timedelta(days=settings.audit_retention_days),
+    )
+    remotes: dict[str, tuple[str, Remote]] = {
+        "graph": ("Microsoft Graph", graph),
+        "identity": ("the sign-in authority", accounts),
+    }
+    ready = Readiness(store, SCHEMA_VERSION, remotes, readiness or ReadinessLimits())
+    return Gradebot(
+        settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, ready, sandbox, clock
+    )
 
 
 async def _sandbox(settings: Settings) -> SandboxLink:
@@ -237,12 +257,13 @@ def create_app(
     sandbox: SandboxLink | None = None,
     dev_sso: bool = True,
     body_timeout_s: float = BODY_READ_TIMEOUT_S,
+    readiness: ReadinessLimits | None = None,
 ) -> web.Application:
     """The aiohttp application; parts are built on startup, their workers started, and all closed on cleanup."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso)
-        app[PARTS], app[EDGE], app[PAGES] = parts, parts.edge, parts.pages
+        parts = await build(settings, clock=clock, sandbox=sandbox, dev_sso=dev_sso, readiness=readiness)
+        app[PARTS], app[EDGE], app[PAGES], app[READINESS] = parts, parts.edge, parts.pages, parts.readiness
         await parts.janitor.tick(clock())  # a restart begins tidy, before the first turn
         parts.workers.start()
         try:
@@ -253,8 +274,15 @@ def create_app(
     return web_app(lifecycle, body_timeout_s=body_timeout_s)
 
 
+SHUTDOWN_TURNS_S = 4.0
+"""On SIGTERM aiohttp stops listening and gives the turns in flight this long (an invoke answers within ~2.5 s);
+then the workers stop and the outbox has its own grace (bot/outbox/queue.py STOP_GRACE_S): out within 10 s."""
+
+
 def _serve(settings: Settings) -> None:
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=SHUTDOWN_TURNS_S
+    )
 
 
 async def _remind_once(settings: Settings, at: datetime) -> SweepReport:

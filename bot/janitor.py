@@ -1,5 +1,6 @@
 """The janitor (a worker): deletes what Gradebot no longer needs — expired once-only claims, expired sign-in flows
-and one-time codes, finished grade writes past their retention. Audit records are kept."""
+and one-time codes, finished grade writes past OUTBOX_RETENTION_DAYS (and notices owed about them), digest records
+past 30 days and audit records past AUDIT_RETENTION_DAYS."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 3600.0
+DIGEST_RETENTION = timedelta(days=30)
+"""A digest record stops a slot being sent twice; a sweep looks at most a week back and catches up only 12 hours, so
+a month-old record can never matter again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,8 @@ class JanitorReport:
     sign_in_flows: int
     sign_in_codes: int
     finished_outbox: int
+    digests: int
+    audit: int
 
 
 class Janitor:
@@ -29,9 +35,17 @@ class Janitor:
 
     name = "janitor"
 
-    def __init__(self, store: Store, *, outbox_retention: timedelta, interval_s: float = JANITOR_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        outbox_retention: timedelta,
+        audit_retention: timedelta,
+        interval_s: float = JANITOR_INTERVAL_S,
+    ) -> None:
         self._store = store
         self._outbox_retention = outbox_retention
+        self._audit_retention = audit_retention
         self.interval_s = interval_s
 
     async def tick(self, now: datetime) -> JanitorReport:
@@ -40,13 +54,18 @@ class Janitor:
             sign_in_flows=await self._store.purge_sign_in_flows(now),
             sign_in_codes=await self._store.purge_sign_in_codes(now),
             finished_outbox=await self._store.purge_finished_outbox(now - self._outbox_retention),
+            digests=await self._store.purge_digests(now - DIGEST_RETENTION),
+            audit=await self._store.purge_audit(now - self._audit_retention),
         )
         log.info(
-            "janitor deleted %d expired claims, %d sign-in flows, %d sign-in codes, %d finished grade writes",
+            "janitor deleted %d expired claims, %d sign-in flows, %d sign-in codes, %d finished grade writes, "
+            "%d digest records, %d audit records",
             report.claims,
             report.sign_in_flows,
             report.sign_in_codes,
             report.finished_outbox,
+            report.digests,
+            report.audit,
         )
         return report
 

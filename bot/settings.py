@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     """Level for other packages' loggers (msal, urllib3, botbuilder…); empty = LOG_LEVEL, but never below INFO."""
     outbox_retention_days: int = Field(30, alias="OUTBOX_RETENTION_DAYS", ge=1, le=3650)
     """Finished grade writes older than this are purged by the janitor."""
+    audit_retention_days: int = Field(400, alias="AUDIT_RETENTION_DAYS", ge=1, le=36500)
+    """Audit records (who changed which grade, from what to what) older than this are purged by the janitor; a save
+    whose record is gone can no longer be undone. 400 days: a school year and its appeals."""
     scopes: tuple[str, ...] = (
         "https://graph.microsoft.com/EduAssignments.ReadWrite",
         "https://graph.microsoft.com/EduRoster.ReadBasic",
@@ -141,6 +144,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         """Refuse contradictory or unsafe combinations before anything starts."""
+        if self.audit_retention_days < self.outbox_retention_days:
+            raise SettingsError(
+                f"AUDIT_RETENTION_DAYS ({self.audit_retention_days}) must be at least OUTBOX_RETENTION_DAYS "
+                f"({self.outbox_retention_days}): a finished grade write is explained and undone by its audit record."
+            )
         if self.sandbox_mode:
             if self.app_password:
                 raise SettingsError("MicrosoftAppPassword is set but MicrosoftAppId is empty.")

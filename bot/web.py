@@ -1,5 +1,6 @@
-"""Gradebot's HTTP surface on aiohttp: POST /api/messages (the Bot Framework endpoint), /healthz, and the sign-in
-page's /auth/start and /auth/callback — every body bounded in size, time and nesting before anything reads it.
+"""Gradebot's HTTP surface on aiohttp: POST /api/messages (the Bot Framework endpoint), /healthz (alive), /readyz
+(fit to take turns), and the sign-in page's /auth/start and /auth/callback — every body bounded in size, time and
+nesting before anything reads it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from bot.identity.sign_in import SignInPageError, SignInPages
+from bot.kernel.health import OK, Readiness
 from bot.teams.edge import TeamsEdge
 
 log = logging.getLogger(__name__)
 
 EDGE: web.AppKey[TeamsEdge] = web.AppKey("edge")
 PAGES: web.AppKey[SignInPages] = web.AppKey("pages")
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 MAX_BODY_BYTES = 1024 * 1024
 BODY_READ_TIMEOUT_S = 10.0
 """How long a client may take to send a request body (Teams sends a few KB at once; a trickle holds a connection)."""
@@ -102,7 +105,16 @@ async def _messages(request: web.Request) -> web.StreamResponse:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the process is alive and serving (nothing else is checked: a restart would not fix more)."""
     return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """GET /readyz: 200 when every check passes, else 503; the body names each check and why it fails."""
+    checks = await request.app[READINESS].check()
+    failing = [name for name, verdict in checks.items() if verdict != OK]
+    body = {"status": "not ready" if failing else "ready", "failing": failing, "checks": checks}
+    return web.json_response(body, status=503 if failing else 200, headers={"Cache-Control": "no-store"})
 
 
 async def _sign_in_start(request: web.Request) -> web.StreamResponse:
@@ -145,15 +157,22 @@ def _page(title: str, text: str, *, status: int = 200, script: str = "") -> web.
     return web.Response(text=body, content_type="text/html", status=status)
 
 
+async def _stopping(app: web.Application) -> None:
+    log.info("stopping: no new connections; finishing the turns in flight")
+
+
 def web_app(
     lifecycle: Callable[[web.Application], AsyncIterator[None]], *, body_timeout_s: float = BODY_READ_TIMEOUT_S
 ) -> web.Application:
-    """The aiohttp application; `lifecycle` builds Gradebot's parts (setting EDGE and PAGES) and closes them.
+    """The aiohttp application; `lifecycle` builds Gradebot's parts (setting EDGE, PAGES and READINESS) and closes
+    them.
     Request bodies are limited to 1 MB and `body_timeout_s` seconds."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_bounded_body(body_timeout_s)])
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(_stopping)
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     app.router.add_get("/auth/start", _sign_in_start)
     app.router.add_get("/auth/callback", _sign_in_callback)
     app.router.add_post("/auth/callback", _sign_in_callback)

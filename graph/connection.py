@@ -177,6 +177,8 @@ class GraphHttp:
         self.sleep = sleep
         self.random = random
         self.budget = budget
+        self.last_answer: float | None = None
+        """When (`time.monotonic()`) Graph last answered with a status below 500: proof that it is reachable."""
         self._slots = asyncio.Semaphore(max_concurrency)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -201,6 +203,21 @@ class GraphHttp:
         if not path.startswith("/"):
             raise ValueError("Graph paths start with '/'")
         return self.base_url + path
+
+    async def probe(self, timeout_s: float) -> str | None:
+        """One GET of the base URL without a token (Graph answers 401), within `timeout_s`: None when Graph answered
+        with a status below 500, else why not (`timeout`, `connectError`, `connectionLost`, `status 503`…). It
+        spends no throttle budget and no concurrency slot."""
+        try:
+            response = await self._client.get(
+                self.base_url + "/", timeout=timeout_s, headers={"Accept": "application/json"}
+            )
+        except httpx.TransportError as exc:
+            return _transport_error(exc, "GET", "/", "probe").code
+        if response.status_code >= 500:
+            return f"status {response.status_code}"
+        self.last_answer = time.monotonic()
+        return None
 
     async def request(
         self,
@@ -246,6 +263,8 @@ class GraphHttp:
             else:
                 status = response.status_code
                 _log_attempt(method, path, str(status), attempt, started, request_id)
+                if status < 500:
+                    self.last_answer = time.monotonic()
                 if 200 <= status < 300:
                     return _json_object(response, method, path)
                 if status == 401 and not refreshed:

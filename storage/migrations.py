@@ -209,11 +209,21 @@ _V3 = (
     )""",
 )
 
+# The janitor deletes audit records and digests by age.
+_V4 = (
+    "CREATE INDEX audit_by_time ON audit_log (at)",
+    "CREATE INDEX digests_by_time ON digests (sent_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _step(1, "initial schema", _V1),
     _step(2, "expiring sign-in state, token cache key ids", _V2),
     _step(3, "notices owed to teachers whose write outlived its answer", _V3),
+    _step(4, "indexes for purging audit records and digests by age", _V4),
 )
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+"""The newest schema this code knows: a database at another version is not the one this Gradebot was written for."""
 
 
 def missing_steps(migrations: Sequence[Migration], current: int) -> list[Migration]:

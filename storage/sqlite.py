@@ -95,12 +95,24 @@ def _migrate(connection: sqlite3.Connection, migrations: Sequence[Migration]) ->
             connection.execute(RECORD_VERSION, (step.version, step.name))
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the database file at `path`; None for `:memory:`."""
+    if path == MEMORY:
+        return None
+    found = Path(path).stat()
+    return (found.st_dev, found.st_ino)
+
+
 class SqliteStore(Store):
     """The Store on one SQLite file (or `:memory:`, private to this object). Open with `await SqliteStore.open()`."""
 
-    def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, executor: ThreadPoolExecutor, path: str, file: tuple[int, int] | None
+    ) -> None:
         self._connection = connection
         self._executor = executor
+        self._path = path
+        self._file = file
         self._closed = False
 
     @classmethod
@@ -123,7 +135,13 @@ class SqliteStore(Store):
         except BaseException:
             executor.shutdown()
             raise
-        store = cls(connection, executor)
+        try:
+            file = await loop.run_in_executor(executor, _file_identity, str(path))
+        except BaseException:
+            await loop.run_in_executor(executor, connection.close)
+            executor.shutdown()
+            raise
+        store = cls(connection, executor, str(path), file)
         try:
             await store._call(lambda conn: _migrate(conn, migrations))
         except BaseException:
@@ -139,6 +157,22 @@ class SqliteStore(Store):
             await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.close)
         finally:
             self._executor.shutdown()
+
+    async def check(self) -> int:
+        """The schema version, read after making sure the file at the store's path is still the one it has open: a
+        connection keeps using a moved or deleted file, and whatever it writes there is gone at the next start."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            if self._file is not None:
+                try:
+                    now_there = _file_identity(self._path)
+                except OSError as error:
+                    raise StoreError(f"the SQLite database file is no longer at its path ({error.strerror})") from None
+                if now_there != self._file:
+                    raise StoreError("the SQLite database path now holds another file than the one open")
+            return int(conn.execute(CURRENT_VERSION).fetchone()["version"])
+
+        return await self._call(work)
 
     async def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work` on the store's thread, which alone touches the connection."""

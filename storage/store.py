@@ -87,6 +87,11 @@ class Store(ABC):
         row = await self._read_one(CURRENT_VERSION)
         return 0 if row is None else int(row["version"])
 
+    async def check(self) -> int:
+        """A cheap round trip proving the database is there (for readiness): the schema version it is at.
+        StoreError when it cannot be reached."""
+        return await self.schema_version()
+
     # Conversation references and the class chosen in each conversation.
 
     async def save_conversation(self, record: ConversationRecord) -> None:
@@ -353,6 +358,18 @@ class Store(ABC):
         row = await self._read_one("SELECT * FROM outbox WHERE idempotency_key = ?", (idempotency_key,))
         return None if row is None else from_row(OutboxEntry, row)
 
+    async def release_outbox(self, owner: str, now: datetime) -> list[int]:
+        """Hand back every entry `owner` holds in flight (it is stopping): pending again, due at `now`, for any
+        instance to resume; the attempt still counts. Returns their ids."""
+        rows = await self._write(
+            """UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,
+                   updated_at = ?
+               WHERE status = 'inflight' AND lease_owner = ?
+               RETURNING id""",
+            (self._time(now), self._time(now), owner),
+        )
+        return sorted(int(row["id"]) for row in rows)
+
     async def pending_outbox_for(self, teacher_id: str) -> list[OutboxEntry]:
         """The teacher's unfinished (pending or inflight) entries, oldest first."""
         rows = await self._read(
@@ -434,6 +451,12 @@ class Store(ABC):
         )
         return bool(rows)
 
+    async def purge_audit(self, before: datetime) -> int:
+        """Delete audit records made at or before `before` (past their retention); returns how many. What a
+        purged record describes can no longer be undone."""
+        rows = await self._write("DELETE FROM audit_log WHERE at <= ? RETURNING id", (self._time(before),))
+        return len(rows)
+
     async def list_audit(
         self, *, submission_id: str | None = None, teacher_id: str | None = None, limit: int = 100
     ) -> list[AuditRecord]:
@@ -492,6 +515,12 @@ class Store(ABC):
             "SELECT slot_key FROM digests WHERE teacher_id = ? AND slot_key = ?", (teacher_id, slot_key)
         )
         return row is not None
+
+    async def purge_digests(self, before: datetime) -> int:
+        """Delete digest records sent at or before `before`; returns how many. A sweep looks a week back at most
+        (and catches up 12 hours), so records older than that can never again stop a slot being sent twice."""
+        rows = await self._write("DELETE FROM digests WHERE sent_at <= ? RETURNING slot_key", (self._time(before),))
+        return len(rows)
 
     # Leases: exactly one holder across instances.
 

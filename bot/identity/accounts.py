@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timedelta
@@ -33,6 +34,35 @@ def user_key(tenant_id: str, aad_object_id: str) -> str:
     return f"{tenant_id}:{aad_object_id}"
 
 
+MSAL_TIMEOUT_S = 10.0
+
+
+class AuthorityHttp(requests.Session):
+    """msal's HTTP client, one per process: pooled, each request bounded by a timeout (msal applies its own only to
+    a client it builds itself), one retry of a failed connection as msal's own has, and the time of the authority's
+    last answer below 500 — proof that it is reachable."""
+
+    def __init__(self, ca_file: str | None, timeout_s: float = MSAL_TIMEOUT_S) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+        self.last_answer: float | None = None
+        """When (`time.monotonic()`) the authority last answered with a status below 500."""
+        if ca_file:
+            # A private CA (the sandbox): trust exactly it, whatever REQUESTS_CA_BUNDLE says.
+            self.trust_env = False
+            self.verify = ca_file
+        retry_once = requests.adapters.HTTPAdapter(max_retries=1)
+        self.mount("http://", retry_once)
+        self.mount("https://", retry_once)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout_s)
+        response = super().request(method, url, *args, **kwargs)
+        if response.status_code < 500:
+            self.last_answer = time.monotonic()
+        return response
+
+
 CacheState = Literal["empty", "current", "old-key", "unreadable"]
 """A stored cache: none, sealed with the current key, with an old key (re-sealed on use), or not openable here."""
 
@@ -57,15 +87,29 @@ class TeacherIdentity:
         self._sandbox_sso = sandbox_sso
         self._http_cache: MutableMapping[str, Any] = {}
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
-        self._session: requests.Session | None = None
-        if config.ca_file:
-            # A private CA (the sandbox): trust exactly it, whatever REQUESTS_CA_BUNDLE says.
-            self._session = requests.Session()
-            self._session.trust_env = False
-            self._session.verify = config.ca_file
+        self._session = AuthorityHttp(config.ca_file)
         # One lock per user: concurrent refreshes of one cache would race each other's writes.
         self._locks: dict[str, asyncio.Lock] = {}
         self._exchanges: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @property
+    def last_answer(self) -> float | None:
+        """When (`time.monotonic()`) the authority last answered msal or a probe."""
+        return self._session.last_answer
+
+    async def probe(self, timeout_s: float) -> str | None:
+        """Fetch the authority's OpenID configuration (what msal reads first) within `timeout_s`: None when it
+        answered with a status below 500, else why not."""
+        url = f"{self._config.authority}/v2.0/.well-known/openid-configuration"
+        try:
+            response = await asyncio.to_thread(self._session.get, url, timeout=timeout_s)
+        except requests.Timeout:
+            return "timeout"
+        except requests.ConnectionError:
+            return "connectError"
+        except requests.RequestException as exc:
+            return type(exc).__name__
+        return f"status {response.status_code}" if response.status_code >= 500 else None
 
     @property
     def sso_resource(self) -> tuple[str, str]:

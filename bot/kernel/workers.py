@@ -1,16 +1,19 @@
 """Background work: the `Worker` protocol (the outbox, reminders, the janitor) and the one runner that ticks each
-worker on its interval, survives a bad tick and stops them all together.
+worker on its interval, survives a bad tick and stops them all together, in bounded time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 5.0
+"""How long the workers together may take to finish or hand back what they hold when Gradebot stops."""
 
 
 class Worker(Protocol):
@@ -30,11 +33,14 @@ class Worker(Protocol):
 
 
 class Workers:
-    """Starts one task per worker, ticking after each interval, and stops them in reverse order."""
+    """Starts one task per worker, ticking after each interval, and stops them all together."""
 
-    def __init__(self, workers: Sequence[Worker], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, workers: Sequence[Worker], clock: Callable[[], datetime], stop_timeout_s: float = STOP_TIMEOUT_S
+    ) -> None:
         self._workers = list(workers)
         self._clock = clock
+        self._stop_timeout_s = stop_timeout_s
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -49,15 +55,31 @@ class Workers:
     async def _run(self, worker: Worker) -> None:
         while True:
             await asyncio.sleep(worker.interval_s)
-            try:
-                await worker.tick(self._clock())
-            except Exception:  # a bad tick (a database blip) must not end the loop; its work stays to retry
-                log.exception("%s tick failed", worker.name)
+            await _survive(worker, "tick", lambda: worker.tick(self._clock()))
 
     async def stop(self) -> None:
+        """End every loop (a tick under way is cancelled), then let every worker finish or hand back what it holds,
+        together, within `stop_timeout_s`. A worker that fails or overruns (its database gone) is logged and keeps
+        no other from stopping; what it held is taken over by another instance when its lease runs out."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        for worker in reversed(self._workers):
-            await worker.stop()
+        await asyncio.gather(*(self._stop(worker) for worker in self._workers))
+
+    async def _stop(self, worker: Worker) -> None:
+        async def bounded() -> None:
+            try:
+                async with asyncio.timeout(self._stop_timeout_s):
+                    await worker.stop()
+            except TimeoutError:
+                log.warning("%s did not stop within %g s", worker.name, self._stop_timeout_s)
+
+        await _survive(worker, "stop", bounded)
+
+
+async def _survive(worker: Worker, what: str, work: Callable[[], Awaitable[object]]) -> None:
+    try:
+        await work()
+    except Exception:  # a bad tick (a database blip) must not end the loop, nor a failed stop keep others running
+        log.exception("%s %s failed", worker.name, what)

@@ -26,6 +26,8 @@ MAX_ATTEMPTS = 60
 MAX_BACKOFF = timedelta(minutes=15)
 SIGN_IN_BACKOFF = timedelta(minutes=10)
 OUTBOX_INTERVAL_S = 5.0
+STOP_GRACE_S = 3.0
+"""How long a stopping instance lets writes in flight land before it hands them back."""
 
 Result = dict[str, Any]
 """What a finished write did: `before` and `after` snapshots for the audit log (and anything its feature adds)."""
@@ -91,6 +93,7 @@ class Outbox:
         clock: Callable[[], datetime],
         on_settled: Settled | None = None,
         lease: timedelta = timedelta(seconds=90),
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         self._store = store
         self._http = http
@@ -100,7 +103,9 @@ class Outbox:
         self._clock = clock
         self._on_settled = on_settled
         self._lease = lease
+        self._stop_grace_s = stop_grace_s
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._concluding: set[asyncio.Task[None]] = set()
         self._answered_late: set[int] = set()
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -153,7 +158,7 @@ class Outbox:
             stop = _stop_for(exc)
             results = {entry.id: stop for entry in claimed}
         for entry in claimed:
-            await self._conclude(entry, results[entry.id])
+            await self._conclude_fully(entry, results[entry.id])
             if entry.id in self._answered_late:
                 final = await self._store.get_outbox(entry.id)
                 if final is not None and final.finished:
@@ -177,7 +182,7 @@ class Outbox:
                 result = stop
             except (GraphError, SignInRequiredError, SsoTokenError) as exc:
                 result = _stop_for(exc)
-            await self._conclude(entry, result)
+            await self._conclude_fully(entry, result)
         return await self._store.get_outbox(entry.id) or entry
 
     @contextlib.asynccontextmanager
@@ -189,6 +194,14 @@ class Outbox:
         finally:
             if not lock.locked() and self._locks.get(submission_id) is lock:
                 del self._locks[submission_id]
+
+    async def _conclude_fully(self, entry: OutboxEntry, result: Result | Exception) -> None:
+        """Conclude even when the attempt is cancelled meanwhile (the instance is stopping): an entry marked done
+        without its audit record would leave a hole in the log. `stop` waits for these."""
+        task: asyncio.Task[None] = asyncio.ensure_future(self._conclude(entry, result))
+        self._concluding.add(task)
+        task.add_done_callback(self._concluding.discard)
+        await asyncio.shield(task)
 
     async def _conclude(self, entry: OutboxEntry, result: Result | Exception) -> None:
         """Record how an attempt ended: done (+ audit), retry later with backoff, or stopped for good."""
@@ -240,9 +253,20 @@ class Outbox:
         return len(due)
 
     async def stop(self) -> None:
-        """Let writes in flight finish (they were promised to the teacher)."""
+        """Give writes in flight `stop_grace_s` to land (they were promised to the teacher), cancel the rest, let
+        every conclusion under way finish, then hand back whatever this instance still holds: pending again, due
+        now, for any instance to resume (a write cut off mid-request is re-checked against Graph before it is
+        sent again, as after a crash). Teachers told "Saving…" stay owed their notice in the store."""
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, late = await asyncio.wait(set(self._tasks), timeout=self._stop_grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._concluding:
+            await asyncio.gather(*self._concluding, return_exceptions=True)
+        released = await self._store.release_outbox(self._owner, self._clock())
+        if released:
+            log.info("outbox handed back %d writes in flight: %s", len(released), ", ".join(map(str, released)))
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

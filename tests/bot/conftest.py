@@ -138,7 +138,8 @@ WorldFactory = Callable[..., Awaitable[World]]
 async def make_world(
     aiohttp_client: Any, gradebot_settings: Callable[..., Settings], privacy_scan: PrivacyScan
 ) -> AsyncIterator[WorldFactory]:
-    """Start a sandbox (optionally with a given school and options) and a Gradebot attached to it."""
+    """Start a sandbox (optionally with a given school and options) and a Gradebot attached to it (`app_options`
+    go to `create_app`)."""
     started: list[tuple[Sandbox, AppClient]] = []
 
     async def make(
@@ -146,6 +147,7 @@ async def make_world(
         *,
         sandbox_options: dict[str, Any] | None = None,
         dev_sso: bool = True,
+        app_options: dict[str, Any] | None = None,
         **settings: Any,
     ) -> World:
         sandbox = start_sandbox(school, **(sandbox_options or {}))
@@ -153,7 +155,7 @@ async def make_world(
         privacy_scan.watch(sandbox)
         clock = Clock()
         config = gradebot_settings(sandbox, **settings)
-        client = await aiohttp_client(create_app(config, clock=clock, dev_sso=dev_sso))
+        client = await aiohttp_client(create_app(config, clock=clock, dev_sso=dev_sso, **(app_options or {})))
         started.append((sandbox, client))
         world = World(sandbox, client, clock, config.database_url, posted=privacy_scan.posted)
         return world

@@ -103,11 +103,19 @@ def test_correctly_spelled_variables_give_no_warnings() -> None:
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"LOG_LEVEL_LIBRARIES": "chatty"}, "LOG_LEVEL_LIBRARIES"),
         ({"OUTBOX_RETENTION_DAYS": "0"}, "OUTBOX_RETENTION_DAYS"),
+        ({"AUDIT_RETENTION_DAYS": "0"}, "AUDIT_RETENTION_DAYS"),
+        ({"AUDIT_RETENTION_DAYS": "a year"}, "AUDIT_RETENTION_DAYS"),
+        ({"AUDIT_RETENTION_DAYS": "20", "OUTBOX_RETENTION_DAYS": "30"}, "AUDIT_RETENTION_DAYS"),
     ],
 )
 def test_new_settings_are_validated(change: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env({**PRODUCTION, **change})
+
+
+def test_audit_records_are_kept_400_days_unless_configured() -> None:
+    assert Settings.from_env(PRODUCTION).audit_retention_days == 400
+    assert Settings.from_env({**PRODUCTION, "AUDIT_RETENTION_DAYS": "30"}).audit_retention_days == 30
 
 
 def test_old_token_keys_are_a_comma_separated_list() -> None:
