@@ -8,23 +8,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
-from microsoft_teams.cards import (
-    ActionSet,
-    AdaptiveCard,
-    CardElement,
-    Choice,
-    ChoiceSetInput,
-    Container,
-    NumberInput,
-    ShowCardAction,
-    TextInput,
-)
+from microsoft_teams import cards as ac
 from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
 from cards.blocks import (
@@ -48,14 +39,14 @@ from cards.blocks import (
     format_points,
     heading,
     is_blank,
-    last_modified_by,
+    last_change,
     late_text,
     line,
     literal_text,
     moment_with_relative,
     open_url,
-    outcomes_modified_at,
     plain,
+    plural,
     returned_values,
     score_text,
     turned_in_text,
@@ -92,15 +83,13 @@ def parse_points(value: object) -> Decimal | None:
     if is_blank(value):
         return None
     number = Decimal("NaN")  # what is not a number (bool, list, non-ASCII digits, huge text…) reads as NaN
-    try:
+    with suppress(InvalidOperation):
         if isinstance(value, float):
             number = Decimal(repr(value))
         elif isinstance(value, int) and not isinstance(value, bool):
             number = Decimal(value)
         elif isinstance(value, str) and len(value) <= 32 and value.isascii():
             number = Decimal(value.strip())
-    except InvalidOperation:
-        pass
     if not number.is_finite():
         raise ActionDataError("Points must be a number, for example 7 or 7.5.")
     if number < 0:
@@ -119,7 +108,6 @@ def parse_feedback(value: object) -> str | None:
     return clean_text(value, "Feedback", FEEDBACK_MAX_LENGTH, multiline=True)
 
 
-# moves to bot/grading/rules.py
 def _timestamp(value: object) -> object:
     """Graph's own form only (up to 7 decimals and an offset); pydantic then reads it as an aware datetime."""
     if is_blank(value):
@@ -305,8 +293,6 @@ class UndoAction(ActionPayload):
 
 ConfirmableAction = ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction
 
-# --- the grading card ------------------------------------------------------------------------------------------------
-
 
 def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None:
     """How long after the due date the work was turned in (the display copy of bot's lateness rule)."""
@@ -314,29 +300,28 @@ def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None
         return None
     if submission.status in (SubmissionStatus.WORKING, SubmissionStatus.EXCUSED):
         return None
-    late_by = submission.submitted_at - assignment.due
-    return late_by if late_by > timedelta(0) else None
+    return submission.submitted_at - assignment.due
 
 
-def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[CardElement]:
+def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[ac.CardElement]:
     chosen = {level.quality_id: level.column_id for level in selected}
     level_ids = {level.level_id for level in rubric.levels}
     choices = [
-        Choice(
+        ac.Choice(
             title=plain(level.display_name, 60)
             + (f" ({format_points(level.points)} pts)" if level.points is not None else ""),
             value=level.level_id,
         )
         for level in rubric.levels
     ]
-    inputs: list[CardElement] = [line(f"Rubric: {plain(rubric.display_name)}", bold=True)]
+    inputs: list[ac.CardElement] = [line(f"Rubric: {plain(rubric.display_name)}", bold=True)]
     for quality in rubric.qualities:
         label = plain(quality.display_name, 80) or "Quality"
         if quality.weight is not None:
             label += f" (weight {format_points(quality.weight)}%)"
         current = chosen.get(quality.quality_id)
         inputs.append(
-            ChoiceSetInput(
+            ac.ChoiceSetInput(
                 id=f"{LEVEL_INPUT_PREFIX}{quality.quality_id}",
                 label=label,
                 choices=choices,
@@ -374,12 +359,12 @@ def _grade_summary(assignment: Assignment, working: GradeValues, returned: Grade
     return f"{text} (draft: the student still sees {seen} until you return it)."
 
 
-def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeValues) -> list[CardElement]:
-    inputs: list[CardElement] = []
+def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeValues) -> list[ac.CardElement]:
+    inputs: list[ac.CardElement] = []
     if assignment.max_points is not None:
         maximum = format_points(assignment.max_points)
         inputs.append(
-            NumberInput(
+            ac.NumberInput(
                 id="points",
                 label=f"Points (out of {maximum})",
                 min=0,
@@ -392,7 +377,7 @@ def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeVa
     if rubric is not None and rubric.qualities:
         inputs.extend(_rubric_inputs(rubric, values.levels))
     inputs.append(
-        TextInput(
+        ac.TextInput(
             id="feedback",
             label="Feedback (the student sees it after you return the work)",
             is_multiline=True,
@@ -429,29 +414,24 @@ def grading_card(
     `undo` puts an Undo button for the save the banner reports right under it.
     """
     working = working_values(submission.outcomes)
-    ids = (education_class.id, assignment.id, submission.id)
-    late = late_text(_late_by(submission, assignment))
-    links = [
-        open_url(resource.display_name or "Turned-in work", resource.url)
-        for resource in submission.submitted_resources or ()
-    ]
-    work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
     shown = working
     if entered is not None:
-        shown = GradeValues(
-            float(entered.points) if entered.points is not None else None, entered.feedback, entered.levels
-        )
-    save = GradeAction(*ids, None, None, (), outcomes_modified_at(submission.outcomes), False, nonce)
-    return_all = ReturnAllAction(education_class.id, assignment.id, False, graded_not_returned, nonce)
+        points = float(entered.points) if entered.points is not None else None
+        shown = GradeValues(points, entered.feedback, entered.levels)
+    ids = (education_class.id, assignment.id, submission.id)
+    late = late_text(_late_by(submission, assignment))
+    links = [open_url(item.display_name or "Turned-in work", item.url) for item in submission.submitted_resources or ()]
+    work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
+    save = GradeAction(*ids, None, None, (), last_change(submission.outcomes)[0], False, nonce)
     more = [
-        execute(f"Return all graded ({graded_not_returned})", return_all) if graded_not_returned > 0 else None,
+        _return_all(education_class, assignment, graded_not_returned, nonce),
         execute("Return for revision", ReassignAction(*ids, False, nonce)),
         execute("Excuse", ExcuseAction(*ids, False, nonce)),
     ]
-    more_card = AdaptiveCard(version=CARD_VERSION, body=[ActionSet(actions=[a for a in more if a is not None])])
+    more_card = ac.AdaptiveCard(version=CARD_VERSION, body=[ac.ActionSet(actions=[a for a in more if a is not None])])
     return card(
         [
-            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
+            _undo_button(undo),
             heading(plain(student_name) or "A student"),
             line(f"{plain(assignment.display_name)} · {plain(education_class.display_name)}", subtle=True),
             line(
@@ -467,17 +447,28 @@ def grading_card(
             if not work_links and submission.submitted_resources is not None
             else None,
             buttons([*work_links, open_url("Open in Teams", submission.web_url)]),
-            Container(items=_grade_inputs(assignment, rubric, shown), separator=True, spacing="Medium"),
+            ac.Container(items=_grade_inputs(assignment, rubric, shown), separator=True, spacing="Medium"),
         ],
         [
             execute("Save grade", save, with_inputs=True),
             execute("Skip", SkipAction(*ids)),
             execute("Return", ReturnAction(*ids, False, nonce)),
-            ShowCardAction(title="More", card=more_card),
+            ac.ShowCardAction(title="More", card=more_card),
         ],
         status=status,
         full_width=True,
     )
+
+
+def _undo_button(undo: UndoAction | None) -> ac.ActionSet | None:
+    """Undo for the save the banner reports, right under it."""
+    return buttons([execute("Undo this save", undo)]) if undo is not None else None
+
+
+def _return_all(class_: EducationClass, assignment: Assignment, count: int, nonce: str) -> ac.ExecuteAction | None:
+    """ "Return all graded (N)", when graded work is not yet returned."""
+    return_all = ReturnAllAction(class_.id, assignment.id, False, count, nonce)
+    return execute(f"Return all graded ({count})", return_all) if count > 0 else None
 
 
 def all_graded_card(
@@ -493,10 +484,9 @@ def all_graded_card(
     for the save the banner reports (`undo`)."""
     title = plain(assignment.display_name) or "this assignment"
     noun = "submission is" if returned_pending == 1 else "submissions are"
-    return_all = ReturnAllAction(education_class.id, assignment.id, False, returned_pending, nonce)
     return card(
         [
-            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
+            _undo_button(undo),
             heading("All graded"),
             line(f"Everything turned in for {title} ({plain(education_class.display_name)}) has a grade."),
             line(f"{returned_pending} graded {noun} not returned yet: students can't see those grades.")
@@ -504,23 +494,11 @@ def all_graded_card(
             else None,
         ],
         [
-            execute(f"Return all graded ({returned_pending})", return_all) if returned_pending > 0 else None,
+            _return_all(education_class, assignment, returned_pending, nonce),
             execute("Other ungraded work", ShowUngradedAction(education_class.id, 0)),
         ],
         status=status,
     )
-
-
-# --- decisions: confirm steps and conflicts --------------------------------------------------------------------------
-
-
-def _what_becomes_visible(assignment: Assignment, submission: Submission | None) -> str:
-    parts = _grade_parts(
-        working_values(submission.outcomes if submission else None), assignment.max_points, to_student=True
-    )
-    if not parts:
-        return "the work goes back to the student with no grade or feedback."
-    return f"{' and '.join(parts)} {'becomes' if len(parts) == 1 else 'become'} visible to the student."
 
 
 def confirm_card(
@@ -539,40 +517,53 @@ def confirm_card(
     title = plain(assignment.display_name) or "this assignment"
     match action:
         case ReturnAllAction():
-            count = action.expected_count
-            noun = "submission" if count == 1 else "submissions"
             statement = (
-                f"Return {count} graded {noun} of {title}: their points and feedback become visible to those students."
+                f"Return {plural(action.expected_count, 'graded submission')} of {title}: "
+                "their points and feedback become visible to those students."
             )
-            yes = "Yes, return all"
+            yes, submission_id = "Yes, return all", None
         case ReturnAction():
-            statement = f"Return to {student}: {_what_becomes_visible(assignment, submission)}"
-            yes = "Yes, return"
+            working = working_values(submission.outcomes if submission else None)
+            parts = _grade_parts(working, assignment.max_points, to_student=True)
+            verb = "becomes" if len(parts) == 1 else "become"
+            visible = (
+                f"{' and '.join(parts)} {verb} visible to the student"
+                if parts
+                else "the work goes back to the student with no grade or feedback"
+            )
+            statement = f"Return to {student}: {visible}."
+            yes, submission_id = "Yes, return", action.submission_id
         case ReassignAction():
             statement = (
                 f"Return {title} to {student} for revision: the student gets the work back with your feedback, "
                 "can change it and turn it in again."
             )
-            yes = "Yes, return for revision"
+            yes, submission_id = "Yes, return for revision", action.submission_id
         case ExcuseAction():
             statement = (
                 f"Excuse {student} from {title}: they won't need to turn it in. "
                 "Excusing deletes the feedback and rubric selections."
             )
-            yes = "Yes, excuse"
-    submission_id = None if isinstance(action, ReturnAllAction) else action.submission_id
+            yes, submission_id = "Yes, excuse", action.submission_id
     back = OpenGradingAction(action.class_id, action.assignment_id, submission_id)
     return card(
-        [
-            heading("Please confirm"),
-            line(statement),
-            line(plain(warning, 300), color="Attention") if warning else None,
-        ],
+        [heading("Please confirm"), line(statement), line(plain(warning, 300), color="Attention") if warning else None],
         [execute(yes, dataclasses.replace(action, confirmed=True)), execute("Cancel", back)],
     )
 
 
-def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[CardElement]:
+def _changed(
+    who: str, student_name: str, assignment: Assignment, submission: Submission, tz: ZoneInfo, now: datetime
+) -> str:
+    """ "Alan changed the grade for Ada (Essay 1) on Mon 1 Dec, 09:55 (5 minutes ago)", from `submission` read fresh."""
+    changed_at = last_change(submission.outcomes)[0]
+    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
+    return (
+        f"{who} changed the grade for {plain(student_name) or 'the student'} ({plain(assignment.display_name)}){when}"
+    )
+
+
+def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[ac.CardElement]:
     """A labelled grade: its points line, and its feedback shown as typed (cut to a preview) or "No feedback"."""
     preview = feedback if not feedback or len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
     shown = literal_text(preview, subtle=subtle) if preview else line("No feedback", subtle=True)
@@ -598,21 +589,17 @@ def conflict_card(
     """Someone changed the grade after the card was shown: show theirs (from `submission`, read fresh with
     outcomes) next to the teacher's values, with "Keep mine" / "Keep theirs"."""
     theirs = working_values(submission.outcomes)
-    changed_by = plain(last_modified_by(submission.outcomes)) or "Someone else"
-    changed_at = outcomes_modified_at(submission.outcomes)
-    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
-    mine_points = score_text(float(mine.points), assignment.max_points) if mine.points is not None else "no points"
+    changed_by = plain(last_change(submission.outcomes)[1]) or "Someone else"
     ids = (education_class.id, assignment.id, submission.id)
     keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels)
     keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
     return card(
         [
             heading("This grade changed meanwhile"),
-            line(
-                f"{changed_by} changed the grade for {plain(student_name) or 'the student'} "
-                f"({plain(assignment.display_name)}){when}, after this card was shown."
+            line(_changed(changed_by, student_name, assignment, submission, tz, now) + ", after this card was shown."),
+            *_grade_block(
+                "Yours (not saved)", score_text(mine.points, assignment.max_points), mine.feedback, subtle=True
             ),
-            *_grade_block("Yours (not saved)", mine_points, mine.feedback, subtle=True),
             *_grade_block("Now saved", score_text(theirs.points, assignment.max_points), theirs.feedback, subtle=True),
         ],
         [execute("Keep mine", keep_mine), execute("Keep theirs", keep_theirs)],
@@ -635,23 +622,17 @@ def undo_conflict_card(
     """Undo would replace a grade that changed after the teacher's save: show what they saved, what Graph holds now
     (from `submission`, read fresh with outcomes) and who changed it, and what undo would put back; the teacher
     chooses "Undo anyway" or "Keep the current grade". For the teacher's own eyes only (names a co-teacher)."""
-    now_saved = working_values(submission.outcomes)
-    changed_at = outcomes_modified_at(submission.outcomes)
-    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
     who = plain(changed_by, 80) or "Someone else"
-    keep = OpenGradingAction(education_class.id, assignment.id, submission.id)
     blocks = [
         ("You saved", yours),
-        (f"Now in Teams Assignments (changed by {who})", now_saved),
+        (f"Now in Teams Assignments (changed by {who})", working_values(submission.outcomes)),
         ("Undo would put back", restores),
     ]
+    changed = _changed(who, student_name, assignment, submission, tz, now)
     return card(
         [
             heading("This grade changed after you saved it"),
-            line(
-                f"{who} changed the grade for {plain(student_name) or 'the student'} "
-                f"({plain(assignment.display_name)}){when}. Undo now would replace that grade, so nothing was undone."
-            ),
+            line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
             *(
                 element
                 for label, grade in blocks
@@ -660,7 +641,7 @@ def undo_conflict_card(
         ],
         [
             execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,
-            execute("Keep the current grade", keep),
+            execute("Keep the current grade", OpenGradingAction(education_class.id, assignment.id, submission.id)),
         ],
         status=Banner.warning("Not undone: this grade changed after your save."),
     )

@@ -11,16 +11,7 @@ from datetime import datetime, time
 from typing import Annotated, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
-from microsoft_teams.cards import (
-    CardElement,
-    Choice,
-    ChoiceSetInput,
-    Container,
-    NumberInput,
-    TextInput,
-    TimeInput,
-    ToggleInput,
-)
+from microsoft_teams import cards as ac
 from pydantic import BeforeValidator, Field, model_validator
 
 from cards.blocks import (
@@ -35,15 +26,15 @@ from cards.blocks import (
     buttons,
     card,
     execute,
+    fitted_card,
     format_moment,
     heading,
     is_blank,
-    largest_fitting,
     late_text,
     line,
-    more_line,
     plain,
     plural,
+    section,
     time_zone,
     turned_in_text,
     whole_number,
@@ -171,52 +162,37 @@ def _who(item: UngradedView) -> str:
     return f"{plain(item.student_name, 60) or 'A student'} ({plain(item.assignment.display_name, 60)})"
 
 
-def _entry_block(entry: DigestEntry, tz: ZoneInfo, now: datetime) -> Container:
+def _entry_block(entry: DigestEntry, tz: ZoneInfo, now: datetime) -> ac.Container:
     oldest, class_id = entry.oldest, entry.education_class.id
-    items: list[CardElement | None] = [
+    late = ", ".join(f"{_who(item)} {late_text(item.late_by) or 'late'}" for item in entry.late[:LATE_SHOWN])
+    late += f" and {len(entry.late) - LATE_SHOWN} more" if len(entry.late) > LATE_SHOWN else ""
+    grade = OpenGradingAction(class_id, oldest.assignment.id, oldest.submission.id) if oldest else None
+    items = [
         line(plain(entry.education_class.display_name) or "Unnamed class", bold=True),
         line(f"{entry.waiting} waiting to be graded"),
+        line(f"Oldest: {_who(oldest)} · {turned_in_text(oldest.turned_in_at, tz, now)}", subtle=True)
+        if oldest is not None
+        else None,
+        line(f"Late: {late}", color="Attention") if entry.late else None,
+        buttons([execute("Grade", grade) if grade else None, execute("All ungraded", ShowUngradedAction(class_id, 0))]),
     ]
-    if oldest is not None:
-        items.append(line(f"Oldest: {_who(oldest)} · {turned_in_text(oldest.turned_in_at, tz, now)}", subtle=True))
-    if entry.late:
-        named = ", ".join(f"{_who(item)} {late_text(item.late_by) or 'late'}" for item in entry.late[:LATE_SHOWN])
-        more = f" and {len(entry.late) - LATE_SHOWN} more" if len(entry.late) > LATE_SHOWN else ""
-        items.append(line(f"Late: {named}{more}", color="Attention"))
-    grade = OpenGradingAction(class_id, oldest.assignment.id, oldest.submission.id) if oldest is not None else None
-    items.append(
-        buttons(
-            [
-                execute("Grade", grade) if grade is not None else None,
-                execute("All ungraded", ShowUngradedAction(class_id, 0)),
-            ]
-        )
-    )
-    return Container(items=[item for item in items if item is not None], separator=True)
+    return section(items)
 
 
 def digest_card(entries: Sequence[DigestEntry], tz: ZoneInfo, now: datetime) -> Card:
     """The digest (1:1 chat only: it names students): per class, what waits, the oldest and the late ones.
     Classes with nothing waiting are left out."""
     shown = [entry for entry in entries if entry.waiting > 0]
-    total = sum(entry.waiting for entry in shown)
     snooze = [execute("Snooze 1 day", SnoozeAction(1)), execute("Snooze 1 week", SnoozeAction(7))]
     if not shown:
         return card([heading("Grading reminder"), line("Nothing is waiting to be graded.")], snooze)
-
-    def build(count: int) -> Card:
-        body: list[CardElement | None] = [
-            heading("Grading reminder"),
-            line(f"{plural(total, 'submission')} waiting in {plural(len(shown), 'class', 'classes')}.", subtle=True),
-        ]
-        body.extend(_entry_block(entry, tz, now) for entry in shown[:count])
-        body.append(more_line(len(shown) - count, "classes"))
-        return card(body, snooze, full_width=True)
-
-    return build(largest_fitting(build, len(shown)))
-
-
-# --- settings --------------------------------------------------------------------------------------------------------
+    total = sum(entry.waiting for entry in shown)
+    head = [
+        heading("Grading reminder"),
+        line(f"{plural(total, 'submission')} waiting in {plural(len(shown), 'class', 'classes')}.", subtle=True),
+    ]
+    rows = [[_entry_block(entry, tz, now)] for entry in shown]
+    return fitted_card(head, rows, "classes", snooze, full_width=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,50 +221,37 @@ def reminder_settings_card(
 ) -> Card:
     """Inputs for every setting, "Save" (saveReminders) and "Turn off" (remindOff); `tz` renders the snooze end."""
     (low_waiting, high_waiting), (low_age, high_age) = MIN_WAITING_RANGE, MIN_AGE_RANGE
-    class_choices = [
-        Choice(title=plain(education_class.display_name, 80) or "Unnamed class", value=education_class.id)
-        for education_class in settings.classes
-    ]
+    classes = [ac.Choice(title=plain(c.display_name, 80) or "Unnamed class", value=c.id) for c in settings.classes]
+    days = [ac.Choice(title=day.capitalize(), value=day) for day in WEEKDAYS]
     until = settings.snoozed_until
-    current = SaveRemindersAction(
-        settings.days,
-        settings.at,
-        settings.timezone,
-        settings.quiet_start,
-        settings.quiet_end,
-        settings.included_class_ids,
-        settings.min_waiting,
-        settings.min_age_days,
-        settings.enabled,
-    )
-    body: list[CardElement | None] = [
+    body: list[ac.CardElement | None] = [
         heading("Grading reminders"),
         line(f"Snoozed until {format_moment(until, tz, now)}.", subtle=True)
         if until is not None and as_utc(until) > as_utc(now)
         else None,
-        ToggleInput(
+        ac.ToggleInput(
             id="enabled",
             title="Send me grading reminders",
             value="true" if settings.enabled else "false",
             value_on="true",
             value_off="false",
         ),
-        ChoiceSetInput(
+        ac.ChoiceSetInput(
             id="days",
             label="Days",
             is_multi_select=True,
             style="expanded",
-            choices=[Choice(title=day.capitalize(), value=day) for day in WEEKDAYS],
+            choices=days,
             value=",".join(day for day in WEEKDAYS if day in settings.days),
         ),
-        TimeInput(
+        ac.TimeInput(
             id="time",
             label="Time",
             value=_clock_text(settings.at),
             is_required=True,
             error_message="Pick a time for the reminder.",
         ),
-        TextInput(
+        ac.TextInput(
             id="timezone",
             label="Time zone",
             value=settings.timezone,
@@ -298,19 +261,19 @@ def reminder_settings_card(
             is_required=True,
             error_message=_TIMEZONE_HINT,
         ),
-        TimeInput(id="quietStart", label="Quiet hours from (optional)", value=_clock_text(settings.quiet_start)),
-        TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_text(settings.quiet_end)),
-        ChoiceSetInput(
+        ac.TimeInput(id="quietStart", label="Quiet hours from (optional)", value=_clock_text(settings.quiet_start)),
+        ac.TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_text(settings.quiet_end)),
+        ac.ChoiceSetInput(
             id="classIds",
             label="Classes (none selected = all classes)",
             is_multi_select=True,
             style="expanded",
-            choices=class_choices,
+            choices=classes,
             value=",".join(settings.included_class_ids) or None,
         )
-        if class_choices
+        if classes
         else None,
-        NumberInput(
+        ac.NumberInput(
             id="minWaiting",
             label="Remind me when at least this many submissions wait",
             min=low_waiting,
@@ -319,7 +282,7 @@ def reminder_settings_card(
             is_required=True,
             error_message=f"Enter a number from {low_waiting} to {high_waiting}.",
         ),
-        NumberInput(
+        ac.NumberInput(
             id="minAgeDays",
             label="…and the oldest has waited at least this many days",
             min=low_age,
@@ -329,8 +292,6 @@ def reminder_settings_card(
             error_message=f"Enter a number of days from {low_age} to {high_age}.",
         ),
     ]
-    return card(
-        body,
-        [execute("Save", current, with_inputs=True), execute("Turn off", RemindOffAction())],
-        status=status,
-    )
+    # Save carries no data (SaveRemindersAction.to_data() is {}): every value comes from the inputs.
+    save = ac.ExecuteAction(title="Save", verb=SaveRemindersAction.VERB, data={}, associated_inputs="auto")
+    return card(body, [save, execute("Turn off", RemindOffAction())], status=status)
