@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, dataclass_transform
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_teams import cards as ac
@@ -101,18 +101,26 @@ def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
     return _ADAPTERS.get(kind) or _ADAPTERS.setdefault(kind, TypeAdapter(kind))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True)
+@dataclass(frozen=True)
 class ActionPayload:
     """Base of every payload: `VERB`, `to_data()` for the card, `parse()` for the invoke.
 
-    Payloads are frozen dataclasses that code builds directly; their Annotated field types are checked by pydantic
-    once, in `parse`, where the data comes back from the client (attacker-controlled) under camelCase keys.
+    Each subclass is a frozen dataclass (`class GradeAction(ActionPayload, verb="grade")`) that code builds directly;
+    its Annotated field types are checked by pydantic once, in `parse`, where the data comes back from the client
+    (attacker-controlled) under camelCase keys.
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(alias_generator=to_camel, hide_input_in_errors=True)
     VERB: ClassVar[str]
     MESSAGES: ClassVar[Mapping[str, str]] = {}
     """The teacher-facing message for any refusal of a data key; other refusals say the card is stale."""
+
+    def __init_subclass__(cls, verb: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if verb is not None:
+            cls.VERB = verb
+        dataclass(frozen=True)(cls)
 
     def to_data(self) -> dict[str, object]:
         """The Action.Execute `data` the card carries (fields at their default are left out)."""

@@ -9,10 +9,9 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
@@ -159,15 +158,13 @@ def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[R
 # --- payloads --------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class GradeAction(ActionPayload):
+class GradeAction(ActionPayload, verb="grade"):
     """Save a working grade (never visible to the student until returned).
 
     The card's data carries the ids, `knownModified` (the latest outcome change the card showed; "" if never graded),
     `force` and `nonce`; points, feedback and `level_<qualityId>` arrive as inputs merged into it (None when empty).
     """
 
-    VERB: ClassVar[str] = "grade"
     class_id: Id
     assignment_id: Id
     submission_id: Id
@@ -195,15 +192,12 @@ class GradeAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class SkipAction(ActionPayload):
-    VERB: ClassVar[str] = "skip"
+class SkipAction(ActionPayload, verb="skip"):
     class_id: Id
     assignment_id: Id
     submission_id: Id
 
 
-@dataclass(frozen=True, slots=True)
 class _SubmissionStep(ActionPayload):
     """Shared shape of return / reassign / excuse: a step on one submission, asked first and then `confirmed`."""
 
@@ -214,32 +208,21 @@ class _SubmissionStep(ActionPayload):
     nonce: Nonce
 
 
-@dataclass(frozen=True, slots=True)
-class ReturnAction(_SubmissionStep):
+class ReturnAction(_SubmissionStep, verb="return"):
     """Return one submission: its working grade becomes visible to the student."""
 
-    VERB: ClassVar[str] = "return"
 
-
-@dataclass(frozen=True, slots=True)
-class ReassignAction(_SubmissionStep):
+class ReassignAction(_SubmissionStep, verb="reassign"):
     """Return for revision: the student can change the work and turn it in again."""
 
-    VERB: ClassVar[str] = "reassign"
 
-
-@dataclass(frozen=True, slots=True)
-class ExcuseAction(_SubmissionStep):
+class ExcuseAction(_SubmissionStep, verb="excuse"):
     """Excuse the student from the assignment (deletes feedback and rubric selections)."""
 
-    VERB: ClassVar[str] = "excuse"
 
-
-@dataclass(frozen=True, slots=True)
-class ReturnAllAction(ActionPayload):
+class ReturnAllAction(ActionPayload, verb="returnAll"):
     """Return every graded, not yet returned submission of an assignment; `expected_count` is what the card showed."""
 
-    VERB: ClassVar[str] = "returnAll"
     class_id: Id
     assignment_id: Id
     confirmed: Flag
@@ -247,11 +230,9 @@ class ReturnAllAction(ActionPayload):
     nonce: Nonce
 
 
-@dataclass(frozen=True, slots=True)
-class ResolveConflictAction(ActionPayload):
+class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
     """After a conflict: keep the teacher's values (`mine`, written with force) or the newer ones (`theirs`)."""
 
-    VERB: ClassVar[str] = "resolveConflict"
     class_id: Id
     assignment_id: Id
     submission_id: Id
@@ -268,15 +249,13 @@ class ResolveConflictAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class UndoAction(ActionPayload):
+class UndoAction(ActionPayload, verb="undo"):
     """Undo the save `write_id` names (Gradebot's id for that write), once; `nonce` is the card's.
 
     A payload without `write_id` names nothing and undoes nothing. `anyway` is the teacher's explicit choice on the
     undo conflict card to replace the grade shown there, whose newest outcome change was `known_modified`.
     """
 
-    VERB: ClassVar[str] = "undo"
     nonce: Nonce
     write_id: Annotated[Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)] | None, BLANK_IS_NONE] = (
         None

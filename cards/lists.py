@@ -6,10 +6,9 @@ openGrading).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Annotated, ClassVar, Final, Literal, Protocol, Self, TypeVar
+from typing import Annotated, Final, Literal, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
@@ -52,36 +51,28 @@ MAX_REFRESH_USERS: Final = 60
 """Teams auto-refreshes a card for at most 60 listed users."""
 
 
-@dataclass(frozen=True, slots=True)
-class PickClassAction(ActionPayload):
+class PickClassAction(ActionPayload, verb="pickClass"):
     """A class picked in the 1:1 chat; `next_view` is what to show for it, `query` an assignment search (grade …)."""
 
-    VERB: ClassVar[str] = "pickClass"
     class_id: Id
     next_view: Annotated[NextView, Field(alias="next")]
     query: Annotated[str | None, PlainValidator(lambda value: clean_text(value, "Search", 200, multiline=False))] = None
 
 
-@dataclass(frozen=True, slots=True)
-class ShowAssignmentsAction(ActionPayload):
-    VERB: ClassVar[str] = "showAssignments"
+class ShowAssignmentsAction(ActionPayload, verb="showAssignments"):
     class_id: Id
 
 
-@dataclass(frozen=True, slots=True)
-class ShowUngradedAction(ActionPayload):
+class ShowUngradedAction(ActionPayload, verb="showUngraded"):
     """Ungraded work of one class, or of every taught class when `class_id` is None; `page` counts from 0."""
 
-    VERB: ClassVar[str] = "showUngraded"
     class_id: OptionalId
     page: Page
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshViewAction(ActionPayload):
+class RefreshViewAction(ActionPayload, verb="refreshView"):
     """The refresh of a neutral channel card: brings the invoking teacher's own view."""
 
-    VERB: ClassVar[str] = "refreshView"
     view: RefreshableView
     class_id: OptionalId
     page: Page
@@ -93,11 +84,9 @@ class RefreshViewAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class OpenGradingAction(ActionPayload):
+class OpenGradingAction(ActionPayload, verb="openGrading"):
     """Open the grading card; without a submission, the first one waiting in the assignment."""
 
-    VERB: ClassVar[str] = "openGrading"
     class_id: Id
     assignment_id: Id
     submission_id: OptionalId = None

@@ -97,19 +97,15 @@ def _text_bool(value: object) -> object:
     return text == "true" if text in ("true", "false") else value
 
 
-@dataclass(frozen=True, slots=True)
-class SnoozeAction(ActionPayload):
+class SnoozeAction(ActionPayload, verb="snooze"):
     """Pause reminders for a day or a week."""
 
-    VERB: ClassVar[str] = "snooze"
     days: Annotated[Literal[1, 7], BeforeValidator(whole_number)]
 
 
-@dataclass(frozen=True, slots=True)
-class SaveRemindersAction(ActionPayload):
+class SaveRemindersAction(ActionPayload, verb="saveReminders"):
     """The reminder settings card's inputs (its Save button carries no data). Empty `class_ids` means every class."""
 
-    VERB: ClassVar[str] = "saveReminders"
     MESSAGES: ClassVar[dict[str, str]] = {
         "time": "Reminder time must be a time like 16:30.",
         "quietStart": "Quiet hours start must be a time like 16:30.",
@@ -140,9 +136,7 @@ class SaveRemindersAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class RemindOffAction(ActionPayload):
-    VERB: ClassVar[str] = "remindOff"
+class RemindOffAction(ActionPayload, verb="remindOff"): ...
 
 
 # --- the digest ------------------------------------------------------------------------------------------------------
