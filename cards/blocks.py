@@ -104,12 +104,9 @@ def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
 @dataclass_transform(frozen_default=True)
 @dataclass(frozen=True)
 class ActionPayload:
-    """Base of every payload: `VERB`, `to_data()` for the card, `parse()` for the invoke.
-
-    Each subclass is a frozen dataclass (`class GradeAction(ActionPayload, verb="grade")`) that code builds directly;
-    its Annotated field types are checked by pydantic once, in `parse`, where the data comes back from the client
-    (attacker-controlled) under camelCase keys.
-    """
+    """Base of every payload: `VERB`, `to_data()` for the card, `parse()` for the invoke. A subclass (`class
+    GradeAction(ActionPayload, verb="grade")`) is a frozen dataclass that code builds directly; pydantic checks its
+    Annotated field types once, in `parse`, where data comes back from the client under camelCase keys."""
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(alias_generator=to_camel, hide_input_in_errors=True)
     VERB: ClassVar[str]
@@ -124,10 +121,7 @@ class ActionPayload:
 
     def to_data(self) -> dict[str, object]:
         """The Action.Execute `data` the card carries (fields at their default are left out)."""
-        data: dict[str, object] = _adapter(type(self)).dump_python(
-            self, mode="json", by_alias=True, exclude_defaults=True
-        )
-        return data
+        return dict(_adapter(type(self)).dump_python(self, mode="json", by_alias=True, exclude_defaults=True))
 
     @classmethod
     def parse(cls, data: object) -> Self:
@@ -342,11 +336,7 @@ def facts(pairs: Sequence[tuple[str, str]]) -> ac.FactSet:
 
 
 def execute(
-    title: str,
-    payload: ActionPayload,
-    *,
-    with_inputs: bool = False,
-    style: Literal["positive", "destructive"] | None = None,
+    title: str, payload: ActionPayload, *, with_inputs: bool = False, style: Literal["destructive"] | None = None
 ) -> ac.ExecuteAction:
     """An Action.Execute button carrying `payload`; inputs are sent only when `with_inputs`."""
     inputs: Literal["auto", "none"] = "auto" if with_inputs else "none"
@@ -428,8 +418,7 @@ def fitted_card(
 
 def serialize(model: ac.AdaptiveCard) -> Card:
     """The card's JSON (the library writes `schema`, not `$schema`, so we never set it; Nones are dropped)."""
-    data: Card = model.model_dump(mode="json", exclude_none=True, by_alias=True)
-    return data
+    return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 def card_size(card_json: Mapping[str, Any]) -> int:
@@ -438,11 +427,8 @@ def card_size(card_json: Mapping[str, Any]) -> int:
 
 
 def largest_fitting(build: Callable[[int], Card], count: int, budget: int = MAX_CARD_BYTES) -> int:
-    """The largest n ≤ count for which `build(n)` stays within `budget` (measured, not guessed); at least 1.
-
-    Card size grows about linearly with n, so the search interpolates, with a bisection step whenever an
-    interpolation step did not halve the interval (a few builds in practice, O(log n) at worst).
-    """
+    """The largest n ≤ count for which `build(n)` stays within `budget` (measured, not guessed); at least 1. Size
+    grows about linearly with n, so the search interpolates, bisecting whenever a step did not halve the interval."""
     if count <= 1:
         return count
     high, high_size = count, card_size(build(count))

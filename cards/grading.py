@@ -74,8 +74,6 @@ FEEDBACK_PREVIEW: Final = 600
 UNDO_TITLE: Final = "Undo this save"
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
 
-# --- fields ----------------------------------------------------------------------------------------------------------
-
 
 def parse_points(value: object) -> Decimal | None:
     """Points typed into a card: None when empty, else a finite decimal 0 ≤ p < 1e7 with at most 2 decimals."""
@@ -147,7 +145,7 @@ Timestamp = Annotated[
     PlainSerializer(lambda at: format_datetime(at) if at else ""),
 ]
 """Sent as "" for no time, so that a card's key is there even when the grade was never set."""
-ConflictChoice = Literal["mine", "theirs"]
+WriteId = Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)]
 
 
 def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[RubricSelection, ...]) -> None:
@@ -155,15 +153,10 @@ def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[R
         raise ActionDataError("Enter points or feedback before saving.", "points")
 
 
-# --- payloads --------------------------------------------------------------------------------------------------------
-
-
 class GradeAction(ActionPayload, verb="grade"):
-    """Save a working grade (never visible to the student until returned).
-
-    The card's data carries the ids, `knownModified` (the latest outcome change the card showed; "" if never graded),
-    `force` and `nonce`; points, feedback and `level_<qualityId>` arrive as inputs merged into it (None when empty).
-    """
+    """Save a working grade (the student sees it once returned). The card's data carries the ids, `knownModified`
+    (the latest outcome change the card showed; "" if never graded), `force` and `nonce`; points, feedback and
+    `level_<qualityId>` arrive as inputs merged into it (None when empty)."""
 
     class_id: Id
     assignment_id: Id
@@ -236,7 +229,7 @@ class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
     class_id: Id
     assignment_id: Id
     submission_id: Id
-    choice: ConflictChoice
+    choice: Literal["mine", "theirs"]
     points: Annotated[Points, Field(default=None)]
     feedback: Annotated[Feedback, Field(default=None)]
     nonce: Nonce
@@ -250,16 +243,11 @@ class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
 
 
 class UndoAction(ActionPayload, verb="undo"):
-    """Undo the save `write_id` names (Gradebot's id for that write), once; `nonce` is the card's.
-
-    A payload without `write_id` names nothing and undoes nothing. `anyway` is the teacher's explicit choice on the
-    undo conflict card to replace the grade shown there, whose newest outcome change was `known_modified`.
-    """
+    """Undo the save `write_id` names (Gradebot's id for that write; without it, nothing), once. `anyway` is the
+    teacher's choice on the undo conflict card to replace the grade shown there, last changed at `known_modified`."""
 
     nonce: Nonce
-    write_id: Annotated[Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)] | None, BLANK_IS_NONE] = (
-        None
-    )
+    write_id: Annotated[WriteId | None, BLANK_IS_NONE] = None
     anyway: Flag = False
     known_modified: Timestamp = None
 
@@ -268,9 +256,6 @@ class UndoAction(ActionPayload, verb="undo"):
         if self.anyway and self.write_id is None:
             raise ActionDataError(STALE_CARD, "writeId")
         return self
-
-
-ConfirmableAction = ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction
 
 
 def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None:
@@ -285,14 +270,10 @@ def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None
 def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[ac.CardElement]:
     chosen = {level.quality_id: level.column_id for level in selected}
     level_ids = {level.level_id for level in rubric.levels}
-    choices = [
-        ac.Choice(
-            title=plain(level.display_name, 60)
-            + (f" ({format_points(level.points)} pts)" if level.points is not None else ""),
-            value=level.level_id,
-        )
-        for level in rubric.levels
-    ]
+    choices = []
+    for level in rubric.levels:
+        points = f" ({format_points(level.points)} pts)" if level.points is not None else ""
+        choices.append(ac.Choice(title=plain(level.display_name, 60) + points, value=level.level_id))
     inputs: list[ac.CardElement] = [line(f"Rubric: {plain(rubric.display_name)}", bold=True)]
     for quality in rubric.qualities:
         label = plain(quality.display_name, 80) or "Quality"
@@ -386,12 +367,9 @@ def grading_card(
     entered: GradeAction | None = None,
     undo: UndoAction | None = None,
 ) -> Card:
-    """Grade one submission (needs `$expand=outcomes,submittedResources` for values and links).
-
-    `position`/`waiting` give "3 of 12 waiting"; `graded_not_returned` feeds "Return all graded (N)";
-    `status` is a banner with the last result; `entered` re-shows what the teacher typed after a failed save;
-    `undo` puts an Undo button for the save the banner reports right under it.
-    """
+    """Grade one submission (read with `$expand=outcomes,submittedResources`). `position`/`waiting` give "3 of 12
+    waiting"; `status` is a banner with the last result, `undo` an Undo button under it for the save it reports;
+    `entered` re-shows what the teacher typed after a failed save."""
     working = working_values(submission.outcomes)
     shown = working
     if entered is not None:
@@ -402,15 +380,16 @@ def grading_card(
     links = [open_url(item.display_name or "Turned-in work", item.url) for item in submission.submitted_resources or ()]
     work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
     save = GradeAction(*ids, None, None, (), last_change(submission.outcomes)[0], False, nonce)
+    return_all = ReturnAllAction(education_class.id, assignment.id, False, graded_not_returned, nonce)
     more = [
-        _return_all(education_class, assignment, graded_not_returned, nonce),
+        execute(f"Return all graded ({graded_not_returned})", return_all) if graded_not_returned > 0 else None,
         execute("Return for revision", ReassignAction(*ids, False, nonce)),
         execute("Excuse", ExcuseAction(*ids, False, nonce)),
     ]
     more_card = ac.AdaptiveCard(version=CARD_VERSION, body=[ac.ActionSet(actions=[a for a in more if a is not None])])
     return card(
         [
-            _undo_button(undo),
+            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
             heading(plain(student_name) or "A student"),
             line(f"{plain(assignment.display_name)} · {plain(education_class.display_name)}", subtle=True),
             line(
@@ -439,17 +418,6 @@ def grading_card(
     )
 
 
-def _undo_button(undo: UndoAction | None) -> ac.ActionSet | None:
-    """Undo for the save the banner reports, right under it."""
-    return buttons([execute("Undo this save", undo)]) if undo is not None else None
-
-
-def _return_all(class_: EducationClass, assignment: Assignment, count: int, nonce: str) -> ac.ExecuteAction | None:
-    """ "Return all graded (N)", when graded work is not yet returned."""
-    return_all = ReturnAllAction(class_.id, assignment.id, False, count, nonce)
-    return execute(f"Return all graded ({count})", return_all) if count > 0 else None
-
-
 def all_graded_card(
     assignment: Assignment,
     education_class: EducationClass,
@@ -463,9 +431,10 @@ def all_graded_card(
     for the save the banner reports (`undo`)."""
     title = plain(assignment.display_name) or "this assignment"
     noun = "submission is" if returned_pending == 1 else "submissions are"
+    return_all = ReturnAllAction(education_class.id, assignment.id, False, returned_pending, nonce)
     return card(
         [
-            _undo_button(undo),
+            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
             heading("All graded"),
             line(f"Everything turned in for {title} ({plain(education_class.display_name)}) has a grade."),
             line(f"{returned_pending} graded {noun} not returned yet: students can't see those grades.")
@@ -473,7 +442,7 @@ def all_graded_card(
             else None,
         ],
         [
-            _return_all(education_class, assignment, returned_pending, nonce),
+            execute(f"Return all graded ({returned_pending})", return_all) if returned_pending > 0 else None,
             execute("Other ungraded work", ShowUngradedAction(education_class.id, 0)),
         ],
         status=status,
@@ -481,17 +450,15 @@ def all_graded_card(
 
 
 def confirm_card(
-    action: ConfirmableAction,
+    action: ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction,
     assignment: Assignment,
     *,
     student_name: str | None = None,
     submission: Submission | None = None,
     warning: str | None = None,
 ) -> Card:
-    """Say exactly what will happen, with "Yes, …" (same verb, confirmed) and "Cancel" (back to grading).
-
-    `submission` (with outcomes) lets the card name the grade that becomes visible; `warning` adds a caution.
-    """
+    """Say exactly what will happen, with "Yes, …" (same verb, confirmed) and "Cancel" (back to grading);
+    `submission` (with outcomes) lets the card name the grade that becomes visible, `warning` adds a caution."""
     student = plain(student_name) or "the student"
     title = plain(assignment.display_name) or "this assignment"
     match action:

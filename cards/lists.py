@@ -219,32 +219,23 @@ def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: 
     return section(items)
 
 
-def _compact_line(progress: ProgressView, tz: ZoneInfo, now: datetime) -> ac.TextBlock:
-    assignment = progress.assignment
-    title = plain(assignment.display_name, 80) or "Untitled assignment"
-    summary = f"{status_text(assignment, tz, now)} · {due_text(assignment.due, tz, now)}"
-    if assignment.status is not AssignmentStatus.DRAFT:
-        summary += f" · returned {progress.returned}, not turned in {progress.not_turned_in}"
-    return line(f"**{title}** — {summary}", subtle=True)
-
-
 def assignments_card(
     education_class: EducationClass, progress: Sequence[ProgressView], tz: ZoneInfo, now: datetime
 ) -> Card:
-    """Every assignment of a class with its counts; those with work waiting come first, in full, with a Grade button.
-
-    Assignments with nothing to do are listed compactly; if the card would still pass the size budget, the tail is
-    cut and the card says how many are not shown.
-    """
+    """Every assignment of a class with its counts: those with work waiting first, in full, with a Grade button; then
+    the others, one line each, the tail cut (and counted) if the card would pass the size budget."""
     class_name = plain(education_class.display_name) or "this class"
     if not progress:
         return card([heading(f"Assignments: {class_name}"), line("This class has no assignments yet.")])
-    waiting = [item for item in progress if item.needs_grading > 0 or item.graded_not_returned > 0]
-    others = [item for item in progress if not (item.needs_grading > 0 or item.graded_not_returned > 0)]
-    rows: list[list[ac.CardElement | None]] = [
-        [_assignment_block(education_class.id, item, tz, now)] for item in waiting
-    ]
-    rows += [[_compact_line(item, tz, now)] for item in others]
+    waiting = [item for item in progress if item.needs_grading or item.graded_not_returned]
+    others = [item for item in progress if not (item.needs_grading or item.graded_not_returned)]
+    rows: list[list[ac.CardElement | None]] = [[_assignment_block(education_class.id, it, tz, now)] for it in waiting]
+    for item in others:
+        title = plain(item.assignment.display_name, 80) or "Untitled assignment"
+        summary = f"{status_text(item.assignment, tz, now)} · {due_text(item.assignment.due, tz, now)}"
+        if item.assignment.status is not AssignmentStatus.DRAFT:
+            summary += f" · returned {item.returned}, not turned in {item.not_turned_in}"
+        rows.append([line(f"**{title}** — {summary}", subtle=True)])
     if others:  # the first compact line carries the header, so that a cut never leaves the header alone
         rows[len(waiting)].insert(0, section([line("Nothing waiting", bold=True)], spacing="Medium"))
     to_grade = sum(item.needs_grading for item in progress)
@@ -268,11 +259,8 @@ def ungraded_card(
     total: int | None = None,
     first_index: int = 0,
 ) -> Card:
-    """One page of ungraded work (`items` are that page's, oldest first).
-
-    `class_id` None means the scope is every taught class: each item then names its class. `total` and
-    `first_index` (0-based position of the page's first item in the whole list) only feed the "21–40 of 400" line.
-    """
+    """One page of ungraded work, oldest first; with `class_id` None (every taught class) each item names its class.
+    `total` and `first_index` (the page's first item in the whole list, from 0) feed the "21–40 of 400" line."""
     if not items:
         return card([heading("Nothing waiting"), line(f"All turned-in work in {plain(scope_label)} is graded. Nice!")])
     total = len(items) if total is None else total
@@ -349,12 +337,9 @@ def ungraded_page_card(
 
 
 def neutral_channel_card(refresh: RefreshViewAction, class_name: str | None, teacher_ids: Sequence[str]) -> Card:
-    """A card safe for everyone in a channel or group chat: no student data; its user-specific refresh
-    (`refreshView`) brings each listed teacher their own view, and the bot decides on every refresh what to answer.
-
-    `teacher_ids` are the teachers' Teams ids (`29:…`). With more than 60 (or none known), a "Show my view"
-    button lets the others ask for their view by hand.
-    """
+    """A card safe for everyone in a channel or group chat: no student data; its user-specific refresh (`refreshView`)
+    brings each listed teacher (Teams ids, `29:…`) their own view. With more than 60 teachers (or none known), a
+    "Show my view" button lets the others ask for theirs; the bot decides on every refresh what to answer."""
     user_ids = list(dict.fromkeys(teacher_id for teacher_id in teacher_ids if teacher_id))[:MAX_REFRESH_USERS]
     title = _TITLES[refresh.view] + (f": {plain(class_name)}" if class_name else "")
     action = ac.ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())

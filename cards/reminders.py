@@ -51,8 +51,6 @@ LATE_SHOWN: Final = 5
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?", re.ASCII)
 _TIMEZONE_HINT = "Enter a time zone like Europe/London or America/New_York."
 
-# --- payloads --------------------------------------------------------------------------------------------------------
-
 
 def _clock(value: object) -> time | None:
     """ "16:30" (Input.Time may add seconds); None when empty."""
@@ -85,16 +83,15 @@ def _comma_list(value: object) -> object:
     return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
 
+def _toggle(value: object) -> object:
+    """An Input.Toggle sends "true" / "false"."""
+    return {"true": True, "false": False}.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+
 def _zone_name(value: object) -> str:
     if isinstance(value, str) and len(value) <= 100 and time_zone(value.strip()) is not None:
         return value.strip()
     raise ValueError("not a time zone")
-
-
-def _text_bool(value: object) -> object:
-    """An Input.Toggle sends "true" / "false"."""
-    text = value.strip().lower() if isinstance(value, str) else None
-    return text == "true" if text in ("true", "false") else value
 
 
 class SnoozeAction(ActionPayload, verb="snooze"):
@@ -122,7 +119,7 @@ class SaveRemindersAction(ActionPayload, verb="saveReminders"):
     class_ids: Annotated[tuple[Id, ...], BeforeValidator(_comma_list), Field(default=(), max_length=MAX_CLASS_IDS)]
     min_waiting: Annotated[int, BeforeValidator(whole_number), Field(ge=MIN_WAITING_RANGE[0], le=MIN_WAITING_RANGE[1])]
     min_age_days: Annotated[int, BeforeValidator(whole_number), Field(ge=MIN_AGE_RANGE[0], le=MIN_AGE_RANGE[1])]
-    enabled: Annotated[Flag, BeforeValidator(_text_bool)]
+    enabled: Annotated[Flag, BeforeValidator(_toggle)]
 
     def to_data(self) -> dict[str, object]:
         return {}
@@ -136,10 +133,8 @@ class SaveRemindersAction(ActionPayload, verb="saveReminders"):
         return self
 
 
-class RemindOffAction(ActionPayload, verb="remindOff"): ...
-
-
-# --- the digest ------------------------------------------------------------------------------------------------------
+class RemindOffAction(ActionPayload, verb="remindOff"):
+    """Turn reminders off."""
 
 
 @dataclass(frozen=True, slots=True)
