@@ -33,6 +33,7 @@ MAX_CARD_BYTES: Final = 80_000
 
 ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}"
 TIMEZONE_PATTERN: Final = r"[A-Za-z][A-Za-z0-9_+\-]{0,31}(/[A-Za-z0-9_+\-]{1,32}){0,2}"
+MAX_DATA_KEYS: Final = 200
 STALE_CARD: Final = "This card is out of date or incomplete. Open it again from the list and retry."
 _WHOLE_TEXT = re.compile(r"\d{1,9}(?:\.0*)?", re.ASCII)
 
@@ -98,7 +99,9 @@ _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 
 def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
     """One validator per payload type, built on first use."""
-    return _ADAPTERS.get(kind) or _ADAPTERS.setdefault(kind, TypeAdapter(kind))
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
 
 
 @dataclass_transform(frozen_default=True)
@@ -126,7 +129,7 @@ class ActionPayload:
     @classmethod
     def parse(cls, data: object) -> Self:
         """The payload from an invoke's `data`, every value re-validated (raises ActionDataError)."""
-        if not isinstance(data, Mapping) or len(data) > 200:
+        if not isinstance(data, Mapping) or len(data) > MAX_DATA_KEYS:
             raise ActionDataError(STALE_CARD, "data")
         adapter: TypeAdapter[Self] = _adapter(cls)
         try:
@@ -179,10 +182,13 @@ def relative(at: datetime, now: datetime) -> str:
     seconds = int(abs(span).total_seconds())
     if seconds < 60:
         return "just now"
-    unit, size = next(
-        (unit, size) for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)) if seconds >= size
-    )
-    return f"in {plural(seconds // size, unit)}" if span > timedelta(0) else f"{plural(seconds // size, unit)} ago"
+    if seconds >= 86_400:
+        amount = plural(seconds // 86_400, "day")
+    elif seconds >= 3_600:
+        amount = plural(seconds // 3_600, "hour")
+    else:
+        amount = plural(seconds // 60, "minute")
+    return f"in {amount}" if span > timedelta(0) else f"{amount} ago"
 
 
 def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
@@ -208,7 +214,7 @@ def late_text(late_by: timedelta | None) -> str | None:
     """ "late by 2 days" (any part of a day counts as one), or None when on time."""
     if late_by is None or late_by <= timedelta(0):
         return None
-    return f"late by {plural(late_by.days + bool(late_by % timedelta(days=1)), 'day')}"
+    return f"late by {plural(late_by.days + (1 if late_by % timedelta(days=1) else 0), 'day')}"
 
 
 def turned_in_text(at: datetime | None, tz: ZoneInfo, now: datetime) -> str:

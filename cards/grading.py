@@ -449,6 +449,14 @@ def all_graded_card(
     )
 
 
+def _what_becomes_visible(assignment: Assignment, submission: Submission | None) -> str:
+    working = working_values(submission.outcomes if submission else None)
+    parts = _grade_parts(working, assignment.max_points, to_student=True)
+    if not parts:
+        return "the work goes back to the student with no grade or feedback."
+    return f"{' and '.join(parts)} {'becomes' if len(parts) == 1 else 'become'} visible to the student."
+
+
 def confirm_card(
     action: ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction,
     assignment: Assignment,
@@ -467,30 +475,23 @@ def confirm_card(
                 f"Return {plural(action.expected_count, 'graded submission')} of {title}: "
                 "their points and feedback become visible to those students."
             )
-            yes, submission_id = "Yes, return all", None
+            yes = "Yes, return all"
         case ReturnAction():
-            working = working_values(submission.outcomes if submission else None)
-            parts = _grade_parts(working, assignment.max_points, to_student=True)
-            verb = "becomes" if len(parts) == 1 else "become"
-            visible = (
-                f"{' and '.join(parts)} {verb} visible to the student"
-                if parts
-                else "the work goes back to the student with no grade or feedback"
-            )
-            statement = f"Return to {student}: {visible}."
-            yes, submission_id = "Yes, return", action.submission_id
+            statement = f"Return to {student}: {_what_becomes_visible(assignment, submission)}"
+            yes = "Yes, return"
         case ReassignAction():
             statement = (
                 f"Return {title} to {student} for revision: the student gets the work back with your feedback, "
                 "can change it and turn it in again."
             )
-            yes, submission_id = "Yes, return for revision", action.submission_id
+            yes = "Yes, return for revision"
         case ExcuseAction():
             statement = (
                 f"Excuse {student} from {title}: they won't need to turn it in. "
                 "Excusing deletes the feedback and rubric selections."
             )
-            yes, submission_id = "Yes, excuse", action.submission_id
+            yes = "Yes, excuse"
+    submission_id = None if isinstance(action, ReturnAllAction) else action.submission_id
     back = OpenGradingAction(action.class_id, action.assignment_id, submission_id)
     return card(
         [heading("Please confirm"), line(statement), line(plain(warning, 300), color="Attention") if warning else None],
