@@ -13,25 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, dataclass_transform
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from microsoft_teams.cards import (
-    Action,
-    ActionSet,
-    AdaptiveCard,
-    CardElement,
-    Container,
-    ExecuteAction,
-    Fact,
-    FactSet,
-    OpenUrlAction,
-    RefreshDefinition,
-    RichTextBlock,
-    TeamsCardProperties,
-    TextBlock,
-    TextRun,
-)
+from microsoft_teams import cards as ac
 from pydantic import BeforeValidator, ConfigDict, Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -39,18 +24,14 @@ from graph.models import Outcomes, RubricSelection
 
 Card = dict[str, Any]
 """A JSON-ready Adaptive Card."""
-
 CARD_VERSION: Final = "1.5"
 """Teams' highest Adaptive Card version for bot-sent cards."""
 MAX_CARD_BYTES: Final = 80_000
 """Our budget per card; Teams rejects messages over ~100 KB counted in UTF-16."""
-NAME_LENGTH: Final = 120
-TITLE_LENGTH: Final = 60
 
 # --- payloads: the base, its errors and the fields every feature uses -------------------------------------------------
 
 ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}"
-NONCE_PATTERN: Final = r"[A-Za-z0-9_-]{8,64}"
 TIMEZONE_PATTERN: Final = r"[A-Za-z][A-Za-z0-9_+\-]{0,31}(/[A-Za-z0-9_+\-]{1,32}){0,2}"
 MAX_DATA_KEYS: Final = 200
 STALE_CARD: Final = "This card is out of date or incomplete. Open it again from the list and retry."
@@ -107,7 +88,7 @@ Id = Annotated[str, Strict(), StringConstraints(pattern=f"^{ID_PATTERN}$")]
 """A Graph id as cards carry it: no slashes, spaces, query characters or path tricks."""
 BLANK_IS_NONE: Final = BeforeValidator(lambda value: None if is_blank(value) else value)
 OptionalId = Annotated[Id | None, BLANK_IS_NONE, Field(default=None)]
-Nonce = Annotated[str, Strict(), StringConstraints(pattern=f"^{NONCE_PATTERN}$")]
+Nonce = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 """The card render's idempotency token (`new_nonce()`)."""
 Flag = Annotated[bool, Strict()]
 Page = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=10_000)]
@@ -123,25 +104,27 @@ def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
     return _ADAPTERS[kind]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True)
+@dataclass(frozen=True)
 class ActionPayload:
-    """Base of every payload: `VERB`, `to_data()` for the card, `parse()` for the invoke.
-
-    Payloads are frozen dataclasses that code builds directly; their Annotated field types are checked by pydantic
-    once, in `parse`, where the data comes back from the client (attacker-controlled) under camelCase keys.
-    """
+    """Base of every payload: `VERB`, `to_data()` for the card, `parse()` for the invoke. A subclass (`class
+    GradeAction(ActionPayload, verb="grade")`) is a frozen dataclass that code builds directly; pydantic checks its
+    Annotated field types once, in `parse`, where data comes back from the client under camelCase keys."""
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(alias_generator=to_camel, hide_input_in_errors=True)
     VERB: ClassVar[str]
     MESSAGES: ClassVar[Mapping[str, str]] = {}
     """The teacher-facing message for any refusal of a data key; other refusals say the card is stale."""
 
+    def __init_subclass__(cls, verb: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if verb is not None:
+            cls.VERB = verb
+        dataclass(frozen=True)(cls)
+
     def to_data(self) -> dict[str, object]:
         """The Action.Execute `data` the card carries (fields at their default are left out)."""
-        data: dict[str, object] = _adapter(type(self)).dump_python(
-            self, mode="json", by_alias=True, exclude_defaults=True
-        )
-        return data
+        return dict(_adapter(type(self)).dump_python(self, mode="json", by_alias=True, exclude_defaults=True))
 
     @classmethod
     def parse(cls, data: object) -> Self:
@@ -193,22 +176,19 @@ def format_moment(at: datetime, tz: ZoneInfo, now: datetime) -> str:
     return f"{_WEEKDAY_NAMES[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}{year}, {local:%H:%M}"
 
 
-def format_span(span: timedelta) -> str:
-    """A positive duration in its largest whole unit: "3 days", "5 hours", "12 minutes"."""
-    seconds = int(abs(span).total_seconds())
-    if seconds >= 86_400:
-        return plural(seconds // 86_400, "day")
-    if seconds >= 3_600:
-        return plural(seconds // 3_600, "hour")
-    return plural(max(1, seconds // 60), "minute")
-
-
 def relative(at: datetime, now: datetime) -> str:
-    """ "in 3 days", "2 hours ago" or "just now"."""
+    """ "in 3 days", "2 hours ago" or "just now", in the span's largest whole unit."""
     span = as_utc(at) - as_utc(now)
-    if abs(span) < timedelta(minutes=1):
+    seconds = int(abs(span).total_seconds())
+    if seconds < 60:
         return "just now"
-    return f"in {format_span(span)}" if span > timedelta(0) else f"{format_span(span)} ago"
+    if seconds >= 86_400:
+        amount = plural(seconds // 86_400, "day")
+    elif seconds >= 3_600:
+        amount = plural(seconds // 3_600, "hour")
+    else:
+        amount = plural(seconds // 60, "minute")
+    return f"in {amount}" if span > timedelta(0) else f"{amount} ago"
 
 
 def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
@@ -230,18 +210,11 @@ def close_text(close: datetime | None, tz: ZoneInfo, now: datetime) -> str | Non
     return f"{'Closes' if as_utc(close) >= as_utc(now) else 'Closed'} {moment_with_relative(close, tz, now)}"
 
 
-def late_days(late_by: timedelta | None) -> int:
-    """Whole days late, counting any part of a day as one (0 when on time)."""
-    if late_by is None:
-        return 0
-    return max(1, late_by.days + (1 if late_by.seconds or late_by.microseconds else 0))
-
-
 def late_text(late_by: timedelta | None) -> str | None:
     """ "late by 2 days" (any part of a day counts as one), or None when on time."""
     if late_by is None or late_by <= timedelta(0):
         return None
-    return f"late by {plural(late_days(late_by), 'day')}"
+    return f"late by {plural(late_by.days + (1 if late_by % timedelta(days=1) else 0), 'day')}"
 
 
 def turned_in_text(at: datetime | None, tz: ZoneInfo, now: datetime) -> str:
@@ -258,7 +231,7 @@ def format_points(points: Decimal | float) -> str:
     return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
 
 
-def score_text(points: float | None, max_points: float | None) -> str:
+def score_text(points: Decimal | float | None, max_points: float | None) -> str:
     """ "18/20", "18 points" (no maximum) or "no points"."""
     if points is None:
         return "no points"
@@ -299,27 +272,15 @@ def returned_values(outcomes: Outcomes | None) -> GradeValues:
     return GradeValues(points.points if points else None, (feedback.text if feedback else None) or None, levels)
 
 
-def _latest_change(outcomes: Outcomes | None) -> tuple[datetime, str | None] | None:
-    """When the points, feedback or rubric outcome last changed, and by whom (its display name, if known)."""
+def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, str | None]:
+    """When the points, feedback or rubric outcome last changed — the grade action's `knownModified`, which the bot
+    compares with Graph's to detect conflicts — and by whom (a display name; None when unknown)."""
     changes = [
         (outcome.last_modified_at, outcome.last_modified_by.user_name if outcome.last_modified_by else None)
         for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
         if outcome is not None and outcome.last_modified_at is not None
     ]
-    return max(changes, key=lambda change: change[0]) if changes else None
-
-
-def outcomes_modified_at(outcomes: Outcomes | None) -> datetime | None:
-    """The latest lastModifiedDateTime of the points, feedback and rubric outcomes (the grade action's
-    `knownModified`); the service compares it with the same value read fresh from Graph to detect conflicts."""
-    latest = _latest_change(outcomes)
-    return latest[0] if latest else None
-
-
-def last_modified_by(outcomes: Outcomes | None) -> str | None:
-    """Display name of whoever changed the grade last (None when unknown)."""
-    latest = _latest_change(outcomes)
-    return latest[1] if latest else None
+    return max(changes, key=lambda change: change[0]) if changes else (None, None)
 
 
 # --- rendering: typed `microsoft-teams-cards` models, serialized in one place -----------------------------------------
@@ -349,7 +310,7 @@ class Banner:
         return cls(text, "warning")
 
 
-def plain(text: str | None, limit: int = NAME_LENGTH) -> str:
+def plain(text: str | None, limit: int = 120) -> str:
     """Untrusted text made safe for a markdown TextBlock: one line, no control characters or link syntax, bounded."""
     kept = (" " if char in "\r\n\t" else char for char in text or "")
     cleaned = " ".join("".join(char for char in kept if unicodedata.category(char) not in ("Cc", "Cs")).split())
@@ -358,47 +319,35 @@ def plain(text: str | None, limit: int = NAME_LENGTH) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: max(1, limit - 1)].rstrip() + "…"
 
 
-def heading(text: str) -> TextBlock:
-    return TextBlock(text=text, size="Medium", weight="Bolder", wrap=True, style="heading")
+def heading(text: str) -> ac.TextBlock:
+    return ac.TextBlock(text=text, size="Medium", weight="Bolder", wrap=True, style="heading")
 
 
 def line(
     text: str, *, subtle: bool = False, bold: bool = False, color: Literal["Attention", "Good"] | None = None
-) -> TextBlock:
-    return TextBlock(
-        text=text,
-        wrap=True,
-        spacing="Small",
-        is_subtle=True if subtle else None,
-        weight="Bolder" if bold else None,
-        color=color,
+) -> ac.TextBlock:
+    return ac.TextBlock(
+        text=text, wrap=True, spacing="Small", is_subtle=subtle or None, weight="Bolder" if bold else None, color=color
     )
 
 
-def literal_text(text: str, *, subtle: bool = False) -> RichTextBlock:
-    """Free text shown exactly as typed (TextRun has no markdown), e.g. feedback."""
-    inlines: list[CardElement] = [TextRun(text=text, is_subtle=True if subtle else None)]
-    return RichTextBlock(inlines=inlines, spacing="Small")
+def literal_text(text: str, *, subtle: bool = False) -> ac.RichTextBlock:
+    """Free text shown exactly as typed (a TextRun has no markdown), e.g. feedback."""
+    inlines: list[ac.CardElement] = [ac.TextRun(text=text, is_subtle=subtle or None)]
+    return ac.RichTextBlock(inlines=inlines, spacing="Small")
 
 
-def facts(pairs: Sequence[tuple[str, str]]) -> FactSet:
-    return FactSet(facts=[Fact(title=title, value=value) for title, value in pairs])
+def facts(pairs: Sequence[tuple[str, str]]) -> ac.FactSet:
+    return ac.FactSet(facts=[ac.Fact(title=title, value=value) for title, value in pairs])
 
 
 def execute(
-    title: str,
-    payload: ActionPayload,
-    *,
-    with_inputs: bool = False,
-    style: Literal["positive", "destructive"] | None = None,
-) -> ExecuteAction:
+    title: str, payload: ActionPayload, *, with_inputs: bool = False, style: Literal["destructive"] | None = None
+) -> ac.ExecuteAction:
     """An Action.Execute button carrying `payload`; inputs are sent only when `with_inputs`."""
-    return ExecuteAction(
-        title=plain(title, TITLE_LENGTH),
-        verb=payload.VERB,
-        data=payload.to_data(),
-        associated_inputs="auto" if with_inputs else "none",
-        style=style,
+    inputs: Literal["auto", "none"] = "auto" if with_inputs else "none"
+    return ac.ExecuteAction(
+        title=plain(title, 60), verb=payload.VERB, data=payload.to_data(), associated_inputs=inputs, style=style
     )
 
 
@@ -411,57 +360,71 @@ def safe_url(url: str | None) -> str | None:
     return url
 
 
-def open_url(title: str, url: str | None) -> OpenUrlAction | None:
+def open_url(title: str, url: str | None) -> ac.OpenUrlAction | None:
     link = safe_url(url)
-    return OpenUrlAction(title=plain(title, TITLE_LENGTH) or "Open", url=link) if link else None
+    return ac.OpenUrlAction(title=plain(title, 60) or "Open", url=link) if link else None
 
 
-def buttons(actions: Sequence[Action | None]) -> ActionSet | None:
+def buttons(actions: Sequence[ac.Action | None]) -> ac.ActionSet | None:
     kept = [action for action in actions if action is not None]
-    return ActionSet(actions=kept) if kept else None
+    return ac.ActionSet(actions=kept) if kept else None
 
 
-def section(items: Sequence[CardElement | None], *, spacing: Literal["Medium"] | None = None) -> Container:
+def section(items: Sequence[ac.CardElement | None], *, spacing: Literal["Medium"] | None = None) -> ac.Container:
     """A separated block of the card (None entries are skipped)."""
-    return Container(items=[item for item in items if item is not None], separator=True, spacing=spacing)
-
-
-def more_line(hidden: int, noun: str) -> TextBlock | None:
-    """ "…and 12 more classes not shown here." when a list was cut to fit the budget."""
-    return line(f"…and {hidden} more {noun} not shown here.", subtle=True) if hidden > 0 else None
+    return ac.Container(items=[item for item in items if item is not None], separator=True, spacing=spacing)
 
 
 def card(
-    body: Sequence[CardElement | None],
-    actions: Sequence[Action | None] = (),
+    body: Sequence[ac.CardElement | None],
+    actions: Sequence[ac.Action | None] = (),
     *,
     status: Banner | None = None,
     full_width: bool = False,
-    refresh: RefreshDefinition | None = None,
+    refresh: ac.RefreshDefinition | None = None,
     fallback_text: str | None = None,
 ) -> Card:
     """Assemble and serialize a version 1.5 card (None entries are skipped)."""
-    elements: list[CardElement] = []
+    elements: list[ac.CardElement] = []
     if status is not None:
-        text = TextBlock(text=plain(status.text, 400), wrap=True, weight="Bolder")
-        elements.append(Container(style=status.tone, items=[text]))
+        text = ac.TextBlock(text=plain(status.text, 400), wrap=True, weight="Bolder")
+        elements.append(ac.Container(style=status.tone, items=[text]))
     elements.extend(element for element in body if element is not None)
-    kept_actions = [action for action in actions if action is not None]
-    model = AdaptiveCard(
+    model = ac.AdaptiveCard(
         version=CARD_VERSION,
         body=elements,
-        actions=kept_actions or None,
-        msteams=TeamsCardProperties(width="full") if full_width else None,
+        actions=[action for action in actions if action is not None] or None,
+        msteams=ac.TeamsCardProperties(width="full") if full_width else None,
         refresh=refresh,
         fallback_text=fallback_text or None,
     )
     return serialize(model)
 
 
-def serialize(model: AdaptiveCard) -> Card:
+def fitted_card(
+    head: Sequence[ac.CardElement | None],
+    rows: Sequence[Sequence[ac.CardElement | None]],
+    noun: str,
+    actions: Sequence[ac.Action | None] = (),
+    *,
+    full_width: bool = False,
+) -> Card:
+    """`head`, then as many `rows` (a few elements each) as fit within MAX_CARD_BYTES, then "…and 12 more classes not
+    shown here." for the rest."""
+
+    def build(count: int) -> Card:
+        hidden = len(rows) - count
+        more = line(f"…and {hidden} more {noun} not shown here.", subtle=True) if hidden > 0 else None
+        return card(
+            [*head, *(element for row in rows[:count] for element in row), more], actions, full_width=full_width
+        )
+
+    return build(largest_fitting(build, len(rows)))
+
+
+def serialize(model: ac.AdaptiveCard) -> Card:
     """The card's JSON (the library writes `schema`, not `$schema`, so we never set it; Nones are dropped)."""
-    data: Card = model.model_dump(mode="json", exclude_none=True, by_alias=True)
-    return data
+    return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 def card_size(card_json: Mapping[str, Any]) -> int:
@@ -470,11 +433,8 @@ def card_size(card_json: Mapping[str, Any]) -> int:
 
 
 def largest_fitting(build: Callable[[int], Card], count: int, budget: int = MAX_CARD_BYTES) -> int:
-    """The largest n ≤ count for which `build(n)` stays within `budget` (measured, not guessed); at least 1.
-
-    Card size grows about linearly with n, so the search interpolates, with a bisection step whenever an
-    interpolation step did not halve the interval (a few builds in practice, O(log n) at worst).
-    """
+    """The largest n ≤ count for which `build(n)` stays within `budget` (measured, not guessed); at least 1. Size
+    grows about linearly with n, so the search interpolates, bisecting whenever a step did not halve the interval."""
     if count <= 1:
         return count
     high, high_size = count, card_size(build(count))

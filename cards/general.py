@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import Final
 
 from cards.blocks import ActionPayload, Card, card, execute, facts, heading, line, plain
 from cards.lists import ShowAssignmentsAction, ShowUngradedAction
 
 
-@dataclass(frozen=True, slots=True)
-class SignInAction(ActionPayload):
+class SignInAction(ActionPayload, verb="signIn"):
     """The sign-in button; its invoke is answered with Teams' loginRequest."""
-
-    VERB: ClassVar[str] = "signIn"
 
 
 DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (

@@ -8,23 +8,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextlib import suppress
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
-from microsoft_teams.cards import (
-    ActionSet,
-    AdaptiveCard,
-    CardElement,
-    Choice,
-    ChoiceSetInput,
-    Container,
-    NumberInput,
-    ShowCardAction,
-    TextInput,
-)
+from microsoft_teams import cards as ac
 from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
 from cards.blocks import (
@@ -48,14 +38,14 @@ from cards.blocks import (
     format_points,
     heading,
     is_blank,
-    last_modified_by,
+    last_change,
     late_text,
     line,
     literal_text,
     moment_with_relative,
     open_url,
-    outcomes_modified_at,
     plain,
+    plural,
     returned_values,
     score_text,
     turned_in_text,
@@ -84,23 +74,19 @@ FEEDBACK_PREVIEW: Final = 600
 UNDO_TITLE: Final = "Undo this save"
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
 
-# --- fields ----------------------------------------------------------------------------------------------------------
-
 
 def parse_points(value: object) -> Decimal | None:
     """Points typed into a card: None when empty, else a finite decimal 0 ≤ p < 1e7 with at most 2 decimals."""
     if is_blank(value):
         return None
     number = Decimal("NaN")  # what is not a number (bool, list, non-ASCII digits, huge text…) reads as NaN
-    try:
+    with suppress(InvalidOperation):
         if isinstance(value, float):
             number = Decimal(repr(value))
         elif isinstance(value, int) and not isinstance(value, bool):
             number = Decimal(value)
         elif isinstance(value, str) and len(value) <= 32 and value.isascii():
             number = Decimal(value.strip())
-    except InvalidOperation:
-        pass
     if not number.is_finite():
         raise ActionDataError("Points must be a number, for example 7 or 7.5.")
     if number < 0:
@@ -119,7 +105,6 @@ def parse_feedback(value: object) -> str | None:
     return clean_text(value, "Feedback", FEEDBACK_MAX_LENGTH, multiline=True)
 
 
-# moves to bot/grading/rules.py
 def _timestamp(value: object) -> object:
     """Graph's own form only (up to 7 decimals and an offset); pydantic then reads it as an aware datetime."""
     if is_blank(value):
@@ -160,7 +145,7 @@ Timestamp = Annotated[
     PlainSerializer(lambda at: format_datetime(at) if at else ""),
 ]
 """Sent as "" for no time, so that a card's key is there even when the grade was never set."""
-ConflictChoice = Literal["mine", "theirs"]
+WriteId = Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)]
 
 
 def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[RubricSelection, ...]) -> None:
@@ -168,18 +153,11 @@ def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[R
         raise ActionDataError("Enter points or feedback before saving.", "points")
 
 
-# --- payloads --------------------------------------------------------------------------------------------------------
+class GradeAction(ActionPayload, verb="grade"):
+    """Save a working grade (the student sees it once returned). The card's data carries the ids, `knownModified`
+    (the latest outcome change the card showed; "" if never graded), `force` and `nonce`; points, feedback and
+    `level_<qualityId>` arrive as inputs merged into it (None when empty)."""
 
-
-@dataclass(frozen=True, slots=True)
-class GradeAction(ActionPayload):
-    """Save a working grade (never visible to the student until returned).
-
-    The card's data carries the ids, `knownModified` (the latest outcome change the card showed; "" if never graded),
-    `force` and `nonce`; points, feedback and `level_<qualityId>` arrive as inputs merged into it (None when empty).
-    """
-
-    VERB: ClassVar[str] = "grade"
     class_id: Id
     assignment_id: Id
     submission_id: Id
@@ -207,15 +185,12 @@ class GradeAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class SkipAction(ActionPayload):
-    VERB: ClassVar[str] = "skip"
+class SkipAction(ActionPayload, verb="skip"):
     class_id: Id
     assignment_id: Id
     submission_id: Id
 
 
-@dataclass(frozen=True, slots=True)
 class _SubmissionStep(ActionPayload):
     """Shared shape of return / reassign / excuse: a step on one submission, asked first and then `confirmed`."""
 
@@ -226,32 +201,21 @@ class _SubmissionStep(ActionPayload):
     nonce: Nonce
 
 
-@dataclass(frozen=True, slots=True)
-class ReturnAction(_SubmissionStep):
+class ReturnAction(_SubmissionStep, verb="return"):
     """Return one submission: its working grade becomes visible to the student."""
 
-    VERB: ClassVar[str] = "return"
 
-
-@dataclass(frozen=True, slots=True)
-class ReassignAction(_SubmissionStep):
+class ReassignAction(_SubmissionStep, verb="reassign"):
     """Return for revision: the student can change the work and turn it in again."""
 
-    VERB: ClassVar[str] = "reassign"
 
-
-@dataclass(frozen=True, slots=True)
-class ExcuseAction(_SubmissionStep):
+class ExcuseAction(_SubmissionStep, verb="excuse"):
     """Excuse the student from the assignment (deletes feedback and rubric selections)."""
 
-    VERB: ClassVar[str] = "excuse"
 
-
-@dataclass(frozen=True, slots=True)
-class ReturnAllAction(ActionPayload):
+class ReturnAllAction(ActionPayload, verb="returnAll"):
     """Return every graded, not yet returned submission of an assignment; `expected_count` is what the card showed."""
 
-    VERB: ClassVar[str] = "returnAll"
     class_id: Id
     assignment_id: Id
     confirmed: Flag
@@ -259,15 +223,13 @@ class ReturnAllAction(ActionPayload):
     nonce: Nonce
 
 
-@dataclass(frozen=True, slots=True)
-class ResolveConflictAction(ActionPayload):
+class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
     """After a conflict: keep the teacher's values (`mine`, written with force) or the newer ones (`theirs`)."""
 
-    VERB: ClassVar[str] = "resolveConflict"
     class_id: Id
     assignment_id: Id
     submission_id: Id
-    choice: ConflictChoice
+    choice: Literal["mine", "theirs"]
     points: Annotated[Points, Field(default=None)]
     feedback: Annotated[Feedback, Field(default=None)]
     nonce: Nonce
@@ -280,19 +242,12 @@ class ResolveConflictAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class UndoAction(ActionPayload):
-    """Undo the save `write_id` names (Gradebot's id for that write), once; `nonce` is the card's.
+class UndoAction(ActionPayload, verb="undo"):
+    """Undo the save `write_id` names (Gradebot's id for that write; without it, nothing), once. `anyway` is the
+    teacher's choice on the undo conflict card to replace the grade shown there, last changed at `known_modified`."""
 
-    A payload without `write_id` names nothing and undoes nothing. `anyway` is the teacher's explicit choice on the
-    undo conflict card to replace the grade shown there, whose newest outcome change was `known_modified`.
-    """
-
-    VERB: ClassVar[str] = "undo"
     nonce: Nonce
-    write_id: Annotated[Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=2**62)] | None, BLANK_IS_NONE] = (
-        None
-    )
+    write_id: Annotated[WriteId | None, BLANK_IS_NONE] = None
     anyway: Flag = False
     known_modified: Timestamp = None
 
@@ -303,40 +258,30 @@ class UndoAction(ActionPayload):
         return self
 
 
-ConfirmableAction = ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction
-
-# --- the grading card ------------------------------------------------------------------------------------------------
-
-
 def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None:
     """How long after the due date the work was turned in (the display copy of bot's lateness rule)."""
     if assignment.due is None or submission.submitted_at is None:
         return None
     if submission.status in (SubmissionStatus.WORKING, SubmissionStatus.EXCUSED):
         return None
-    late_by = submission.submitted_at - assignment.due
-    return late_by if late_by > timedelta(0) else None
+    return submission.submitted_at - assignment.due
 
 
-def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[CardElement]:
+def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[ac.CardElement]:
     chosen = {level.quality_id: level.column_id for level in selected}
     level_ids = {level.level_id for level in rubric.levels}
-    choices = [
-        Choice(
-            title=plain(level.display_name, 60)
-            + (f" ({format_points(level.points)} pts)" if level.points is not None else ""),
-            value=level.level_id,
-        )
-        for level in rubric.levels
-    ]
-    inputs: list[CardElement] = [line(f"Rubric: {plain(rubric.display_name)}", bold=True)]
+    choices = []
+    for level in rubric.levels:
+        points = f" ({format_points(level.points)} pts)" if level.points is not None else ""
+        choices.append(ac.Choice(title=plain(level.display_name, 60) + points, value=level.level_id))
+    inputs: list[ac.CardElement] = [line(f"Rubric: {plain(rubric.display_name)}", bold=True)]
     for quality in rubric.qualities:
         label = plain(quality.display_name, 80) or "Quality"
         if quality.weight is not None:
             label += f" (weight {format_points(quality.weight)}%)"
         current = chosen.get(quality.quality_id)
         inputs.append(
-            ChoiceSetInput(
+            ac.ChoiceSetInput(
                 id=f"{LEVEL_INPUT_PREFIX}{quality.quality_id}",
                 label=label,
                 choices=choices,
@@ -374,12 +319,12 @@ def _grade_summary(assignment: Assignment, working: GradeValues, returned: Grade
     return f"{text} (draft: the student still sees {seen} until you return it)."
 
 
-def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeValues) -> list[CardElement]:
-    inputs: list[CardElement] = []
+def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeValues) -> list[ac.CardElement]:
+    inputs: list[ac.CardElement] = []
     if assignment.max_points is not None:
         maximum = format_points(assignment.max_points)
         inputs.append(
-            NumberInput(
+            ac.NumberInput(
                 id="points",
                 label=f"Points (out of {maximum})",
                 min=0,
@@ -392,7 +337,7 @@ def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeVa
     if rubric is not None and rubric.qualities:
         inputs.extend(_rubric_inputs(rubric, values.levels))
     inputs.append(
-        TextInput(
+        ac.TextInput(
             id="feedback",
             label="Feedback (the student sees it after you return the work)",
             is_multiline=True,
@@ -422,33 +367,26 @@ def grading_card(
     entered: GradeAction | None = None,
     undo: UndoAction | None = None,
 ) -> Card:
-    """Grade one submission (needs `$expand=outcomes,submittedResources` for values and links).
-
-    `position`/`waiting` give "3 of 12 waiting"; `graded_not_returned` feeds "Return all graded (N)";
-    `status` is a banner with the last result; `entered` re-shows what the teacher typed after a failed save;
-    `undo` puts an Undo button for the save the banner reports right under it.
-    """
+    """Grade one submission (read with `$expand=outcomes,submittedResources`). `position`/`waiting` give "3 of 12
+    waiting"; `status` is a banner with the last result, `undo` an Undo button under it for the save it reports;
+    `entered` re-shows what the teacher typed after a failed save."""
     working = working_values(submission.outcomes)
-    ids = (education_class.id, assignment.id, submission.id)
-    late = late_text(_late_by(submission, assignment))
-    links = [
-        open_url(resource.display_name or "Turned-in work", resource.url)
-        for resource in submission.submitted_resources or ()
-    ]
-    work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
     shown = working
     if entered is not None:
-        shown = GradeValues(
-            float(entered.points) if entered.points is not None else None, entered.feedback, entered.levels
-        )
-    save = GradeAction(*ids, None, None, (), outcomes_modified_at(submission.outcomes), False, nonce)
+        points = float(entered.points) if entered.points is not None else None
+        shown = GradeValues(points, entered.feedback, entered.levels)
+    ids = (education_class.id, assignment.id, submission.id)
+    late = late_text(_late_by(submission, assignment))
+    links = [open_url(item.display_name or "Turned-in work", item.url) for item in submission.submitted_resources or ()]
+    work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
+    save = GradeAction(*ids, None, None, (), last_change(submission.outcomes)[0], False, nonce)
     return_all = ReturnAllAction(education_class.id, assignment.id, False, graded_not_returned, nonce)
     more = [
         execute(f"Return all graded ({graded_not_returned})", return_all) if graded_not_returned > 0 else None,
         execute("Return for revision", ReassignAction(*ids, False, nonce)),
         execute("Excuse", ExcuseAction(*ids, False, nonce)),
     ]
-    more_card = AdaptiveCard(version=CARD_VERSION, body=[ActionSet(actions=[a for a in more if a is not None])])
+    more_card = ac.AdaptiveCard(version=CARD_VERSION, body=[ac.ActionSet(actions=[a for a in more if a is not None])])
     return card(
         [
             buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
@@ -467,13 +405,13 @@ def grading_card(
             if not work_links and submission.submitted_resources is not None
             else None,
             buttons([*work_links, open_url("Open in Teams", submission.web_url)]),
-            Container(items=_grade_inputs(assignment, rubric, shown), separator=True, spacing="Medium"),
+            ac.Container(items=_grade_inputs(assignment, rubric, shown), separator=True, spacing="Medium"),
         ],
         [
             execute("Save grade", save, with_inputs=True),
             execute("Skip", SkipAction(*ids)),
             execute("Return", ReturnAction(*ids, False, nonce)),
-            ShowCardAction(title="More", card=more_card),
+            ac.ShowCardAction(title="More", card=more_card),
         ],
         status=status,
         full_width=True,
@@ -511,38 +449,31 @@ def all_graded_card(
     )
 
 
-# --- decisions: confirm steps and conflicts --------------------------------------------------------------------------
-
-
 def _what_becomes_visible(assignment: Assignment, submission: Submission | None) -> str:
-    parts = _grade_parts(
-        working_values(submission.outcomes if submission else None), assignment.max_points, to_student=True
-    )
+    working = working_values(submission.outcomes if submission else None)
+    parts = _grade_parts(working, assignment.max_points, to_student=True)
     if not parts:
         return "the work goes back to the student with no grade or feedback."
     return f"{' and '.join(parts)} {'becomes' if len(parts) == 1 else 'become'} visible to the student."
 
 
 def confirm_card(
-    action: ConfirmableAction,
+    action: ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction,
     assignment: Assignment,
     *,
     student_name: str | None = None,
     submission: Submission | None = None,
     warning: str | None = None,
 ) -> Card:
-    """Say exactly what will happen, with "Yes, …" (same verb, confirmed) and "Cancel" (back to grading).
-
-    `submission` (with outcomes) lets the card name the grade that becomes visible; `warning` adds a caution.
-    """
+    """Say exactly what will happen, with "Yes, …" (same verb, confirmed) and "Cancel" (back to grading);
+    `submission` (with outcomes) lets the card name the grade that becomes visible, `warning` adds a caution."""
     student = plain(student_name) or "the student"
     title = plain(assignment.display_name) or "this assignment"
     match action:
         case ReturnAllAction():
-            count = action.expected_count
-            noun = "submission" if count == 1 else "submissions"
             statement = (
-                f"Return {count} graded {noun} of {title}: their points and feedback become visible to those students."
+                f"Return {plural(action.expected_count, 'graded submission')} of {title}: "
+                "their points and feedback become visible to those students."
             )
             yes = "Yes, return all"
         case ReturnAction():
@@ -563,16 +494,23 @@ def confirm_card(
     submission_id = None if isinstance(action, ReturnAllAction) else action.submission_id
     back = OpenGradingAction(action.class_id, action.assignment_id, submission_id)
     return card(
-        [
-            heading("Please confirm"),
-            line(statement),
-            line(plain(warning, 300), color="Attention") if warning else None,
-        ],
+        [heading("Please confirm"), line(statement), line(plain(warning, 300), color="Attention") if warning else None],
         [execute(yes, dataclasses.replace(action, confirmed=True)), execute("Cancel", back)],
     )
 
 
-def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[CardElement]:
+def _changed(
+    who: str, student_name: str, assignment: Assignment, submission: Submission, tz: ZoneInfo, now: datetime
+) -> str:
+    """ "Alan changed the grade for Ada (Essay 1) on Mon 1 Dec, 09:55 (5 minutes ago)", from `submission` read fresh."""
+    changed_at = last_change(submission.outcomes)[0]
+    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
+    return (
+        f"{who} changed the grade for {plain(student_name) or 'the student'} ({plain(assignment.display_name)}){when}"
+    )
+
+
+def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[ac.CardElement]:
     """A labelled grade: its points line, and its feedback shown as typed (cut to a preview) or "No feedback"."""
     preview = feedback if not feedback or len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
     shown = literal_text(preview, subtle=subtle) if preview else line("No feedback", subtle=True)
@@ -598,21 +536,17 @@ def conflict_card(
     """Someone changed the grade after the card was shown: show theirs (from `submission`, read fresh with
     outcomes) next to the teacher's values, with "Keep mine" / "Keep theirs"."""
     theirs = working_values(submission.outcomes)
-    changed_by = plain(last_modified_by(submission.outcomes)) or "Someone else"
-    changed_at = outcomes_modified_at(submission.outcomes)
-    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
-    mine_points = score_text(float(mine.points), assignment.max_points) if mine.points is not None else "no points"
+    changed_by = plain(last_change(submission.outcomes)[1]) or "Someone else"
     ids = (education_class.id, assignment.id, submission.id)
     keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels)
     keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
     return card(
         [
             heading("This grade changed meanwhile"),
-            line(
-                f"{changed_by} changed the grade for {plain(student_name) or 'the student'} "
-                f"({plain(assignment.display_name)}){when}, after this card was shown."
+            line(_changed(changed_by, student_name, assignment, submission, tz, now) + ", after this card was shown."),
+            *_grade_block(
+                "Yours (not saved)", score_text(mine.points, assignment.max_points), mine.feedback, subtle=True
             ),
-            *_grade_block("Yours (not saved)", mine_points, mine.feedback, subtle=True),
             *_grade_block("Now saved", score_text(theirs.points, assignment.max_points), theirs.feedback, subtle=True),
         ],
         [execute("Keep mine", keep_mine), execute("Keep theirs", keep_theirs)],
@@ -635,23 +569,17 @@ def undo_conflict_card(
     """Undo would replace a grade that changed after the teacher's save: show what they saved, what Graph holds now
     (from `submission`, read fresh with outcomes) and who changed it, and what undo would put back; the teacher
     chooses "Undo anyway" or "Keep the current grade". For the teacher's own eyes only (names a co-teacher)."""
-    now_saved = working_values(submission.outcomes)
-    changed_at = outcomes_modified_at(submission.outcomes)
-    when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
     who = plain(changed_by, 80) or "Someone else"
-    keep = OpenGradingAction(education_class.id, assignment.id, submission.id)
     blocks = [
         ("You saved", yours),
-        (f"Now in Teams Assignments (changed by {who})", now_saved),
+        (f"Now in Teams Assignments (changed by {who})", working_values(submission.outcomes)),
         ("Undo would put back", restores),
     ]
+    changed = _changed(who, student_name, assignment, submission, tz, now)
     return card(
         [
             heading("This grade changed after you saved it"),
-            line(
-                f"{who} changed the grade for {plain(student_name) or 'the student'} "
-                f"({plain(assignment.display_name)}){when}. Undo now would replace that grade, so nothing was undone."
-            ),
+            line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
             *(
                 element
                 for label, grade in blocks
@@ -660,7 +588,7 @@ def undo_conflict_card(
         ],
         [
             execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,
-            execute("Keep the current grade", keep),
+            execute("Keep the current grade", OpenGradingAction(education_class.id, assignment.id, submission.id)),
         ],
         status=Banner.warning("Not undone: this grade changed after your save."),
     )

@@ -6,13 +6,12 @@ openGrading).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Annotated, ClassVar, Final, Literal, Protocol, Self, TypeVar
+from typing import Annotated, Final, Literal, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo
 
-from microsoft_teams.cards import CardElement, Container, ExecuteAction, RefreshDefinition
+from microsoft_teams import cards as ac
 from pydantic import Field, PlainValidator, model_validator
 
 from cards.blocks import (
@@ -31,12 +30,12 @@ from cards.blocks import (
     close_text,
     due_text,
     execute,
+    fitted_card,
     format_moment,
     heading,
     largest_fitting,
     late_text,
     line,
-    more_line,
     open_url,
     plain,
     section,
@@ -46,45 +45,34 @@ from graph.models import Assignment, AssignmentStatus, EducationClass, Submissio
 
 NextView = Literal["assignments", "ungraded", "grade"]
 RefreshableView = Literal["assignments", "ungraded"]
-QUERY_MAX_LENGTH: Final = 200
 PER_PAGE: Final = 20
 """Most submissions on one page, even when more would fit: a list a teacher can take in."""
 MAX_REFRESH_USERS: Final = 60
 """Teams auto-refreshes a card for at most 60 listed users."""
 
 
-@dataclass(frozen=True, slots=True)
-class PickClassAction(ActionPayload):
+class PickClassAction(ActionPayload, verb="pickClass"):
     """A class picked in the 1:1 chat; `next_view` is what to show for it, `query` an assignment search (grade …)."""
 
-    VERB: ClassVar[str] = "pickClass"
     class_id: Id
     next_view: Annotated[NextView, Field(alias="next")]
-    query: Annotated[
-        str | None, PlainValidator(lambda value: clean_text(value, "Search", QUERY_MAX_LENGTH, multiline=False))
-    ] = None
+    query: Annotated[str | None, PlainValidator(lambda value: clean_text(value, "Search", 200, multiline=False))] = None
 
 
-@dataclass(frozen=True, slots=True)
-class ShowAssignmentsAction(ActionPayload):
-    VERB: ClassVar[str] = "showAssignments"
+class ShowAssignmentsAction(ActionPayload, verb="showAssignments"):
     class_id: Id
 
 
-@dataclass(frozen=True, slots=True)
-class ShowUngradedAction(ActionPayload):
+class ShowUngradedAction(ActionPayload, verb="showUngraded"):
     """Ungraded work of one class, or of every taught class when `class_id` is None; `page` counts from 0."""
 
-    VERB: ClassVar[str] = "showUngraded"
     class_id: OptionalId
     page: Page
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshViewAction(ActionPayload):
+class RefreshViewAction(ActionPayload, verb="refreshView"):
     """The refresh of a neutral channel card: brings the invoking teacher's own view."""
 
-    VERB: ClassVar[str] = "refreshView"
     view: RefreshableView
     class_id: OptionalId
     page: Page
@@ -96,11 +84,9 @@ class RefreshViewAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class OpenGradingAction(ActionPayload):
+class OpenGradingAction(ActionPayload, verb="openGrading"):
     """Open the grading card; without a submission, the first one waiting in the assignment."""
 
-    VERB: ClassVar[str] = "openGrading"
     class_id: Id
     assignment_id: Id
     submission_id: OptionalId = None
@@ -145,14 +131,18 @@ class ProgressView(Protocol):
 
 
 UngradedT = TypeVar("UngradedT", bound=UngradedView)
-
-# --- classes ---------------------------------------------------------------------------------------------------------
-
 _PICKER_PROMPT: dict[NextView, str] = {
     "assignments": "Which class's assignments?",
     "ungraded": "Which class's ungraded work?",
     "grade": "Which class do you want to grade?",
 }
+_STATUS_LABELS = {
+    AssignmentStatus.DRAFT: "Draft",
+    AssignmentStatus.PUBLISHED: "Publishing…",
+    AssignmentStatus.ASSIGNED: "Assigned",
+    AssignmentStatus.INACTIVE: "Inactive",
+}
+_TITLES = {"assignments": "Assignments", "ungraded": "Work waiting to be graded"}
 
 
 def _class_details(education_class: EducationClass) -> str:
@@ -163,51 +153,29 @@ def classes_card(classes: Sequence[EducationClass]) -> Card:
     """Each class (name, code, term) with Assignments / Ungraded buttons."""
     if not classes:
         return card([heading("Your classes"), line("You don't teach any classes in Teams yet.")])
-
-    def build(count: int) -> Card:
-        rows: list[CardElement | None] = [heading("Your classes")]
-        for education_class in classes[:count]:
-            details = _class_details(education_class)
-            name = line(plain(education_class.display_name) or "Unnamed class", bold=True)
-            actions = buttons(
-                [
-                    execute("Assignments", ShowAssignmentsAction(education_class.id)),
-                    execute("Ungraded", ShowUngradedAction(education_class.id, 0)),
-                ]
-            )
-            rows.append(section([name, line(details, subtle=True) if details else None, actions]))
-        rows.append(more_line(len(classes) - count, "classes"))
-        return card(rows, [execute("Ungraded in all classes", ShowUngradedAction(None, 0))])
-
-    return build(largest_fitting(build, len(classes)))
+    rows: list[list[ac.CardElement | None]] = []
+    for education_class in classes:
+        details = _class_details(education_class)
+        actions = [
+            execute("Assignments", ShowAssignmentsAction(education_class.id)),
+            execute("Ungraded", ShowUngradedAction(education_class.id, 0)),
+        ]
+        name = line(plain(education_class.display_name) or "Unnamed class", bold=True)
+        rows.append([section([name, line(details, subtle=True) if details else None, buttons(actions)])])
+    all_ungraded = execute("Ungraded in all classes", ShowUngradedAction(None, 0))
+    return fitted_card([heading("Your classes")], rows, "classes", [all_ungraded])
 
 
 def class_picker_card(classes: Sequence[EducationClass], next_view: NextView, *, query: str | None = None) -> Card:
     """ "Which class?": one button per class (verb pickClass); `query` carries a `grade <assignment>` search."""
     if not classes:
         return card([line("You don't teach any classes in Teams yet.")])
-
-    def build(count: int) -> Card:
-        rows: list[CardElement | None] = [heading(_PICKER_PROMPT[next_view])]
-        for education_class in classes[:count]:
-            title = plain(education_class.display_name, 60) or "Unnamed class"
-            details = _class_details(education_class)
-            label = f"{title} ({details})" if details else title
-            rows.append(buttons([execute(label, PickClassAction(education_class.id, next_view, query))]))
-        rows.append(more_line(len(classes) - count, "classes"))
-        return card(rows)
-
-    return build(largest_fitting(build, len(classes)))
-
-
-# --- assignments -----------------------------------------------------------------------------------------------------
-
-_STATUS_LABELS = {
-    AssignmentStatus.DRAFT: "Draft",
-    AssignmentStatus.PUBLISHED: "Publishing…",
-    AssignmentStatus.ASSIGNED: "Assigned",
-    AssignmentStatus.INACTIVE: "Inactive",
-}
+    rows: list[list[ac.CardElement | None]] = []
+    for education_class in classes:
+        title = plain(education_class.display_name, 60) or "Unnamed class"
+        label = f"{title} ({details})" if (details := _class_details(education_class)) else title
+        rows.append([buttons([execute(label, PickClassAction(education_class.id, next_view, query))])])
+    return fitted_card([heading(_PICKER_PROMPT[next_view])], rows, "classes")
 
 
 def status_text(assignment: Assignment, tz: ZoneInfo, now: datetime) -> str:
@@ -228,94 +196,55 @@ def counts_text(progress: ProgressView) -> str:
         f"Not turned in {progress.not_turned_in}",
         f"Late {progress.late}",
     ]
-    if progress.excused:
-        parts.append(f"Excused {progress.excused}")
-    return " · ".join(parts)
+    return " · ".join([*parts, f"Excused {progress.excused}"] if progress.excused else parts)
 
 
-def _needs_teacher(progress: ProgressView) -> bool:
-    return progress.needs_grading > 0 or progress.graded_not_returned > 0
-
-
-def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: datetime) -> Container:
+def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: datetime) -> ac.Container:
+    """An assignment with work waiting for the teacher: status, dates, counts, and Grade (or Review and return)."""
     assignment = progress.assignment
     credit = " · credit" if assignment.max_points is None else ""
-    items: list[CardElement | None] = [
+    closes = close_text(assignment.close, tz, now)
+    if progress.needs_grading:
+        title = f"Grade ({progress.needs_grading})"
+    else:
+        title = f"Review and return ({progress.graded_not_returned})"
+    grade = execute(title, OpenGradingAction(class_id, assignment.id))
+    items = [
         line(plain(assignment.display_name) or "Untitled assignment", bold=True),
         line(f"{status_text(assignment, tz, now)}{credit} · {due_text(assignment.due, tz, now)}", subtle=True),
+        line(closes, subtle=True) if closes else None,
+        line(counts_text(progress)) if assignment.status is not AssignmentStatus.DRAFT else None,
+        buttons([grade, open_url("Open in Teams", assignment.web_url)]),
     ]
-    closes = close_text(assignment.close, tz, now)
-    items.append(line(closes, subtle=True) if closes else None)
-    if assignment.status is not AssignmentStatus.DRAFT:
-        items.append(line(counts_text(progress)))
-    grade = None
-    if progress.needs_grading:
-        grade = execute(f"Grade ({progress.needs_grading})", OpenGradingAction(class_id, assignment.id))
-    elif progress.graded_not_returned:
-        title = f"Review and return ({progress.graded_not_returned})"
-        grade = execute(title, OpenGradingAction(class_id, assignment.id))
-    items.append(buttons([grade, open_url("Open in Teams", assignment.web_url)]))
     return section(items)
-
-
-def _compact_line(progress: ProgressView, tz: ZoneInfo, now: datetime) -> CardElement:
-    assignment = progress.assignment
-    title = plain(assignment.display_name, 80) or "Untitled assignment"
-    summary = f"{status_text(assignment, tz, now)} · {due_text(assignment.due, tz, now)}"
-    if assignment.status is not AssignmentStatus.DRAFT:
-        summary += f" · returned {progress.returned}, not turned in {progress.not_turned_in}"
-    return line(f"**{title}** — {summary}", subtle=True)
 
 
 def assignments_card(
     education_class: EducationClass, progress: Sequence[ProgressView], tz: ZoneInfo, now: datetime
 ) -> Card:
-    """Every assignment of a class with its counts; those with work waiting come first, in full, with a Grade button.
-
-    Assignments with nothing to do are listed compactly; if the card would still pass the size budget, the tail is
-    cut and the card says how many are not shown.
-    """
+    """Every assignment of a class with its counts: those with work waiting first, in full, with a Grade button; then
+    the others, one line each, the tail cut (and counted) if the card would pass the size budget."""
     class_name = plain(education_class.display_name) or "this class"
     if not progress:
         return card([heading(f"Assignments: {class_name}"), line("This class has no assignments yet.")])
-    ordered = sorted(progress, key=lambda item: not _needs_teacher(item))
-    waiting = sum(item.needs_grading for item in progress)
-
-    def build(count: int) -> Card:
-        shown = ordered[:count]
-        body: list[CardElement | None] = [
-            heading(f"Assignments: {class_name}"),
-            line(f"{len(progress)} assignments · {waiting} submissions to grade", subtle=True),
-        ]
-        body.extend(_assignment_block(education_class.id, item, tz, now) for item in shown if _needs_teacher(item))
-        others = [item for item in shown if not _needs_teacher(item)]
-        if others:
-            body.append(section([line("Nothing waiting", bold=True)], spacing="Medium"))
-            body.extend(_compact_line(item, tz, now) for item in others)
-        body.append(more_line(len(ordered) - count, "assignments"))
-        ungraded = execute("Ungraded work", ShowUngradedAction(education_class.id, 0)) if waiting else None
-        return card(body, [ungraded], full_width=True)
-
-    return build(largest_fitting(build, len(ordered)))
-
-
-# --- ungraded work ---------------------------------------------------------------------------------------------------
-
-
-def _item_block(item: UngradedView, tz: ZoneInfo, now: datetime, *, show_class: bool) -> Container:
-    where = [plain(item.assignment.display_name) or "Untitled assignment"]
-    if show_class:
-        where.append(plain(item.education_class.display_name, 80))
-    late = late_text(item.late_by)
-    grade = OpenGradingAction(item.education_class.id, item.assignment.id, item.submission.id)
-    items: list[CardElement | None] = [
-        line(plain(item.student_name) or "A student", bold=True),
-        line(" · ".join(where), subtle=True),
-        line(turned_in_text(item.turned_in_at, tz, now), subtle=True),
-        line(late.capitalize(), color="Attention") if late else None,
-        buttons([execute("Grade", grade), open_url("Open in Teams", item.submission.web_url)]),
+    waiting = [item for item in progress if item.needs_grading or item.graded_not_returned]
+    others = [item for item in progress if not (item.needs_grading or item.graded_not_returned)]
+    rows: list[list[ac.CardElement | None]] = [[_assignment_block(education_class.id, it, tz, now)] for it in waiting]
+    for item in others:
+        title = plain(item.assignment.display_name, 80) or "Untitled assignment"
+        summary = f"{status_text(item.assignment, tz, now)} · {due_text(item.assignment.due, tz, now)}"
+        if item.assignment.status is not AssignmentStatus.DRAFT:
+            summary += f" · returned {item.returned}, not turned in {item.not_turned_in}"
+        rows.append([line(f"**{title}** — {summary}", subtle=True)])
+    if others:  # the first compact line carries the header, so that a cut never leaves the header alone
+        rows[len(waiting)].insert(0, section([line("Nothing waiting", bold=True)], spacing="Medium"))
+    to_grade = sum(item.needs_grading for item in progress)
+    head = [
+        heading(f"Assignments: {class_name}"),
+        line(f"{len(progress)} assignments · {to_grade} submissions to grade", subtle=True),
     ]
-    return section(items)
+    ungraded = execute("Ungraded work", ShowUngradedAction(education_class.id, 0)) if to_grade else None
+    return fitted_card(head, rows, "assignments", [ungraded], full_width=True)
 
 
 def ungraded_card(
@@ -330,21 +259,31 @@ def ungraded_card(
     total: int | None = None,
     first_index: int = 0,
 ) -> Card:
-    """One page of ungraded work (`items` are that page's, oldest first).
-
-    `class_id` None means the scope is every taught class: each item then names its class. `total` and
-    `first_index` (0-based position of the page's first item in the whole list) only feed the "21–40 of 400" line.
-    """
+    """One page of ungraded work, oldest first; with `class_id` None (every taught class) each item names its class.
+    `total` and `first_index` (the page's first item in the whole list, from 0) feed the "21–40 of 400" line."""
     if not items:
         return card([heading("Nothing waiting"), line(f"All turned-in work in {plain(scope_label)} is graded. Nice!")])
     total = len(items) if total is None else total
     range_text = f"{first_index + 1}–{first_index + len(items)} of {total}" if page_count > 1 else f"{total}"
     position = f" · page {page + 1} of {page_count}" if page_count > 1 else ""
-    body: list[CardElement | None] = [
+    body: list[ac.CardElement | None] = [
         heading(f"Waiting to be graded: {plain(scope_label)}"),
         line(f"{range_text} submissions, oldest first{position}", subtle=True),
     ]
-    body.extend(_item_block(item, tz, now, show_class=class_id is None) for item in items)
+    for item in items:
+        where = plain(item.assignment.display_name) or "Untitled assignment"
+        if class_id is None:
+            where += f" · {plain(item.education_class.display_name, 80)}"
+        late = late_text(item.late_by)
+        grade = OpenGradingAction(item.education_class.id, item.assignment.id, item.submission.id)
+        block = [
+            line(plain(item.student_name) or "A student", bold=True),
+            line(where, subtle=True),
+            line(turned_in_text(item.turned_in_at, tz, now), subtle=True),
+            line(late.capitalize(), color="Attention") if late else None,
+            buttons([execute("Grade", grade), open_url("Open in Teams", item.submission.web_url)]),
+        ]
+        body.append(section(block))
     navigation = [
         execute("Previous page", ShowUngradedAction(class_id, page - 1)) if page > 0 else None,
         execute("Next page", ShowUngradedAction(class_id, page + 1)) if page + 1 < page_count else None,
@@ -397,21 +336,13 @@ def ungraded_page_card(
     )
 
 
-# --- the neutral card for shared conversations -----------------------------------------------------------------------
-
-_TITLES = {"assignments": "Assignments", "ungraded": "Work waiting to be graded"}
-
-
 def neutral_channel_card(refresh: RefreshViewAction, class_name: str | None, teacher_ids: Sequence[str]) -> Card:
-    """A card safe for everyone in a channel or group chat: no student data; its user-specific refresh
-    (`refreshView`) brings each listed teacher their own view, and the bot decides on every refresh what to answer.
-
-    `teacher_ids` are the teachers' Teams ids (`29:…`). With more than 60 (or none known), a "Show my view"
-    button lets the others ask for their view by hand.
-    """
+    """A card safe for everyone in a channel or group chat: no student data; its user-specific refresh (`refreshView`)
+    brings each listed teacher (Teams ids, `29:…`) their own view. With more than 60 teachers (or none known), a
+    "Show my view" button lets the others ask for theirs; the bot decides on every refresh what to answer."""
     user_ids = list(dict.fromkeys(teacher_id for teacher_id in teacher_ids if teacher_id))[:MAX_REFRESH_USERS]
     title = _TITLES[refresh.view] + (f": {plain(class_name)}" if class_name else "")
-    action = ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())
+    action = ac.ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())
     manual = len(dict.fromkeys(teacher_ids)) > MAX_REFRESH_USERS or not user_ids
     return card(
         [
@@ -420,6 +351,6 @@ def neutral_channel_card(refresh: RefreshViewAction, class_name: str | None, tea
             line("Gradebot never posts student names, grades or feedback in a shared chat.", subtle=True),
         ],
         [execute("Show my view", refresh)] if manual else [],
-        refresh=RefreshDefinition(action=action, user_ids=user_ids),
+        refresh=ac.RefreshDefinition(action=action, user_ids=user_ids),
         fallback_text=title,
     )

@@ -11,16 +11,7 @@ from datetime import datetime, time
 from typing import Annotated, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
-from microsoft_teams.cards import (
-    CardElement,
-    Choice,
-    ChoiceSetInput,
-    Container,
-    NumberInput,
-    TextInput,
-    TimeInput,
-    ToggleInput,
-)
+from microsoft_teams import cards as ac
 from pydantic import BeforeValidator, Field, model_validator
 
 from cards.blocks import (
@@ -35,15 +26,15 @@ from cards.blocks import (
     buttons,
     card,
     execute,
+    fitted_card,
     format_moment,
     heading,
     is_blank,
-    largest_fitting,
     late_text,
     line,
-    more_line,
     plain,
     plural,
+    section,
     time_zone,
     turned_in_text,
     whole_number,
@@ -59,8 +50,6 @@ LATE_SHOWN: Final = 5
 """Late submissions named per class in the digest; the rest are counted."""
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?", re.ASCII)
 _TIMEZONE_HINT = "Enter a time zone like Europe/London or America/New_York."
-
-# --- payloads --------------------------------------------------------------------------------------------------------
 
 
 def _clock(value: object) -> time | None:
@@ -94,31 +83,26 @@ def _comma_list(value: object) -> object:
     return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
 
+def _toggle(value: object) -> object:
+    """An Input.Toggle sends "true" / "false"."""
+    return {"true": True, "false": False}.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+
 def _zone_name(value: object) -> str:
     if isinstance(value, str) and len(value) <= 100 and time_zone(value.strip()) is not None:
         return value.strip()
     raise ValueError("not a time zone")
 
 
-def _text_bool(value: object) -> object:
-    """An Input.Toggle sends "true" / "false"."""
-    text = value.strip().lower() if isinstance(value, str) else None
-    return text == "true" if text in ("true", "false") else value
-
-
-@dataclass(frozen=True, slots=True)
-class SnoozeAction(ActionPayload):
+class SnoozeAction(ActionPayload, verb="snooze"):
     """Pause reminders for a day or a week."""
 
-    VERB: ClassVar[str] = "snooze"
     days: Annotated[Literal[1, 7], BeforeValidator(whole_number)]
 
 
-@dataclass(frozen=True, slots=True)
-class SaveRemindersAction(ActionPayload):
+class SaveRemindersAction(ActionPayload, verb="saveReminders"):
     """The reminder settings card's inputs (its Save button carries no data). Empty `class_ids` means every class."""
 
-    VERB: ClassVar[str] = "saveReminders"
     MESSAGES: ClassVar[dict[str, str]] = {
         "time": "Reminder time must be a time like 16:30.",
         "quietStart": "Quiet hours start must be a time like 16:30.",
@@ -135,7 +119,7 @@ class SaveRemindersAction(ActionPayload):
     class_ids: Annotated[tuple[Id, ...], BeforeValidator(_comma_list), Field(default=(), max_length=MAX_CLASS_IDS)]
     min_waiting: Annotated[int, BeforeValidator(whole_number), Field(ge=MIN_WAITING_RANGE[0], le=MIN_WAITING_RANGE[1])]
     min_age_days: Annotated[int, BeforeValidator(whole_number), Field(ge=MIN_AGE_RANGE[0], le=MIN_AGE_RANGE[1])]
-    enabled: Annotated[Flag, BeforeValidator(_text_bool)]
+    enabled: Annotated[Flag, BeforeValidator(_toggle)]
 
     def to_data(self) -> dict[str, object]:
         return {}
@@ -149,12 +133,8 @@ class SaveRemindersAction(ActionPayload):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class RemindOffAction(ActionPayload):
-    VERB: ClassVar[str] = "remindOff"
-
-
-# --- the digest ------------------------------------------------------------------------------------------------------
+class RemindOffAction(ActionPayload, verb="remindOff"):
+    """Turn reminders off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,52 +151,37 @@ def _who(item: UngradedView) -> str:
     return f"{plain(item.student_name, 60) or 'A student'} ({plain(item.assignment.display_name, 60)})"
 
 
-def _entry_block(entry: DigestEntry, tz: ZoneInfo, now: datetime) -> Container:
+def _entry_block(entry: DigestEntry, tz: ZoneInfo, now: datetime) -> ac.Container:
     oldest, class_id = entry.oldest, entry.education_class.id
-    items: list[CardElement | None] = [
+    late = ", ".join(f"{_who(item)} {late_text(item.late_by) or 'late'}" for item in entry.late[:LATE_SHOWN])
+    late += f" and {len(entry.late) - LATE_SHOWN} more" if len(entry.late) > LATE_SHOWN else ""
+    grade = OpenGradingAction(class_id, oldest.assignment.id, oldest.submission.id) if oldest else None
+    items = [
         line(plain(entry.education_class.display_name) or "Unnamed class", bold=True),
         line(f"{entry.waiting} waiting to be graded"),
+        line(f"Oldest: {_who(oldest)} · {turned_in_text(oldest.turned_in_at, tz, now)}", subtle=True)
+        if oldest is not None
+        else None,
+        line(f"Late: {late}", color="Attention") if entry.late else None,
+        buttons([execute("Grade", grade) if grade else None, execute("All ungraded", ShowUngradedAction(class_id, 0))]),
     ]
-    if oldest is not None:
-        items.append(line(f"Oldest: {_who(oldest)} · {turned_in_text(oldest.turned_in_at, tz, now)}", subtle=True))
-    if entry.late:
-        named = ", ".join(f"{_who(item)} {late_text(item.late_by) or 'late'}" for item in entry.late[:LATE_SHOWN])
-        more = f" and {len(entry.late) - LATE_SHOWN} more" if len(entry.late) > LATE_SHOWN else ""
-        items.append(line(f"Late: {named}{more}", color="Attention"))
-    grade = OpenGradingAction(class_id, oldest.assignment.id, oldest.submission.id) if oldest is not None else None
-    items.append(
-        buttons(
-            [
-                execute("Grade", grade) if grade is not None else None,
-                execute("All ungraded", ShowUngradedAction(class_id, 0)),
-            ]
-        )
-    )
-    return Container(items=[item for item in items if item is not None], separator=True)
+    return section(items)
 
 
 def digest_card(entries: Sequence[DigestEntry], tz: ZoneInfo, now: datetime) -> Card:
     """The digest (1:1 chat only: it names students): per class, what waits, the oldest and the late ones.
     Classes with nothing waiting are left out."""
     shown = [entry for entry in entries if entry.waiting > 0]
-    total = sum(entry.waiting for entry in shown)
     snooze = [execute("Snooze 1 day", SnoozeAction(1)), execute("Snooze 1 week", SnoozeAction(7))]
     if not shown:
         return card([heading("Grading reminder"), line("Nothing is waiting to be graded.")], snooze)
-
-    def build(count: int) -> Card:
-        body: list[CardElement | None] = [
-            heading("Grading reminder"),
-            line(f"{plural(total, 'submission')} waiting in {plural(len(shown), 'class', 'classes')}.", subtle=True),
-        ]
-        body.extend(_entry_block(entry, tz, now) for entry in shown[:count])
-        body.append(more_line(len(shown) - count, "classes"))
-        return card(body, snooze, full_width=True)
-
-    return build(largest_fitting(build, len(shown)))
-
-
-# --- settings --------------------------------------------------------------------------------------------------------
+    total = sum(entry.waiting for entry in shown)
+    head = [
+        heading("Grading reminder"),
+        line(f"{plural(total, 'submission')} waiting in {plural(len(shown), 'class', 'classes')}.", subtle=True),
+    ]
+    rows = [[_entry_block(entry, tz, now)] for entry in shown]
+    return fitted_card(head, rows, "classes", snooze, full_width=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,50 +210,37 @@ def reminder_settings_card(
 ) -> Card:
     """Inputs for every setting, "Save" (saveReminders) and "Turn off" (remindOff); `tz` renders the snooze end."""
     (low_waiting, high_waiting), (low_age, high_age) = MIN_WAITING_RANGE, MIN_AGE_RANGE
-    class_choices = [
-        Choice(title=plain(education_class.display_name, 80) or "Unnamed class", value=education_class.id)
-        for education_class in settings.classes
-    ]
+    classes = [ac.Choice(title=plain(c.display_name, 80) or "Unnamed class", value=c.id) for c in settings.classes]
+    days = [ac.Choice(title=day.capitalize(), value=day) for day in WEEKDAYS]
     until = settings.snoozed_until
-    current = SaveRemindersAction(
-        settings.days,
-        settings.at,
-        settings.timezone,
-        settings.quiet_start,
-        settings.quiet_end,
-        settings.included_class_ids,
-        settings.min_waiting,
-        settings.min_age_days,
-        settings.enabled,
-    )
-    body: list[CardElement | None] = [
+    body: list[ac.CardElement | None] = [
         heading("Grading reminders"),
         line(f"Snoozed until {format_moment(until, tz, now)}.", subtle=True)
         if until is not None and as_utc(until) > as_utc(now)
         else None,
-        ToggleInput(
+        ac.ToggleInput(
             id="enabled",
             title="Send me grading reminders",
             value="true" if settings.enabled else "false",
             value_on="true",
             value_off="false",
         ),
-        ChoiceSetInput(
+        ac.ChoiceSetInput(
             id="days",
             label="Days",
             is_multi_select=True,
             style="expanded",
-            choices=[Choice(title=day.capitalize(), value=day) for day in WEEKDAYS],
+            choices=days,
             value=",".join(day for day in WEEKDAYS if day in settings.days),
         ),
-        TimeInput(
+        ac.TimeInput(
             id="time",
             label="Time",
             value=_clock_text(settings.at),
             is_required=True,
             error_message="Pick a time for the reminder.",
         ),
-        TextInput(
+        ac.TextInput(
             id="timezone",
             label="Time zone",
             value=settings.timezone,
@@ -298,19 +250,19 @@ def reminder_settings_card(
             is_required=True,
             error_message=_TIMEZONE_HINT,
         ),
-        TimeInput(id="quietStart", label="Quiet hours from (optional)", value=_clock_text(settings.quiet_start)),
-        TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_text(settings.quiet_end)),
-        ChoiceSetInput(
+        ac.TimeInput(id="quietStart", label="Quiet hours from (optional)", value=_clock_text(settings.quiet_start)),
+        ac.TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_text(settings.quiet_end)),
+        ac.ChoiceSetInput(
             id="classIds",
             label="Classes (none selected = all classes)",
             is_multi_select=True,
             style="expanded",
-            choices=class_choices,
+            choices=classes,
             value=",".join(settings.included_class_ids) or None,
         )
-        if class_choices
+        if classes
         else None,
-        NumberInput(
+        ac.NumberInput(
             id="minWaiting",
             label="Remind me when at least this many submissions wait",
             min=low_waiting,
@@ -319,7 +271,7 @@ def reminder_settings_card(
             is_required=True,
             error_message=f"Enter a number from {low_waiting} to {high_waiting}.",
         ),
-        NumberInput(
+        ac.NumberInput(
             id="minAgeDays",
             label="…and the oldest has waited at least this many days",
             min=low_age,
@@ -329,8 +281,6 @@ def reminder_settings_card(
             error_message=f"Enter a number of days from {low_age} to {high_age}.",
         ),
     ]
-    return card(
-        body,
-        [execute("Save", current, with_inputs=True), execute("Turn off", RemindOffAction())],
-        status=status,
-    )
+    # Save carries no data (SaveRemindersAction.to_data() is {}): every value comes from the inputs.
+    save = ac.ExecuteAction(title="Save", verb=SaveRemindersAction.VERB, data={}, associated_inputs="auto")
+    return card(body, [save, execute("Turn off", RemindOffAction())], status=status)

@@ -133,7 +133,7 @@ def payload_types() -> dict[str, type[ActionPayload]]:
         kind = pending.pop()
         pending.extend(kind.__subclasses__())
         verb = getattr(kind, "VERB", None)
-        # A slotted dataclass replaces its class: only the one its module names is the payload type.
+        # Only the class its module names is the payload type (a slotted dataclass would leave a copy behind).
         if isinstance(verb, str) and getattr(sys.modules[kind.__module__], kind.__name__, None) is kind:
             found[verb] = kind
     return found
