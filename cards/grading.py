@@ -224,7 +224,8 @@ class ReturnAllAction(ActionPayload, verb="returnAll"):
 
 
 class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
-    """After a conflict: keep the teacher's values (`mine`, written with force) or the newer ones (`theirs`)."""
+    """After a conflict: keep the teacher's values (`mine`) over the grade the conflict card showed — last changed at
+    `known_modified`, so a change after that is a new conflict — or the newer ones (`theirs`)."""
 
     class_id: Id
     assignment_id: Id
@@ -234,6 +235,7 @@ class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
     feedback: Annotated[Feedback, Field(default=None)]
     nonce: Nonce
     levels: Levels = ()
+    known_modified: Timestamp = None
 
     @model_validator(mode="after")
     def _mine_has_values(self) -> Self:
@@ -538,7 +540,8 @@ def conflict_card(
     theirs = working_values(submission.outcomes)
     changed_by = plain(last_change(submission.outcomes)[1]) or "Someone else"
     ids = (education_class.id, assignment.id, submission.id)
-    keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels)
+    shown = last_change(submission.outcomes)[0]
+    keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels, shown)
     keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
     return card(
         [

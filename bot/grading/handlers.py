@@ -167,17 +167,11 @@ class GradingHandlers:
                 context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
             )
             return CardReply(screen_card(screen, context.tz, context.now, status=Banner.good("Kept the saved grade.")))
-        mine = GradeAction(
-            payload.class_id,
-            payload.assignment_id,
-            payload.submission_id,
-            payload.points,
-            payload.feedback,
-            payload.levels,
-            None,
-            True,
-            payload.nonce,
-        )
+        # Over exactly the grade the conflict card showed; a card from before `knownModified` was carried replaces
+        # whatever is there, as it always did.
+        shown = payload.known_modified
+        ids = (payload.class_id, payload.assignment_id, payload.submission_id)
+        mine = GradeAction(*ids, payload.points, payload.feedback, payload.levels, shown, shown is None, payload.nonce)
         return await self.save(context, mine)
 
     async def undo(self, context: Context, payload: UndoAction) -> Reply:

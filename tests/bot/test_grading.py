@@ -328,3 +328,25 @@ async def test_bad_points_keep_the_feedback_the_teacher_typed(world: World) -> N
     feedback = next(e for e in elements_of(answer) if e.get("id") == "feedback")
     assert feedback.get("value") == "Two paragraphs of notes"
     assert "must be a number" in card_text(answer)
+
+
+async def test_keep_mine_replaces_only_the_grade_its_conflict_card_showed(world: World) -> None:
+    """David changes the grade again after Rosa's conflict card was shown: her "Keep mine" must be a new
+    conflict, not a silent overwrite of his newer grade (it used to be written with force)."""
+    rosa, david, chem = world.user("rosa"), world.user("david"), world.school_class("CHEM201")
+    problems = assignment_named(world, chem, "Stoichiometry problem set")
+    card = await open_grading(world, rosa, chem, problems)
+    target = shown_submission_id(card)
+    outcome = points_of(world.school.submission(chem.id, problems.id, target))
+    world.school.set_points(chem.id, problems.id, target, outcome.id, 55.0, by=Actor.user(david.id))
+    status, body = await press(world, rosa, card, "grade", {"points": "80", "feedback": ""})
+    conflict = invoke_card(body)
+    await asyncio.sleep(0.01)  # Graph's timestamps must tell David's two changes apart
+    world.school.set_points(chem.id, problems.id, target, outcome.id, 60.0, by=Actor.user(david.id))
+    status, body = await press(world, rosa, conflict, "resolveConflict")  # keep mine, over the 55 it showed
+    assert status == 200
+    assert points_of(world.school.submission(chem.id, problems.id, target)).points.points == 60.0  # type: ignore[union-attr]
+    again = invoke_card(body)
+    assert "changed" in card_text(again) and "60" in card_text(again), "Rosa sees David's newer grade"
+    status, body = await press(world, rosa, again, "resolveConflict")
+    assert points_of(world.school.submission(chem.id, problems.id, target)).points.points == 80.0  # type: ignore[union-attr]

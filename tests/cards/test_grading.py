@@ -291,8 +291,10 @@ def test_conflict_card_shows_both_grades() -> None:
     assert "Mon 1 Dec, 09:55 (5 minutes ago)" in text
     assert "18/20" in text and "My feedback" in text and "16/20" in text and "Their feedback" in text
     ids = (fx.CLASS_ID, fx.ASSIGNMENT_ID, fresh.id)
+    # "Keep mine" replaces exactly the grade shown (theirs, changed at 09:55): a later change is a new conflict.
+    shown = datetime(2025, 12, 1, 9, 55, tzinfo=UTC)
     assert press_and_parse(built, "Keep mine") == ResolveConflictAction(
-        *ids, "mine", Decimal(18), "My feedback", "n2-abcdefgh"
+        *ids, "mine", Decimal(18), "My feedback", "n2-abcdefgh", (), shown
     )
     assert press_and_parse(built, "Keep theirs") == ResolveConflictAction(*ids, "theirs", None, None, "n2-abcdefgh")
 
