@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from graph.connection import IDEMPOTENT_METHODS, PREFER_UNKNOWN_ENUMS, GraphHttp, TokenProvider
+from graph.connection import IDEMPOTENT_METHODS, PREFER_UNKNOWN_ENUMS, THROTTLED, GraphHttp, TokenProvider
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
 from graph.retry import is_retryable_status
 
@@ -240,6 +240,8 @@ def _result(item: _Item, entry: Mapping[str, Any] | None) -> BatchResult:
     body = entry.get("body")
     if 200 <= status < 300:
         return BatchResult(item.id, status, body if isinstance(body, Mapping) else None, headers)
+    if status == 429:
+        THROTTLED.add(1, {"graph.batch_item": True})
     return BatchResult(
         item.id, status, None, headers, error_from_response(status, headers, body, method=method, path=path)
     )

@@ -18,12 +18,16 @@ from urllib.parse import urlsplit
 
 import httpx
 import pydantic_core
+from opentelemetry import metrics
 
 from graph.budget import RequestBudget
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
 from graph.retry import RetryPolicy, is_retryable_status
 
 logger = logging.getLogger(__name__)
+THROTTLED = metrics.get_meter("graph").create_counter(
+    "gradebot.graph.throttled", unit="{response}", description="429s Graph answered (`graph.batch_item`: in a $batch)."
+)
 
 
 class TokenProvider(Protocol):
@@ -200,6 +204,8 @@ class GraphHttp:
             else:
                 status = response.status_code
                 _log_attempt(method, path, str(status), attempt, started, request_id)
+                if status == 429:
+                    THROTTLED.add(1, {"graph.batch_item": False})
                 if 200 <= status < 300:
                     return GraphResponse(status, response.headers, _json_object(response, method, path))
                 if status == 401 and not token_refreshed:
