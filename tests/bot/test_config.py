@@ -103,11 +103,27 @@ def test_correctly_spelled_variables_give_no_warnings() -> None:
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"LOG_LEVEL_LIBRARIES": "chatty"}, "LOG_LEVEL_LIBRARIES"),
         ({"OUTBOX_RETENTION_DAYS": "0"}, "OUTBOX_RETENTION_DAYS"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
 def test_new_settings_are_validated(change: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env({**PRODUCTION, **change})
+
+
+def test_logs_are_json_lines_in_production_and_text_in_sandbox_mode_unless_log_format_says() -> None:
+    assert Settings.from_env(PRODUCTION).json_logs is True
+    assert Settings.from_env({}).json_logs is False
+    assert Settings.from_env({**PRODUCTION, "LOG_FORMAT": "Text"}).json_logs is False
+    assert Settings.from_env({"LOG_FORMAT": "json"}).json_logs is True
+
+
+def test_telemetry_is_off_unless_a_connection_string_is_set_and_the_string_is_never_shown() -> None:
+    assert Settings.from_env(PRODUCTION).applicationinsights_connection_string == ""
+    secret = "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=https://x.example/"
+    settings = Settings.from_env({**PRODUCTION, "APPLICATIONINSIGHTS_CONNECTION_STRING": secret})
+    assert settings.applicationinsights_connection_string == secret
+    assert "InstrumentationKey" not in repr(settings)
 
 
 def test_old_token_keys_are_a_comma_separated_list() -> None:
