@@ -1,6 +1,7 @@
 """The privacy scan behind tests/bot's autouse fixture: what students could see (activities in channels and group
-chats, answers to invokes there) and what operators read (every log line at DEBUG) must hold no student name, no
-grade or feedback a test typed, no token, authorization code or PKCE verifier.
+chats, answers to invokes there) and what operators read (every log line at DEBUG, as the JSON production writes, and
+every span telemetry exports) must hold no student name, no grade or feedback a test typed, no token, authorization
+code or PKCE verifier.
 
 Findings name where the leak is and what kind of data it is; the matched data itself is replaced by «kind».
 """
