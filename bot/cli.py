@@ -57,7 +57,10 @@ def configure_logging(settings: Settings) -> None:
     for name in GRADEBOT_LOGGERS:
         logging.getLogger(name).setLevel(settings.log_level or "INFO")
     # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
-    logging.getLogger("httpx").setLevel(settings.library_log_level if settings.log_level_libraries else logging.WARNING)
+    quiet = settings.library_log_level if settings.log_level_libraries else logging.WARNING
+    logging.getLogger("httpx").setLevel(quiet)
+    # Azure Monitor's exporter (azure-core) logs every export's request and headers at INFO: noise every few seconds.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(quiet)
     access = logging.getLogger("aiohttp.access")
     if not any(isinstance(existing, _PathsOnly) for existing in access.filters):
         access.addFilter(_PathsOnly())
