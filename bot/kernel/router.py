@@ -32,7 +32,7 @@ from bot.kernel.turn import (
     TextReply,
     Turn,
 )
-from bot.telemetry.context import note
+from bot.telemetry.context import note, settle
 from cards.blocks import ActionDataError, ActionPayload, time_zone
 from cards.general import error_card, refusal_card
 from graph.connection import TokenProvider
@@ -159,7 +159,7 @@ class Router:
             note(outcome="graph failed")
             log.warning("Graph failed for user %s: %s", caller.aad_object_id, exc)
             return CardReply(error_card(graph_error_text(exc)))
-        note(outcome="sign-in needed" if isinstance(reply, SignInReply | PreconditionFailedReply) else "ok")
+        settle("sign-in needed" if isinstance(reply, SignInReply | PreconditionFailedReply) else "ok")
         return reply
 
     async def _run_command(self, context: Context) -> Reply:
@@ -175,11 +175,13 @@ class Router:
         route = self._actions.get(verb)
         note(operation=verb if route is not None else "unknown verb")
         if route is None:
+            note(outcome="invalid")
             log.info("refused card data: unknown verb")
             return CardReply(error_card("That button belongs to an older version of Gradebot. Type 'help' to start."))
         try:
             payload = route.payload.parse(context.turn.data)
         except ActionDataError as exc:
+            note(outcome="invalid")
             log.info("refused card data: verb=%s field=%s", verb, exc.field)
             if route.invalid is None:
                 raise

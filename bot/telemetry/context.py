@@ -69,3 +69,10 @@ def note(*, operation: str | None = None, outcome: str | None = None) -> None:
         active.operation = operation
     if outcome is not None:
         active.outcome = outcome
+
+
+def settle(outcome: str) -> None:
+    """The outcome of the current scope, unless one was noted already (a refusal noted deeper in stays)."""
+    active = _SCOPE.get()
+    if active is not None and active.outcome is None:
+        active.outcome = outcome

@@ -106,7 +106,10 @@ async def test_the_operation_is_a_command_word_or_verb_never_what_was_typed(
 
     entries = _entries(json_lines)
     assert _turn_line(entries, typed["id"])["operation"] == "help"
-    assert _turn_line(entries, unknown["id"])["operation"] == "unknown verb"
+    assert (_turn_line(entries, unknown["id"])["operation"], _turn_line(entries, unknown["id"])["outcome"]) == (
+        "unknown verb",
+        "invalid",
+    )
     assert (_turn_line(entries, shown["id"])["operation"], _turn_line(entries, shown["id"])["outcome"]) == (
         "showUngraded",
         "ok",
