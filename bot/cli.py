@@ -1,5 +1,5 @@
-"""Gradebot's command line (`python app.py [serve | remind-once --at …]`): the settings, logging that keeps secrets
-out of DEBUG output, and exit codes; app.py hands it what to run."""
+"""Gradebot's command line (`python app.py [serve | remind-once --at …]`): the settings, logging (JSON lines or text,
+secrets kept out of DEBUG output), telemetry (on only when configured) and exit codes; app.py hands it what to run."""
 
 from __future__ import annotations
 
