@@ -1,5 +1,5 @@
-"""Gradebot's command line (`python app.py [serve | remind-once --at …]`): the settings, logging that keeps secrets
-out of DEBUG output, and exit codes; app.py hands it what to run."""
+"""Gradebot's command line (`python app.py [serve | remind-once --at …]`): the settings, logging (JSON lines or text,
+secrets kept out of DEBUG output), telemetry (on only when configured) and exit codes; app.py hands it what to run."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from typing import Any
 from bot.kernel.errors import StartupRefusedError
 from bot.reminders.sweep import SweepReport
 from bot.settings import Settings, SettingsError
+from bot.telemetry import export
+from bot.telemetry.logs import formatter
 
 log = logging.getLogger("gradebot")
 
@@ -36,16 +38,29 @@ class _PathsOnly(logging.Filter):
         return True
 
 
+class _Console(logging.StreamHandler):  # type: ignore[type-arg]
+    """Gradebot's one handler on the root logger: standard error, one line per record (JSON or text)."""
+
+
 def configure_logging(settings: Settings) -> None:
-    """Gradebot's loggers at LOG_LEVEL; every other package's (msal, urllib3, requests, httpx, botbuilder,
-    aiohttp…) at `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal
-    logs authorization codes and PKCE verifiers."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger().setLevel(settings.library_log_level)
+    """One line per record on standard error — a JSON object (LOG_FORMAT=json, production's default) or text —;
+    Gradebot's loggers at LOG_LEVEL; every other package's (msal, urllib3, requests, httpx, botbuilder, aiohttp…) at
+    `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs
+    authorization codes and PKCE verifiers."""
+    root = logging.getLogger()
+    console = next((handler for handler in root.handlers if isinstance(handler, _Console)), None)
+    if console is None:
+        console = _Console(sys.stderr)
+        root.addHandler(console)
+    console.setFormatter(formatter(settings.json_logs))
+    root.setLevel(settings.library_log_level)
     for name in GRADEBOT_LOGGERS:
         logging.getLogger(name).setLevel(settings.log_level or "INFO")
     # One line per Graph request already comes from graph/ (ids only, at DEBUG); httpx would repeat full URLs.
-    logging.getLogger("httpx").setLevel(settings.library_log_level if settings.log_level_libraries else logging.WARNING)
+    quiet = settings.library_log_level if settings.log_level_libraries else logging.WARNING
+    logging.getLogger("httpx").setLevel(quiet)
+    # Azure Monitor's exporter (azure-core) logs every export's request and headers at INFO: noise every few seconds.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(quiet)
     access = logging.getLogger("aiohttp.access")
     if not any(isinstance(existing, _PathsOnly) for existing in access.filters):
         access.addFilter(_PathsOnly())
@@ -83,6 +98,7 @@ def run(
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    telemetry = export.start(settings)
     try:
         if args.command == "remind-once":
             report = asyncio.run(remind_once(settings, args.at))
@@ -94,4 +110,7 @@ def run(
     except StartupRefusedError as exc:
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if telemetry is not None:
+            telemetry.shutdown()
     return 0

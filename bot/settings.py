@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 AppType = Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"]
 DataAccess = Literal["delegated", "application"]
 LogLevel = Literal["", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["", "json", "text"]
 
 _APP_TYPES = {name.lower(): name for name in ("MultiTenant", "SingleTenant", "UserAssignedMSI")}
 _GIVEN: ContextVar[Mapping[str, str] | None] = ContextVar("gradebot_settings_source", default=None)
@@ -96,6 +97,10 @@ class Settings(BaseSettings):
     log_level: Level = Field("INFO", alias="LOG_LEVEL")
     log_level_libraries: Level = Field("", alias="LOG_LEVEL_LIBRARIES")
     """Level for other packages' loggers (msal, urllib3, botbuilder…); empty = LOG_LEVEL, but never below INFO."""
+    log_format: Annotated[LogFormat, BeforeValidator(lambda v: str(v).lower())] = Field("", alias="LOG_FORMAT")
+    """`json` (one object per line) or `text`; empty = json in production, text in sandbox mode (development)."""
+    applicationinsights_connection_string: str = Field("", alias="APPLICATIONINSIGHTS_CONNECTION_STRING", repr=False)
+    """Where traces and metrics go (Azure Monitor); empty = telemetry off: no exporter, nothing sent anywhere."""
     outbox_retention_days: int = Field(30, alias="OUTBOX_RETENTION_DAYS", ge=1, le=3650)
     """Finished grade writes older than this are purged by the janitor."""
     audit_retention_days: int = Field(400, alias="AUDIT_RETENTION_DAYS", ge=1, le=36500)
@@ -186,6 +191,11 @@ class Settings(BaseSettings):
         if self.log_level_libraries:
             return logging.getLevelNamesMapping()[self.log_level_libraries]
         return max(logging.INFO, logging.getLevelNamesMapping()[self.log_level or "INFO"])
+
+    @property
+    def json_logs(self) -> bool:
+        """Log lines as JSON objects: LOG_FORMAT if set, else in production (text in sandbox mode, for people)."""
+        return self.log_format == "json" if self.log_format else not self.sandbox_mode
 
     def database_path(self) -> Path | None:
         """The SQLite file behind DATABASE_URL, if it is one."""

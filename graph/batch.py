@@ -10,7 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
 
-from graph.connection import IDEMPOTENT_METHODS, PREFER_UNKNOWN_ENUMS, GraphHttp, TokenProvider, is_retryable_status
+from graph.connection import (
+    IDEMPOTENT_METHODS,
+    PREFER_UNKNOWN_ENUMS,
+    THROTTLED,
+    GraphHttp,
+    TokenProvider,
+    is_retryable_status,
+)
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
 
 logger = logging.getLogger(__name__)
@@ -210,6 +217,8 @@ def _result(item: BatchRequest, answer: Mapping[str, Any] | None) -> BatchResult
     body = answer.get("body")
     if 200 <= status < 300:
         return BatchResult(item.id, status, body if isinstance(body, Mapping) else None)
+    if status == 429:
+        THROTTLED.add(1, {"graph.batch_item": True})
     headers = answer.get("headers")
     headers = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else {}
     return BatchResult(item.id, status, error=error_from_response(status, headers, body, method=method, path=path))

@@ -17,10 +17,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import pydantic_core
+from opentelemetry import metrics
 
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
 
 logger = logging.getLogger(__name__)
+THROTTLED = metrics.get_meter("graph").create_counter(
+    "gradebot.graph.throttled", unit="{response}", description="429s Graph answered (`graph.batch_item`: in a $batch)."
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -265,6 +269,8 @@ class GraphHttp:
                 _log_attempt(method, path, str(status), attempt, started, request_id)
                 if status < 500:
                     self.last_answer = time.monotonic()
+                if status == 429:
+                    THROTTLED.add(1, {"graph.batch_item": False})
                 if 200 <= status < 300:
                     return _json_object(response, method, path)
                 if status == 401 and not refreshed:

@@ -50,6 +50,15 @@ def _plain(value: object) -> object:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """How far behind the outbox is: unfinished (pending or inflight) entries and when the oldest was recorded."""
+
+    depth: int
+    oldest_created_at: datetime | None
+    """None when nothing is unfinished."""
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationRecord:
     """Where Gradebot can reply or post proactively: one Teams conversation and its serialized reference."""
 

@@ -20,6 +20,7 @@ from storage.records import (
     JsonObject,
     NewAuditRecord,
     NewOutboxEntry,
+    OutboxBacklog,
     OutboxEntry,
     OutboxFailure,
     ReminderSchedule,
@@ -377,6 +378,14 @@ class Store(ABC):
             (teacher_id,),
         )
         return [from_row(OutboxEntry, row) for row in rows]
+
+    async def outbox_backlog(self) -> OutboxBacklog:
+        """How many entries are unfinished (pending or inflight) and when the oldest of them was recorded."""
+        row = await self._read_one(
+            """SELECT COUNT(*) AS depth, MIN(created_at) AS oldest_created_at FROM outbox
+               WHERE status IN ('pending', 'inflight')"""
+        )
+        return OutboxBacklog(0, None) if row is None else from_row(OutboxBacklog, {**row, "depth": int(row["depth"])})
 
     async def purge_finished_outbox(self, before: datetime) -> int:
         """Delete done, failed and conflict entries last updated at or before `before`, except those of a

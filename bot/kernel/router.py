@@ -32,6 +32,7 @@ from bot.kernel.turn import (
     TextReply,
     Turn,
 )
+from bot.telemetry.context import note, settle
 from cards.blocks import ActionDataError, ActionPayload, time_zone
 from cards.general import error_card, refusal_card
 from graph.connection import TokenProvider
@@ -127,6 +128,7 @@ class Router:
     async def handle(self, turn: Turn, io: TeamsIO) -> Reply:
         caller = turn.caller
         if turn.sign_in_state and not await self.verify_sign_in(caller, turn.sign_in_state):
+            note(outcome="sign-in code refused")
             return TextReply("That sign-in code didn't match. Please sign in again.")
         teacher = Teacher(
             caller.tenant_id,
@@ -137,24 +139,32 @@ class Router:
         )
         context = Context(turn, io, teacher, await self._timezone(caller), self._clock())
         try:
-            return await (self._dispatch(context) if turn.is_action else self._run_command(context))
+            reply = await (self._dispatch(context) if turn.is_action else self._run_command(context))
         except SignInRequiredError:
+            note(outcome="sign-in needed")
             return SignInReply(self._gate.sign_in_url(caller.tenant_id, caller.aad_object_id))
         except SsoTokenError as exc:
+            note(outcome="sso refused")
             log.info("SSO token refused for user %s: %s", caller.aad_object_id, exc)
             if turn.sso_token:
                 return PreconditionFailedReply()
             return SignInReply(self._gate.sign_in_url(caller.tenant_id, caller.aad_object_id), offer_sso=False)
         except (NotATeacherError, NotAClassTeamError) as exc:
+            note(outcome="refused")
             return CardReply(refusal_card(exc.message))
         except (UserError, ActionDataError) as exc:
+            note(outcome="invalid")
             return CardReply(error_card(exc.message))
         except GraphError as exc:
+            note(outcome="graph failed")
             log.warning("Graph failed for user %s: %s", caller.aad_object_id, exc)
             return CardReply(error_card(graph_error_text(exc)))
+        settle("sign-in needed" if isinstance(reply, SignInReply | PreconditionFailedReply) else "ok")
+        return reply
 
     async def _run_command(self, context: Context) -> Reply:
         word, _, rest = context.turn.text.strip().partition(" ")
+        note(operation=word.lower() if word.lower() in self._commands else HELP)  # never other typed text
         handler = self._commands.get(word.lower()) or self._commands.get(HELP)
         if handler is None:
             return TextReply("Gradebot is starting up; try again in a moment.")
@@ -163,12 +173,15 @@ class Router:
     async def _dispatch(self, context: Context) -> Reply:
         verb = context.turn.verb or ""
         route = self._actions.get(verb)
+        note(operation=verb if route is not None else "unknown verb")
         if route is None:
+            note(outcome="invalid")
             log.info("refused card data: unknown verb")
             return CardReply(error_card("That button belongs to an older version of Gradebot. Type 'help' to start."))
         try:
             payload = route.payload.parse(context.turn.data)
         except ActionDataError as exc:
+            note(outcome="invalid")
             log.info("refused card data: verb=%s field=%s", verb, exc.field)
             if route.invalid is None:
                 raise

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.kernel.errors import SignInRequiredError, SsoTokenError
+from bot.telemetry.metrics import OUTBOX
 from graph.client import EducationClient
 from graph.connection import GraphHttp, TokenProvider
 from graph.errors import GraphAuthError, GraphError, GraphThrottledError, GraphUnavailableError
@@ -250,6 +251,9 @@ class Outbox:
                 await self._store.settle_notice(entry_id)
             elif owed.finished:
                 await self._settled(owed)
+        if OUTBOX.observed:  # telemetry on: the depth and age gauges report what this tick read
+            backlog = await self._store.outbox_backlog()
+            OUTBOX.update(backlog.depth, backlog.oldest_created_at, now)
         return len(due)
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ from bot.kernel.errors import SignInRequiredError, SsoTokenError
 from bot.kernel.turn import DeliveryError, Teacher
 from bot.reminders.schedule import Slot, digest_entries, due_slot, in_quiet_hours, meets_threshold
 from bot.school.service import EducationService
+from bot.telemetry.metrics import timed_sweep
 from cards.reminders import digest_card
 from graph.connection import RequestBudget, TokenProvider
 from graph.errors import GraphAuthError, GraphError
@@ -83,6 +84,7 @@ class Reminders:
         self._budget = budget
         self._sleep = sleep
 
+    @timed_sweep
     async def run_once(self, now: datetime) -> SweepReport:
         """One sweep as if at `now`: only the lease holder sends."""
         report = SweepReport()

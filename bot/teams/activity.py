@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -31,6 +32,8 @@ from bot.kernel.turn import (
     TextReply,
     Turn,
 )
+from bot.telemetry.context import note, scope
+from bot.telemetry.metrics import TURNS
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ CONNECTOR_FAILURES = (ClientException, DeserializationError, OSError)
 """What a call to the conversation's serviceUrl raises when the Bot Connector refuses it, cannot be reached, or
 answers something that is not the Bot Connector's JSON (msrest's ClientException covers HttpOperationError)."""
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_INVOKES = frozenset({"adaptiveCard/action", "signin/tokenExchange", "signin/verifyState", "signin/failure"})
+_TYPES = frozenset({"message", "invoke", "conversationUpdate", "installationUpdate"})
 
 
 class TurnHandler(Protocol):
@@ -64,6 +69,13 @@ class TurnHandler(Protocol):
     async def first_welcome(self, conversation: ConversationInfo) -> bool:
         """True the first time this conversation should get the welcome card."""
         ...
+
+
+def _operation(activity: Activity) -> str:
+    """What a turn is, from Teams' own vocabulary only (the body is untrusted: no other text reaches the logs)."""
+    if activity.type == ActivityTypes.invoke:
+        return activity.name if activity.name in _INVOKES else "invoke"
+    return activity.type if activity.type in _TYPES else "other"
 
 
 def _invoke(status: int, body: object | None = None) -> Activity:
@@ -172,6 +184,24 @@ class GradebotBot(Bot):  # type: ignore[misc]
         self._invoke_response_key = invoke_response_key
 
     async def on_turn(self, context: TurnContext) -> None:
+        """One turn in a telemetry scope: every log line of it carries the activity id, the conversation's hash,
+        the operation and the outcome, and it ends with one `turn handled` line."""
+        activity = context.activity
+        conversation_id = activity.conversation.id if activity.conversation else None
+        started = time.perf_counter()
+        with scope(
+            activity=str(activity.id) if activity.id else None,
+            conversation_id=str(conversation_id) if conversation_id else None,
+            operation=_operation(activity),
+        ) as turn:
+            try:
+                await self._turn(context)
+            finally:
+                turn.outcome = turn.outcome or "ok"
+                TURNS.add(1, {"gradebot.operation": turn.operation or "", "gradebot.outcome": turn.outcome})
+                log.info("turn handled in %.0f ms", (time.perf_counter() - started) * 1000)
+
+    async def _turn(self, context: TurnContext) -> None:
         activity = context.activity
         try:
             caller, conversation = await self._describe(context)
@@ -189,22 +219,12 @@ class GradebotBot(Bot):  # type: ignore[misc]
             elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
                 await self._on_installed(context, caller, conversation)
         except CONNECTOR_FAILURES as exc:
-            log.warning(
-                "could not reach the conversation's serviceUrl (or it refused): %s type=%s conversation=%s activity=%s",
-                type(exc).__name__,
-                activity.type,
-                activity.conversation.id if activity.conversation else None,
-                activity.id,
-            )
+            note(outcome="connector failed")
+            log.warning("could not reach the conversation's serviceUrl (or it refused): %s", type(exc).__name__)
             await self._apologize(context)
-        except Exception:  # the edge: log ids only, answer something sensible, never a 500
-            log.exception(
-                "turn failed: type=%s name=%s conversation=%s activity=%s",
-                activity.type,
-                activity.name,
-                activity.conversation.id if activity.conversation else None,
-                activity.id,
-            )
+        except Exception:  # the edge: log ids only (the scope has them), answer something sensible, never a 500
+            note(outcome="failed")
+            log.exception("turn failed")
             await self._apologize(context)
 
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
@@ -272,6 +292,7 @@ class GradebotBot(Bot):  # type: ignore[misc]
         value = _object(activity.value)
         if caller is None:
             problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
+            note(outcome="invalid")
             await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST, {"error": problem}))
             return
         if activity.name == "adaptiveCard/action":
@@ -283,6 +304,7 @@ class GradebotBot(Bot):  # type: ignore[misc]
             if exchanged:
                 await context.send_activity(_invoke(HTTPStatus.OK))
             else:
+                note(outcome="sso refused")
                 await context.send_activity(
                     _invoke(
                         HTTPStatus.PRECONDITION_FAILED,
@@ -295,6 +317,7 @@ class GradebotBot(Bot):  # type: ignore[misc]
                 )
         elif activity.name == "signin/verifyState":
             verified = await self._handler.verify_sign_in(caller, str(value.get("state") or ""))
+            note(outcome="ok" if verified else "sign-in code refused")
             await context.send_activity(_invoke(HTTPStatus.OK if verified else HTTPStatus.NOT_FOUND))
         elif activity.name == "signin/failure":
             log.info("Teams reported a sign-in failure: code=%s", value.get("code"))

@@ -21,12 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app import create_app
 from bot.cli import configure_logging
 from bot.settings import Settings
+from bot.telemetry.logs import JsonFormatter
 from sandbox.app import Sandbox
 from sandbox.directory import SchoolClass, User
 from sandbox.school import School
 from sandbox.seed import default_school
 from sandbox.tls import TlsMaterial, generate_tls_material
 from tests.bot.privacy import Posted, PrivacyScan
+from tests.bot.telemetry_memory import Recorded, in_memory_telemetry
 
 AppClient = TestClient[web.Request, web.Application]
 
@@ -82,15 +84,30 @@ def start_sandbox(school: School | None = None, **options: Any) -> Sandbox:
 PRIVACY_SCAN = pytest.StashKey[PrivacyScan]()
 
 
+@pytest.fixture(scope="session")
+def telemetry_memory() -> Recorded:
+    return in_memory_telemetry()
+
+
+@pytest.fixture
+def telemetry(telemetry_memory: Recorded) -> Recorded:
+    """Spans and metrics Gradebot's telemetry recorded during this test (in memory; nothing leaves the machine)."""
+    return telemetry_memory
+
+
 @pytest.fixture(autouse=True)
-def privacy_scan(request: pytest.FixtureRequest) -> Iterator[PrivacyScan]:
-    """Logging as a LOG_LEVEL=DEBUG server runs it, captured; after the test (see `pytest_runtest_call`) the logs,
-    the activities Gradebot posted in channels and group chats, and its answers there are scanned for leaks."""
-    scan = PrivacyScan()
+def privacy_scan(request: pytest.FixtureRequest, telemetry_memory: Recorded) -> Iterator[PrivacyScan]:
+    """Logging as a LOG_LEVEL=DEBUG production server runs it (JSON lines), captured, and telemetry on (in memory);
+    after the test (see `pytest_runtest_call`) the log lines, the spans, the activities Gradebot posted in channels
+    and group chats, and its answers there are scanned for leaks."""
+    telemetry_memory.begin()
+    scan = PrivacyScan(spans=telemetry_memory.spans)
     root = logging.getLogger()
     levels = {name: item.level for name, item in root.manager.loggerDict.items() if isinstance(item, logging.Logger)}
     root_level, root_handlers = root.level, list(root.handlers)
-    configure_logging(Settings.from_env({}, log_level="DEBUG"))  # what app.main does for LOG_LEVEL=DEBUG
+    # What app.main does for LOG_LEVEL=DEBUG LOG_FORMAT=json; the scan reads the lines as that handler writes them.
+    configure_logging(Settings.from_env({}, log_level="DEBUG", log_format="json"))
+    scan.logs.setFormatter(JsonFormatter())
     root.addHandler(scan.logs)
     request.node.stash[PRIVACY_SCAN] = scan
     try:

@@ -1,18 +1,23 @@
 """The privacy scan behind tests/bot's autouse fixture: what students could see (activities in channels and group
-chats, answers to invokes there) and what operators read (every log line at DEBUG) must hold no student name, no
-grade or feedback a test typed, no token, authorization code or PKCE verifier.
+chats, answers to invokes there) and what operators read (every log line at DEBUG, as the JSON production writes, and
+every span telemetry exports) must hold no student name, no grade or feedback a test typed, no token, authorization
+code or PKCE verifier.
 
 Findings name where the leak is and what kind of data it is; the matched data itself is replaced by «kind».
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.sdk.trace import ReadableSpan  # noqa: TID251 - spans as the in-memory exporter holds them
+
+from bot.telemetry.logs import JsonFormatter
 from sandbox.app import Sandbox
 from sandbox.directory import User
 
@@ -43,12 +48,13 @@ class Posted:
 
 
 class LogCapture(logging.Handler):
-    """Every record at DEBUG and above, formatted (exception text included) as an operator would read it."""
+    """Every record at DEBUG and above, formatted (exception text included) as an operator reads it: one JSON
+    object per line, as production writes it (bot.telemetry.logs)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[tuple[str, str]] = []
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        self.setFormatter(JsonFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.split(".")[0] in OWN_LOGGERS_ONLY_ABOVE:
@@ -120,10 +126,12 @@ def is_shared(conversation_id: str) -> bool:
 class PrivacyScan:
     """Collects what a test exposed (logs, posts, sandboxes) and reports leaks of the test's secrets in it."""
 
-    def __init__(self) -> None:
+    def __init__(self, spans: Callable[[], Sequence[ReadableSpan]] = tuple) -> None:
         self.logs = LogCapture()
         self.sandboxes: list[Sandbox] = []
         self.posted: list[Posted] = []
+        self.spans = spans
+        """The spans telemetry would export (names, attributes and events are scanned like log lines)."""
 
     def watch(self, sandbox: Sandbox) -> None:
         self.sandboxes.append(sandbox)
@@ -159,7 +167,9 @@ class PrivacyScan:
 
     def _exposed(self) -> Iterator[tuple[str, str]]:
         for number, (name, line) in enumerate(self.logs.lines, 1):
-            yield f"log line {number} ({name})", line
+            yield f"log line {number} ({name})", _log_text(line)
+        for number, span in enumerate(self.spans(), 1):
+            yield f"span {number} ({span.name})", _span_text(span)
         for sandbox in self.sandboxes:
             for recorded in sandbox.connector.activities:
                 if is_shared(recorded.conversation_id) and recorded.activity is not None:
@@ -171,6 +181,21 @@ class PrivacyScan:
                 continue
             kind = "invoke answer" if posted.activity.get("type") == "invoke" else "expectReplies answer"
             yield f"{kind} to activity {posted.activity.get('id')} in a shared conversation", _text(posted.body)
+
+
+def _log_text(line: str) -> str:
+    """A log line as written, and a JSON line's values unescaped too (a name with an accent or a quote is then
+    found as typed)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    return f"{line}\n{_text(entry)}" if isinstance(entry, dict) else line
+
+
+def _span_text(span: ReadableSpan) -> str:
+    events = [{"event": event.name, **dict(event.attributes or {})} for event in span.events]
+    return _text({"name": span.name, **dict(span.attributes or {}), "events": events})
 
 
 def _add_student(found: Secrets, user: User) -> None:

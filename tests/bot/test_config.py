@@ -106,6 +106,7 @@ def test_correctly_spelled_variables_give_no_warnings() -> None:
         ({"AUDIT_RETENTION_DAYS": "0"}, "AUDIT_RETENTION_DAYS"),
         ({"AUDIT_RETENTION_DAYS": "a year"}, "AUDIT_RETENTION_DAYS"),
         ({"AUDIT_RETENTION_DAYS": "20", "OUTBOX_RETENTION_DAYS": "30"}, "AUDIT_RETENTION_DAYS"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
 def test_new_settings_are_validated(change: dict[str, str], named: str) -> None:
@@ -116,6 +117,21 @@ def test_new_settings_are_validated(change: dict[str, str], named: str) -> None:
 def test_audit_records_are_kept_400_days_unless_configured() -> None:
     assert Settings.from_env(PRODUCTION).audit_retention_days == 400
     assert Settings.from_env({**PRODUCTION, "AUDIT_RETENTION_DAYS": "30"}).audit_retention_days == 30
+
+
+def test_logs_are_json_lines_in_production_and_text_in_sandbox_mode_unless_log_format_says() -> None:
+    assert Settings.from_env(PRODUCTION).json_logs is True
+    assert Settings.from_env({}).json_logs is False
+    assert Settings.from_env({**PRODUCTION, "LOG_FORMAT": "Text"}).json_logs is False
+    assert Settings.from_env({"LOG_FORMAT": "json"}).json_logs is True
+
+
+def test_telemetry_is_off_unless_a_connection_string_is_set_and_the_string_is_never_shown() -> None:
+    assert Settings.from_env(PRODUCTION).applicationinsights_connection_string == ""
+    secret = "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=https://x.example/"
+    settings = Settings.from_env({**PRODUCTION, "APPLICATIONINSIGHTS_CONNECTION_STRING": secret})
+    assert settings.applicationinsights_connection_string == secret
+    assert "InstrumentationKey" not in repr(settings)
 
 
 def test_old_token_keys_are_a_comma_separated_list() -> None:

@@ -153,6 +153,8 @@ def test_library_loggers_stay_at_info_unless_asked(main_logging: Configure) -> N
         assert not logging.getLogger(library).isEnabledFor(logging.DEBUG), library
         assert logging.getLogger(library).isEnabledFor(logging.INFO), library
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO), "httpx repeats full URLs"
+    exports = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    assert not exports.isEnabledFor(logging.INFO), "Azure Monitor's exporter would log every export's headers"
 
 
 def test_library_loggers_follow_log_level_libraries_when_set(main_logging: Configure) -> None:

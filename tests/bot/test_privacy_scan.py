@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider  # noqa: TID251 - a provider of this test's own, not the global one
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: TID251 - a provider of this test's own
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: TID251 - likewise
 
 from sandbox.app import Sandbox
 from sandbox.directory import User
@@ -129,3 +132,38 @@ async def test_the_sandbox_is_another_service_and_its_log_lines_are_not_gradebot
     scan = scan_of(sandbox)
     log(scan, "sandbox.identity", "issued %s", JWT)
     assert scan.findings() == []
+
+
+async def test_log_lines_are_scanned_as_the_json_production_writes_with_escaped_text_found_as_typed(
+    sandbox: Sandbox,
+) -> None:
+    scan = scan_of(sandbox)
+    teacher = a_teacher(sandbox)
+    data = {"submissionId": "s1", "points": "6", "feedback": 'She wrote "cells" \\ twice'}
+    scan.posted.append(Posted(card_action(teacher, "grade", data, sandbox.connector_url), 200, None))
+    log(scan, "bot.outbox", "wrote %s", data["feedback"])
+
+    (line,) = [line for _, line in scan.logs.lines]
+    assert line.startswith('{"time": ') and data["feedback"] not in line, "JSON escapes the quotes"
+    assert [(f.where, f.kind) for f in scan.findings()] == [("log line 1 (bot.outbox)", "typed feedback")]
+
+
+async def test_spans_are_scanned_like_log_lines(sandbox: Sandbox) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    scan = PrivacyScan(spans=exporter.get_finished_spans)
+    scan.watch(sandbox)
+    student = a_student(sandbox)
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("GET /v1.0/education/classes/{id}/assignments"):
+        pass
+    with tracer.start_as_current_span("POST /api/messages") as span:
+        span.add_event("exception", {"exception.message": f"no card for {student.display_name}"})
+    with tracer.start_as_current_span("GET /auth/start", attributes={"http.url": f"https://x/?who={JWT}"}):
+        pass
+
+    assert [(f.where, f.kind) for f in scan.findings()] == [
+        ("span 2 (POST /api/messages)", "a student's name"),
+        ("span 3 (GET /auth/start)", "a token (JWT)"),
+    ]

@@ -274,6 +274,7 @@ async def test_remind_once_runs_one_sweep_from_the_command_line(world: World, tm
         "SANDBOX_URL": world.sandbox.base_url,
         "DATABASE_URL": world.database_url,
         "MicrosoftAppId": "",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "",  # telemetry off: nothing leaves the machine in tests
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

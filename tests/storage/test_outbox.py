@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from storage import OutboxEntry, Store
+from storage import OutboxBacklog, OutboxEntry, Store
 from tests.storage.conftest import Database
 from tests.storage.samples import BERLIN_WINTER, T0, TENANT, at, audit, outbox_entry
 
@@ -302,3 +302,18 @@ async def test_notices_owed_are_kept_until_settled_oldest_first_and_go_with_thei
     assert await store.complete_outbox(first.id, "w", {"ok": True}, at(5))
     assert await store.purge_finished_outbox(at(6)) == 1
     assert await store.owed_notices(10) == [], "a notice about a purged write can no longer be given"
+
+
+async def test_the_backlog_counts_unfinished_entries_and_dates_the_oldest(store: Store) -> None:
+    assert await store.outbox_backlog() == OutboxBacklog(0, None)
+    done = await enqueued(store, "grade:done", minute=0)
+    assert await store.claim_outbox(done.id, "worker-a", at(1), LEASE)
+    assert await store.complete_outbox(done.id, "worker-a", {}, at(1))
+    failed = await enqueued(store, "grade:failed", minute=1)
+    assert await store.claim_outbox(failed.id, "worker-a", at(2), LEASE)
+    assert await store.fail_outbox(failed.id, "worker-a", "no", at(2))
+    inflight = await enqueued(store, "grade:inflight", minute=2)
+    assert await store.claim_outbox(inflight.id, "worker-a", at(3), LEASE)
+    await enqueued(store, "grade:pending", minute=3)
+
+    assert await store.outbox_backlog() == OutboxBacklog(2, at(2))

@@ -1,0 +1,78 @@
+"""What every log line of a turn says about it — the activity id, a hash of the conversation id, the operation and
+its outcome — held in a context variable, so the lines of concurrent turns never mix.
+
+The conversation id is hashed, never logged: a 1:1 chat's id stands for one person (as stable as their user id) and
+logs travel further than the database (stdout, Log Analytics, Azure Monitor). SHA-256 of an id that is already long
+and random keeps a conversation's lines together and lets an operator who holds the id (in the `conversations`
+table) find them (`conversation_hash(id)`); nobody can read the id back from the logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+MAX_ID_LENGTH = 128
+"""Activity ids come from the request body: longer ones are cut (Teams' are well under this)."""
+
+
+@dataclass(slots=True)
+class Scope:
+    """The turn (or background tick) a log line belongs to; None where not known."""
+
+    activity: str | None = None
+    conversation: str | None = None
+    """`conversation_hash` of the conversation id."""
+    operation: str | None = None
+    """A command word, a card verb, an invoke name or a worker's name — never text a user typed."""
+    outcome: str | None = None
+
+
+_SCOPE: ContextVar[Scope | None] = ContextVar("gradebot_telemetry_scope", default=None)
+
+
+def conversation_hash(conversation_id: str) -> str:
+    """16 hex digits of SHA-256 of a conversation id: the same id always gives the same hash."""
+    return hashlib.sha256(conversation_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+@contextmanager
+def scope(
+    *, activity: str | None = None, conversation_id: str | None = None, operation: str | None = None
+) -> Iterator[Scope]:
+    """Every log line inside (and in tasks started inside) belongs to this scope."""
+    current = Scope(
+        activity=activity[:MAX_ID_LENGTH] if activity else None,
+        conversation=conversation_hash(conversation_id) if conversation_id else None,
+        operation=operation,
+    )
+    token = _SCOPE.set(current)
+    try:
+        yield current
+    finally:
+        _SCOPE.reset(token)
+
+
+def current() -> Scope | None:
+    return _SCOPE.get()
+
+
+def note(*, operation: str | None = None, outcome: str | None = None) -> None:
+    """Name the operation or outcome of the current scope once it is known (nothing happens outside a scope)."""
+    active = _SCOPE.get()
+    if active is None:
+        return
+    if operation is not None:
+        active.operation = operation
+    if outcome is not None:
+        active.outcome = outcome
+
+
+def settle(outcome: str) -> None:
+    """The outcome of the current scope, unless one was noted already (a refusal noted deeper in stays)."""
+    active = _SCOPE.get()
+    if active is not None and active.outcome is None:
+        active.outcome = outcome
