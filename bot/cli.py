@@ -17,6 +17,7 @@ from typing import Any
 from bot.kernel.errors import StartupRefusedError
 from bot.reminders.sweep import SweepReport
 from bot.settings import Settings, SettingsError
+from storage import SchemaVersionError
 
 log = logging.getLogger("gradebot")
 
@@ -91,7 +92,7 @@ def run(
         mode = "sandbox" if settings.sandbox_mode else "production"
         log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
         serve(settings)
-    except StartupRefusedError as exc:
+    except (StartupRefusedError, SchemaVersionError) as exc:  # a database a newer release migrated is not ours to use
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     return 0
