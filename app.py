@@ -192,6 +192,7 @@ async def build(
         ),
         app_only=settings.reminder_data_access == "application",
         budget=budget,
+        clock=clock,
     )
     ListHandlers(education, store).register(router)
     GradingHandlers(session, Grading(session, outbox, store)).register(router)

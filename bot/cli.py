@@ -19,6 +19,7 @@ from bot.reminders.sweep import SweepReport
 from bot.settings import Settings, SettingsError
 from bot.telemetry import export
 from bot.telemetry.logs import formatter
+from storage import SchemaVersionError
 
 log = logging.getLogger("gradebot")
 
@@ -107,7 +108,7 @@ def run(
         mode = "sandbox" if settings.sandbox_mode else "production"
         log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
         serve(settings)
-    except StartupRefusedError as exc:
+    except (StartupRefusedError, SchemaVersionError) as exc:  # a database a newer release migrated is not ours to use
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -233,6 +233,7 @@ def missing_steps(migrations: Sequence[Migration], current: int) -> list[Migrati
         raise ValueError(f"migration versions must run 1, 2, 3… without gaps, got {versions}")
     if current > len(versions):
         raise SchemaVersionError(
-            f"the database is at schema version {current}, newer than this Gradebot knows ({len(versions)})"
+            f"the database is at schema version {current}, newer than this Gradebot knows ({len(versions)}): "
+            "a newer release migrated it, and every instance on it must run that release (or a later one)"
         )
     return list(migrations[current:])

@@ -1,6 +1,7 @@
 """The reminder sweep (a worker): each teacher's digest of waiting work, on their own schedule, sent by exactly one
-instance — a lease in the store picks the sender and every digest is recorded before it is sent, so never twice.
-`run_once(now)` is one sweep (the worker's tick, `python app.py remind-once --at …` and tests all call it).
+instance — a lease in the store picks the sender (renewed between teachers while a sweep runs; a sweep that lost it
+stops) and every digest is recorded before it is sent, so never twice. `run_once(now)` is one sweep (the worker's
+tick, `python app.py remind-once --at …` and tests all call it).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,10 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "reminders"
+MIN_LEASE = timedelta(seconds=60)
+"""A sweep holds the lease for three tick intervals, and at least this long."""
+RENEW_AFTER = 1 / 3
+"""Between teachers, the lease is renewed once this share of it has passed since it was last taken or renewed."""
 CATCH_UP = timedelta(hours=12)
 """A slot missed (the bot was down, a tick was late) is still sent once if it is at most this old."""
 MAX_DELIVERY_TRIES = 5
@@ -49,11 +54,38 @@ class SweepReport:
     """What one sweep did (for operators, `remind-once` and tests)."""
 
     held_lease: bool = False
+    lease_lost: bool = False
+    """Another instance took the lease during this sweep, which stopped before the next teacher."""
     sent: list[str] = field(default_factory=list)
     sign_in_notes: list[str] = field(default_factory=list)
     nothing_waiting: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Lease:
+    """The reminder lease as one sweep holds it: taken, then renewed only once a share of it has passed."""
+
+    store: Store
+    owner: str
+    clock: Callable[[], datetime]
+    ttl: timedelta
+    taken_at: datetime | None = None
+
+    async def take(self) -> bool:
+        """Take or renew the lease until `ttl` from now; False when another instance holds it."""
+        now = self.clock()
+        if not await self.store.acquire_lease(LEASE_NAME, self.owner, now, self.ttl):
+            return False
+        self.taken_at = now
+        return True
+
+    async def keep(self) -> bool:
+        """True while the lease is this sweep's: renewed when RENEW_AFTER of it has passed, else left as it is."""
+        if self.taken_at is not None and self.clock() - self.taken_at < self.ttl * RENEW_AFTER:
+            return True
+        return await self.take()
 
 
 class Reminders:
@@ -72,6 +104,7 @@ class Reminders:
         app_only: bool = False,
         budget: RequestBudget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._education = education
@@ -83,16 +116,32 @@ class Reminders:
         self._app_only = app_only
         self._budget = budget
         self._sleep = sleep
+        self._clock = clock
 
     @timed_sweep
     async def run_once(self, now: datetime) -> SweepReport:
-        """One sweep as if at `now`: only the lease holder sends."""
+        """One sweep as if at `now`: only the lease holder sends, and only while it holds the lease.
+
+        The lease is timed by the instance's clock, not by `now` (which `remind-once --at` may set anywhere), so
+        every instance reads one time line; a sweep renews it between teachers and stops when another instance has
+        taken it (a teacher's digest outlasted the lease): digests are recorded before they are sent, so none is sent
+        twice, and the new holder carries on.
+        """
         report = SweepReport()
-        ttl = timedelta(seconds=max(self._interval_s * 3, 60))
-        if not await self._store.acquire_lease(LEASE_NAME, self._owner, now, ttl):
+        lease = _Lease(self._store, self._owner, self._clock, max(timedelta(seconds=self._interval_s * 3), MIN_LEASE))
+        if not await lease.take():
             return report
         report.held_lease = True
-        for schedule in await self._store.list_schedules(enabled_only=True):
+        schedules = await self._store.list_schedules(enabled_only=True)
+        for done, schedule in enumerate(schedules):
+            if not await lease.keep():
+                report.lease_lost = True
+                log.warning(
+                    "reminder lease taken by another instance after %d of %d schedules: this sweep stops",
+                    done,
+                    len(schedules),
+                )
+                break
             try:
                 await self._consider(schedule, now, report)
             except GraphError as exc:

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,11 @@ class BotProcess:
     """`python app.py` in sandbox mode; `kill()` is SIGKILL (no cleanup runs), `start()` again resumes on the same
     database, port and token-encryption key."""
 
-    def __init__(self, run_dir: Path, sandbox_url: str, database_url: str, port: int) -> None:
+    def __init__(
+        self, run_dir: Path, sandbox_url: str, database_url: str, port: int, settings: Mapping[str, str] | None = None
+    ) -> None:
+        """`settings` add to or replace the soak's own (several instances of a district share one key, and run
+        their reminder loops)."""
         self.run_dir = run_dir
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -130,7 +135,13 @@ class BotProcess:
             GRAPH_REQUEST_BUDGET="5000",
             TOKEN_ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         )
+        self._env.update(settings or {})
         self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment this Gradebot runs with (for another `python app.py` command on the same settings)."""
+        return dict(self._env)
 
     @property
     def log_path(self) -> Path:

@@ -1,0 +1,1 @@
+"""A district: several Gradebot instances behind a load balancer on one PostgreSQL database."""
