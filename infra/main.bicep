@@ -249,6 +249,11 @@ var gradebotSettings = [
     name: 'REMINDER_DATA_ACCESS'
     value: reminderDataAccess
   }
+  {
+    // Graph allows 350 requests per 10 s per app per tenant, shared by every instance: each keeps its own share.
+    name: 'GRAPH_REQUEST_BUDGET'
+    value: string(320 / instanceCount)
+  }
 ]
 
 // What App Service itself needs: listen on the container's interface (Gradebot defaults to 127.0.0.1, which the

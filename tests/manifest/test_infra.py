@@ -30,6 +30,7 @@ GRADEBOT_SETTINGS = {
     "PUBLIC_BASE_URL",
     "PORT",
     "REMINDER_DATA_ACCESS",
+    "GRAPH_REQUEST_BUDGET",
 }
 # Not Gradebot features: what App Service needs to run it (see the comment above hostingSettings in main.bicep).
 HOSTING_SETTINGS = {"HOST", "SCM_DO_BUILD_DURING_DEPLOYMENT"}
@@ -122,6 +123,8 @@ def test_setting_values() -> None:
     assert values["PUBLIC_BASE_URL"] == "'https://${appHost}'"
     assert values["PORT"] == "'8000'"
     assert values["REMINDER_DATA_ACCESS"] == "reminderDataAccess"
+    # Graph's throttle budget is shared by every instance of the app: each takes its share.
+    assert values["GRAPH_REQUEST_BUDGET"] == "string(320 / instanceCount)"
     assert re.search(r"param reminderDataAccess string = 'delegated'", BICEP)
     assert "'delegated'\n  'application'\n])\nparam reminderDataAccess" in BICEP
     for name, secret in (
