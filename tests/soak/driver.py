@@ -430,12 +430,14 @@ class Soak:
     # -- afterwards --------------------------------------------------------------------------------------------
 
     async def drain(self) -> list[OutboxEntry]:
-        """Wait until no write is pending in Gradebot's store; returns whatever is still pending at the deadline."""
+        """Wait until no write is pending in Gradebot's store and every teacher told "Saving…" has been told how it
+        ended (the store's owed notices); returns whatever is still pending at the deadline."""
         deadline = time.monotonic() + self.config.drain_timeout_s
         async with await open_store(self.config.database_url) as store:
             while True:
                 pending = [e for t in self.teachers for e in await store.pending_outbox_for(t.id)]
-                if not pending or time.monotonic() > deadline:
+                owed = await store.owed_notices(1)
+                if (not pending and not owed) or time.monotonic() > deadline:
                     return pending
                 await asyncio.sleep(1.0)
 
