@@ -31,7 +31,7 @@ from storage.store import Store
 
 GRAPH_READ_TIMEOUT_S = 10.0
 GRAPH_MAX_CONCURRENCY = 8
-"""The product's defaults (bot/config.py: GRAPH_TIMEOUT_S, GRAPH_MAX_CONCURRENCY)."""
+"""The product's defaults (bot/settings.py: GRAPH_TIMEOUT_S, GRAPH_MAX_CONCURRENCY)."""
 
 
 class BenchMismatchError(Exception):

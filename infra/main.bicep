@@ -207,7 +207,7 @@ resource databaseUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-// Gradebot's own settings (bot/config.py reads exactly these names).
+// Gradebot's own settings (bot/settings.py reads exactly these names).
 var gradebotSettings = [
   {
     name: 'MicrosoftAppId'

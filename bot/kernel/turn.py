@@ -39,7 +39,7 @@ class ConversationInfo:
     class_id: str | None = None
     """The class team's aadGroupId, which is the educationClass id (None outside a team or if unknown)."""
     reference: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    """The serialized botbuilder ConversationReference, opaque outside bot/teams.py."""
+    """The serialized botbuilder ConversationReference, opaque outside bot/teams."""
 
     @property
     def is_shared(self) -> bool:
@@ -120,7 +120,7 @@ class Member:
 
 
 class TeamsIO(Protocol):
-    """What a handler may ask of Teams during a turn (implemented by bot/teams.py)."""
+    """What a handler may ask of Teams during a turn (implemented by bot/teams/activity.py)."""
 
     async def members(self) -> list[Member]:
         """Everyone in the team (or chat) this turn came from."""

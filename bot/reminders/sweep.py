@@ -42,7 +42,7 @@ SEND_INTERVAL_S = 0.1
 
 
 class Messenger(Protocol):
-    """Proactive delivery to Teams (bot/teams.py behind an adapter in app.py)."""
+    """Proactive delivery to Teams (bot/teams/edge.py)."""
 
     async def send_card(self, reference: Mapping[str, Any], card: dict[str, Any]) -> str | None: ...
 

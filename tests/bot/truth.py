@@ -1,4 +1,4 @@
-"""What the sandbox itself says is true, computed from its state (not through Gradebot's graph/progress code)."""
+"""What the sandbox itself says is true, computed from its state (not through Gradebot's bot/school/progress code)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ class NamespaceRun:
 def playground_required() -> bool:
     """True in CI, where GRADEBOT_REQUIRE_PLAYGROUND=1 turns 'cannot run the Playground here' into a failure.
 
-    Test-harness switch, read here and nowhere else in the tests (the product reads settings only in bot/config.py).
+    Test-harness switch, read here and nowhere else in the tests (the product reads settings only in bot/settings.py).
     """
     return os.environ.get(REQUIRE_PLAYGROUND_VARIABLE) == "1"  # noqa: TID251 - the test harness's own switches and child environments
 
