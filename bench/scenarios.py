@@ -5,7 +5,7 @@ sweep over a district. Each checks that both approaches computed the same thing 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from bench.naive import NaiveGraph, naive_return_each, naive_ungraded
 from bench.recording import RecordingTransport
 from bench.school import SchoolShape
 from bot.kernel.turn import Teacher
+from bot.reminders.schedule import default_schedule
 from bot.reminders.sweep import Reminders
 from bot.school.progress import GradingState, UngradedItem, grading_state
 from bot.school.service import OPEN_STATUSES, EducationService
@@ -26,7 +27,7 @@ from graph.connection import GraphHttp, RequestBudget, TokenProvider
 from graph.models import SubmissionStatus
 from sandbox.faults import FaultPlan
 from storage import open_store
-from storage.records import ConversationRecord, ReminderSchedule
+from storage.records import ConversationRecord
 from storage.store import Store
 
 GRAPH_READ_TIMEOUT_S = 10.0
@@ -265,24 +266,10 @@ async def _seed_schedules(
     reminders_store: Store, host: SandboxHost, teachers: Sequence[SeededTeacher], now: datetime
 ) -> None:
     for seeded in teachers:
+        # Every day at the sweep's minute, so each teacher is due now.
+        schedule = default_schedule(seeded.id, host.tenant_id, "UTC", now)
         await reminders_store.save_schedule(
-            ReminderSchedule(
-                teacher_id=seeded.id,
-                tenant_id=host.tenant_id,
-                enabled=True,
-                days=frozenset(range(7)),
-                local_time=now.strftime("%H:%M"),
-                timezone="UTC",
-                quiet_start=None,
-                quiet_end=None,
-                class_ids=frozenset(),
-                min_waiting=1,
-                min_age_days=0,
-                snoozed_until=None,
-                paused_reason=None,
-                paused_at=None,
-                updated_at=now,
-            )
+            replace(schedule, days=frozenset(range(7)), local_time=now.strftime("%H:%M"))
         )
         conversation_id = f"a:bench-{seeded.id}"
         await reminders_store.save_conversation(
