@@ -16,6 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from app import PARTS, create_app
 from bot.settings import Settings
 from sandbox.connector import personal_conversation_id
+from sandbox.directory import User
+from sandbox.school import Actor, PointsOutcome
 from sandbox.seed import default_school
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import Clock, World, actions_of, cards_of, replies, start_sandbox
@@ -58,7 +60,7 @@ class Session:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.rosa = world.user("rosa")
+        self.rosa, self.david = world.user("rosa"), world.user("david")
         self.url = world.sandbox.connector_url
         self.cards: Cards = {}
 
@@ -71,9 +73,9 @@ class Session:
         self.cards[name] = card
         return card
 
-    async def say(self, name: str, text: str, **where: Any) -> dict[str, Any]:
-        """Type `text` (1:1, or in a class channel with `school_class=`); keep the one card Gradebot answers with."""
-        status, body = await self.world.post(message(self.rosa, text, self.url, **where))
+    async def say(self, name: str, text: str, *, user: User | None = None, **where: Any) -> dict[str, Any]:
+        """Rosa (or `user`) types `text` 1:1 (or in a class channel: `school_class=`); keep the one card answered."""
+        status, body = await self.world.post(message(user or self.rosa, text, self.url, **where))
         return self.keep(name, self._one_card(name, status, body))
 
     async def press(
@@ -113,12 +115,25 @@ async def _teacher(session: Session) -> None:
     )
     await session.say("undo", "undo")
     await session.press("return-all-confirm", saved, "returnAll")
+    _david_grades_meanwhile(session, saved, points=14.0)
+    await session.press("conflict", saved, "grade", {"points": "16", "feedback": ""})
     await session.say("reminders", "remind")
     await session.say("reminders-on", "remind on")
     session.keep("digest", await _digest(session, at=NOW + timedelta(days=1, hours=-0.5)))  # Tue 15:30 in Berlin
     await session.say("channel", "ungraded", school_class=world.school_class("CHEM201"))
     await session.press("error", ungraded, "openGrading", {"assignmentId": "no-such-assignment"})
+    await session.say("unknown-command", "grades please")
+    await session.say("not-a-teacher", "ungraded", user=world.user("quinn"))
     await session.say("signed-out", "signout")
+
+
+def _david_grades_meanwhile(session: Session, card: dict[str, Any], points: float) -> None:
+    """David Okafor, co-teacher, grades the submission on Rosa's card in Teams Assignments before she saves."""
+    data = next(a["data"] for a in actions_of(card) if a["verb"] == "grade")
+    school, chem = session.world.school, session.world.school_class("CHEM201")
+    submission = school.submission(chem.id, data["assignmentId"], data["submissionId"])
+    outcome = next(o for o in submission.outcomes if isinstance(o, PointsOutcome))
+    school.set_points(chem.id, data["assignmentId"], submission.id, outcome.id, points, by=Actor.user(session.david.id))
 
 
 def _installed(session: Session) -> dict[str, Any]:
