@@ -33,7 +33,7 @@ RENDER_SCRIPT = REPO_ROOT / "devtools" / "cards" / "render.js"
 RENDERER = REPO_ROOT / "devtools" / "node_modules" / "adaptivecards" / "package.json"
 REGENERATE = ".venv/bin/python -m tests.docs.pictures"
 NOISE = 48
-"""A pixel whose grey level differs by more than this differs visibly (text and shapes differ by 100–255)."""
+"""A pixel differs visibly when a colour channel differs by more than this (text and shapes differ by 100–255)."""
 # Headless Chromium with everything that calls home switched off (it runs in the namespace all the same).
 CHROMIUM_FLAGS = (
     "--headless",
@@ -47,7 +47,7 @@ CHROMIUM_FLAGS = (
     "--disable-default-apps",
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
-    "--virtual-time-budget=20000",
+    "--virtual-time-budget=20000",  # the page lays out after its fonts load: let it finish before dump or screenshot
 )
 
 
@@ -115,8 +115,9 @@ def differing_pixels(drawn: Image.Image, stored: Image.Image) -> int:
     """How many pixels differ visibly (more than anti-aliasing: Chromium draws form controls' edges ±40 per run)."""
     if drawn.size != stored.size:
         return drawn.width * drawn.height
-    difference = ImageChops.difference(drawn.convert("RGB"), stored.convert("RGB")).convert("L")
-    return sum(difference.point(lambda level: 255 if level > NOISE else 0).histogram()[255:])
+    red, green, blue = ImageChops.difference(drawn.convert("RGB"), stored.convert("RGB")).split()
+    largest = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    return sum(largest.histogram()[NOISE + 1 :])
 
 
 def stored_cards() -> Cards:

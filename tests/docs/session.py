@@ -1,6 +1,6 @@
 """A scripted teacher's session against the real bot (the sandbox and Gradebot's aiohttp app over HTTP, clocks
-fixed): every card Gradebot answers with or sends, by name, with per-run values (nonces, ports, write ids) made
-stable. docs/cards/ holds what it returns; tests/docs/test_pictures.py checks that it still does."""
+fixed): every card Gradebot answers with or sends, by name, with per-run values (nonces, write ids, Graph's write
+times) made stable. docs/cards/ holds what it returns; tests/docs/test_pictures.py checks that it still does."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class Session:
     async def say(self, name: str, text: str, *, user: User | None = None, **where: Any) -> dict[str, Any]:
         """Rosa (or `user`) types `text` 1:1 (or in a class channel: `school_class=`); keep the one card answered."""
         status, body = await self.world.post(message(user or self.rosa, text, self.url, **where))
-        return self.keep(name, self._one_card(name, status, body))
+        return self.keep(name, _one_card(name, status, body))
 
     async def press(
         self, name: str, card: dict[str, Any], verb: str, inputs: dict[str, Any] | None = None, *, index: int = 0
@@ -91,19 +91,21 @@ class Session:
             raise SessionError(f"{name}: pressing {verb!r} answered HTTP {status}: {body!r}")
         return self.keep(name, dict(body["value"]))
 
-    @staticmethod
-    def _one_card(name: str, status: int, body: Any) -> dict[str, Any]:
-        found = cards_of(replies(body)) if status == 200 else []
-        if len(found) != 1:
-            raise SessionError(f"{name}: expected one card, got HTTP {status} with {len(found)}: {body!r}")
-        return found[0]
+
+def _one_card(name: str, status: int, body: Any) -> dict[str, Any]:
+    """The one card an expectReplies answer holds."""
+    found = cards_of(replies(body)) if status == 200 else []
+    if len(found) != 1:
+        raise SessionError(f"{name}: expected one card, got HTTP {status} with {len(found)}: {body!r}")
+    return found[0]
 
 
 async def _teacher(session: Session) -> None:
-    """The 1:1 chat: welcome, lists, grading with save, undo and return all, reminders; then a class channel."""
+    """Rosa adds Gradebot, lists her work, grades (save, undo, return all, a co-teacher's change), sets reminders and
+    gets a digest, asks in a class channel, hits an error, types nonsense, signs out; a student asks too."""
     world = session.world
     status, body = await world.post(_installed(session))
-    session.keep("welcome", Session._one_card("welcome", status, body))
+    session.keep("welcome", _one_card("welcome", status, body))
     await session.say("classes", "classes")
     picker = await session.say("assignments-pick-class", "assignments")
     await session.press("assignments", picker, "pickClass", index=1)
@@ -173,18 +175,18 @@ async def teacher_session() -> Cards:
         async with running_world(dev_sso=dev_sso) as world:
             session = Session(world)
             await script(session)
-            cards |= {name: Stabiliser().card(card) for name, card in session.cards.items()}
+            cards |= {name: stable(card) for name, card in session.cards.items()}
     return cards
 
 
-class Stabiliser:
-    """Replaces what changes from run to run (nonces, write ids, the sandbox's write times) with fixed stand-ins."""
+RUN_VALUES = frozenset({"nonce", "writeId", "knownModified"})
+"""Keys whose values differ from run to run: per-render nonces, write ids, Graph's lastModified of a grade."""
 
-    KEYS = frozenset({"nonce", "writeId", "knownModified"})
 
-    def card(self, node: Any, key: str = "") -> Any:
-        if isinstance(node, dict):
-            return {k: self.card(v, k) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self.card(v) for v in node]
-        return f"<{key}>" if key in self.KEYS and isinstance(node, str) else node
+def stable(node: Any, key: str = "") -> Any:
+    """The card with every RUN_VALUES string replaced by "<key>"."""
+    if isinstance(node, dict):
+        return {k: stable(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [stable(v) for v in node]
+    return f"<{key}>" if key in RUN_VALUES and isinstance(node, str) else node
