@@ -8,41 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from storage.records import (
-    AuditRecord,
-    ConversationKind,
-    ConversationRecord,
-    JsonObject,
-    NewAuditRecord,
-    NewOutboxEntry,
-    OutboxBacklog,
-    OutboxEntry,
-    OutboxFailure,
-    OutboxStatus,
-    ReminderSchedule,
-    UserProfile,
-)
 from storage.store import SchemaVersionError, Store, StoreClosedError, StoreError
 
-__all__ = [
-    "AuditRecord",
-    "ConversationKind",
-    "ConversationRecord",
-    "JsonObject",
-    "NewAuditRecord",
-    "NewOutboxEntry",
-    "OutboxBacklog",
-    "OutboxEntry",
-    "OutboxFailure",
-    "OutboxStatus",
-    "ReminderSchedule",
-    "SchemaVersionError",
-    "Store",
-    "StoreClosedError",
-    "StoreError",
-    "UserProfile",
-    "open_store",
-]
+__all__ = ["SchemaVersionError", "Store", "StoreClosedError", "StoreError", "open_store"]
 
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
