@@ -5,7 +5,7 @@ past 30 days and audit records past AUDIT_RETENTION_DAYS."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 from storage.store import Store
@@ -60,12 +60,7 @@ class Janitor:
         log.info(
             "janitor deleted %d expired claims, %d sign-in flows, %d sign-in codes, %d finished grade writes, "
             "%d digest records, %d audit records",
-            report.claims,
-            report.sign_in_flows,
-            report.sign_in_codes,
-            report.finished_outbox,
-            report.digests,
-            report.audit,
+            *astuple(report),
         )
         return report
 

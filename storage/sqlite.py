@@ -189,20 +189,6 @@ class SqliteStore(Store):
 
         return await self._call(work)
 
-    async def _insert_or_select(
-        self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]
-    ) -> tuple[Row | None, bool]:
-        """Both statements in one write transaction, so no other writer comes between them."""
-
-        def work(conn: sqlite3.Connection) -> tuple[Row | None, bool]:
-            with _immediate(conn):
-                created = conn.execute(insert, insert_params).fetchone()
-                if created is not None:
-                    return created, True
-                return conn.execute(select, select_params).fetchone(), False
-
-        return await self._call(work)
-
     def _time(self, moment: datetime) -> str:
         """Fixed-width ISO 8601 in UTC, so comparing the text compares the instants."""
         return utc(moment).isoformat(timespec="microseconds")

@@ -248,19 +248,21 @@ class Store(ABC):
     async def enqueue_outbox(self, new: NewOutboxEntry, now: datetime) -> tuple[OutboxEntry, bool]:
         """Record a pending write due at `now`. An existing key returns that entry unchanged and False."""
         moment = self._time(now)
-        row, created = await self._insert_or_select(
+        created = await self._write(
             """INSERT INTO outbox (idempotency_key, kind, teacher_id, tenant_id, class_id, assignment_id,
                    submission_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
                ON CONFLICT (idempotency_key) DO NOTHING
                RETURNING *""",
             (*self._values(new), moment, moment, moment),
-            "SELECT * FROM outbox WHERE idempotency_key = ?",
-            (new.idempotency_key,),
         )
-        if row is None:
+        if created:
+            return from_row(OutboxEntry, created[0]), True
+        # The conflicting entry is committed (a concurrent insert of the key made DO NOTHING wait for it).
+        existing = await self.get_outbox_by_key(new.idempotency_key)
+        if existing is None:
             raise StoreError("an outbox entry conflicted on its key but cannot be read back")
-        return from_row(OutboxEntry, row), created
+        return existing, False
 
     async def claim_outbox(self, entry_id: int, owner: str, now: datetime, lease: timedelta) -> OutboxEntry | None:
         """Take a pending entry, or an inflight one whose lease expired, for `owner` until `now + lease`.
@@ -527,12 +529,6 @@ class Store(ABC):
     @abstractmethod
     async def _write(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
         """Run one changing statement atomically; returns what its RETURNING clause yields (or nothing)."""
-
-    @abstractmethod
-    async def _insert_or_select(
-        self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]
-    ) -> tuple[Row | None, bool]:
-        """(row, True) when `insert` returned a row; otherwise (the first row of `select`, False)."""
 
     @abstractmethod
     def _time(self, moment: datetime) -> object:
