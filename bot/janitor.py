@@ -34,19 +34,12 @@ class Janitor:
     """Every instance may run it: each delete is idempotent, so no lease is needed."""
 
     name = "janitor"
+    interval_s = JANITOR_INTERVAL_S
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        outbox_retention: timedelta,
-        audit_retention: timedelta,
-        interval_s: float = JANITOR_INTERVAL_S,
-    ) -> None:
+    def __init__(self, store: Store, *, outbox_retention: timedelta, audit_retention: timedelta) -> None:
         self._store = store
         self._outbox_retention = outbox_retention
         self._audit_retention = audit_retention
-        self.interval_s = interval_s
 
     async def tick(self, now: datetime) -> JanitorReport:
         report = JanitorReport(
