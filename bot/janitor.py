@@ -5,7 +5,7 @@ past 30 days and audit records past AUDIT_RETENTION_DAYS."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 from storage.store import Store
@@ -34,19 +34,12 @@ class Janitor:
     """Every instance may run it: each delete is idempotent, so no lease is needed."""
 
     name = "janitor"
+    interval_s = JANITOR_INTERVAL_S
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        outbox_retention: timedelta,
-        audit_retention: timedelta,
-        interval_s: float = JANITOR_INTERVAL_S,
-    ) -> None:
+    def __init__(self, store: Store, *, outbox_retention: timedelta, audit_retention: timedelta) -> None:
         self._store = store
         self._outbox_retention = outbox_retention
         self._audit_retention = audit_retention
-        self.interval_s = interval_s
 
     async def tick(self, now: datetime) -> JanitorReport:
         report = JanitorReport(
@@ -60,12 +53,7 @@ class Janitor:
         log.info(
             "janitor deleted %d expired claims, %d sign-in flows, %d sign-in codes, %d finished grade writes, "
             "%d digest records, %d audit records",
-            report.claims,
-            report.sign_in_flows,
-            report.sign_in_codes,
-            report.finished_outbox,
-            report.digests,
-            report.audit,
+            *astuple(report),
         )
         return report
 

@@ -65,9 +65,7 @@ class Settings(BaseSettings):
 
     app_id: str = Field("", alias="MicrosoftAppId")
     app_password: str = Field("", alias="MicrosoftAppPassword", repr=False)
-    app_type: Annotated[
-        AppType, BeforeValidator(lambda v: _APP_TYPES.get(str(v).lower(), v) if v else "MultiTenant")
-    ] = Field("MultiTenant", alias="MicrosoftAppType")
+    app_type: Annotated[AppType, BeforeValidator(_app_type)] = Field("MultiTenant", alias="MicrosoftAppType")
     app_tenant_id: str = Field("", alias="MicrosoftAppTenantId")
     graph_base_url: Url = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
     graph_app_base_url: Url = Field("", alias="GRAPH_APP_BASE_URL")

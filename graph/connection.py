@@ -11,7 +11,6 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -193,14 +192,6 @@ class GraphHttp:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-    async def __aenter__(self) -> GraphHttp:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def url(self, path: str) -> str:
         """The absolute URL of a version-relative path (`/education/…`) under `base_url`."""

@@ -8,41 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from storage.records import (
-    AuditRecord,
-    ConversationKind,
-    ConversationRecord,
-    JsonObject,
-    NewAuditRecord,
-    NewOutboxEntry,
-    OutboxBacklog,
-    OutboxEntry,
-    OutboxFailure,
-    OutboxStatus,
-    ReminderSchedule,
-    UserProfile,
-)
 from storage.store import SchemaVersionError, Store, StoreClosedError, StoreError
 
-__all__ = [
-    "AuditRecord",
-    "ConversationKind",
-    "ConversationRecord",
-    "JsonObject",
-    "NewAuditRecord",
-    "NewOutboxEntry",
-    "OutboxBacklog",
-    "OutboxEntry",
-    "OutboxFailure",
-    "OutboxStatus",
-    "ReminderSchedule",
-    "SchemaVersionError",
-    "Store",
-    "StoreClosedError",
-    "StoreError",
-    "UserProfile",
-    "open_store",
-]
+__all__ = ["SchemaVersionError", "Store", "StoreClosedError", "StoreError", "open_store"]
 
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -51,7 +19,6 @@ _POSTGRES_SCHEMES = ("postgresql", "postgres")
 async def open_store(
     url: str,
     *,
-    schema: str | None = None,
     max_connections: int = 10,
     wait_timeout: timedelta = timedelta(seconds=10),
 ) -> Store:
@@ -59,28 +26,24 @@ async def open_store(
 
     - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite:///:memory:` (private to this store);
       `wait_timeout` is how long a write waits for another process's lock.
-    - `postgresql://user@host:port/db[?schema=name]` (or `postgres://`); `schema` (from the URL or the keyword, not
-      both) is created if missing and used for every table; `max_connections` sizes the pool; `wait_timeout` bounds
-      connecting and waiting for a pooled connection.
+    - `postgresql://user@host:port/db[?schema=name]` (or `postgres://`); the schema is created if missing and used
+      for every table; `max_connections` sizes the pool; `wait_timeout` bounds connecting and waiting for a pooled
+      connection.
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
         if not url.startswith(_SQLITE_PREFIX) or len(url) == len(_SQLITE_PREFIX) or "?" in url:
             raise ValueError("a SQLite store URL looks like sqlite:///path/to/file.db or sqlite:///:memory:")
-        if schema is not None:
-            raise ValueError("schema applies to PostgreSQL only")
         from storage.sqlite import SqliteStore
 
         return await SqliteStore.open(url[len(_SQLITE_PREFIX) :], busy_timeout=wait_timeout)
     if scheme in _POSTGRES_SCHEMES:
         from storage.postgres import PostgresStore
 
-        conninfo, url_schema = _split_schema(url)
-        if schema is not None and url_schema is not None and schema != url_schema:
-            raise ValueError(f"schema given twice: {url_schema!r} in the URL and {schema!r} as an argument")
+        conninfo, schema = _split_schema(url)
         return await PostgresStore.open(
             conninfo,
-            schema=url_schema if schema is None else schema,
+            schema=schema,
             max_connections=max_connections,
             connect_timeout=wait_timeout,
         )

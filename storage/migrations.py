@@ -22,20 +22,6 @@ class Migration:
     postgres: tuple[str, ...]
 
 
-SQLITE_VERSION_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_version (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-)"""
-
-POSTGRES_VERSION_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_version (
-    version integer PRIMARY KEY,
-    name text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)"""
-
 # The words for each column type the steps use, in SQLite and in PostgreSQL. SQLite keeps datetimes as fixed-width
 # ISO 8601 UTC text (so text order is time order), and JSON and lists as JSON text.
 _TYPES = {
@@ -48,16 +34,26 @@ _TYPES = {
     "texts": ("TEXT", "text[]"),
     "id": ("INTEGER PRIMARY KEY AUTOINCREMENT", "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
     "flag": ("INTEGER NOT NULL CHECK (enabled IN (0, 1))", "boolean NOT NULL"),
+    "now": ("TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", "timestamptz NOT NULL DEFAULT now()"),
 }
 
 
+def _spell(statement: str, dialect: int) -> str:
+    """A statement written once, its `{type}` words filled in for SQLite (dialect 0) or PostgreSQL (1)."""
+    return statement.format_map({word: pair[dialect] for word, pair in _TYPES.items()})
+
+
 def _step(version: int, name: str, statements: tuple[str, ...]) -> Migration:
-    """A step written once, its `{type}` words filled in for SQLite (the first word) and PostgreSQL (the second)."""
+    sqlite, postgres = (tuple(_spell(each, dialect) for each in statements) for dialect in (0, 1))
+    return Migration(version, name, sqlite=sqlite, postgres=postgres)
 
-    def spell(dialect: int) -> tuple[str, ...]:
-        return tuple(each.format_map({word: pair[dialect] for word, pair in _TYPES.items()}) for each in statements)
 
-    return Migration(version, name, sqlite=spell(0), postgres=spell(1))
+_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version {int} PRIMARY KEY,
+    name {text} NOT NULL,
+    applied_at {now}
+)"""
+SQLITE_VERSION_TABLE, POSTGRES_VERSION_TABLE = _spell(_VERSION_TABLE, 0), _spell(_VERSION_TABLE, 1)
 
 
 _V1 = (

@@ -163,18 +163,6 @@ class PostgresStore(Store):
 
     _write = _read
 
-    async def _insert_or_select(
-        self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]
-    ) -> tuple[Row | None, bool]:
-        async with self._connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            # A concurrent insert of the same key makes DO NOTHING wait for it to commit; the SELECT then sees it.
-            await cursor.execute(_native(insert), insert_params)
-            created = await cursor.fetchone()
-            if created is not None:
-                return created, True
-            await cursor.execute(_native(select), select_params)
-            return await cursor.fetchone(), False
-
     def _time(self, moment: datetime) -> datetime:
         """A timestamptz parameter (sessions run at UTC)."""
         return utc(moment)

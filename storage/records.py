@@ -76,10 +76,6 @@ class ConversationRecord:
     """botbuilder's ConversationReference as JSON; storage never looks inside."""
     updated_at: datetime
 
-    def __post_init__(self) -> None:
-        if self.kind not in get_args(ConversationKind):
-            raise ValueError(f"unknown conversation kind {self.kind!r}")
-
 
 @dataclass(frozen=True, slots=True)
 class UserProfile:
@@ -112,19 +108,11 @@ class NewOutboxEntry:
     payload: JsonObject
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxEntry(NewOutboxEntry):
     """A recorded Graph write and where it stands; `lease_owner` is the worker attempting it while `inflight`."""
 
     id: int
-    idempotency_key: str
-    kind: str
-    teacher_id: str
-    tenant_id: str
-    class_id: str
-    assignment_id: str
-    submission_id: str
-    payload: JsonObject
     status: OutboxStatus
     attempts: int
     """How many times a worker has claimed the entry (each claim is one attempt)."""
@@ -135,10 +123,6 @@ class OutboxEntry:
     updated_at: datetime
     lease_owner: str | None
     lease_until: datetime | None
-
-    def __post_init__(self) -> None:
-        if self.status not in get_args(OutboxStatus):
-            raise ValueError(f"unknown outbox status {self.status!r}")
 
     @property
     def finished(self) -> bool:
@@ -163,21 +147,11 @@ class NewAuditRecord:
     """The idempotency key of the outbox entry that carried the change to Graph, if any."""
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord(NewAuditRecord):
     """A stored audit entry; `undone_at` is set once when the change is undone."""
 
     id: int
-    at: datetime
-    teacher_id: str
-    tenant_id: str
-    class_id: str
-    assignment_id: str
-    submission_id: str
-    action: str
-    before: JsonObject
-    after: JsonObject
-    outbox_key: str | None
     undone_at: datetime | None
 
 

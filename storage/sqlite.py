@@ -71,7 +71,8 @@ def _use_wal(connection: sqlite3.Connection, busy_timeout: timedelta) -> None:
             time.sleep(_WAL_SWITCH_RETRY.total_seconds())
 
 
-def _connect(path: str, busy_timeout: timedelta) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: timedelta) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+    """The connection, and the identity of the file it opened (see `_file_identity`)."""
     if path != MEMORY:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=busy_timeout.total_seconds(), isolation_level=None)
@@ -79,10 +80,10 @@ def _connect(path: str, busy_timeout: timedelta) -> sqlite3.Connection:
         connection.row_factory = _decode_row
         _use_wal(connection, busy_timeout)
         connection.execute("PRAGMA synchronous = FULL")
+        return connection, _file_identity(path)
     except BaseException:
         connection.close()
         raise
-    return connection
 
 
 def _migrate(connection: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
@@ -128,17 +129,11 @@ class SqliteStore(Store):
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebot-sqlite")
         loop = asyncio.get_running_loop()
         try:
-            connection = await loop.run_in_executor(executor, _connect, str(path), busy_timeout)
+            connection, file = await loop.run_in_executor(executor, _connect, str(path), busy_timeout)
         except sqlite3.Error as error:
             executor.shutdown()
             raise StoreError(f"cannot open the SQLite database: {error}") from error
         except BaseException:
-            executor.shutdown()
-            raise
-        try:
-            file = await loop.run_in_executor(executor, _file_identity, str(path))
-        except BaseException:
-            await loop.run_in_executor(executor, connection.close)
             executor.shutdown()
             raise
         store = cls(connection, executor, str(path), file)
@@ -191,20 +186,6 @@ class SqliteStore(Store):
         def work(conn: sqlite3.Connection) -> list[Row]:
             with _immediate(conn):
                 return conn.execute(statement, params).fetchall()
-
-        return await self._call(work)
-
-    async def _insert_or_select(
-        self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]
-    ) -> tuple[Row | None, bool]:
-        """Both statements in one write transaction, so no other writer comes between them."""
-
-        def work(conn: sqlite3.Connection) -> tuple[Row | None, bool]:
-            with _immediate(conn):
-                created = conn.execute(insert, insert_params).fetchone()
-                if created is not None:
-                    return created, True
-                return conn.execute(select, select_params).fetchone(), False
 
         return await self._call(work)
 

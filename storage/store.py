@@ -83,30 +83,17 @@ class Store(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
-    async def schema_version(self) -> int:
-        """The newest migration applied to the database."""
+    async def check(self) -> int:
+        """A cheap round trip proving the database is there (for readiness): the newest migration applied to it.
+        StoreError when it cannot be reached."""
         row = await self._read_one(CURRENT_VERSION)
         return 0 if row is None else int(row["version"])
-
-    async def check(self) -> int:
-        """A cheap round trip proving the database is there (for readiness): the schema version it is at.
-        StoreError when it cannot be reached."""
-        return await self.schema_version()
 
     # Conversation references and the class chosen in each conversation.
 
     async def save_conversation(self, record: ConversationRecord) -> None:
         """Insert or replace the conversation with this id."""
-        await self._write(
-            """INSERT INTO conversations (conversation_id, kind, tenant_id, service_url, bot_id, user_aad_id, team_id,
-                   class_id, reference, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (conversation_id) DO UPDATE SET kind = EXCLUDED.kind, tenant_id = EXCLUDED.tenant_id,
-                   service_url = EXCLUDED.service_url, bot_id = EXCLUDED.bot_id, user_aad_id = EXCLUDED.user_aad_id,
-                   team_id = EXCLUDED.team_id, class_id = EXCLUDED.class_id, reference = EXCLUDED.reference,
-                   updated_at = EXCLUDED.updated_at""",
-            self._values(record),
-        )
+        await self._upsert("conversations", "conversation_id", record)
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
         row = await self._read_one("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,))
@@ -167,14 +154,7 @@ class Store(ABC):
 
     async def save_user_profile(self, profile: UserProfile) -> None:
         """Insert or replace the profile of `profile.user_aad_id`."""
-        await self._write(
-            """INSERT INTO user_profiles (user_aad_id, tenant_id, upn, timezone, updated_at, teams_id, service_url)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (user_aad_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, upn = EXCLUDED.upn,
-                   timezone = EXCLUDED.timezone, updated_at = EXCLUDED.updated_at, teams_id = EXCLUDED.teams_id,
-                   service_url = EXCLUDED.service_url""",
-            self._values(profile),
-        )
+        await self._upsert("user_profiles", "user_aad_id", profile)
 
     async def get_user_profile(self, user_aad_id: str) -> UserProfile | None:
         row = await self._read_one("SELECT * FROM user_profiles WHERE user_aad_id = ?", (user_aad_id,))
@@ -268,19 +248,21 @@ class Store(ABC):
     async def enqueue_outbox(self, new: NewOutboxEntry, now: datetime) -> tuple[OutboxEntry, bool]:
         """Record a pending write due at `now`. An existing key returns that entry unchanged and False."""
         moment = self._time(now)
-        row, created = await self._insert_or_select(
+        created = await self._write(
             """INSERT INTO outbox (idempotency_key, kind, teacher_id, tenant_id, class_id, assignment_id,
                    submission_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
                ON CONFLICT (idempotency_key) DO NOTHING
                RETURNING *""",
             (*self._values(new), moment, moment, moment),
-            "SELECT * FROM outbox WHERE idempotency_key = ?",
-            (new.idempotency_key,),
         )
-        if row is None:
+        if created:
+            return from_row(OutboxEntry, created[0]), True
+        # The conflicting entry is committed (a concurrent insert of the key made DO NOTHING wait for it).
+        existing = await self.get_outbox_by_key(new.idempotency_key)
+        if existing is None:
             raise StoreError("an outbox entry conflicted on its key but cannot be read back")
-        return from_row(OutboxEntry, row), created
+        return existing, False
 
     async def claim_outbox(self, entry_id: int, owner: str, now: datetime, lease: timedelta) -> OutboxEntry | None:
         """Take a pending entry, or an inflight one whose lease expired, for `owner` until `now + lease`.
@@ -484,19 +466,8 @@ class Store(ABC):
 
     async def save_schedule(self, schedule: ReminderSchedule) -> None:
         """Insert or replace the schedule of `schedule.teacher_id`."""
-        await self._write(
-            f"""INSERT INTO reminder_schedules (teacher_id, tenant_id, enabled, days, local_time, timezone,
-                    quiet_start, quiet_end, class_ids, min_waiting, min_age_days, snoozed_until, paused_reason,
-                    paused_at, updated_at)
-                VALUES (?, ?, ?, {self.INT_LIST_PARAM}, ?, ?, ?, ?, {self.TEXT_LIST_PARAM}, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (teacher_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, enabled = EXCLUDED.enabled,
-                    days = EXCLUDED.days, local_time = EXCLUDED.local_time, timezone = EXCLUDED.timezone,
-                    quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end,
-                    class_ids = EXCLUDED.class_ids, min_waiting = EXCLUDED.min_waiting,
-                    min_age_days = EXCLUDED.min_age_days, snoozed_until = EXCLUDED.snoozed_until,
-                    paused_reason = EXCLUDED.paused_reason, paused_at = EXCLUDED.paused_at,
-                    updated_at = EXCLUDED.updated_at""",
-            self._values(schedule),
+        await self._upsert(
+            "reminder_schedules", "teacher_id", schedule, days=self.INT_LIST_PARAM, class_ids=self.TEXT_LIST_PARAM
         )
 
     async def get_schedule(self, teacher_id: str) -> ReminderSchedule | None:
@@ -560,12 +531,6 @@ class Store(ABC):
         """Run one changing statement atomically; returns what its RETURNING clause yields (or nothing)."""
 
     @abstractmethod
-    async def _insert_or_select(
-        self, insert: str, insert_params: Sequence[object], select: str, select_params: Sequence[object]
-    ) -> tuple[Row | None, bool]:
-        """(row, True) when `insert` returned a row; otherwise (the first row of `select`, False)."""
-
-    @abstractmethod
     def _time(self, moment: datetime) -> object:
         """An aware datetime as the backend stores it (in UTC)."""
 
@@ -576,6 +541,16 @@ class Store(ABC):
     @abstractmethod
     def _list(self, values: list[Any]) -> object:
         """A sorted list as the backend stores it (see INT_LIST_PARAM and TEXT_LIST_PARAM)."""
+
+    async def _upsert(self, table: str, key: str, record: DataclassInstance, **marks: str) -> None:
+        """Insert `record` into `table`, whose columns are named as its fields, or replace the row with its `key`;
+        `marks` gives a column a parameter marker other than `?` (a list's)."""
+        columns = [field.name for field in fields(record)]
+        await self._write(
+            f"""INSERT INTO {table} ({", ".join(columns)}) VALUES ({", ".join(marks.get(c, "?") for c in columns)})
+                ON CONFLICT ({key}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)}""",
+            self._values(record),
+        )
 
     def _values(self, record: DataclassInstance) -> tuple[object, ...]:
         """The record's fields as the backend stores them, in declaration order: statements list columns in it."""

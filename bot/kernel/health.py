@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,15 +58,13 @@ class Readiness:
         store: Store,
         schema_version: int,
         remotes: Mapping[str, tuple[str, Remote]],
-        limits: ReadinessLimits | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        limits: ReadinessLimits,
     ) -> None:
         """`remotes`: check name → (the service's name for people, the client that talks to it)."""
         self._store = store
         self._schema_version = schema_version
         self._remotes = dict(remotes)
-        self._limits = limits or ReadinessLimits()
-        self._monotonic = monotonic
+        self._limits = limits
         self._probed = {name: _Probed() for name in remotes}
         self._locks = {name: asyncio.Lock() for name in remotes}
         self._failing: list[str] = []
@@ -115,18 +113,18 @@ class Readiness:
         async with self._locks[name]:  # one probe at a time; those who waited share its result
             if self._recent(remote.last_answer):
                 return OK
-            if probed.at is None or self._monotonic() - probed.at >= self._limits.reprobe_s:
+            if probed.at is None or time.monotonic() - probed.at >= self._limits.reprobe_s:
                 try:
                     async with asyncio.timeout(self._limits.timeout_s):
                         problem = await remote.probe(self._limits.timeout_s)
                 except TimeoutError:
                     problem = "timeout"
-                probed.at, probed.problem = self._monotonic(), problem
+                probed.at, probed.problem = time.monotonic(), problem
         if probed.problem is None:
             return OK
         last = remote.last_answer
-        since = "it never answered" if last is None else f"its last answer was {self._monotonic() - last:.0f} s ago"
+        since = "it never answered" if last is None else f"its last answer was {time.monotonic() - last:.0f} s ago"
         return f"{label} did not answer ({probed.problem}); {since}"
 
     def _recent(self, moment: float | None) -> bool:
-        return moment is not None and self._monotonic() - moment < self._limits.fresh_s
+        return moment is not None and time.monotonic() - moment < self._limits.fresh_s

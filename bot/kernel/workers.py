@@ -35,12 +35,9 @@ class Worker(Protocol):
 class Workers:
     """Starts one task per worker, ticking after each interval, and stops them all together."""
 
-    def __init__(
-        self, workers: Sequence[Worker], clock: Callable[[], datetime], stop_timeout_s: float = STOP_TIMEOUT_S
-    ) -> None:
+    def __init__(self, workers: Sequence[Worker], clock: Callable[[], datetime]) -> None:
         self._workers = list(workers)
         self._clock = clock
-        self._stop_timeout_s = stop_timeout_s
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -59,7 +56,7 @@ class Workers:
 
     async def stop(self) -> None:
         """End every loop (a tick under way is cancelled), then let every worker finish or hand back what it holds,
-        together, within `stop_timeout_s`. A worker that fails or overruns (its database gone) is logged and keeps
+        together, within STOP_TIMEOUT_S. A worker that fails or overruns (its database gone) is logged and keeps
         no other from stopping; what it held is taken over by another instance when its lease runs out."""
         for task in self._tasks:
             task.cancel()
@@ -70,10 +67,10 @@ class Workers:
     async def _stop(self, worker: Worker) -> None:
         async def bounded() -> None:
             try:
-                async with asyncio.timeout(self._stop_timeout_s):
+                async with asyncio.timeout(STOP_TIMEOUT_S):
                     await worker.stop()
             except TimeoutError:
-                log.warning("%s did not stop within %g s", worker.name, self._stop_timeout_s)
+                log.warning("%s did not stop within %g s", worker.name, STOP_TIMEOUT_S)
 
         await _survive(worker, "stop", bounded)
 

@@ -27,6 +27,8 @@ MAX_ATTEMPTS = 60
 MAX_BACKOFF = timedelta(minutes=15)
 SIGN_IN_BACKOFF = timedelta(minutes=10)
 OUTBOX_INTERVAL_S = 5.0
+LEASE = timedelta(seconds=90)
+"""How long a claimed write stays this instance's before another may take it over."""
 STOP_GRACE_S = 3.0
 """How long a stopping instance lets writes in flight land before it hands them back."""
 
@@ -92,9 +94,7 @@ class Outbox:
         *,
         owner: str,
         clock: Callable[[], datetime],
-        on_settled: Settled | None = None,
-        lease: timedelta = timedelta(seconds=90),
-        stop_grace_s: float = STOP_GRACE_S,
+        on_settled: Settled,
     ) -> None:
         self._store = store
         self._http = http
@@ -103,8 +103,6 @@ class Outbox:
         self._owner = owner
         self._clock = clock
         self._on_settled = on_settled
-        self._lease = lease
-        self._stop_grace_s = stop_grace_s
         self._tasks: set[asyncio.Task[Any]] = set()
         self._concluding: set[asyncio.Task[None]] = set()
         self._answered_late: set[int] = set()
@@ -148,7 +146,7 @@ class Outbox:
 
     async def _group(self, entries: list[OutboxEntry], token: TokenProvider | None) -> None:
         now = self._clock()
-        claimed = [c for e in entries if (c := await self._store.claim_outbox(e.id, self._owner, now, self._lease))]
+        claimed = [c for e in entries if (c := await self._store.claim_outbox(e.id, self._owner, now, LEASE))]
         if not claimed:
             return
         first = claimed[0]
@@ -168,7 +166,7 @@ class Outbox:
 
     async def attempt(self, entry_id: int, token: TokenProvider | None = None) -> OutboxEntry:
         """Claim the entry and try once; returns its state afterwards (whoever else may hold it)."""
-        entry = await self._store.claim_outbox(entry_id, self._owner, self._clock(), self._lease)
+        entry = await self._store.claim_outbox(entry_id, self._owner, self._clock(), LEASE)
         if entry is None:
             current = await self._store.get_outbox(entry_id)
             if current is None:
@@ -257,12 +255,12 @@ class Outbox:
         return len(due)
 
     async def stop(self) -> None:
-        """Give writes in flight `stop_grace_s` to land (they were promised to the teacher), cancel the rest, let
+        """Give writes in flight STOP_GRACE_S to land (they were promised to the teacher), cancel the rest, let
         every conclusion under way finish, then hand back whatever this instance still holds: pending again, due
         now, for any instance to resume (a write cut off mid-request is re-checked against Graph before it is
         sent again, as after a crash). Teachers told "Saving…" stay owed their notice in the store."""
         if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=self._stop_grace_s)
+            _, late = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_S)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -287,7 +285,7 @@ class Outbox:
             self._spawn(self._settled(entry))
 
     async def _settled(self, entry: OutboxEntry) -> None:
-        if self._on_settled is None or await self._on_settled(entry):
+        if await self._on_settled(entry):
             await self._store.settle_notice(entry.id)
 
 

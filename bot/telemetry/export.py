@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa:
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: TID251 - the one place that builds the SDK
 from opentelemetry.sdk.metrics.export import MetricReader  # noqa: TID251 - the one place that builds the SDK
 from opentelemetry.sdk.resources import Resource  # noqa: TID251 - the one place that builds the SDK
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider  # noqa: TID251 - the one place that builds the SDK
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider  # noqa: TID251 - the one place that builds the SDK
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter  # noqa: TID251 - the one place that builds the SDK
 
 from bot.settings import Settings
@@ -76,9 +76,6 @@ class Scrubber(SpanProcessor):
             method = attributes.get("http.request.method") or attributes.get("http.method")
             if isinstance(url, str) and isinstance(method, str):
                 span.update_name(f"{method} {scrubbed_url(urlsplit(url).path)}")
-
-    def on_end(self, span: ReadableSpan) -> None:
-        return None
 
 
 @dataclass

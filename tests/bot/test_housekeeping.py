@@ -9,7 +9,8 @@ from pathlib import Path
 
 from app import PARTS
 from bot.janitor import DIGEST_RETENTION, Janitor, JanitorReport
-from storage import NewAuditRecord, NewOutboxEntry, Store, open_store
+from storage import Store, open_store
+from storage.records import NewAuditRecord, NewOutboxEntry
 from tests.bot.activities import message
 from tests.bot.conftest import World, WorldFactory, replies
 from tests.bot.grading_helpers import assignment_named, open_grading, press

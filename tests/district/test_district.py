@@ -26,8 +26,9 @@ import pytest_asyncio
 
 from bot.reminders.schedule import default_schedule
 from sandbox.directory import TENANT_ID
-from storage import UserProfile, open_store
+from storage import open_store
 from storage.migrations import MIGRATIONS
+from storage.records import UserProfile
 from tests.district.instances import (
     HEALTHY_GRAPH,
     District,

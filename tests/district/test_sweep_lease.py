@@ -21,7 +21,8 @@ from graph.connection import GraphHttp, TokenProvider
 from sandbox.app import Sandbox
 from sandbox.directory import TENANT_ID
 from sandbox.seed import generate_school
-from storage import ConversationRecord, Store
+from storage import Store
+from storage.records import ConversationRecord
 from tests.bot.conftest import start_sandbox
 from tests.storage.conftest import Database, stored_time
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from contextlib import aclosing
 
 import pytest
 
@@ -168,7 +169,7 @@ def closed_port() -> int:
 async def test_refused_connection_retried_even_for_post(
     sleeps: RecordedSleeps, tokens: CountingTokens, policy: RetryPolicy
 ) -> None:
-    async with GraphHttp(f"http://127.0.0.1:{closed_port()}/v1.0", retry=policy, sleep=sleeps) as http:
+    async with aclosing(GraphHttp(f"http://127.0.0.1:{closed_port()}/v1.0", retry=policy, sleep=sleeps)) as http:
         with pytest.raises(GraphUnavailableError) as caught:
             await http.request("POST", http.url("/education/a/return"), tokens)
     assert (caught.value.status, caught.value.code) == (None, "connectError")
@@ -195,7 +196,7 @@ async def test_second_401_raises_auth_error(scripted: ScriptedGraph, http: Graph
 
 async def test_concurrency_limit_holds(scripted: ScriptedGraph, sleeps: RecordedSleeps, tokens: CountingTokens) -> None:
     scripted.default = slow_ok(0.02, {"ok": True})
-    async with GraphHttp(scripted.base, max_concurrency=2, sleep=sleeps) as http:
+    async with aclosing(GraphHttp(scripted.base, max_concurrency=2, sleep=sleeps)) as http:
         await asyncio.gather(*(http.request("GET", http.url(f"/education/{n}"), tokens) for n in range(6)))
     assert len(scripted.seen) == 6
     assert scripted.max_in_flight == 2

@@ -36,7 +36,10 @@ class Database:
     schema: str | None = None
 
     async def open(self, **options: Any) -> Store:
-        return await open_store(self.url, schema=self.schema, **options)
+        if self.schema is None:
+            return await open_store(self.url, **options)
+        separator = "&" if "?" in self.url else "?"
+        return await open_store(f"{self.url}{separator}schema={self.schema}", **options)
 
     def execute(self, statement: str) -> list[tuple[Any, ...]]:
         """Run raw SQL beside the store (to inspect or tamper with what it wrote)."""

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from storage import ConversationRecord, NewAuditRecord, NewOutboxEntry, ReminderSchedule
+from storage.records import ConversationRecord, NewAuditRecord, NewOutboxEntry, ReminderSchedule
 
 T0 = datetime(2025, 3, 3, 8, 30, 15, 123456, tzinfo=UTC)
 BERLIN_WINTER = timezone(timedelta(hours=1))

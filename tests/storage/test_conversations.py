@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from storage import Store, UserProfile
+from storage import Store
+from storage.records import UserProfile
 from tests.storage.samples import BERLIN_WINTER, T0, TENANT, at, conversation
 
 

@@ -47,11 +47,11 @@ async def open_with(database: Database, migrations: tuple[Migration, ...]) -> St
 
 async def test_migrations_are_applied_once_and_data_survives_reopening(fresh_database: Database) -> None:
     async with await fresh_database.open() as first:
-        assert await first.schema_version() == LATEST
+        assert await first.check() == LATEST
         await first.save_conversation(conversation("a:kept"))
 
     async with await fresh_database.open() as second:
-        assert await second.schema_version() == LATEST
+        assert await second.check() == LATEST
         assert await second.get_conversation("a:kept") == conversation("a:kept")
 
     assert fresh_database.execute("SELECT version FROM schema_version ORDER BY version") == [
@@ -68,7 +68,7 @@ def test_released_migration_steps_are_never_edited() -> None:
 async def test_concurrent_openers_of_a_new_database_migrate_it_once(fresh_database: Database) -> None:
     stores = await asyncio.gather(*(fresh_database.open(max_connections=2) for _ in range(5)))
     try:
-        assert {await each.schema_version() for each in stores} == {LATEST}
+        assert {await each.check() for each in stores} == {LATEST}
         await stores[0].save_conversation(conversation("a:1"))
         assert await stores[4].get_conversation("a:1") == conversation("a:1")
     finally:
@@ -81,7 +81,7 @@ async def test_a_new_step_is_applied_once_by_concurrent_openers(fresh_database: 
 
     upgraded = await asyncio.gather(*(open_with(fresh_database, (*MIGRATIONS, EXTRA_STEP)) for _ in range(4)))
     try:
-        assert {await each.schema_version() for each in upgraded} == {EXTRA_STEP.version}
+        assert {await each.check() for each in upgraded} == {EXTRA_STEP.version}
     finally:
         await asyncio.gather(*(each.close() for each in upgraded))
     assert fresh_database.execute("SELECT id FROM test_extra") == [(1,)]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -44,20 +45,13 @@ async def test_the_error_for_an_unknown_scheme_does_not_echo_credentials() -> No
     assert "Secr3t" not in str(caught.value)
 
 
-async def test_schema_is_refused_for_sqlite(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="PostgreSQL only"):
-        await open_store(f"sqlite:///{tmp_path}/x.db", schema="gradebot")
-
-
 @pytest.mark.parametrize("schema", ["Gradebot", "grade-bot", "1st", "a; DROP TABLE x", ""])
 async def test_schema_names_must_be_plain_identifiers(schema: str) -> None:
     with pytest.raises(ValueError, match="schema"):
-        await open_store("postgresql://postgres@127.0.0.1:1/test", schema=schema)
+        await open_store(f"postgresql://postgres@127.0.0.1:1/test?schema={quote(schema)}")
 
 
-async def test_schema_given_twice_must_agree() -> None:
-    with pytest.raises(ValueError, match="schema given twice"):
-        await open_store("postgresql://postgres@127.0.0.1:1/test?schema=one", schema="two")
+async def test_schema_given_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="more than once"):
         await open_store("postgresql://postgres@127.0.0.1:1/test?schema=one&schema=two")
 

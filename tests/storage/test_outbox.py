@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from storage import OutboxBacklog, OutboxEntry, Store
+from storage import Store
+from storage.records import OutboxBacklog, OutboxEntry
 from tests.storage.conftest import Database
 from tests.storage.samples import BERLIN_WINTER, T0, TENANT, at, audit, outbox_entry
 
