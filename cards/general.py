@@ -16,7 +16,7 @@ DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("help", "Show this list."),
     ("classes", "Your classes, with buttons for their assignments and ungraded work."),
     ("assignments", "A class's assignments: due dates and how many are turned in, graded and returned."),
-    ("ungraded", "Work waiting for a grade, oldest first, with a Grade button for each."),
+    ("ungraded", "Work waiting for a grade, counted per class and assignment ('ungraded Biology' for one class)."),
     ("grade [assignment]", "Grade an assignment one submission at a time, right here in the chat."),
     ("undo", "Undo your last grade change (until you return it)."),
     ("remind", "Reminders about work waiting: 'remind' for settings, 'remind on', 'remind off'."),

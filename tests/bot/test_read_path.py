@@ -235,6 +235,16 @@ async def test_the_channel_card_opens_the_1_1_chat_where_the_same_command_shows_
     assert {a["data"]["assignmentId"] for a in actions_of(own) if a["verb"] == "showWaiting"} == waiting
 
 
+async def test_grade_in_a_channel_sends_the_teacher_to_the_1_1_chat_with_the_assignment_name_kept(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    status, body = await world.post(
+        message(world.user("rosa"), "grade Titration lab", world.sandbox.connector_url, school_class=chem)
+    )
+    assert status == 200
+    (reply,) = replies(body)
+    assert "our 1:1 chat" in reply["text"] and "Message me `grade Titration lab` there." in reply["text"]
+
+
 async def test_the_class_comes_from_team_details_when_the_activity_lacks_aad_group_id(world: World) -> None:
     chem = world.school_class("CHEM201")
     card = await _ask(world, "rosa", "ungraded", school_class=chem, with_group=False)
