@@ -364,7 +364,8 @@ def ungraded_page_card(
     *,
     class_id: str | None = None,
 ) -> Card:
-    """The ungraded overview's page `page` (clamped to the last, e.g. after grading shrank it); see `ungraded_card`."""
+    """The ungraded overview's page `page` (clamped to the last, e.g. after grading shrank it); see `ungraded_card`.
+    Its times are relative ("oldest turned in 3 days ago"), so `tz` goes unused: it is taken as every list's is."""
     groups = group_by_assignment(items)
     class_totals = Counter(item.education_class.id for item in items)
     classes = f", {plural(len(class_totals), 'class', 'classes')}" if class_id is None else ""
@@ -415,8 +416,8 @@ def waiting_page_card(items: Sequence[UngradedView], page: int, tz: ZoneInfo, no
             [heading("No work waiting to be graded"), line("Everything turned in for this assignment is graded.")]
         )
 
-    def render(rows: list[UngradedView], number: int, page_count: int = len(items)) -> Card:
-        return waiting_card(rows, number, page_count, tz, now, total=len(items), first=0)
+    def render(rows: list[UngradedView], number: int) -> Card:  # measured with as many digits as any page has, or more
+        return waiting_card(rows, number, len(items), tz, now, total=len(items), first=len(items))
 
     pages = paginate(items, render, per_page=PER_PAGE)
     page = min(max(page, 0), len(pages) - 1)
