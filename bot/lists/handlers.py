@@ -41,8 +41,8 @@ class ListHandlers:
         router.command("ungraded", self.ungraded)
         router.action(PickClassAction, self.pick_class)
         router.action(ShowAssignmentsAction, self.show_assignments)
-        router.action(ShowUngradedAction, self.show_ungraded)
         router.action(ShowWaitingAction, self.show_waiting)
+        router.action(ShowUngradedAction, self.show_ungraded)
         router.action(RefreshViewAction, self.refresh)
 
     # Commands ----------------------------------------------------------------------------------------------------
@@ -110,13 +110,13 @@ class ListHandlers:
     async def show_assignments(self, context: Context, payload: ShowAssignmentsAction) -> Reply:
         return await self._assignments_view(context, payload.class_id)
 
-    async def show_ungraded(self, context: Context, payload: ShowUngradedAction) -> Reply:
-        return await self._ungraded_view(context, payload.class_id, payload.page)
-
     async def show_waiting(self, context: Context, payload: ShowWaitingAction) -> Reply:
         items = await self._education.ungraded(context.teacher, [payload.class_id])
         waiting = [item for item in items if item.assignment.id == payload.assignment_id]
         return CardReply(waiting_page_card(waiting, payload.page, context.tz, context.now))
+
+    async def show_ungraded(self, context: Context, payload: ShowUngradedAction) -> Reply:
+        return await self._ungraded_view(context, payload.class_id, payload.page)
 
     async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
         """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""

@@ -268,6 +268,11 @@ async def test_a_teacher_cannot_open_another_teachers_class_by_forging_card_data
     card = invoke_card(body)
     assert "Only teachers of this class" in card_text(card)
     assert "Primary source analysis" not in card_text(card)
+    waiting = next(s for s in world.school.submissions.values() if s.class_id == history.id)
+    forged = {"classId": history.id, "assignmentId": waiting.assignment_id, "page": 0}
+    card = await _press(world, world.user("rosa"), {"verb": "showWaiting", "data": forged})
+    assert "Only teachers of this class" in card_text(card)
+    assert not [a for a in actions_of(card) if a["verb"] == "openGrading"]
 
 
 async def test_a_class_too_big_for_one_message_pages_under_80_kb_and_counts_match(make_world) -> None:
