@@ -194,7 +194,7 @@ async def build(
         budget=budget,
         clock=clock,
     )
-    ListHandlers(education, store).register(router)
+    ListHandlers(education, store, config.app_id).register(router)
     GradingHandlers(session, Grading(session, outbox, store)).register(router)
     ReminderHandlers(store, education).register(router)
     IdentityHandlers(accounts, pages, education).register(router)

@@ -16,7 +16,7 @@ DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("help", "Show this list."),
     ("classes", "Your classes, with buttons for their assignments and ungraded work."),
     ("assignments", "A class's assignments: due dates and how many are turned in, graded and returned."),
-    ("ungraded", "Work waiting for a grade, oldest first, with a Grade button for each."),
+    ("ungraded", "Work waiting for a grade, counted per class and assignment ('ungraded Biology' for one class)."),
     ("grade [assignment]", "Grade an assignment one submission at a time, right here in the chat."),
     ("undo", "Undo your last grade change (until you return it)."),
     ("remind", "Reminders about work waiting: 'remind' for settings, 'remind on', 'remind off'."),
@@ -28,13 +28,15 @@ _INTRO = (
 )
 
 
-def help_card(*, class_id: str | None = None) -> Card:
+def help_card(*, class_id: str | None = None, not_understood: str | None = None) -> Card:
     """What Gradebot does, each command with a one-line description, and buttons for the common views.
 
-    `class_id` is the class of the current team, when known (it adds an Assignments button).
+    `class_id` is the class of the current team, when known (it adds an Assignments button); `not_understood` is the
+    sentence that says what was not understood, shown first (the caller decides whether it may repeat the text).
     """
     return card(
         [
+            line(plain(not_understood, 200), bold=True, color="Attention") if not_understood else None,
             heading("Gradebot"),
             line(_INTRO),
             line("Commands", bold=True),

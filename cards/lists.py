@@ -5,7 +5,8 @@ openGrading).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Final, Literal, Protocol, Self, TypeVar
@@ -37,7 +38,10 @@ from cards.blocks import (
     late_text,
     line,
     open_url,
+    personal_chat_url,
     plain,
+    plural,
+    relative,
     section,
     turned_in_text,
 )
@@ -46,7 +50,9 @@ from graph.models import Assignment, AssignmentStatus, EducationClass, Submissio
 NextView = Literal["assignments", "ungraded", "grade"]
 RefreshableView = Literal["assignments", "ungraded"]
 PER_PAGE: Final = 20
-"""Most submissions on one page, even when more would fit: a list a teacher can take in."""
+"""Most students on one page, even when more would fit: a list a teacher can take in."""
+GROUPS_PER_PAGE: Final = 12
+"""Most assignments on one page of the ungraded overview."""
 MAX_REFRESH_USERS: Final = 60
 """Teams auto-refreshes a card for at most 60 listed users."""
 
@@ -82,6 +88,14 @@ class RefreshViewAction(ActionPayload, verb="refreshView"):
         if self.view == "assignments" and self.class_id is None:
             raise ActionDataError(STALE_CARD, "classId")
         return self
+
+
+class ShowWaitingAction(ActionPayload, verb="showWaiting"):
+    """The students of one assignment waiting for a grade; `page` counts from 0."""
+
+    class_id: Id
+    assignment_id: Id
+    page: Page = 0
 
 
 class OpenGradingAction(ActionPayload, verb="openGrading"):
@@ -131,6 +145,7 @@ class ProgressView(Protocol):
 
 
 UngradedT = TypeVar("UngradedT", bound=UngradedView)
+RowT = TypeVar("RowT")
 _PICKER_PROMPT: dict[NextView, str] = {
     "assignments": "Which class's assignments?",
     "ungraded": "Which class's ungraded work?",
@@ -187,22 +202,18 @@ def status_text(assignment: Assignment, tz: ZoneInfo, now: datetime) -> str:
     return _STATUS_LABELS.get(status, "Status unknown")
 
 
-def counts_text(progress: ProgressView) -> str:
-    """ "Turned in 7 (5 to grade, 2 graded not returned) · Returned 10 · Not turned in 3 · Late 1 · Excused 1"."""
-    parts = [
-        f"Turned in {progress.turned_in} ({progress.needs_grading} to grade, "
-        f"{progress.graded_not_returned} graded not returned)",
-        f"Returned {progress.returned}",
-        f"Not turned in {progress.not_turned_in}",
-        f"Late {progress.late}",
-    ]
-    return " · ".join([*parts, f"Excused {progress.excused}"] if progress.excused else parts)
+def counts_text(progress: ProgressView) -> tuple[str, str]:
+    """Two lines: what waits for the teacher ("To grade 5 · Graded, not returned 2"), then where the rest stand
+    ("Returned 10 · Not turned in 3 · Late 1 · Excused 1")."""
+    waiting = f"To grade {progress.needs_grading} · Graded, not returned {progress.graded_not_returned}"
+    rest = [f"Returned {progress.returned}", f"Not turned in {progress.not_turned_in}", f"Late {progress.late}"]
+    return waiting, " · ".join([*rest, f"Excused {progress.excused}"] if progress.excused else rest)
 
 
 def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: datetime) -> ac.Container:
     """An assignment with work waiting for the teacher: status, dates, counts, and Grade (or Review and return)."""
     assignment = progress.assignment
-    credit = " · credit" if assignment.max_points is None else ""
+    no_points = " · No points" if assignment.max_points is None else ""
     closes = close_text(assignment.close, tz, now)
     if progress.needs_grading:
         title = f"Grade ({progress.needs_grading})"
@@ -211,9 +222,9 @@ def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: 
     grade = execute(title, OpenGradingAction(class_id, assignment.id))
     items = [
         line(plain(assignment.display_name) or "Untitled assignment", bold=True),
-        line(f"{status_text(assignment, tz, now)}{credit} · {due_text(assignment.due, tz, now)}", subtle=True),
+        line(f"{status_text(assignment, tz, now)}{no_points} · {due_text(assignment.due, tz, now)}", subtle=True),
         line(closes, subtle=True) if closes else None,
-        line(counts_text(progress)) if assignment.status is not AssignmentStatus.DRAFT else None,
+        *(map(line, counts_text(progress)) if assignment.status is not AssignmentStatus.DRAFT else ()),
         buttons([grade, open_url("Open in Teams", assignment.web_url)]),
     ]
     return section(items)
@@ -237,7 +248,7 @@ def assignments_card(
             summary += f" · returned {item.returned}, not turned in {item.not_turned_in}"
         rows.append([line(f"**{title}** — {summary}", subtle=True)])
     if others:  # the first compact line carries the header, so that a cut never leaves the header alone
-        rows[len(waiting)].insert(0, section([line("Nothing waiting", bold=True)], spacing="Medium"))
+        rows[len(waiting)].insert(0, section([line("Nothing to grade or return", bold=True)], spacing="Medium"))
     to_grade = sum(item.needs_grading for item in progress)
     head = [
         heading(f"Assignments: {class_name}"),
@@ -247,75 +258,101 @@ def assignments_card(
     return fitted_card(head, rows, "assignments", [ungraded], full_width=True)
 
 
-def ungraded_card(
-    items: Sequence[UngradedView],
-    page: int,
-    page_count: int,
-    scope_label: str,
-    tz: ZoneInfo,
-    now: datetime,
-    *,
-    class_id: str | None = None,
-    total: int | None = None,
-    first_index: int = 0,
-) -> Card:
-    """One page of ungraded work, oldest first; with `class_id` None (every taught class) each item names its class.
-    `total` and `first_index` (the page's first item in the whole list, from 0) feed the "21–40 of 400" line."""
-    if not items:
-        return card([heading("Nothing waiting"), line(f"All turned-in work in {plain(scope_label)} is graded. Nice!")])
-    total = len(items) if total is None else total
-    range_text = f"{first_index + 1}–{first_index + len(items)} of {total}" if page_count > 1 else f"{total}"
-    position = f" · page {page + 1} of {page_count}" if page_count > 1 else ""
-    body: list[ac.CardElement | None] = [
-        heading(f"Waiting to be graded: {plain(scope_label)}"),
-        line(f"{range_text} submissions, oldest first{position}", subtle=True),
-    ]
+def group_by_assignment(items: Sequence[UngradedT]) -> list[list[UngradedT]]:
+    """Ungraded work per assignment, each class's assignments together; as `items` come oldest first, so do the
+    classes and, within each class, the assignments (by the longest-waiting submission)."""
+    by_class: dict[str, dict[str, list[UngradedT]]] = {}
     for item in items:
-        where = plain(item.assignment.display_name) or "Untitled assignment"
-        if class_id is None:
-            where += f" · {plain(item.education_class.display_name, 80)}"
-        late = late_text(item.late_by)
-        grade = OpenGradingAction(item.education_class.id, item.assignment.id, item.submission.id)
-        block = [
-            line(plain(item.student_name) or "A student", bold=True),
-            line(where, subtle=True),
-            line(turned_in_text(item.turned_in_at, tz, now), subtle=True),
-            line(late.capitalize(), color="Attention") if late else None,
-            buttons([execute("Grade", grade), open_url("Open in Teams", item.submission.web_url)]),
-        ]
-        body.append(section(block))
-    navigation = [
-        execute("Previous page", ShowUngradedAction(class_id, page - 1)) if page > 0 else None,
-        execute("Next page", ShowUngradedAction(class_id, page + 1)) if page + 1 < page_count else None,
-    ]
-    return card(body, navigation, full_width=True)
+        by_class.setdefault(item.education_class.id, {}).setdefault(item.assignment.id, []).append(item)
+    return [group for assignments in by_class.values() for group in assignments.values()]
 
 
-def paginate_ungraded(
-    items: Sequence[UngradedT],
-    scope_label: str,
-    tz: ZoneInfo,
-    now: datetime,
-    *,
-    class_id: str | None = None,
-    per_page: int = PER_PAGE,
-    budget: int = MAX_CARD_BYTES,
-) -> list[list[UngradedT]]:
-    """Split ungraded work into pages of at most `per_page` whose rendered card measures within `budget`."""
-    render = partial(ungraded_card, scope_label=scope_label, tz=tz, now=now, class_id=class_id, total=len(items))
-    pages: list[list[UngradedT]] = []
+def paginate(
+    rows: Sequence[RowT], render: Callable[[list[RowT], int], Card], *, per_page: int, budget: int = MAX_CARD_BYTES
+) -> list[list[RowT]]:
+    """Split `rows` into pages of at most `per_page` whose card, `render(rows, page number)`, measures within
+    `budget`."""
+    pages: list[list[RowT]] = []
     start = 0
-    page_count_bound = max(1, len(items))  # as many digits as the real page count, or more: a safe over-estimate
-    while start < len(items):
-        candidates = list(items[start : start + per_page])
+    while start < len(rows):
+        candidates = list(rows[start : start + per_page])
 
-        def build(count: int, candidates: list[UngradedT] = candidates, start: int = start) -> Card:
-            return render(candidates[:count], len(pages), page_count_bound, first_index=start)
+        def build(count: int, candidates: list[RowT] = candidates) -> Card:
+            return render(candidates[:count], len(pages))
 
         count = largest_fitting(build, len(candidates), budget)
         pages.append(candidates[:count])
         start += count
     return pages
+
+
+def _page_line(page: int, page_count: int) -> str:
+    return f" · page {page + 1} of {page_count}" if page_count > 1 else ""
+
+
+def _navigation(page: int, page_count: int, to_page: Callable[[int], ActionPayload]) -> list[ac.ExecuteAction | None]:
+    return [
+        execute("Previous page", to_page(page - 1)) if page > 0 else None,
+        execute("Next page", to_page(page + 1)) if page + 1 < page_count else None,
+    ]
+
+
+def _assignment_row(group: Sequence[UngradedView], now: datetime) -> list[ac.CardElement | None]:
+    """One assignment of the overview: how many wait, since when, how many late; Students and Start grading."""
+    first = group[0]
+    late = sum(1 for item in group if item.late_by is not None)
+    oldest = f" · oldest turned in {relative(first.turned_in_at, now)}" if first.turned_in_at is not None else ""
+    title = plain(first.assignment.display_name, 80) or "Untitled assignment"
+    class_id, assignment_id = first.education_class.id, first.assignment.id
+    return [
+        line(f"**{title}** — {len(group)} waiting{oldest}" + (f" · {late} late" if late else "")),
+        buttons(
+            [
+                execute(f"Students ({len(group)})", ShowWaitingAction(class_id, assignment_id, 0)),
+                execute("Start grading", OpenGradingAction(class_id, assignment_id)),
+            ]
+        ),
+    ]
+
+
+def ungraded_card(
+    groups: Sequence[Sequence[UngradedView]],
+    page: int,
+    page_count: int,
+    scope_label: str,
+    now: datetime,
+    *,
+    class_id: str | None = None,
+    totals: str = "",
+    class_totals: Mapping[str, int] | None = None,
+) -> Card:
+    """One page of the ungraded overview: `totals` over every page first ("78 submissions in 6 assignments, 3
+    classes"), then per class (when the scope is every taught class: `class_id` None) each assignment with work
+    waiting, with its count and buttons to list its students or start grading; no student names. `class_totals`
+    (class id → submissions waiting, over every page) feeds the class lines."""
+    if not groups:
+        return card(
+            [heading("No work waiting to be graded"), line(f"All turned-in work in {plain(scope_label)} is graded.")]
+        )
+    body: list[ac.CardElement | None] = [
+        heading(f"Waiting to be graded: {plain(scope_label)}"),
+        line(f"{totals}{', ' if totals else ''}oldest first{_page_line(page, page_count)}", subtle=True),
+    ]
+    rows: list[ac.CardElement | None] = []
+    for number, group in enumerate(groups):
+        education_class = group[0].education_class
+        if class_id is None and (number == 0 or groups[number - 1][0].education_class.id != education_class.id):
+            if rows:
+                body.append(section(rows))
+            waiting = (class_totals or {}).get(education_class.id)
+            rows = [
+                line(plain(education_class.display_name, 80) or "Unnamed class", bold=True),
+                line(f"{plural(waiting, 'submission')} waiting", subtle=True) if waiting else None,
+            ]
+        rows.extend(_assignment_row(group, now))
+    body.append(section(rows))
+    navigation = _navigation(page, page_count, lambda number: ShowUngradedAction(class_id, number))
+    return card(body, navigation, full_width=True)
 
 
 def ungraded_page_card(
@@ -327,30 +364,93 @@ def ungraded_page_card(
     *,
     class_id: str | None = None,
 ) -> Card:
-    """Paginate all ungraded work and render page `page` (clamped to the last page, e.g. after grading shrank it)."""
-    pages = paginate_ungraded(items, scope_label, tz, now, class_id=class_id) or [[]]
+    """The ungraded overview's page `page` (clamped to the last, e.g. after grading shrank it); see `ungraded_card`.
+    Its times are relative ("oldest turned in 3 days ago"), so `tz` goes unused: it is taken as every list's is."""
+    groups = group_by_assignment(items)
+    class_totals = Counter(item.education_class.id for item in items)
+    classes = f", {plural(len(class_totals), 'class', 'classes')}" if class_id is None else ""
+    totals = f"{plural(len(items), 'submission')} in {plural(len(groups), 'assignment')}{classes}"
+    render = partial(
+        ungraded_card, scope_label=scope_label, now=now, class_id=class_id, totals=totals, class_totals=class_totals
+    )
+    pages = paginate(groups, lambda rows, number: render(rows, number, len(groups)), per_page=GROUPS_PER_PAGE) or [[]]
+    page = min(max(page, 0), len(pages) - 1)
+    return render(pages[page], page, len(pages))
+
+
+def waiting_card(
+    items: Sequence[UngradedView], page: int, page_count: int, tz: ZoneInfo, now: datetime, *, total: int, first: int
+) -> Card:
+    """One page of the students waiting for a grade in one assignment, oldest first, each with a Grade button.
+    `total` and `first` (the page's first item in the whole list, from 0) feed the "21–40 of 45" line."""
+    head = items[0]
+    class_id, assignment_id = head.education_class.id, head.assignment.id
+    shown = f"{first + 1}–{first + len(items)} of {total}" if page_count > 1 else f"{total}"
+    body: list[ac.CardElement | None] = [
+        heading(f"Waiting to be graded: {plain(head.assignment.display_name) or 'Untitled assignment'}"),
+        line(
+            f"{plain(head.education_class.display_name, 80)} · {shown} submissions, oldest first"
+            f"{_page_line(page, page_count)}",
+            subtle=True,
+        ),
+    ]
+    for item in items:
+        late = late_text(item.late_by)
+        details = turned_in_text(item.turned_in_at, tz, now) + (f" · {late}" if late else "")
+        grade = execute("Grade", OpenGradingAction(class_id, assignment_id, item.submission.id))
+        student = ac.Column(
+            width="stretch",
+            items=[line(plain(item.student_name) or "A student", bold=True), line(details, subtle=True)],
+        )
+        button = ac.Column(width="auto", vertical_content_alignment="Center", items=[ac.ActionSet(actions=[grade])])
+        body.append(ac.ColumnSet(columns=[student, button], separator=True))
+    navigation = _navigation(page, page_count, lambda number: ShowWaitingAction(class_id, assignment_id, number))
+    back = execute("Other assignments", ShowUngradedAction(class_id, 0))
+    return card(body, [*navigation, back], full_width=True)
+
+
+def waiting_page_card(items: Sequence[UngradedView], page: int, tz: ZoneInfo, now: datetime) -> Card:
+    """Page `page` (clamped) of one assignment's students waiting for a grade; `items` are all of them."""
+    if not items:
+        return card(
+            [heading("No work waiting to be graded"), line("Everything turned in for this assignment is graded.")]
+        )
+
+    def render(rows: list[UngradedView], number: int) -> Card:  # measured with as many digits as any page has, or more
+        return waiting_card(rows, number, len(items), tz, now, total=len(items), first=len(items))
+
+    pages = paginate(items, render, per_page=PER_PAGE)
     page = min(max(page, 0), len(pages) - 1)
     first = sum(len(earlier) for earlier in pages[:page])
-    return ungraded_card(
-        pages[page], page, len(pages), scope_label, tz, now, class_id=class_id, total=len(items), first_index=first
-    )
+    return waiting_card(pages[page], page, len(pages), tz, now, total=len(items), first=first)
 
 
-def neutral_channel_card(refresh: RefreshViewAction, class_name: str | None, teacher_ids: Sequence[str]) -> Card:
+def neutral_channel_card(
+    refresh: RefreshViewAction, class_name: str | None, teacher_ids: Sequence[str], *, bot_app_id: str = ""
+) -> Card:
     """A card safe for everyone in a channel or group chat: no student data; its user-specific refresh (`refreshView`)
     brings each listed teacher (Teams ids, `29:…`) their own view. With more than 60 teachers (or none known), a
-    "Show my view" button lets the others ask for theirs; the bot decides on every refresh what to answer."""
+    "Show my view" button lets the others ask for theirs; the bot decides on every refresh what to answer. A client
+    that does not refresh still has "Open our 1:1 chat" (with the bot `bot_app_id`), where the same command, e.g.
+    `ungraded Chemistry 201`, brings the same view."""
     user_ids = list(dict.fromkeys(teacher_id for teacher_id in teacher_ids if teacher_id))[:MAX_REFRESH_USERS]
     title = _TITLES[refresh.view] + (f": {plain(class_name)}" if class_name else "")
     action = ac.ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())
     manual = len(dict.fromkeys(teacher_ids)) > MAX_REFRESH_USERS or not user_ids
+    command = f"{refresh.view} {plain(class_name, 100)}" if class_name else refresh.view
+    chat = (
+        ac.OpenUrlAction(title="Open our 1:1 chat", url=personal_chat_url(bot_app_id, command)) if bot_app_id else None
+    )
     return card(
         [
             heading(title),
             line("Teachers of this class see their own details here. Everyone else sees only this note."),
+            line(f"If your details don't appear, open our 1:1 chat and send `{command}`.", subtle=True)
+            if chat
+            else None,
             line("Gradebot never posts student names, grades or feedback in a shared chat.", subtle=True),
         ],
-        [execute("Show my view", refresh)] if manual else [],
+        [execute("Show my view", refresh) if manual else None, chat],
         refresh=ac.RefreshDefinition(action=action, user_ids=user_ids),
         fallback_text=title,
     )

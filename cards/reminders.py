@@ -4,18 +4,19 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Annotated, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
 
 from cards.blocks import (
-    TIMEZONE_PATTERN,
+    STALE_CARD,
     ActionDataError,
     ActionPayload,
     Banner,
@@ -49,7 +50,7 @@ MAX_CLASS_IDS: Final = 200
 LATE_SHOWN: Final = 5
 """Late submissions named per class in the digest; the rest are counted."""
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?", re.ASCII)
-_TIMEZONE_HINT = "Enter a time zone like Europe/London or America/New_York."
+_TIMEZONE_HINT = "Pick a time zone from the list."
 
 
 def _clock(value: object) -> time | None:
@@ -108,6 +109,8 @@ class SaveRemindersAction(ActionPayload, verb="saveReminders"):
         "quietStart": "Quiet hours start must be a time like 16:30.",
         "quietEnd": "Quiet hours end must be a time like 16:30.",
         "timezone": _TIMEZONE_HINT,
+        "days": "Pick days from the list.",
+        "classIds": "Pick classes from the list.",
         "minWaiting": f"Minimum waiting must be a number from {MIN_WAITING_RANGE[0]} to {MIN_WAITING_RANGE[1]}.",
         "minAgeDays": f"Minimum age must be {MIN_AGE_RANGE[0]} to {MIN_AGE_RANGE[1]} days.",
     }
@@ -184,44 +187,183 @@ def digest_card(entries: Sequence[DigestEntry], tz: ZoneInfo, now: datetime) -> 
     return fitted_card(head, rows, "classes", snooze, full_width=True)
 
 
+COMMON_TIME_ZONES: Final = (
+    "UTC",
+    "Pacific/Honolulu",
+    "America/Anchorage",
+    "America/Los_Angeles",
+    "America/Phoenix",
+    "America/Denver",
+    "America/Chicago",
+    "America/Mexico_City",
+    "America/Bogota",
+    "America/New_York",
+    "America/Toronto",
+    "America/Caracas",
+    "America/Halifax",
+    "America/Santiago",
+    "America/St_Johns",
+    "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires",
+    "Atlantic/Azores",
+    "Atlantic/Reykjavik",
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Lisbon",
+    "Africa/Lagos",
+    "Europe/Amsterdam",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "Europe/Paris",
+    "Europe/Rome",
+    "Europe/Stockholm",
+    "Europe/Warsaw",
+    "Africa/Cairo",
+    "Africa/Johannesburg",
+    "Europe/Athens",
+    "Europe/Helsinki",
+    "Asia/Jerusalem",
+    "Europe/Istanbul",
+    "Europe/Moscow",
+    "Africa/Nairobi",
+    "Asia/Riyadh",
+    "Asia/Tehran",
+    "Asia/Dubai",
+    "Asia/Karachi",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Asia/Dhaka",
+    "Asia/Bangkok",
+    "Asia/Jakarta",
+    "Asia/Singapore",
+    "Asia/Hong_Kong",
+    "Asia/Shanghai",
+    "Asia/Manila",
+    "Australia/Perth",
+    "Asia/Seoul",
+    "Asia/Tokyo",
+    "Australia/Darwin",
+    "Australia/Adelaide",
+    "Australia/Brisbane",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
+"""The time zones the settings card offers, one or more per UTC offset in use; the client's own and the saved one
+are always added."""
+INPUT_IDS: Final = (
+    "enabled",
+    "days",
+    "time",
+    "timezone",
+    "quietStart",
+    "quietEnd",
+    "classIds",
+    "minWaiting",
+    "minAgeDays",
+)
+_FORM: Final = TypeAdapter(SaveRemindersAction)
+
+
 @dataclass(frozen=True, slots=True)
 class ReminderSettingsView:
-    """A teacher's reminder schedule as the card shows it. Empty `included_class_ids` means every class."""
+    """The settings form as the card shows it. `values` holds each input's value as the card sends it back (input id
+    → text: the saved schedule, or what the teacher typed when it was refused); `enabled` whether reminders are on
+    now; `own_zone` the client's time zone (always offered); `errors` input id → why it was refused."""
 
-    days: tuple[str, ...]
-    at: time
-    timezone: str
-    quiet_start: time | None
-    quiet_end: time | None
+    values: Mapping[str, str]
     classes: Sequence[EducationClass]
-    included_class_ids: tuple[str, ...]
-    min_waiting: int
-    min_age_days: int
+    own_zone: str
     enabled: bool
     snoozed_until: datetime | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
 
 
-def _clock_text(value: time | None) -> str | None:
-    return value.strftime("%H:%M") if value is not None else None
+def submitted_values(data: Mapping[str, object]) -> dict[str, str]:
+    """The settings form's inputs from an invoke's data, as text (anything else left out), to show them again."""
+    kept = {key: data.get(key) for key in INPUT_IDS}
+    return {
+        key: str(value)
+        for key, value in kept.items()
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and len(str(value)) <= 200
+    }
+
+
+def form_errors(data: Mapping[str, object]) -> dict[str, str]:
+    """Every refused input of the settings form, input id → the message shown under it (empty when it parses)."""
+    try:
+        _FORM.validate_python(data)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else ""
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, ActionDataError):
+                errors.setdefault(cause.field or key, cause.message)
+            else:
+                errors.setdefault(key, SaveRemindersAction.MESSAGES.get(key, STALE_CARD))
+        return errors
+    return {}
+
+
+def zone_choices(now: datetime, *extra: str) -> list[ac.Choice]:
+    """The common time zones and `extra` ones that exist, ordered by their UTC offset at `now`: "(UTC+01:00)
+    Europe/Berlin"."""
+    zones = {name: zone for name in (*COMMON_TIME_ZONES, *extra) if (zone := time_zone(name)) is not None}
+    offsets = {name: as_utc(now).astimezone(zone).utcoffset() or timedelta(0) for name, zone in zones.items()}
+
+    def title(name: str) -> str:
+        minutes = int(offsets[name].total_seconds()) // 60
+        return f"(UTC{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}) {name}"
+
+    return [ac.Choice(title=title(name), value=name) for name in sorted(zones, key=lambda name: (offsets[name], name))]
+
+
+def _clock_value(text: str | None) -> str | None:
+    """An Input.Time value ("16:30"), or None when the text is not a time."""
+    match = _CLOCK.fullmatch(text.strip()) if text else None
+    return f"{match.group(1)}:{match.group(2)}" if match else None
+
+
+def _number_value(text: str | None) -> float | None:
+    try:
+        number = float(text) if text else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _picked(text: str | None, choices: Sequence[ac.Choice]) -> str | None:
+    """A multi- or single-select's value: what `text` picks among the choices, in their order."""
+    wanted = {part.strip() for part in (text or "").split(",")}
+    return ",".join(choice.value for choice in choices if choice.value in wanted) or None
 
 
 def reminder_settings_card(
     settings: ReminderSettingsView, *, tz: ZoneInfo, now: datetime, status: Banner | None = None
 ) -> Card:
-    """Inputs for every setting, "Save" (saveReminders) and "Turn off" (remindOff); `tz` renders the snooze end."""
+    """Whether reminders are on, inputs for every setting (a refused one with its message under it), "Save"
+    (saveReminders) and, when they are on, "Turn off" (remindOff); `tz` renders the snooze end."""
     (low_waiting, high_waiting), (low_age, high_age) = MIN_WAITING_RANGE, MIN_AGE_RANGE
+    values, errors = settings.values, settings.errors
     classes = [ac.Choice(title=plain(c.display_name, 80) or "Unnamed class", value=c.id) for c in settings.classes]
     days = [ac.Choice(title=day.capitalize(), value=day) for day in WEEKDAYS]
+    zones = zone_choices(now, settings.own_zone, values.get("timezone", ""))
     until = settings.snoozed_until
+
+    def refused(input_id: str) -> ac.TextBlock | None:
+        return line(plain(errors[input_id], 300), color="Attention") if input_id in errors else None
+
+    state = "Reminders are on." if settings.enabled else "Reminders are off: switch them on below and Save."
     body: list[ac.CardElement | None] = [
         heading("Grading reminders"),
+        line(state, bold=True, color="Good" if settings.enabled else None),
         line(f"Snoozed until {format_moment(until, tz, now)}.", subtle=True)
         if until is not None and as_utc(until) > as_utc(now)
         else None,
         ac.ToggleInput(
             id="enabled",
             title="Send me grading reminders",
-            value="true" if settings.enabled else "false",
+            value="true" if values.get("enabled") == "true" else "false",
             value_on="true",
             value_off="false",
         ),
@@ -231,56 +373,68 @@ def reminder_settings_card(
             is_multi_select=True,
             style="expanded",
             choices=days,
-            value=",".join(day for day in WEEKDAYS if day in settings.days),
+            value=_picked(values.get("days"), days),
         ),
+        refused("days"),
         ac.TimeInput(
             id="time",
             label="Time",
-            value=_clock_text(settings.at),
+            value=_clock_value(values.get("time")),
             is_required=True,
             error_message="Pick a time for the reminder.",
         ),
-        ac.TextInput(
+        refused("time"),
+        ac.ChoiceSetInput(
             id="timezone",
             label="Time zone",
-            value=settings.timezone,
-            placeholder="Europe/London",
-            regex=f"^{TIMEZONE_PATTERN}$",
-            max_length=100,
+            style="compact",
+            choices=zones,
+            value=_picked(values.get("timezone"), zones),
             is_required=True,
             error_message=_TIMEZONE_HINT,
         ),
-        ac.TimeInput(id="quietStart", label="Quiet hours from (optional)", value=_clock_text(settings.quiet_start)),
-        ac.TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_text(settings.quiet_end)),
+        refused("timezone"),
+        ac.TimeInput(
+            id="quietStart", label="Quiet hours from (optional)", value=_clock_value(values.get("quietStart"))
+        ),
+        refused("quietStart"),
+        ac.TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_value(values.get("quietEnd"))),
+        refused("quietEnd"),
         ac.ChoiceSetInput(
             id="classIds",
             label="Classes (none selected = all classes)",
             is_multi_select=True,
             style="expanded",
             choices=classes,
-            value=",".join(settings.included_class_ids) or None,
+            value=_picked(values.get("classIds"), classes),
         )
         if classes
         else None,
+        refused("classIds"),
         ac.NumberInput(
             id="minWaiting",
             label="Remind me when at least this many submissions wait",
             min=low_waiting,
             max=high_waiting,
-            value=settings.min_waiting,
+            value=_number_value(values.get("minWaiting")),
             is_required=True,
             error_message=f"Enter a number from {low_waiting} to {high_waiting}.",
         ),
+        refused("minWaiting"),
         ac.NumberInput(
             id="minAgeDays",
             label="…and the oldest has waited at least this many days",
             min=low_age,
             max=high_age,
-            value=settings.min_age_days,
+            value=_number_value(values.get("minAgeDays")),
             is_required=True,
             error_message=f"Enter a number of days from {low_age} to {high_age}.",
         ),
+        refused("minAgeDays"),
     ]
+    unplaced = [message for key, message in errors.items() if key not in INPUT_IDS]
+    if errors and status is None:
+        status = Banner.error(" ".join(["Not saved: fix what is marked below.", *unplaced]))
     # Save carries no data (SaveRemindersAction.to_data() is {}): every value comes from the inputs.
     save = ac.ExecuteAction(title="Save", verb=SaveRemindersAction.VERB, data={}, associated_inputs="auto")
-    return card(body, [save, execute("Turn off", RemindOffAction())], status=status)
+    return card(body, [save, execute("Turn off", RemindOffAction()) if settings.enabled else None], status=status)

@@ -55,7 +55,10 @@ class GradingHandlers:
 
     async def grade_command(self, context: Context, args: str) -> Reply:
         if context.conversation.is_shared:
-            return TextReply("Grading happens in our 1:1 chat, where only you can see it. Message me `grade` there.")
+            command = f"grade {args[:80]}".strip()  # the assignment named here, so it need not be retyped
+            return TextReply(
+                f"Grading happens in our 1:1 chat, where only you can see it. Message me `{command}` there."
+            )
         items = await self._education.ungraded(context.teacher, None)
         wanted = args.casefold().strip()
         if not wanted:

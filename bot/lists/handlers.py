@@ -15,20 +15,24 @@ from cards.lists import (
     RefreshViewAction,
     ShowAssignmentsAction,
     ShowUngradedAction,
+    ShowWaitingAction,
     assignments_card,
     class_picker_card,
     classes_card,
     neutral_channel_card,
     ungraded_page_card,
+    waiting_page_card,
 )
 from graph.models import EducationClass
 from storage.store import Store
 
 
 class ListHandlers:
-    def __init__(self, education: EducationService, store: Store) -> None:
+    def __init__(self, education: EducationService, store: Store, bot_app_id: str) -> None:
         self._education = education
         self._store = store
+        self._bot_app_id = bot_app_id
+        """The bot's app id: the 1:1 chat's deep link on neutral channel cards."""
 
     def register(self, router: Router) -> None:
         router.command("help", self.help)
@@ -37,14 +41,22 @@ class ListHandlers:
         router.command("ungraded", self.ungraded)
         router.action(PickClassAction, self.pick_class)
         router.action(ShowAssignmentsAction, self.show_assignments)
+        router.action(ShowWaitingAction, self.show_waiting)
         router.action(ShowUngradedAction, self.show_ungraded)
         router.action(RefreshViewAction, self.refresh)
 
     # Commands ----------------------------------------------------------------------------------------------------
 
     async def help(self, context: Context, _: str) -> Reply:
+        """`help`, and anything the router does not recognise: then "I didn't understand" comes first, repeating the
+        text only in the 1:1 chat (in a shared conversation it might name a student)."""
         class_id = context.conversation.class_id if context.conversation.team_id else None
-        return CardReply(help_card(class_id=class_id))
+        text = context.turn.text.strip()
+        not_understood = None
+        if text and text.partition(" ")[0].lower() != "help":
+            shown = "that message" if context.conversation.is_shared else f"'{text}'"
+            not_understood = f"I didn't understand {shown}. Here is what I can do."
+        return CardReply(help_card(class_id=class_id, not_understood=not_understood))
 
     async def classes(self, context: Context, _: str) -> Reply:
         if context.conversation.is_shared:
@@ -70,13 +82,20 @@ class ListHandlers:
             await self._store.set_class_choice(context.conversation.id, class_id, context.now)
         return await self._assignments_view(context, class_id)
 
-    async def ungraded(self, context: Context, _: str) -> Reply:
+    async def ungraded(self, context: Context, args: str) -> Reply:
+        """`ungraded`: every taught class; `ungraded <class>` one class (what a channel card's 1:1 link sends)."""
         if context.conversation.is_shared:
             class_id = await self._class_in_context(context) if context.conversation.team_id else None
             if class_id is None:
                 return TextReply("Use `ungraded` in a class team's channel, or in our 1:1 chat.")
             return await self._neutral(context, "ungraded", class_id)
-        return await self._ungraded_view(context, None, 0)
+        if not args:
+            return await self._ungraded_view(context, None, 0)
+        classes = await self._education.taught_classes(context.teacher)
+        chosen = _match_class(classes, args)
+        if chosen is None:
+            return CardReply(class_picker_card(classes, "ungraded"))
+        return await self._ungraded_view(context, chosen.id, 0)
 
     # Card actions --------------------------------------------------------------------------------------------------
 
@@ -91,6 +110,11 @@ class ListHandlers:
     async def show_assignments(self, context: Context, payload: ShowAssignmentsAction) -> Reply:
         return await self._assignments_view(context, payload.class_id)
 
+    async def show_waiting(self, context: Context, payload: ShowWaitingAction) -> Reply:
+        items = await self._education.ungraded(context.teacher, [payload.class_id])
+        waiting = [item for item in items if item.assignment.id == payload.assignment_id]
+        return CardReply(waiting_page_card(waiting, payload.page, context.tz, context.now))
+
     async def show_ungraded(self, context: Context, payload: ShowUngradedAction) -> Reply:
         return await self._ungraded_view(context, payload.class_id, payload.page)
 
@@ -102,7 +126,7 @@ class ListHandlers:
         try:
             await self._education.require_teacher(context.teacher, class_id)
         except (NotATeacherError, SignInRequiredError):
-            return CardReply(neutral_channel_card(payload, None, []))
+            return CardReply(neutral_channel_card(payload, None, [], bot_app_id=self._bot_app_id))
         if payload.view == "ungraded":
             return await self._ungraded_view(context, class_id, payload.page)
         return await self._assignments_view(context, class_id)
@@ -138,7 +162,8 @@ class ListHandlers:
         teacher_ids = set(await self._education.class_teacher_ids(context.teacher, class_id))
         teams_ids = [m.teams_id for m in await context.io.members() if m.aad_object_id in teacher_ids]
         refresh = RefreshViewAction(view, class_id, 0)
-        return CardReply(neutral_channel_card(refresh, education_class.display_name, teams_ids))
+        card = neutral_channel_card(refresh, education_class.display_name, teams_ids, bot_app_id=self._bot_app_id)
+        return CardReply(card)
 
 
 def _match_class(classes: list[EducationClass], text: str) -> EducationClass | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import time, timedelta
 
@@ -16,7 +17,9 @@ from cards.reminders import (
     RemindOffAction,
     SaveRemindersAction,
     SnoozeAction,
+    form_errors,
     reminder_settings_card,
+    submitted_values,
 )
 from storage.records import ReminderSchedule
 from storage.store import Store
@@ -33,11 +36,12 @@ class ReminderHandlers:
 
     def register(self, router: Router) -> None:
         router.command("remind", self.remind)
-        router.action(SaveRemindersAction, self.save)
+        router.action(SaveRemindersAction, self.save, invalid=self.refused)
         router.action(RemindOffAction, self.turn_off)
         router.action(SnoozeAction, self.snooze)
 
     async def _schedule(self, context: Context) -> ReminderSchedule:
+        """The teacher's saved schedule, or (off) the default one in the client's time zone."""
         existing = await self._store.get_schedule(context.teacher.aad_object_id)
         if existing is not None:
             return existing
@@ -46,21 +50,34 @@ class ReminderHandlers:
         )
         return replace(schedule, enabled=False)
 
-    async def _card(self, context: Context, schedule: ReminderSchedule, status: Banner | None = None) -> Reply:
-        classes = await self._education.taught_classes(context.teacher)
-        hour, minute = schedule.local_time.split(":")
+    async def _card(
+        self,
+        context: Context,
+        schedule: ReminderSchedule,
+        status: Banner | None = None,
+        *,
+        typed: Mapping[str, object] | None = None,
+        errors: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """The settings card for `schedule`; after a refused Save, with what was `typed` and the `errors` beside it."""
+        values = {
+            "enabled": "true" if schedule.enabled else "false",
+            "days": ",".join(WEEKDAYS[d] for d in sorted(schedule.days)),
+            "time": schedule.local_time,
+            "timezone": schedule.timezone,
+            "quietStart": schedule.quiet_start or "",
+            "quietEnd": schedule.quiet_end or "",
+            "classIds": ",".join(sorted(schedule.class_ids)),
+            "minWaiting": str(schedule.min_waiting),
+            "minAgeDays": str(schedule.min_age_days),
+        } | submitted_values(typed or {})
         view = ReminderSettingsView(
-            days=tuple(WEEKDAYS[d] for d in sorted(schedule.days)),
-            at=time(int(hour), int(minute)),
-            timezone=schedule.timezone,
-            quiet_start=_clock(schedule.quiet_start),
-            quiet_end=_clock(schedule.quiet_end),
-            classes=classes,
-            included_class_ids=tuple(sorted(schedule.class_ids)),
-            min_waiting=schedule.min_waiting,
-            min_age_days=schedule.min_age_days,
+            values=values,
+            classes=await self._education.taught_classes(context.teacher),
+            own_zone=context.tz.key,
             enabled=schedule.enabled,
             snoozed_until=schedule.snoozed_until,
+            errors=errors or {},
         )
         return CardReply(reminder_settings_card(view, tz=context.tz, now=context.now, status=status))
 
@@ -82,18 +99,25 @@ class ReminderHandlers:
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
         taught = {c.id for c in await self._education.taught_classes(context.teacher)}
+        errors: dict[str, str] = {}
         if not set(payload.class_ids) <= taught:
-            raise ActionDataError("Pick only classes you teach.", "classIds")
+            errors["classIds"] = "Pick only classes you teach."
+        quiet = (payload.quiet_start, payload.quiet_end)
+        if quiet[0] is not None and quiet[1] is not None and _inside(payload.at, quiet[0], quiet[1]):
+            errors["time"] = "The reminder time falls inside your quiet hours. Pick another time."
+        if errors:
+            return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=errors)
         schedule = schedule_from_action(payload, context.teacher.aad_object_id, context.teacher.tenant_id, context.now)
-        if (
-            payload.quiet_start is not None
-            and payload.quiet_end is not None
-            and _inside(payload.at, payload.quiet_start, payload.quiet_end)
-        ):
-            raise ActionDataError("The reminder time falls inside your quiet hours. Pick another time.", "time")
         await self._store.save_schedule(schedule)
         text = "Saved. " + (_next_text(schedule, context) if schedule.enabled else "Reminders are off.")
         return await self._card(context, schedule, Banner.good(text))
+
+    async def refused(self, context: Context, error: ActionDataError) -> Reply:
+        """A Save whose inputs did not validate: the form again as typed, each refused input with its message."""
+        if context.conversation.is_shared:
+            return TextReply(ONLY_IN_PERSONAL)
+        errors = form_errors(context.turn.data) or {error.field or "": error.message}
+        return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=errors)
 
     async def turn_off(self, context: Context, payload: RemindOffAction) -> Reply:
         return await self._turn_off(context)
@@ -115,13 +139,6 @@ class ReminderHandlers:
         await self._store.save_schedule(replace(existing, snoozed_until=until, updated_at=context.now))
         last_day = (resume_day - timedelta(days=1)).strftime("%A %d %B")
         return TextReply(f"Snoozed: no reminders until after {last_day}.")
-
-
-def _clock(value: str | None) -> time | None:
-    if value is None:
-        return None
-    hour, minute = value.split(":")
-    return time(int(hour), int(minute))
 
 
 def _inside(at: time, start: time, end: time) -> bool:

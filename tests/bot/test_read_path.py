@@ -5,11 +5,53 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from sandbox.directory import User
 from tests.bot.activities import card_action, message
-from tests.bot.conftest import World, actions_of, card_text, cards_of, invoke_card, replies
+from tests.bot.conftest import World, actions_of, card_text, cards_of, elements_of, invoke_card, replies
 from tests.bot.truth import assignment_counts, ungraded_submissions
 from tests.cards.schema import card_errors
+
+
+async def _press(world: World, user: User, action: dict[str, Any]) -> dict[str, Any]:
+    status, body = await world.post(card_action(user, action["verb"], action["data"], world.sandbox.connector_url))
+    assert status == 200, body
+    card = invoke_card(body)
+    assert card_errors(card) == []
+    return card
+
+
+def _following(card: dict[str, Any], verb: str, page: int) -> dict[str, Any] | None:
+    return next((a for a in actions_of(card) if a["verb"] == verb and a["data"].get("page", 0) == page), None)
+
+
+async def _every_waiting_submission(world: World, user: User, overview: dict[str, Any]) -> list[list[str]]:
+    """Walk the ungraded overview's pages and, for each assignment on them, the pages of its students (Students
+    button): each assignment's submission ids in the order shown. The overview itself names no student."""
+    assignments: list[list[str]] = []
+    page = 0
+    while True:
+        assert len(json.dumps(overview, separators=(",", ":")).encode("utf-16-le")) < 80_000
+        assert not [a for a in actions_of(overview) if a["verb"] == "openGrading" and "submissionId" in a["data"]]
+        for students in [a for a in actions_of(overview) if a["verb"] == "showWaiting"]:
+            shown: list[str] = []
+            card, number = await _press(world, user, students), 0
+            while True:
+                assert len(json.dumps(card, separators=(",", ":")).encode("utf-16-le")) < 80_000
+                shown.extend(a["data"]["submissionId"] for a in actions_of(card) if a["verb"] == "openGrading")
+                number += 1
+                following = _following(card, "showWaiting", number)
+                if following is None:
+                    break
+                card = await _press(world, user, following)
+            assignments.append(shown)
+        page += 1
+        following = _following(overview, "showUngraded", page)
+        if following is None:
+            return assignments
+        overview = await _press(world, user, following)
 
 
 async def _ask(world: World, upn: str, text: str, **options: object) -> dict:
@@ -28,9 +70,17 @@ async def test_help_lists_every_command(world: World) -> None:
         assert command in text
 
 
-async def test_unknown_text_gets_help(world: World) -> None:
+async def test_unknown_text_gets_help_that_first_says_it_was_not_understood(world: World) -> None:
     card = await _ask(world, "rosa", "what is the meaning of life")
+    assert card["body"][0]["text"] == "I didn't understand 'what is the meaning of life'. Here is what I can do."
     assert "Commands" in card_text(card)
+    assert "understand" not in card_text(await _ask(world, "rosa", "help"))
+    # in a channel the text is not repeated: it might name a student
+    chem = world.school_class("CHEM201")
+    student = world.school.directory.users[chem.student_ids[0]].display_name
+    shared = await _ask(world, "rosa", f"{student} essay", school_class=chem)
+    assert shared["body"][0]["text"] == "I didn't understand that message. Here is what I can do."
+    assert "Commands" in card_text(shared)
 
 
 async def test_classes_lists_only_the_classes_the_teacher_teaches(world: World) -> None:
@@ -80,25 +130,43 @@ async def test_assignments_card_counts_equal_the_sandbox_for_every_assignment(wo
 async def test_ungraded_in_a_personal_chat_covers_every_taught_class_oldest_first(world: World) -> None:
     rosa = world.user("rosa")
     truth = ungraded_submissions(world.school, rosa.id)
-    seen: list[str] = []
-    page = 0
-    card = await _ask(world, "rosa", "ungraded")
-    while True:
-        assert len(json.dumps(card).encode("utf-16-le")) < 80_000
-        grade_buttons = [a for a in actions_of(card) if a["verb"] == "openGrading"]
-        seen.extend(b["data"]["submissionId"] for b in grade_buttons)
-        following = [a for a in actions_of(card) if a["verb"] == "showUngraded" and a["data"].get("page") == page + 1]
-        if not following:
-            break
-        page += 1
-        status, body = await world.post(
-            card_action(rosa, "showUngraded", following[0]["data"], world.sandbox.connector_url)
-        )
-        assert status == 200
-        card = invoke_card(body)
-    assert sorted(seen) == sorted(s.id for s in truth)
+    overview = await _ask(world, "rosa", "ungraded")
+    classes = {s.class_id for s in truth}
+    assignments = {(s.class_id, s.assignment_id) for s in truth}
+    summary = overview["body"][1]["text"]  # counts first, right under the heading
+    assert summary.startswith(f"{len(truth)} submissions in {len(assignments)} assignments, {len(classes)} classes")
+    text = card_text(overview)
+    for submission in truth:
+        assert world.school.directory.users[submission.student_id].display_name not in text
+    shown = await _every_waiting_submission(world, rosa, overview)
+    assert sorted(i for ids in shown for i in ids) == sorted(s.id for s in truth)
     turned_in = {s.id: world.school.shown_state(s).submitted_at for s in truth}
-    assert [turned_in[i] for i in seen] == sorted(turned_in[i] for i in seen)
+    for ids in shown:  # each assignment's students oldest first
+        assert [turned_in[i] for i in ids] == sorted(turned_in[i] for i in ids)
+
+
+async def test_one_assignments_students_open_on_demand_and_grade_opens_their_card(world: World) -> None:
+    rosa = world.user("rosa")
+    overview = await _ask(world, "rosa", "ungraded")
+    students = next(a for a in actions_of(overview) if a["verb"] == "showWaiting")
+    class_id, assignment_id = students["data"]["classId"], students["data"]["assignmentId"]
+    waiting = [
+        s
+        for s in ungraded_submissions(world.school, rosa.id)
+        if (s.class_id, s.assignment_id) == (class_id, assignment_id)
+    ]
+    assert students["title"] == f"Students ({len(waiting)})"
+    card = await _press(world, rosa, students)
+    text = card_text(card)
+    for submission in waiting[:20]:
+        assert world.school.directory.users[submission.student_id].display_name in text
+    grade = next(a for a in actions_of(card) if a["verb"] == "openGrading")
+    assert grade["data"]["assignmentId"] == assignment_id
+    grading = await _press(world, rosa, grade)
+    assert any(a["verb"] == "grade" for a in actions_of(grading))
+    back = next(a for a in actions_of(card) if a["verb"] == "showUngraded")
+    assert back["data"]["classId"] == class_id
+    assert "Waiting to be graded" in card_text(await _press(world, rosa, back))
 
 
 async def test_a_channel_gets_a_neutral_card_whose_refresh_targets_the_class_teachers(world: World) -> None:
@@ -123,7 +191,8 @@ async def test_refresh_brings_a_teacher_their_view_and_a_student_the_neutral_car
     assert status == 200
     teacher_view = invoke_card(body)
     waiting = [s for s in ungraded_submissions(world.school, world.user("david").id) if s.class_id == chem.id]
-    assert len([a for a in actions_of(teacher_view) if a["verb"] == "openGrading"]) == min(len(waiting), 20)
+    shown = [a["data"]["assignmentId"] for a in actions_of(teacher_view) if a["verb"] == "showWaiting"]
+    assert sorted(shown) == sorted({s.assignment_id for s in waiting})
     student = world.school.directory.users[chem.student_ids[0]]
     status, body = await world.post(
         card_action(student, "refreshView", data, url, school_class=chem, trigger="automatic")
@@ -149,6 +218,33 @@ async def test_a_student_asking_for_ungraded_work_in_a_channel_gets_no_student_d
     assert "Only teachers of this class" in text
 
 
+async def test_the_channel_card_opens_the_1_1_chat_where_the_same_command_shows_the_same_view(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    neutral = await _ask(world, "rosa", "ungraded", school_class=chem)
+    (chat,) = [a for a in elements_of(neutral) if a.get("type") == "Action.OpenUrl"]
+    url = urlsplit(chat["url"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == "https://teams.microsoft.com/l/chat/0/0"
+    query = parse_qs(url.query)
+    assert query["users"] == [f"28:{world.sandbox.info()['botAppId']}"]  # the sandbox's bot, as Teams would name it
+    assert query["message"] == ["ungraded Chemistry 201"]
+    own = await _ask(world, "rosa", query["message"][0])  # sent in the 1:1 chat
+    assert own["body"][0]["text"] == "Waiting to be graded: Chemistry 201"
+    waiting = {
+        s.assignment_id for s in ungraded_submissions(world.school, world.user("rosa").id) if s.class_id == chem.id
+    }
+    assert {a["data"]["assignmentId"] for a in actions_of(own) if a["verb"] == "showWaiting"} == waiting
+
+
+async def test_grade_in_a_channel_sends_the_teacher_to_the_1_1_chat_with_the_assignment_name_kept(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    status, body = await world.post(
+        message(world.user("rosa"), "grade Titration lab", world.sandbox.connector_url, school_class=chem)
+    )
+    assert status == 200
+    (reply,) = replies(body)
+    assert "our 1:1 chat" in reply["text"] and "Message me `grade Titration lab` there." in reply["text"]
+
+
 async def test_the_class_comes_from_team_details_when_the_activity_lacks_aad_group_id(world: World) -> None:
     chem = world.school_class("CHEM201")
     card = await _ask(world, "rosa", "ungraded", school_class=chem, with_group=False)
@@ -172,6 +268,11 @@ async def test_a_teacher_cannot_open_another_teachers_class_by_forging_card_data
     card = invoke_card(body)
     assert "Only teachers of this class" in card_text(card)
     assert "Primary source analysis" not in card_text(card)
+    waiting = next(s for s in world.school.submissions.values() if s.class_id == history.id)
+    forged = {"classId": history.id, "assignmentId": waiting.assignment_id, "page": 0}
+    card = await _press(world, world.user("rosa"), {"verb": "showWaiting", "data": forged})
+    assert "Only teachers of this class" in card_text(card)
+    assert not [a for a in actions_of(card) if a["verb"] == "openGrading"]
 
 
 async def test_a_class_too_big_for_one_message_pages_under_80_kb_and_counts_match(make_world) -> None:
@@ -181,23 +282,11 @@ async def test_a_class_too_big_for_one_message_pages_under_80_kb_and_counts_matc
     teacher = next(u for u in world.school.directory.users.values() if u.role == "teacher")
     truth = ungraded_submissions(world.school, teacher.id)
     assert len(truth) > 40, "the generated class must need several pages"
-    url = world.sandbox.connector_url
-    status, body = await world.post(message(teacher, "ungraded", url))
-    card = cards_of(replies(body))[0]
-    seen: list[str] = []
-    pages = 0
-    while True:
-        pages += 1
-        assert len(json.dumps(card, separators=(",", ":")).encode("utf-16-le")) < 80_000
-        seen.extend(a["data"]["submissionId"] for a in actions_of(card) if a["verb"] == "openGrading")
-        following = [a for a in actions_of(card) if a["verb"] == "showUngraded" and a["data"]["page"] == pages]
-        if not following:
-            break
-        status, body = await world.post(card_action(teacher, "showUngraded", following[0]["data"], url))
-        assert status == 200
-        card = invoke_card(body)
-    assert pages > 1
-    assert sorted(seen) == sorted(s.id for s in truth)
+    status, body = await world.post(message(teacher, "ungraded", world.sandbox.connector_url))
+    assert status == 200
+    shown = await _every_waiting_submission(world, teacher, cards_of(replies(body))[0])
+    assert max(len(ids) for ids in shown) > 20, "an assignment must need several pages of students"
+    assert sorted(i for ids in shown for i in ids) == sorted(s.id for s in truth)
 
 
 async def test_a_new_personal_chat_is_welcomed_once(world: World) -> None:

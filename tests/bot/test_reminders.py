@@ -24,8 +24,18 @@ from sandbox.directory import TENANT_ID, User
 from sandbox.school import Actor, FeedbackOutcome, ItemBody
 from storage.records import ReminderSchedule
 from tests.bot.activities import card_action, message
-from tests.bot.conftest import World, WorldFactory, actions_of, card_text, cards_of, invoke_card, replies
+from tests.bot.conftest import (
+    World,
+    WorldFactory,
+    actions_of,
+    card_text,
+    cards_of,
+    elements_of,
+    invoke_card,
+    replies,
+)
 from tests.bot.truth import ungraded_submissions
+from tests.cards.schema import card_errors
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Monday 30 Nov 2026, 15:30 in Berlin (CET, UTC+1).
@@ -187,17 +197,58 @@ async def test_the_settings_card_saves_a_schedule_and_refuses_bad_input(world: W
         "America/New_York",
         3,
     )
-    for bad in (
-        {"timezone": "Mars/Olympus"},
-        {"time": "25:99"},
-        {"classIds": "e4d01624-aab9-50bc-89d6-1ac636b946cc"},
-        {"minWaiting": "-4"},
-        {"quietStart": "16:00", "quietEnd": "17:00"},
+    for bad, refused in (
+        ({"timezone": "Mars/Olympus"}, {"timezone": "Pick a time zone from the list."}),
+        ({"time": "25:99"}, {"time": "Reminder time must be a time like 16:30."}),
+        ({"classIds": "e4d01624-aab9-50bc-89d6-1ac636b946cc"}, {"classIds": "Pick only classes you teach."}),
+        (
+            {"minWaiting": "-4", "timezone": "Mars/Olympus"},
+            {
+                "minWaiting": "Minimum waiting must be a number from 1 to 1000.",
+                "timezone": "Pick a time zone from the list.",
+            },
+        ),
+        (
+            {"quietStart": "16:00", "quietEnd": "17:00"},
+            {"time": "The reminder time falls inside your quiet hours. Pick another time."},
+        ),
     ):
-        status, body = await world.post(card_action(rosa, "saveReminders", {**save["data"], **inputs, **bad}, url))
+        typed = {**inputs, "days": "tue,thu", "minAgeDays": "2", **bad}
+        status, body = await world.post(card_action(rosa, "saveReminders", {**save["data"], **typed}, url))
         assert status == 200
+        form = invoke_card(body)
+        assert card_errors(form) == []
+        assert "Something went wrong" not in card_text(form), bad  # the form stays
+        fields = form["body"]
+        ids = [field.get("id") for field in fields]
+        for input_id, why in refused.items():  # each message right under its input
+            assert fields[ids.index(input_id) + 1]["text"] == why, bad
+        assert len([field for field in fields if field.get("color") == "Attention"]) == len(refused)
+        kept = {field["id"]: field.get("value") for field in fields if "id" in field}
+        assert kept["days"] == "tue,thu" and kept["minAgeDays"] == 2, bad  # what the teacher typed is kept
         unchanged = await world.client.app[PARTS].store.get_schedule(rosa.id)
         assert unchanged == schedule, bad
+
+
+async def test_the_settings_card_says_whether_reminders_are_on_in_the_clients_time_zone(world: World) -> None:
+    rosa = world.user("rosa")
+    url = world.sandbox.connector_url
+    status, body = await world.post(message(rosa, "remind", url, timezone="America/Argentina/Salta"))
+    assert status == 200
+    form = cards_of(replies(body))[0]
+    assert card_errors(form) == []
+    assert "Reminders are off" in card_text(form) and "Reminders are on" not in card_text(form)
+    assert [a["verb"] for a in actions_of(form)] == ["saveReminders"]  # nothing to turn off
+    (zone,) = [e for e in elements_of(form) if e.get("id") == "timezone"]
+    assert zone["type"] == "Input.ChoiceSet" and zone["value"] == "America/Argentina/Salta"  # the client's own
+    assert "America/Argentina/Salta" in [choice["value"] for choice in zone["choices"]]
+    status, body = await world.post(message(rosa, "remind on", url, timezone="America/Argentina/Salta"))
+    assert status == 200
+    form = cards_of(replies(body))[0]
+    assert "Reminders are on." in card_text(form)
+    assert [a["verb"] for a in actions_of(form)] == ["saveReminders", "remindOff"]
+    schedule = await world.client.app[PARTS].store.get_schedule(rosa.id)
+    assert schedule is not None and schedule.timezone == "America/Argentina/Salta"
 
 
 async def test_a_429_from_the_connector_is_retried_and_a_403_pauses_reminders(world: World) -> None:

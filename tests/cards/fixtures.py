@@ -232,15 +232,17 @@ def rubric() -> Rubric:
     )
 
 
-def ungraded_items(count: int, *, name_length: int = 12, classes: int = 1) -> list[UngradedItem]:
-    """`count` turned-in, ungraded submissions over `classes` classes, oldest first, every third one late."""
+def ungraded_items(count: int, *, name_length: int = 12, classes: int = 1, assignments: int = 1) -> list[UngradedItem]:
+    """`count` turned-in, ungraded submissions over `classes` classes of `assignments` assignments each, oldest
+    first, every third one late."""
     items: list[UngradedItem] = []
     due = datetime(2025, 11, 20, 23, 59, tzinfo=UTC)
     for index in range(count):
         class_index = index % classes
+        work_index = class_index * assignments + (index // classes) % assignments
         klass = education_class(f"c1a55000-0000-4000-8000-{class_index:012d}", f"Class {class_index}")
         work = assignment(
-            f"a551900-0000-4000-8000-{class_index:012d}", f"Essay {class_index}", class_id=klass.id, due=due
+            f"a551900-0000-4000-8000-{work_index:012d}", f"Essay {work_index}", class_id=klass.id, due=due
         )
         turned_in = (
             due - timedelta(days=2) + timedelta(hours=index) if index % 3 else due + timedelta(days=2, hours=index)

@@ -138,6 +138,7 @@ def test_the_cards_define_exactly_the_contract_verbs() -> None:
         "pickClass",
         "showAssignments",
         "showUngraded",
+        "showWaiting",
         "refreshView",
         "openGrading",
         "grade",

@@ -35,6 +35,15 @@ def test_help_card_lists_every_command_with_buttons() -> None:
     assert verbs(help_card()) == ["showUngraded"]  # no class known: no Assignments shortcut
 
 
+def test_help_card_says_first_what_it_did_not_understand() -> None:
+    built = help_card(not_understood="I didn't understand 'grde essay'. Here is what I can do.")
+    assert_valid_card(built)
+    first = built["body"][0]
+    assert first["text"] == "I didn't understand 'grde essay'. Here is what I can do." and first["color"] == "Attention"
+    assert built["body"][1]["text"] == "Gradebot"
+    assert "understand" not in texts(help_card())
+
+
 @pytest.mark.parametrize(
     "built",
     [

@@ -7,25 +7,30 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from bot.school.progress import AssignmentProgress, summarize
 from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, card_size
 from cards.lists import (
+    GROUPS_PER_PAGE,
     MAX_REFRESH_USERS,
+    PER_PAGE,
     OpenGradingAction,
     PickClassAction,
     RefreshViewAction,
     ShowAssignmentsAction,
     ShowUngradedAction,
+    ShowWaitingAction,
     assignments_card,
     class_picker_card,
     classes_card,
     neutral_channel_card,
-    paginate_ungraded,
-    ungraded_card,
+    paginate,
     ungraded_page_card,
+    waiting_card,
+    waiting_page_card,
 )
 from tests.cards import fixtures as fx
 from tests.cards.schema import assert_valid_card
@@ -107,7 +112,12 @@ def test_assignments_card_counts_and_grade_buttons() -> None:
     text = texts(built)
     assert "Assignments: Biology 9A" in text
     assert "4 assignments · 2 submissions to grade" in text
-    assert "Turned in 3 (2 to grade, 1 graded not returned) · Returned 1 · Not turned in 1 · Late 1 · Excused 1" in text
+    # what waits for the teacher, then where the rest stand: two short lines, not one dense one
+    assert "\nTo grade 2 · Graded, not returned 1\nReturned 1 · Not turned in 1 · Late 1 · Excused 1\n" in text
+    assert "Turned in 3 (" not in text
+    # headings and labels say what they are: no bare "credit", no "Nothing waiting"
+    assert "Quiz 2** — Assigned · No points" not in text and "credit" not in text
+    assert "Nothing to grade or return" in text and "Nothing waiting" not in text
     assert "Assigned · Was due Fri 28 Nov, 23:59 (2 days ago)" in text
     assert "Draft" in text and "Scheduled for Mon 8 Dec, 08:00" in text
     # the assignment with work waiting comes first even though Quiz 2 was given first
@@ -120,38 +130,96 @@ def test_assignments_card_counts_and_grade_buttons() -> None:
     assert "no assignments yet" in texts(empty)
 
 
-def test_ungraded_card_lists_each_submission_with_grade_and_open_links() -> None:
-    items = fx.ungraded_items(6, classes=2)
-    built = ungraded_card(items, 0, 1, "all your classes", fx.TZ, fx.NOW, class_id=None)
+def test_ungraded_overview_counts_first_then_each_class_and_assignment_without_names() -> None:
+    items = fx.ungraded_items(78, classes=3, assignments=2)
+    built = ungraded_page_card(items, 0, "all your classes", fx.TZ, fx.NOW)
+    assert_valid_card(built)
+    heading, summary = (block["text"] for block in built["body"][:2])
+    assert heading == "Waiting to be graded: all your classes"
+    assert summary == "78 submissions in 6 assignments, 3 classes, oldest first"  # one page: no page count
+    text = texts(built)
+    assert not any(item.student_name in text for item in items)  # names come with one assignment, on demand
+    for class_index in range(3):
+        assert f"Class {class_index}\n26 submissions waiting" in text
+    by_class: dict[str, dict[str, str]] = {}  # in the order each class's, then assignment's, oldest work came
+    for item in items:
+        by_class.setdefault(item.education_class.id, {})[item.assignment.id] = item.assignment.display_name
+    assert [parse_action(action["verb"], action["data"]) for action in executes(built)] == [
+        payload
+        for class_id, assignments in by_class.items()
+        for assignment_id in assignments
+        for payload in (ShowWaitingAction(class_id, assignment_id, 0), OpenGradingAction(class_id, assignment_id))
+    ]
+    for assignments in by_class.values():
+        for name in assignments.values():
+            assert f"\n**{name}** — 13 waiting · oldest turned in" in text
+    assert text.count("Students (13)") == 6
+    # each class's assignments sit together, under the class, in the order their oldest work was turned in
+    names = {item.education_class.id: item.education_class.display_name for item in items}
+    marks = [
+        mark
+        for class_id, assignments in by_class.items()
+        for mark in (f"\n{names[class_id]}\n", *(f"\n**{name}**" for name in assignments.values()))
+    ]
+    assert [text.index(mark) for mark in marks] == sorted(text.index(mark) for mark in marks)
+    # compact: a heading and summary, two lines per class, a line and a row of buttons per assignment
+    assert len(of_type(built, "TextBlock")) == 2 + 2 * 3 + 6
+    assert len(of_type(built, "ActionSet")) == 6
+
+
+def test_one_class_overview_has_no_class_lines_and_pages_by_assignment() -> None:
+    items = fx.ungraded_items(60, classes=1, assignments=30)
+    first = ungraded_page_card(items, 0, "Class 0", fx.TZ, fx.NOW, class_id=items[0].education_class.id)
+    assert_valid_card(first)
+    assert "60 submissions in 30 assignments, oldest first · page 1 of 3" in texts(first)
+    assert "submissions waiting" not in texts(first)  # the class is the heading's
+    assert verbs(first).count("showWaiting") == GROUPS_PER_PAGE
+    assert press_and_parse(first, "Next page") == ShowUngradedAction(items[0].education_class.id, 1)
+    last = ungraded_page_card(items, 99, "Class 0", fx.TZ, fx.NOW, class_id=items[0].education_class.id)
+    assert "page 3 of 3" in texts(last)
+    assert verbs(last) == ["showWaiting", "openGrading"] * (30 - 2 * GROUPS_PER_PAGE) + ["showUngraded"]
+
+
+def test_empty_ungraded_overview_says_what_it_is() -> None:
+    empty = ungraded_page_card([], 0, "Biology 9A", fx.TZ, fx.NOW)
+    assert_valid_card(empty)
+    assert "No work waiting to be graded" in texts(empty) and "Nothing waiting" not in texts(empty)
+    assert executes(empty) == []
+
+
+def test_waiting_card_lists_one_assignments_students_with_grade_buttons() -> None:
+    items = [
+        item for item in fx.ungraded_items(12, classes=2, assignments=2) if item.assignment.display_name == "Essay 1"
+    ]
+    built = waiting_page_card(items, 0, fx.TZ, fx.NOW)
     assert_valid_card(built)
     text = texts(built)
-    names = [item.student_name for item in items]
-    positions = [text.index(name) for name in names]
+    assert "Waiting to be graded: Essay 1" in text and "Class 0 · 3 submissions, oldest first" in text
+    positions = [text.index(item.student_name) for item in items]
     assert positions == sorted(positions)  # kept oldest first
-    assert "Class 0" in text and "Class 1" in text  # several classes: each item names its class
-    assert "Late by 2 days" in text
+    assert "(8 days ago) · late by 3 days" in text
     grades = [parse_action(action["verb"], action["data"]) for action in executes(built)]
     assert grades == [
-        OpenGradingAction(item.education_class.id, item.assignment.id, item.submission.id) for item in items
+        *(OpenGradingAction(item.education_class.id, item.assignment.id, item.submission.id) for item in items),
+        ShowUngradedAction(items[0].education_class.id, 0),
     ]
-    urls = [node["url"] for node in of_type(built, "Action.OpenUrl")]
-    assert urls == [item.submission.web_url for item in items]
-    assert "6 submissions, oldest first" in text
-    one_class = ungraded_card(items[:2], 0, 1, "Class 0", fx.TZ, fx.NOW, class_id=items[0].education_class.id)
-    assert "Class 1" not in texts(one_class).replace("Waiting to be graded: Class 0", "")
+    assert len(of_type(built, "ColumnSet")) == len(items)  # a student is one row: name and time beside Grade
+    gone = waiting_page_card([], 0, fx.TZ, fx.NOW)
+    assert_valid_card(gone)
+    assert "No work waiting to be graded" in texts(gone)
 
 
-def test_ungraded_card_navigation_and_empty_state() -> None:
-    items = fx.ungraded_items(3)
-    middle = ungraded_card(items, 1, 3, "Biology", fx.TZ, fx.NOW, class_id=fx.CLASS_ID, total=9, first_index=3)
+def test_waiting_card_pages_and_clamps() -> None:
+    items = fx.ungraded_items(45)
+    middle = waiting_page_card(items, 1, fx.TZ, fx.NOW)
     assert_valid_card(middle)
-    assert "4–6 of 9 submissions, oldest first · page 2 of 3" in texts(middle)
-    assert press_and_parse(middle, "Previous page") == ShowUngradedAction(fx.CLASS_ID, 0)
-    assert press_and_parse(middle, "Next page") == ShowUngradedAction(fx.CLASS_ID, 2)
-    empty = ungraded_card([], 0, 0, "Biology 9A", fx.TZ, fx.NOW)
-    assert_valid_card(empty)
-    assert "Nothing waiting" in texts(empty)
-    assert executes(empty) == []
+    assert "21–40 of 45 submissions, oldest first · page 2 of 3" in texts(middle)
+    waiting = ShowWaitingAction(items[0].education_class.id, items[0].assignment.id, 0)
+    assert press_and_parse(middle, "Previous page") == waiting
+    assert press_and_parse(middle, "Next page") == ShowWaitingAction(waiting.class_id, waiting.assignment_id, 2)
+    last = waiting_page_card(items, 99, fx.TZ, fx.NOW)
+    assert "41–45 of 45 submissions, oldest first · page 3 of 3" in texts(last)
+    assert verbs(last) == ["openGrading"] * 5 + ["showWaiting", "showUngraded"]  # Previous page, Other assignments
 
 
 def test_student_names_cannot_inject_links() -> None:
@@ -160,44 +228,37 @@ def test_student_names_cannot_inject_links() -> None:
     hostile = type(item)(
         item.education_class, item.assignment, item.submission, "[Click here](https://evil.example)", item.late_by
     )
-    built = ungraded_card([hostile], 0, 1, "Biology", fx.TZ, fx.NOW)
+    built = waiting_page_card([hostile], 0, fx.TZ, fx.NOW)
     assert "](" not in json.dumps(built, ensure_ascii=False).replace("]\u200b(", "")
 
 
 def test_four_hundred_long_named_submissions_page_under_the_budget() -> None:
-    items = fx.ungraded_items(400, name_length=200, classes=7)
-    pages = paginate_ungraded(items, "all your classes", fx.TZ, fx.NOW)
-    assert sum(len(page) for page in pages) == 400
-    assert [item for page in pages for item in page] == items  # all of them, once, still oldest first
-    first_index = 0
-    for number, page in enumerate(pages):
-        built = ungraded_card(
-            page, number, len(pages), "all your classes", fx.TZ, fx.NOW, total=400, first_index=first_index
-        )
-        first_index += len(page)
-        wire = json.dumps(built, ensure_ascii=False, separators=(",", ":"))
-        assert len(wire.encode("utf-8")) < MAX_CARD_BYTES
+    items = fx.ungraded_items(400, name_length=200, classes=7, assignments=40)
+    overview = ungraded_page_card(items, 0, "all your classes", fx.TZ, fx.NOW)
+    assert_valid_card(overview)
+    assert card_size(overview) < MAX_CARD_BYTES
+    one = [item for item in fx.ungraded_items(400, name_length=200)]
+    pages = paginate(
+        one, lambda rows, number: waiting_card(rows, number, 400, fx.TZ, fx.NOW, total=400, first=0), per_page=PER_PAGE
+    )
+    assert [item for page in pages for item in page] == one  # all of them, once, still oldest first
+    for number in range(len(pages)):
+        built = waiting_page_card(one, number, fx.TZ, fx.NOW)
+        assert len(json.dumps(built, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) < MAX_CARD_BYTES
         assert card_size(built) < MAX_CARD_BYTES  # UTF-16, as Teams counts
-        assert ("showUngraded" in verbs(built)) is (len(pages) > 1)
-    assert_valid_card(ungraded_card(pages[0], 0, len(pages), "all", fx.TZ, fx.NOW))
-    assert len(pages) > 1
 
 
 def test_pages_shrink_when_names_are_huge() -> None:
     items = fx.ungraded_items(40, name_length=20_000)  # names are cut to 120 characters on the card
-    pages = paginate_ungraded(items, "Biology", fx.TZ, fx.NOW, per_page=20, budget=20_000)
+
+    def render(rows: list[Any], number: int) -> dict[str, Any]:
+        return waiting_card(rows, number, 40, fx.TZ, fx.NOW, total=40, first=0)
+
+    pages = paginate(items, render, per_page=20, budget=6_000)
     assert all(len(page) < 20 for page in pages)
     assert sum(len(page) for page in pages) == 40
     for number, page in enumerate(pages):
-        assert card_size(ungraded_card(page, number, len(pages), "Biology", fx.TZ, fx.NOW)) <= 20_000
-
-
-def test_page_card_clamps_and_reports_position() -> None:
-    items = fx.ungraded_items(45)
-    last = ungraded_page_card(items, 99, "Biology", fx.TZ, fx.NOW, class_id=fx.CLASS_ID)
-    assert_valid_card(last)
-    assert "41–45 of 45 submissions, oldest first · page 3 of 3" in texts(last)
-    assert verbs(last) == ["openGrading"] * 5 + ["showUngraded"]  # Previous page only
+        assert card_size(render(page, number)) <= 6_000
 
 
 def test_many_assignments_stay_under_the_budget_and_say_what_is_hidden() -> None:
@@ -256,6 +317,24 @@ def test_neutral_card_carries_no_student_data_and_refreshes_for_teachers() -> No
     assert executes(built) == []  # ≤ 60 teachers: automatic refresh, no button needed
 
 
+def test_neutral_card_opens_the_1_1_chat_for_clients_that_do_not_refresh() -> None:
+    refresh = RefreshViewAction("ungraded", fx.CLASS_ID, 0)
+    built = neutral_channel_card(refresh, "Biology 9A", TEACHERS, bot_app_id="bot-app-1")
+    assert_valid_card(built)
+    (chat,) = of_type(built, "Action.OpenUrl")
+    assert chat["title"] == "Open our 1:1 chat"
+    url = urlsplit(chat["url"])
+    assert (url.scheme, url.netloc, url.path) == ("https", "teams.microsoft.com", "/l/chat/0/0")
+    assert parse_qs(url.query) == {"users": ["28:bot-app-1"], "message": ["ungraded Biology 9A"]}
+    assert "open our 1:1 chat and send `ungraded Biology 9A`" in texts(built)
+    assert executes(built) == []  # the refresh still brings listed teachers their view
+    assignments = neutral_channel_card(RefreshViewAction("assignments", fx.CLASS_ID, 0), None, [], bot_app_id="28:b")
+    assert parse_qs(urlsplit(of_type(assignments, "Action.OpenUrl")[0]["url"]).query) == {
+        "users": ["28:b"],
+        "message": ["assignments"],
+    }
+
+
 def test_more_than_sixty_teachers_get_a_show_my_view_button() -> None:
     teachers = [f"29:teacher{index:03d}" for index in range(75)] + ["29:teacher000"]
     refresh = RefreshViewAction("assignments", fx.CLASS_ID, 0)
@@ -285,6 +364,8 @@ ROUND_TRIPS: list[ActionPayload] = [
     RefreshViewAction("assignments", CLASS, 0),
     OpenGradingAction(CLASS, ASSIGNMENT),
     OpenGradingAction(CLASS, ASSIGNMENT, SUBMISSION),
+    ShowWaitingAction(CLASS, ASSIGNMENT, 0),
+    ShowWaitingAction(CLASS, ASSIGNMENT, 4),
 ]
 
 
@@ -307,6 +388,8 @@ BAD_DATA: dict[str, tuple[str, object]] = {
     "showUngraded bad class": ("showUngraded", {"classId": "a b", "page": 0}),
     "refreshView bad view": ("refreshView", {"view": "grades", "classId": CLASS, "page": 0}),
     "refreshView assignments without class": ("refreshView", {"view": "assignments", "page": 0}),
+    "showWaiting bad assignment": ("showWaiting", {"classId": CLASS, "assignmentId": "../x", "page": 0}),
+    "showWaiting negative page": ("showWaiting", {"classId": CLASS, "assignmentId": ASSIGNMENT, "page": -1}),
     "openGrading bad submission": (
         "openGrading",
         {"classId": CLASS, "assignmentId": ASSIGNMENT, "submissionId": "x/y"},

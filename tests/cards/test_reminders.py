@@ -7,16 +7,19 @@ from typing import Any
 
 import pytest
 
-from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, card_size
+from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, card_size, time_zone
 from cards.lists import OpenGradingAction
 from cards.reminders import (
+    COMMON_TIME_ZONES,
     DigestEntry,
     ReminderSettingsView,
     RemindOffAction,
     SaveRemindersAction,
     SnoozeAction,
     digest_card,
+    form_errors,
     reminder_settings_card,
+    submitted_values,
 )
 from tests.cards import fixtures as fx
 from tests.cards.schema import assert_valid_card
@@ -63,17 +66,24 @@ def test_long_digests_fit() -> None:
     assert "more classes not shown here" in texts(digest)
 
 
+SAVED = {
+    "enabled": "true",
+    "days": "mon,thu",
+    "time": "16:30",
+    "timezone": "Europe/London",
+    "quietStart": "21:00",
+    "quietEnd": "07:00",
+    "classIds": fx.CLASS_ID,
+    "minWaiting": "3",
+    "minAgeDays": "1",
+}
+
+
 def settings_view(**changes: Any) -> ReminderSettingsView:
     values: dict[str, Any] = {
-        "days": ("mon", "thu"),
-        "at": time(16, 30),
-        "timezone": "Europe/London",
-        "quiet_start": time(21, 0),
-        "quiet_end": time(7, 0),
+        "values": SAVED,
         "classes": CLASSES,
-        "included_class_ids": (fx.CLASS_ID,),
-        "min_waiting": 3,
-        "min_age_days": 1,
+        "own_zone": "Europe/London",
         "enabled": True,
     }
     values.update(changes)
@@ -85,10 +95,11 @@ def test_reminder_settings_card_round_trips_its_own_values() -> None:
     built = reminder_settings_card(view, tz=fx.TZ, now=fx.NOW)
     assert_valid_card(built)
     ids = [node["id"] for node in of_type(built, "Input.ChoiceSet")]
-    assert ids == ["days", "classIds"]
+    assert ids == ["days", "timezone", "classIds"]
     assert [node["id"] for node in of_type(built, "Input.Time")] == ["time", "quietStart", "quietEnd"]
     assert [node["id"] for node in of_type(built, "Input.Number")] == ["minWaiting", "minAgeDays"]
     assert of_type(built, "Input.Toggle")[0]["value"] == "true"
+    assert "Reminders are on." in texts(built)
     assert "Snoozed until Tue 2 Dec, 10:00." in texts(built)
     saved = press_and_parse(built, "Save")
     assert saved == SaveRemindersAction(
@@ -109,16 +120,78 @@ def test_reminder_settings_card_round_trips_its_own_values() -> None:
     assert button(built, "Turn off")["associatedInputs"] == "none"
 
 
-def test_reminder_settings_without_quiet_hours_or_classes() -> None:
+def test_reminders_off_say_so_and_offer_no_turn_off() -> None:
     built = reminder_settings_card(
-        settings_view(quiet_start=None, quiet_end=None, classes=[], included_class_ids=(), enabled=False),
+        settings_view(values=SAVED | {"enabled": "false", "quietStart": "", "quietEnd": ""}, classes=[], enabled=False),
         tz=fx.TZ,
         now=fx.NOW,
     )
     assert_valid_card(built)
-    assert [node["id"] for node in of_type(built, "Input.ChoiceSet")] == ["days"]
+    assert "Reminders are off: switch them on below and Save." in texts(built)
+    assert "Reminders are on" not in texts(built)
+    assert [action["title"] for action in built["actions"]] == ["Save"]
+    assert [node["id"] for node in of_type(built, "Input.ChoiceSet")] == ["days", "timezone"]
     saved = press_and_parse(built, "Save")
     assert isinstance(saved, SaveRemindersAction) and saved.enabled is False and saved.quiet_start is None
+
+
+def test_the_time_zone_is_picked_from_a_list_that_holds_the_clients_own() -> None:
+    built = reminder_settings_card(
+        settings_view(values=SAVED | {"timezone": "Asia/Kathmandu"}, own_zone="America/Argentina/Salta"),
+        tz=fx.TZ,
+        now=fx.NOW,
+    )
+    assert_valid_card(built)
+    (zone,) = [node for node in of_type(built, "Input.ChoiceSet") if node["id"] == "timezone"]
+    assert zone["value"] == "Asia/Kathmandu" and zone.get("isMultiSelect") is not True
+    offered = [choice["value"] for choice in zone["choices"]]
+    assert {*COMMON_TIME_ZONES, "America/Argentina/Salta"} == set(offered)  # the client's own, not a common one
+    titles = [choice["title"] for choice in zone["choices"]]
+    assert "(UTC+05:45) Asia/Kathmandu" in titles and "(UTC-03:00) America/Argentina/Salta" in titles
+    assert "(UTC+00:00) Europe/London" in titles and "(UTC+11:00) Australia/Sydney" in titles  # offsets at NOW
+    offsets = [title.split(")")[0] for title in titles]
+    assert titles[0].startswith("(UTC-10:00)") and titles[-1].startswith("(UTC+13:00)")
+    assert len(offsets) == len(titles) and all(time_zone(name) is not None for name in COMMON_TIME_ZONES)
+    assert press_and_parse(built, "Save", {"timezone": "America/Argentina/Salta"}).timezone == "America/Argentina/Salta"
+
+
+def test_a_refused_save_keeps_the_form_with_each_message_under_its_input() -> None:
+    typed = reminder_data(timezone="Mars/Olympus", minWaiting="0", time="16:45", days="mon,fri")
+    errors = form_errors(typed)
+    assert errors == {
+        "timezone": "Pick a time zone from the list.",
+        "minWaiting": "Minimum waiting must be a number from 1 to 1000.",
+    }
+    built = reminder_settings_card(
+        settings_view(values=SAVED | submitted_values(typed), errors=errors), tz=fx.TZ, now=fx.NOW
+    )
+    assert_valid_card(built)
+    body = built["body"]
+    assert body[0]["items"][0]["text"] == "Not saved: fix what is marked below."  # the banner
+    ids = [node.get("id") for node in body]
+    for input_id, message in errors.items():
+        after = body[ids.index(input_id) + 1]
+        assert (after["type"], after["text"], after["color"]) == ("TextBlock", message, "Attention")
+    assert len([node for node in body if node.get("color") == "Attention"]) == 2  # only the refused inputs
+    # what was typed is still there: the other inputs keep it, the refused number too
+    values = {node["id"]: node.get("value") for node in body if "id" in node}
+    assert values["time"] == "16:45" and values["days"] == "mon,fri" and values["minWaiting"] == 0
+    assert values["timezone"] is None  # not a zone the list offers: the teacher picks one
+    assert form_errors(reminder_data(days="", enabled="true")) == {"days": "Pick at least one day for reminders."}
+    assert form_errors(reminder_data(quietEnd="")) == {"quietStart": "Set both ends of the quiet hours, or neither."}
+    assert form_errors(reminder_data()) == {}
+
+
+def test_kept_values_that_no_input_can_show_are_dropped() -> None:
+    typed = submitted_values(
+        {"time": "25:99", "minWaiting": "many", "days": "mon,funday", "classIds": "x/y", "extra": "1"}
+    )
+    assert "extra" not in typed
+    built = reminder_settings_card(settings_view(values=SAVED | typed), tz=fx.TZ, now=fx.NOW)
+    assert_valid_card(built)
+    values = {node["id"]: node.get("value") for node in built["body"] if "id" in node}
+    assert values["time"] is None and values["minWaiting"] is None and values["days"] == "mon"
+    assert values["classIds"] is None
 
 
 def reminder_data(**changes: object) -> dict[str, object]:

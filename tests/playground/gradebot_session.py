@@ -267,17 +267,19 @@ async def grading_session(parts: Parts) -> dict[str, Any]:
     }
     chat = config["personalChat"]["id"]
 
-    # a. help, then the list of waiting work
+    # a. help, then the waiting work counted per assignment, then one assignment's students (its Students button)
     await pg.send(chat, "help")
     help_event = await pg.wait_for_bot_message(chat, has_card)
     result["help"] = {"texts": card_texts(Playground.cards(help_event)[0])}
     await pg.send(chat, "ungraded")
     list_event = await pg.wait_for_bot_message(chat, has_card)
-    list_card = Playground.cards(list_event)[0]
+    overview = Playground.cards(list_event)[0]
     list_message = Playground.message_id(list_event)
+    list_card = await press(parts, chat, list_message, overview, "showWaiting")
     grade_buttons = execute_actions(list_card, "openGrading")
     result["ungraded"] = {
-        "texts": card_texts(list_card),
+        "texts": card_texts(overview),
+        "students": card_texts(list_card),
         "gradeButtons": [button["title"] for button in grade_buttons],
     }
     if not grade_buttons:

@@ -55,11 +55,12 @@ def test_a_teacher_grades_and_returns_work_through_the_playground(session: dict[
     assert rosa is not None
     assert session["currentUser"] == {"id": f"29:{rosa.id}", "aadObjectId": rosa.id}
 
-    # a. help lists every command; ungraded lists waiting work, each with a Grade button
+    # a. help lists every command; ungraded counts waiting work per assignment; its students each have a Grade button
     for command in COMMANDS:
         assert command in session["help"]["texts"], command
     ungraded = session["ungraded"]
     assert ungraded["texts"][0].startswith("Waiting to be graded")
+    assert ungraded["students"][0].startswith("Waiting to be graded")
     assert ungraded["gradeButtons"] and set(ungraded["gradeButtons"]) == {"Grade"}
     first = session["first"]
 
