@@ -143,6 +143,8 @@ class ListHandlers:
             scope = items[0].education_class.display_name if items else "this class"
             if not items:
                 scope = (await self._education.require_teacher(context.teacher, class_id)).display_name
+        elif not items and not await self._education.taught_classes(context.teacher):
+            return CardReply(refusal_card("You don't teach any classes in Teams, so there is nothing to grade."))
         else:
             scope = "all your classes"
         return CardReply(ungraded_page_card(items, page, scope, context.tz, context.now, class_id=class_id))

@@ -218,6 +218,16 @@ async def test_a_student_asking_for_ungraded_work_in_a_channel_gets_no_student_d
     assert "Only teachers of this class" in text
 
 
+async def test_a_student_asking_for_ungraded_work_in_the_1_1_chat_is_told_it_is_for_teachers(world: World) -> None:
+    chem = world.school_class("CHEM201")
+    student = world.school.directory.users[chem.student_ids[3]]
+    status, body = await world.post(message(student, "ungraded", world.sandbox.connector_url))
+    assert status == 200
+    text = json.dumps([a.get("attachments") for a in replies(body)])
+    assert "You don't teach any classes" in text
+    assert "Nothing" not in text and "graded. Nice" not in text
+
+
 async def test_the_channel_card_opens_the_1_1_chat_where_the_same_command_shows_the_same_view(world: World) -> None:
     chem = world.school_class("CHEM201")
     neutral = await _ask(world, "rosa", "ungraded", school_class=chem)
