@@ -22,6 +22,7 @@ from bot.school.progress import (
     oldest_first,
     summarize,
 )
+from graph.batch import Settled
 from graph.client import EducationClient
 from graph.connection import GraphHttp
 from graph.errors import GraphForbiddenError, GraphNotFoundError
@@ -115,18 +116,25 @@ class EducationService:
         return names
 
     async def class_work(self, teacher: Teacher, education_class: EducationClass, *, open_only: bool) -> ClassWork:
-        """Assignments and their submissions in few round trips ($batch), plus the roster."""
+        """Assignments and their submissions in few round trips: each page of assignments starts the `$batch` of its
+        submission lists as soon as it arrives, and the roster is read alongside, off the critical path."""
         client = self.client(teacher)
-        # The roster is read alongside; the submissions batch only waits for the assignment ids.
-        roster = asyncio.ensure_future(self.students(client, education_class.id))
+        class_id = education_class.id
+        roster = asyncio.ensure_future(self.students(client, class_id))
+        batches: list[asyncio.Future[list[Settled[list[Submission]]]]] = []
+        assignments: list[Assignment] = []
         try:
-            assignments = await client.list_assignments(education_class.id)
-            with_work = [a for a in assignments if a.status in OPEN_STATUSES]
-            settled = await client.list_submissions_many([(education_class.id, a.id) for a in with_work])
+            async for page in client.assignment_pages(class_id):
+                assignments.extend(page)
+                opened = [(class_id, a.id) for a in page if a.status in OPEN_STATUSES]
+                batches.append(asyncio.ensure_future(client.list_submissions_many(opened)))
+            settled = [result for batch in await asyncio.gather(*batches) for result in batch]
             students = await roster
         finally:
-            if not roster.done():
-                roster.cancel()
+            roster.cancel()
+            for batch in batches:
+                batch.cancel()
+        with_work = [a for a in assignments if a.status in OPEN_STATUSES]
         submissions: dict[str, list[Submission]] = {}
         for assignment, result in zip(with_work, settled, strict=True):
             if result.error is not None:
