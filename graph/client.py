@@ -45,9 +45,9 @@ from graph.models import (
 
 T = TypeVar("T")
 PAGE_TOP = 100
-"""`$top` on every list: Graph documents no default or maximum page for education, and a page is a round trip
-(the sandbox serves 10 without `$top`). 100 is Graph's documented default page for directory lists, far under the
-999 they allow; a service that caps lower still answers with nextLinks, which are followed."""
+"""`$top` on every list, since each page is a round trip: Graph documents no default or maximum page for education
+(the sandbox serves 10 without `$top`). 100 is the default page Graph documents for listing users, far under the
+999 it allows there; a service that caps lower still answers with nextLinks, which are followed."""
 _WITH_WORK = ("outcomes", "submittedResources")
 
 
