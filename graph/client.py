@@ -40,6 +40,7 @@ from graph.models import (
     RubricOutcome,
     RubricSelection,
     Submission,
+    SubmissionStatus,
     parse,
 )
 
@@ -153,10 +154,14 @@ class EducationClient:
         self._http = http
         self._token = token
 
-    def _url(self, path: str, select: Sequence[str] = (), expand: Sequence[str] = (), *, paged: bool = False) -> str:
-        """The absolute URL of a version-relative path with its `$select`, `$expand` (empty ones left out) and, for a
-        list, `$top`."""
+    def _url(
+        self, path: str, select: Sequence[str] = (), expand: Sequence[str] = (), *, paged: bool = False, where: str = ""
+    ) -> str:
+        """The absolute URL of a version-relative path with its `$select`, `$expand`, `$filter` (empty ones left out)
+        and, for a list, `$top`."""
         query = {key: ",".join(names) for key, names in (("$select", select), ("$expand", expand)) if names}
+        if where:
+            query["$filter"] = where
         if paged:
             query["$top"] = str(PAGE_TOP)
         return self._http.url(f"{path}?{urlencode(query, safe='$,', quote_via=quote)}" if query else path)
@@ -225,9 +230,12 @@ class EducationClient:
         url = self._url(_assignment_path(class_id, assignment_id), ["id"], ["rubric"])
         return (await self._get(AssignmentRubric, url)).rubric
 
-    def _submissions_url(self, class_id: str, assignment_id: str, expand_outcomes: bool) -> str:
+    def _submissions_url(
+        self, class_id: str, assignment_id: str, expand_outcomes: bool, status: SubmissionStatus | None = None
+    ) -> str:
         path = f"{_assignment_path(class_id, assignment_id)}/submissions"
-        return self._url(path, SUBMISSION_FIELDS, ["outcomes"] if expand_outcomes else [], paged=True)
+        where = f"status eq '{status.value}'" if status is not None else ""
+        return self._url(path, SUBMISSION_FIELDS, ["outcomes"] if expand_outcomes else [], paged=True, where=where)
 
     async def list_submissions(
         self, class_id: str, assignment_id: str, *, expand_outcomes: bool = True
@@ -265,11 +273,16 @@ class EducationClient:
     # -- many at once ($batch) --------------------------------------------------------------------------------
 
     async def list_submissions_many(
-        self, assignments: Iterable[tuple[str, str]], *, expand_outcomes: bool = True
+        self,
+        assignments: Iterable[tuple[str, str]],
+        *,
+        expand_outcomes: bool = True,
+        status: SubmissionStatus | None = None,
     ) -> list[Settled[list[Submission]]]:
-        """Submissions of many assignments in few round trips: first pages in `$batch`es, then each round of
-        nextLinks batched too (a link outside our base URL is followed on its own); input order kept."""
-        urls = {n: self._submissions_url(c, a, expand_outcomes) for n, (c, a) in enumerate(assignments)}
+        """Submissions of many assignments (only those in `status`, if given: Graph filters them) in few round trips:
+        first pages in `$batch`es, then each round of nextLinks batched too (a link outside our base URL is followed
+        on its own); input order kept."""
+        urls = {n: self._submissions_url(c, a, expand_outcomes, status) for n, (c, a) in enumerate(assignments)}
         found: list[list[Submission]] = [[] for _ in urls]
         errors: dict[int, GraphError] = {}
         base = self._http.base_url

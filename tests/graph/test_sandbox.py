@@ -158,6 +158,18 @@ async def test_submissions_paged_with_outcomes_and_unmasked_statuses(sandbox: Sa
     assert all(s.outcomes is None for s in bare)
 
 
+async def test_many_submission_lists_filtered_by_status_hold_only_that_status(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    keys = ("bio-cells", "bio-microscope", "bio-ecosystem")
+    assignments = [(biology, sandbox.assignment_id("BIO101", key)) for key in keys]
+    filtered = await rosa.list_submissions_many(assignments, status=SubmissionStatus.SUBMITTED)
+    for key, settled in zip(keys, filtered, strict=True):
+        submitted = {s.id for s in sandbox.submissions("BIO101", key) if s.state.status == "submitted"}
+        assert submitted and {s.id for s in settled.unwrap()} == submitted
+        assert all(s.outcomes is not None for s in settled.unwrap())
+
+
 async def test_grade_then_return_round_trip(sandbox: Sandbox) -> None:
     rosa = sandbox.client()
     biology = sandbox.school_class("BIO101").id
