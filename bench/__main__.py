@@ -41,7 +41,7 @@ def table(results: dict[str, list[Figure]], host: dict[str, Any]) -> str:
             met = "" if figure.met is None else "yes" if figure.met else "NO"
             rows.append((figure.name, value, figure.unit, figure.target, met))
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
-    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     lines.append(f"machine: {host['cores']} cores, {host['cpu']}, Python {host['python']}")
     return "\n".join(lines)

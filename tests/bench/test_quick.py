@@ -31,7 +31,7 @@ def test_a_figure_line_and_the_table_show_value_target_and_verdict() -> None:
     assert [figure.line() for figure in figures] == ["p1_round_trips 3.46 rtt", "p1_seconds 0.5 s"]
     rows = table({"p1": figures}, {"cores": 2, "cpu": "x", "python": "3.11"}).splitlines()
     assert rows[2].split(" | ") == ["p1_round_trips", "3.46 ", "rtt ", "<= 4   ", "yes"]
-    assert rows[3].split(" | ")[-1] == "NO "
+    assert rows[3].split(" | ")[-1] == "NO"
     assert rows[-1] == "machine: 2 cores, x, Python 3.11"
 
 
