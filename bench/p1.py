@@ -28,7 +28,7 @@ from graph.batch import MAX_BATCH_SIZE
 from graph.connection import GraphHttp, RequestBudget
 from sandbox.faults import FaultPlan
 
-TITLE = "p1: ungraded, 1 teacher × 1 class of 40 assignments × 35 students, 100 ms per round trip"
+TITLE = "p1: ungraded, 1 teacher, 1 class of 40 assignments × 35 students (--quick: 8 × 35), 100 ms per round trip"
 SHAPE = SchoolShape(teachers=1, classes_per_teacher=1, assignments=40, students=35)
 QUICK_SHAPE = SchoolShape(teachers=1, classes_per_teacher=1, assignments=8, students=35)
 ROUND_TRIP_S = 0.1
