@@ -72,8 +72,9 @@ class SandboxHost:
             raise SandboxHostError(f"{method} {path} answered {response.status_code}")
         return response.json()
 
-    async def reset(self) -> None:
-        """Fresh throttle windows (the same plan again, which also reseeds jitter) and zeroed counters."""
+    async def reset(self, plan: FaultPlan | None = None) -> None:
+        """Fresh throttle windows (the plan again, or `plan` from now on; either reseeds jitter) and zeroed counters."""
+        self.plan = plan or self.plan
         await self._call("PUT", "/_sandbox/graph/faults", self.plan.to_json())
         await self._call("POST", "/_sandbox/graph/stats/reset")
 
@@ -101,12 +102,12 @@ class SandboxHost:
 
 @contextlib.asynccontextmanager
 async def open_sandbox(
-    shape: SchoolShape, plan: FaultPlan, *, mode: HostMode = "subprocess", page_size: int = 10
+    shape: SchoolShape, plan: FaultPlan, *, mode: HostMode = "subprocess"
 ) -> AsyncIterator[SandboxHost]:
     """A sandbox serving `district_school(shape)` with `plan`, stopped on exit."""
     async with httpx.AsyncClient(timeout=30.0, trust_env=False) as admin:
         if mode == "in-process":
-            async with Sandbox(district_school(shape), faults=plan, page_size=page_size) as sandbox:
+            async with Sandbox(district_school(shape), faults=plan) as sandbox:
                 yield await _connect(sandbox.base_url, plan, admin)
             return
         process = await asyncio.create_subprocess_exec(
@@ -115,7 +116,6 @@ async def open_sandbox(
             "bench.serve",
             json.dumps(shape.to_json()),
             json.dumps(plan.to_json()),
-            str(page_size),
             cwd=REPOSITORY,
             stdout=asyncio.subprocess.PIPE,
         )

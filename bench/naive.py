@@ -8,7 +8,7 @@ differs between the two clients.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -82,9 +82,6 @@ class NaiveGraph:
             url = page.get("@odata.nextLink")
         return items
 
-    async def post(self, path: str) -> None:
-        await self._send("POST", self._graph_url + path)
-
 
 async def naive_ungraded(graph: NaiveGraph) -> list[NaiveUngraded]:
     """Taught classes → assignments per class → submissions per assignment → outcomes per submission."""
@@ -107,13 +104,3 @@ async def naive_ungraded(graph: NaiveGraph) -> list[NaiveUngraded]:
                         NaiveUngraded(education_class["id"], assignment["id"], parsed.id, names.get(student, ""))
                     )
     return found
-
-
-async def naive_return_each(graph: NaiveGraph, class_id: str, assignment_id: str, submission_ids: Iterable[str]) -> int:
-    """Return submissions with one POST each, in order; the number returned."""
-    returned = 0
-    for submission_id in submission_ids:
-        path = f"/education/classes/{_segment(class_id)}/assignments/{_segment(assignment_id)}/submissions"
-        await graph.post(f"{path}/{_segment(submission_id)}/return")
-        returned += 1
-    return returned

@@ -1,4 +1,4 @@
-"""`python -m bench.serve SHAPE_JSON PLAN_JSON PAGE_SIZE`: the sandbox with a benchmark school, in its own process
+"""`python -m bench.serve SHAPE_JSON PLAN_JSON`: the sandbox with a benchmark school, in its own process
 (so on a 2-core machine the emulator does not share an event loop with the clients being measured)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sandbox.faults import FaultPlan
 READY_PREFIX = "BENCH_SANDBOX_READY "
 
 
-async def serve(shape: SchoolShape, plan: FaultPlan, page_size: int) -> None:
-    sandbox = Sandbox(district_school(shape), faults=plan, page_size=page_size)
+async def serve(shape: SchoolShape, plan: FaultPlan) -> None:
+    sandbox = Sandbox(district_school(shape), faults=plan)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -27,9 +27,9 @@ async def serve(shape: SchoolShape, plan: FaultPlan, page_size: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    shape_json, plan_json, page_size = argv
+    shape_json, plan_json = argv
     shape = SchoolShape.from_json(json.loads(shape_json))
-    asyncio.run(serve(shape, FaultPlan.from_json(json.loads(plan_json)), int(page_size)))
+    asyncio.run(serve(shape, FaultPlan.from_json(json.loads(plan_json))))
     return 0
 
 

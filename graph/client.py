@@ -8,7 +8,7 @@ returns models from `graph.models`, follows every `@odata.nextLink`, and raises 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, NamedTuple, TypeVar
@@ -40,10 +40,15 @@ from graph.models import (
     RubricOutcome,
     RubricSelection,
     Submission,
+    SubmissionStatus,
     parse,
 )
 
 T = TypeVar("T")
+PAGE_TOP = 100
+"""`$top` on every list, since each page is a round trip: Graph documents no default or maximum page for education
+(the sandbox serves 10 without `$top`). 100 is the default page Graph documents for listing users, far under the
+999 it allows there; a service that caps lower still answers with nextLinks, which are followed."""
 _WITH_WORK = ("outcomes", "submittedResources")
 
 
@@ -149,51 +154,72 @@ class EducationClient:
         self._http = http
         self._token = token
 
-    def _url(self, path: str, select: Sequence[str] = (), expand: Sequence[str] = ()) -> str:
-        """The absolute URL of a version-relative path with its `$select` and `$expand` (empty ones left out)."""
+    def _url(
+        self, path: str, select: Sequence[str] = (), expand: Sequence[str] = (), *, paged: bool = False, where: str = ""
+    ) -> str:
+        """The absolute URL of a version-relative path with its `$select`, `$expand`, `$filter` (empty ones left out)
+        and, for a list, `$top`."""
         query = {key: ",".join(names) for key, names in (("$select", select), ("$expand", expand)) if names}
+        if where:
+            query["$filter"] = where
+        if paged:
+            query["$top"] = str(PAGE_TOP)
         return self._http.url(f"{path}?{urlencode(query, safe='$,', quote_via=quote)}" if query else path)
 
     async def _get(self, kind: type[T], url: str) -> T:
         """GET an absolute URL (ours, or a nextLink) as `kind`."""
         return _read(kind, await self._http.request("GET", url, self._token) or {}, "GET", url)
 
-    async def _list(self, kind: type[Page[T]], url: str) -> list[T]:
-        """Every item of a collection: its first page plus every page after it (each nextLink followed verbatim)."""
+    async def _pages(self, kind: type[Page[T]], url: str) -> AsyncIterator[list[T]]:
+        """A collection page by page, as each arrives: the first, then every nextLink followed verbatim."""
         page = await self._get(kind, url)
-        items = list(page.value)
+        yield list(page.value)
         while page.next_link:
             page = await self._get(kind, urljoin(url, page.next_link))
-            items.extend(page.value)
-        return items
+            yield list(page.value)
+
+    async def _list(self, kind: type[Page[T]], url: str) -> list[T]:
+        """Every item of a collection, every page of it."""
+        return [item async for items in self._pages(kind, url) for item in items]
 
     # -- people and classes -----------------------------------------------------------------------------------
 
     async def taught_classes(self) -> list[EducationClass]:
         """Classes the signed-in user teaches (/education/me/taughtClasses)."""
-        return await self._list(Page[EducationClass], self._url("/education/me/taughtClasses", CLASS_FIELDS))
+        return await self._list(
+            Page[EducationClass], self._url("/education/me/taughtClasses", CLASS_FIELDS, paged=True)
+        )
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:
         """Classes a given user teaches (/education/users/{id}/taughtClasses): the app-permission form of /me."""
         path = f"/education/users/{_id(user_id)}/taughtClasses"
-        return await self._list(Page[EducationClass], self._url(path, CLASS_FIELDS))
+        return await self._list(Page[EducationClass], self._url(path, CLASS_FIELDS, paged=True))
 
     async def get_class(self, class_id: str) -> EducationClass:
         return await self._get(EducationClass, self._url(_class_path(class_id), CLASS_FIELDS))
 
     async def class_teachers(self, class_id: str) -> list[EducationUser]:
         """The class's teachers: the only roster that says who teaches (Teams rosters have no teacher flag)."""
-        return await self._list(Page[EducationUser], self._url(f"{_class_path(class_id)}/teachers", USER_FIELDS))
+        return await self._list(
+            Page[EducationUser], self._url(f"{_class_path(class_id)}/teachers", USER_FIELDS, paged=True)
+        )
 
     async def class_members(self, class_id: str) -> list[EducationUser]:
         """Everyone in the class, students and teachers."""
-        return await self._list(Page[EducationUser], self._url(f"{_class_path(class_id)}/members", USER_FIELDS))
+        return await self._list(
+            Page[EducationUser], self._url(f"{_class_path(class_id)}/members", USER_FIELDS, paged=True)
+        )
 
     # -- assignments and submissions --------------------------------------------------------------------------
 
+    def assignment_pages(self, class_id: str) -> AsyncIterator[list[Assignment]]:
+        """The class's assignments (drafts included) a page at a time, so work on one can start before the next."""
+        url = self._url(f"{_class_path(class_id)}/assignments", ASSIGNMENT_FIELDS, paged=True)
+        return self._pages(Page[Assignment], url)
+
     async def list_assignments(self, class_id: str) -> list[Assignment]:
         """The class's assignments, drafts included."""
-        return await self._list(Page[Assignment], self._url(f"{_class_path(class_id)}/assignments", ASSIGNMENT_FIELDS))
+        return [assignment async for page in self.assignment_pages(class_id) for assignment in page]
 
     async def get_assignment(self, class_id: str, assignment_id: str) -> Assignment:
         return await self._get(Assignment, self._url(_assignment_path(class_id, assignment_id), ASSIGNMENT_FIELDS))
@@ -204,9 +230,12 @@ class EducationClient:
         url = self._url(_assignment_path(class_id, assignment_id), ["id"], ["rubric"])
         return (await self._get(AssignmentRubric, url)).rubric
 
-    def _submissions_url(self, class_id: str, assignment_id: str, expand_outcomes: bool) -> str:
+    def _submissions_url(
+        self, class_id: str, assignment_id: str, expand_outcomes: bool, status: SubmissionStatus | None = None
+    ) -> str:
         path = f"{_assignment_path(class_id, assignment_id)}/submissions"
-        return self._url(path, SUBMISSION_FIELDS, ["outcomes"] if expand_outcomes else [])
+        where = f"status eq '{status.value}'" if status is not None else ""
+        return self._url(path, SUBMISSION_FIELDS, ["outcomes"] if expand_outcomes else [], paged=True, where=where)
 
     async def list_submissions(
         self, class_id: str, assignment_id: str, *, expand_outcomes: bool = True
@@ -244,11 +273,16 @@ class EducationClient:
     # -- many at once ($batch) --------------------------------------------------------------------------------
 
     async def list_submissions_many(
-        self, assignments: Iterable[tuple[str, str]], *, expand_outcomes: bool = True
+        self,
+        assignments: Iterable[tuple[str, str]],
+        *,
+        expand_outcomes: bool = True,
+        status: SubmissionStatus | None = None,
     ) -> list[Settled[list[Submission]]]:
-        """Submissions of many assignments in few round trips: first pages in `$batch`es, then each round of
-        nextLinks batched too (a link outside our base URL is followed on its own); input order kept."""
-        urls = {n: self._submissions_url(c, a, expand_outcomes) for n, (c, a) in enumerate(assignments)}
+        """Submissions of many assignments (only those in `status`, if given: Graph filters them) in few round trips:
+        first pages in `$batch`es, then each round of nextLinks batched too (a link outside our base URL is followed
+        on its own); input order kept."""
+        urls = {n: self._submissions_url(c, a, expand_outcomes, status) for n, (c, a) in enumerate(assignments)}
         found: list[list[Submission]] = [[] for _ in urls]
         errors: dict[int, GraphError] = {}
         base = self._http.base_url

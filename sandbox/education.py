@@ -27,6 +27,7 @@ from sandbox.odata import (
     ANY_PROPERTY,
     ENTITY_OPTIONS,
     LIST_OPTIONS,
+    MAX_TOP,
     EntityShape,
     QueryOptions,
     QueryRules,
@@ -431,7 +432,7 @@ class Context:
             order_of = order(order_of, shown, options.orderby)
         scope = self.api.signer.scope(self.request, options.carried)
         offset = self.api.signer.read_skiptoken(options.skiptoken, scope) if options.skiptoken else 0
-        end, next_offset = page_bounds(len(order_of), offset, options.top, self.api.page_size)
+        end, next_offset = page_bounds(len(order_of), offset, options.top, self.api.page_size, self.api.max_top)
         value = [self._shaped(rows[i], shown(i), options, expanders or {}) for i in order_of[offset:end]]
         suffix = projection(options) if context_projection else ""
         body: dict[str, Any] = {"@odata.context": context_url(self.version, fragment + suffix)}
@@ -494,14 +495,17 @@ class EducationApi:
         school: School,
         *,
         page_size: int = 10,
+        max_top: int = MAX_TOP,
         signer: TokenSigner | None = None,
         settle: Callable[[], timedelta] = lambda: NO_DELAY,
         journal: WriteJournal | None = None,
     ) -> None:
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
+        if min(page_size, max_top) < 1:
+            raise ValueError("page_size and max_top must be at least 1")
         self.school = school
         self.page_size = page_size
+        """Items per page when a request sends no `$top`."""
+        self.max_top = max_top
         self.signer = signer or TokenSigner()
         self.settle = settle
         self.journal = journal if journal is not None else WriteJournal()
@@ -752,7 +756,7 @@ class EducationApi:
         assignments.sort(key=lambda a: (a.last_modified_at, a.id))
         scope = self.signer.scope(ctx.request, options.carried)
         offset = self.signer.read_skiptoken(options.skiptoken, scope) if options.skiptoken else 0
-        end, next_offset = page_bounds(len(assignments), offset, options.top, self.page_size)
+        end, next_offset = page_bounds(len(assignments), offset, options.top, self.page_size, self.max_top)
         body: dict[str, Any] = {
             "@odata.context": context_url(ctx.version, "Collection(microsoft.graph.educationAssignment)")
         }

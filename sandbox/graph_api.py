@@ -19,6 +19,7 @@ from sandbox.education import EducationApi
 from sandbox.faults import FaultConfigError, FaultDecision, FaultPlan, Faults, ScriptedFault
 from sandbox.graph_http import GRAPH_VERSIONS, GraphApiError, GraphRequest, GraphResponse, error_response
 from sandbox.journal import WriteJournal
+from sandbox.odata import MAX_TOP
 from sandbox.school import School
 from sandbox.tokens import TokenAuthority
 
@@ -81,6 +82,7 @@ class GraphService:
         faults: Faults,
         page_size: int = 10,
         journal: WriteJournal | None = None,
+        max_top: int = MAX_TOP,
     ) -> None:
         self.school = school
         self.faults = faults
@@ -88,6 +90,7 @@ class GraphService:
         self.api = EducationApi(
             school,
             page_size=page_size,
+            max_top=max_top,
             settle=lambda: timedelta(milliseconds=faults.plan.action_settle_ms),
             journal=journal,
         )
@@ -286,9 +289,10 @@ def setup_graph(
     faults: Faults,
     page_size: int = 10,
     journal: WriteJournal | None = None,
+    max_top: int = MAX_TOP,
 ) -> None:
     """Register the Graph routes (both versions, $batch) and the Graph admin endpoints on `app`; nothing else."""
-    service = GraphService(school, authority, faults, page_size, journal)
+    service = GraphService(school, authority, faults, page_size, journal, max_top)
     for version in GRAPH_VERSIONS:
 
         async def handle(request: web.Request, version: str = version) -> web.StreamResponse:

@@ -514,9 +514,15 @@ def projection(options: QueryOptions) -> str:
 # -- paging and tokens ---------------------------------------------------------------------------------------------
 
 
-def page_bounds(total: int, offset: int, top: int | None, page_size: int) -> tuple[int, int | None]:
-    """(end, next offset or None) for a page starting at `offset`; `$top` below the page size shrinks the page."""
-    size = page_size if top is None else min(top, page_size)
+MAX_TOP = 999
+"""The most items one page holds, whatever `$top` asks: Graph's largest documented page size (directory lists,
+`$top` 1–999). Education documents none; Graph's paging guide says an API may clamp a larger `$top`, as here."""
+
+
+def page_bounds(total: int, offset: int, top: int | None, page_size: int, max_top: int) -> tuple[int, int | None]:
+    """(end, next offset or None) for a page starting at `offset`: `$top` items (at most `max_top`), else
+    `page_size`."""
+    size = page_size if top is None else min(top, max_top)
     end = min(total, offset + size)
     return end, (end if end < total and size > 0 else None)
 

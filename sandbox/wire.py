@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, date, datetime
 from typing import Any
@@ -372,8 +373,10 @@ def members_of(directory: Directory, school_class: SchoolClass) -> list[User]:
 # -- assignments ---------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65_536)
 def teams_link(view: str, class_id: str, assignment_id: str, submission_id: str | None = None) -> str:
-    """A Teams deep link into the Assignments app, built the way Graph builds `webUrl`."""
+    """A Teams deep link into the Assignments app, built the way Graph builds `webUrl` (remembered: percent-encoding
+    it was a third of the time a big page of submissions took to serve)."""
     target: Json = {"id": class_id, "assignmentIds": [assignment_id]}
     if submission_id is not None:
         target["submissionId"] = submission_id

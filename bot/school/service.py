@@ -22,10 +22,11 @@ from bot.school.progress import (
     oldest_first,
     summarize,
 )
+from graph.batch import Settled
 from graph.client import EducationClient
 from graph.connection import GraphHttp
 from graph.errors import GraphForbiddenError, GraphNotFoundError
-from graph.models import Assignment, AssignmentStatus, EducationClass, EducationUser, Submission
+from graph.models import Assignment, AssignmentStatus, EducationClass, EducationUser, Submission, SubmissionStatus
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +115,31 @@ class EducationService:
         self._rosters[class_id] = names
         return names
 
-    async def class_work(self, teacher: Teacher, education_class: EducationClass, *, open_only: bool) -> ClassWork:
-        """Assignments and their submissions in few round trips ($batch), plus the roster."""
+    async def class_work(
+        self, teacher: Teacher, education_class: EducationClass, *, open_only: bool, turned_in_only: bool = False
+    ) -> ClassWork:
+        """Assignments and their submissions in few round trips: each page of assignments starts the `$batch` of its
+        submission lists as soon as it arrives, and the roster is read alongside, off the critical path.
+        `turned_in_only` has Graph send only submissions now turned in (`submitted`), the only ones that can wait for
+        a grade."""
         client = self.client(teacher)
-        # The roster is read alongside; the submissions batch only waits for the assignment ids.
-        roster = asyncio.ensure_future(self.students(client, education_class.id))
+        class_id = education_class.id
+        roster = asyncio.ensure_future(self.students(client, class_id))
+        batches: list[asyncio.Future[list[Settled[list[Submission]]]]] = []
+        assignments: list[Assignment] = []
         try:
-            assignments = await client.list_assignments(education_class.id)
-            with_work = [a for a in assignments if a.status in OPEN_STATUSES]
-            settled = await client.list_submissions_many([(education_class.id, a.id) for a in with_work])
+            async for page in client.assignment_pages(class_id):
+                assignments.extend(page)
+                opened = [(class_id, a.id) for a in page if a.status in OPEN_STATUSES]
+                status = SubmissionStatus.SUBMITTED if turned_in_only else None
+                batches.append(asyncio.ensure_future(client.list_submissions_many(opened, status=status)))
+            settled = [result for batch in await asyncio.gather(*batches) for result in batch]
             students = await roster
         finally:
-            if not roster.done():
-                roster.cancel()
+            roster.cancel()
+            for batch in batches:
+                batch.cancel()
+        with_work = [a for a in assignments if a.status in OPEN_STATUSES]
         submissions: dict[str, list[Submission]] = {}
         for assignment, result in zip(with_work, settled, strict=True):
             if result.error is not None:
@@ -162,7 +175,9 @@ class EducationService:
             classes = await self.taught_classes(teacher)
         else:
             classes = list(await asyncio.gather(*(self.require_teacher(teacher, c) for c in class_ids)))
-        works = await asyncio.gather(*(self.class_work(teacher, c, open_only=True) for c in classes))
+        works = await asyncio.gather(
+            *(self.class_work(teacher, c, open_only=True, turned_in_only=True) for c in classes)
+        )
         items: list[UngradedItem] = []
         for work in works:
             items.extend(ungraded_items(work))

@@ -1,6 +1,7 @@
 """EducationClient against the real Graph stand-in (sandbox/): roster, paging, outcomes, grading, errors, faults.
 
-The sandbox serves the seeded Contoso High on 127.0.0.1 with small pages, so every list here crosses page boundaries.
+The sandbox serves the seeded Contoso High on 127.0.0.1 with pages of at most 4 (whatever `$top` asks), so every
+list here crosses page boundaries.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ async def sandbox(
     authority = TokenAuthority(TENANT_ID, f"https://127.0.0.1:1/{TENANT_ID}", key=signing_key)
     faults = Faults(FaultPlan(), sleep=_no_wait)
     app = web.Application()
-    setup_graph(app, school, authority, faults, page_size=PAGE_SIZE)
+    setup_graph(app, school, authority, faults, page_size=PAGE_SIZE, max_top=PAGE_SIZE)
     server = await aiohttp_server(app, host="127.0.0.1")
     policy = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.5, max_total_wait=5.0)
     http = GraphHttp(str(server.make_url("/v1.0")), retry=policy, sleep=sleeps, random=lambda: 0.5)
@@ -155,6 +156,18 @@ async def test_submissions_paged_with_outcomes_and_unmasked_statuses(sandbox: Sa
     bare = await rosa.list_submissions(biology, cells, expand_outcomes=False)
     assert {s.id: s.status.value for s in bare} == expected
     assert all(s.outcomes is None for s in bare)
+
+
+async def test_many_submission_lists_filtered_by_status_hold_only_that_status(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    keys = ("bio-cells", "bio-microscope", "bio-ecosystem")
+    assignments = [(biology, sandbox.assignment_id("BIO101", key)) for key in keys]
+    filtered = await rosa.list_submissions_many(assignments, status=SubmissionStatus.SUBMITTED)
+    for key, settled in zip(keys, filtered, strict=True):
+        submitted = {s.id for s in sandbox.submissions("BIO101", key) if s.state.status == "submitted"}
+        assert submitted and {s.id for s in settled.unwrap()} == submitted
+        assert all(s.outcomes is not None for s in settled.unwrap())
 
 
 async def test_grade_then_return_round_trip(sandbox: Sandbox) -> None:

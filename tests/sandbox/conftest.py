@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sandbox.directory import BOT_APP_ID, GRAPH_AUDIENCE, TENANT_ID, SchoolClass, User, stable_id
 from sandbox.faults import FaultPlan, Faults
 from sandbox.graph_api import setup_graph
+from sandbox.odata import MAX_TOP
 from sandbox.school import Assignment, School, Submission
 from sandbox.seed import default_school
 from sandbox.tokens import TokenAuthority
@@ -234,9 +235,16 @@ def page_size() -> int:
 
 
 @pytest.fixture
-def graph_app(school: School, authority: TokenAuthority, faults: Faults, page_size: int) -> web.Application:
+def max_top() -> int:
+    return MAX_TOP
+
+
+@pytest.fixture
+def graph_app(
+    school: School, authority: TokenAuthority, faults: Faults, page_size: int, max_top: int
+) -> web.Application:
     app = web.Application()
-    setup_graph(app, school, authority, faults, page_size=page_size)
+    setup_graph(app, school, authority, faults, page_size=page_size, max_top=max_top)
     return app
 
 

@@ -123,11 +123,18 @@ async def test_paging_follows_next_links_to_the_end(graph: GraphCaller) -> None:
     assert "@odata.nextLink" not in pages[-1].body
 
 
-@pytest.mark.parametrize(("top", "sizes"), [(4, [4, 4, 4, 4, 4, 4, 1]), (50, [10, 10, 5]), (25, [10, 10, 5])])
-async def test_top_below_the_page_size_shrinks_pages(graph: GraphCaller, top: int, sizes: list[int]) -> None:
+@pytest.mark.parametrize(("top", "sizes"), [(4, [4, 4, 4, 4, 4, 4, 1]), (10, [10, 10, 5]), (25, [25]), (999, [25])])
+async def test_top_sets_the_page_size(graph: GraphCaller, top: int, sizes: list[int]) -> None:
     path = graph.path("BIO101", "bio-cells") + f"/submissions?$top={top}"
     items, pages = await graph.all_pages(path, graph.token(ROSA))
     assert [len(p.body["value"]) for p in pages] == sizes and len({s["id"] for s in items}) == 25
+
+
+@pytest.mark.parametrize("max_top", [12])
+async def test_top_above_the_maximum_is_clamped_to_it(graph: GraphCaller) -> None:
+    path = graph.path("BIO101", "bio-cells") + "/submissions?$top=100"
+    items, pages = await graph.all_pages(path, graph.token(ROSA))
+    assert [len(p.body["value"]) for p in pages] == [12, 12, 1] and len({s["id"] for s in items}) == 25
 
 
 async def test_headers_are_not_carried_by_next_links(graph: GraphCaller) -> None:
