@@ -118,6 +118,7 @@ async def first_card(pg_port: int, text: str) -> dict[str, Any]:
 
 
 @pytest.mark.playground
+@pytest.mark.timeout(300)  # two starts of the sandbox, Gradebot and the Playground on a busy machine
 async def test_scripts_bot_opens_the_playground_chat_ctrl_c_stops_everything_and_a_restart_carries_on() -> None:
     reason = missing_prerequisites() or namespace_unavailable_reason()
     if reason:
