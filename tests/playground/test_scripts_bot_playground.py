@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -185,3 +186,10 @@ async def test_scripts_bot_no_playground_runs_the_bot_alone_and_ctrl_c_stops_it(
                 raise
         assert process.returncode == 0, "a clean shutdown"
         assert free(port)
+
+
+def test_scripts_bot_help_names_both_ways_and_refuses_unknown_options() -> None:
+    shown = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "scripts/bot --no-playground" in shown and "Ctrl-C stops everything" in shown
+    refused = subprocess.run([str(SCRIPT), "--headless"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--no-playground" in refused.stderr
