@@ -20,7 +20,7 @@ from sandbox.directory import TENANT_ID
 from sandbox.seed import default_school
 from tests.bot import browser
 from tests.bot.activities import card_action, message
-from tests.bot.conftest import Clock, World, card_text, cards_of, invoke_card, replies
+from tests.bot.conftest import Clock, World, WorldFactory, card_text, cards_of, invoke_card, replies
 from tests.bot.privacy import PrivacyScan
 
 OBO = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -109,3 +109,32 @@ async def test_a_refresh_token_entra_no_longer_honours_leads_to_a_sign_in_that_w
     assert "Waiting to be graded" in card_text(invoke_card(body))
     _, body = await again.post(_ungraded(again))  # and the next turn, silently from the fresh sign-in
     assert "Waiting to be graded" in card_text(invoke_card(body))
+
+
+async def test_a_revoked_refresh_token_is_dropped_and_the_next_sign_in_works(
+    make_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Access tokens that live 60 s: msal refreshes any token within 5 minutes of expiry, so every turn refreshes.
+    world = await make_world(dev_sso=False, sandbox_options={"access_token_lifetime_s": 60})
+    rosa = world.user("rosa")
+    _, body = await world.post(_ungraded(world))
+    page = await browser.sign_in(world, body["value"]["buttons"][0]["value"], "rosa")
+    _, body = await world.post(_ungraded(world, state=page.code))
+    assert "Waiting to be graded" in card_text(invoke_card(body))
+
+    assert world.sandbox.identity.revoke_refresh_tokens(rosa.id) >= 1  # an admin revoked Rosa's sessions
+    with caplog.at_level(logging.INFO):  # (the ungraded list is cached briefly: `classes` asks Graph)
+        _, body = await world.post(message(rosa, "classes", world.sandbox.connector_url))
+    assert "Sign in" in card_text(cards_of(replies(body))[0])
+    (reason,) = [r.getMessage() for r in caplog.records if "refused the stored sign-in" in r.getMessage()]
+    assert rosa.id in reason and "bad_token" in reason and "50173" in reason
+    assert await world.client.app[PARTS].store.load_token_cache(user_key(TENANT_ID, rosa.id)) is None
+
+    signing_in = card_action(rosa, "signIn", {}, world.sandbox.connector_url)  # the card's Sign in button
+    _, body = await world.post(signing_in)
+    assert body["statusCode"] == 401, "a loginRequest with a fresh sign-in link"
+    page = await browser.sign_in(world, body["value"]["buttons"][0]["value"], "rosa")
+    _, body = await world.post(_ungraded(world, state=page.code))
+    assert "Waiting to be graded" in card_text(invoke_card(body))
+    _, body = await world.post(message(rosa, "classes", world.sandbox.connector_url))
+    assert "Chemistry 201" in card_text(cards_of(replies(body))[0])
