@@ -1,1 +1,1 @@
-"""Teams app manifest template, icons and the package builder (manifest/build.py)."""
+"""Teams app manifest template, icons and the package builder (`python -m manifest build`, manifest/build.py)."""

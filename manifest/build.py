@@ -1,17 +1,15 @@
 """Build Gradebot's Teams app package: fill the manifest template, validate it offline, zip it with the icons.
 
-Usage: python manifest/build.py --bot-app-id GUID --teams-app-id GUID --domain host [--version 1.0.0] [--out path]
-Validation uses Microsoft's own schema bundled in devtools/node_modules/@microsoft/app-manifest (run scripts/setup).
+The command line is `python -m manifest build …` (manifest/__main__.py). Validation uses Microsoft's own schema
+bundled in devtools/node_modules/@microsoft/app-manifest (run scripts/setup).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
 import struct
-import sys
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -248,34 +246,3 @@ def build_package(manifest: Mapping[str, Any], out: Path = DEFAULT_OUT, *, icons
             info.external_attr = 0o644 << 16
             package.writestr(info, data)
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build Gradebot's Teams app package (manifest.json + icons, zipped).")
-    parser.add_argument("--bot-app-id", required=True, help="the Entra app (client) id of the Azure Bot")
-    parser.add_argument("--teams-app-id", required=True, help="a GUID of your own for the Teams app; keep it stable")
-    parser.add_argument("--domain", required=True, help="the bot's public host name, e.g. gradebot.contoso.edu")
-    parser.add_argument("--version", default="1.0.0", help="app version MAJOR.MINOR.PATCH; raise it on every upload")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zip to write (default {DEFAULT_OUT})")
-    parser.add_argument("--schema-root", type=Path, default=DEFAULT_SCHEMA_ROOT, help=argparse.SUPPRESS)
-    arguments = parser.parse_args(argv)
-    try:
-        manifest = render_manifest(
-            teams_app_id=arguments.teams_app_id,
-            bot_app_id=arguments.bot_app_id,
-            domain=arguments.domain,
-            version=arguments.version,
-        )
-        problems = validate_manifest(manifest, arguments.schema_root)
-        if problems:
-            raise ManifestInvalidError(problems)
-        out = build_package(manifest, arguments.out)
-    except (ManifestInputError, ManifestInvalidError, SchemaNotFoundError) as error:
-        print(f"build.py: {error}", file=sys.stderr)
-        return 2
-    print(out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

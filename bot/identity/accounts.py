@@ -186,7 +186,9 @@ class TeacherIdentity:
             accounts = [a for a in app.get_accounts() if str(a.get("local_account_id")) == aad_object_id]
             if not accounts:
                 return None
-            result: dict[str, Any] | None = app.acquire_token_silent(scopes, accounts[0], force_refresh=force_refresh)
+            result: dict[str, Any] | None = app.acquire_token_silent_with_error(
+                scopes, accounts[0], force_refresh=force_refresh
+            )
             return result
 
         result = await self._with_cache(user_key(tenant_id, aad_object_id), from_cache)
@@ -197,11 +199,24 @@ class TeacherIdentity:
     async def _with_cache(
         self, key: str, work: Callable[[msal.SerializableTokenCache], _T], fresh_credential: bool = False
     ) -> _T:
-        """Run msal work for one user in a worker thread (msal blocks on HTTP), persisting the cache if it changed."""
+        """Run msal work for one user in a worker thread (msal blocks on HTTP), persisting the cache if it changed.
+
+        A refresh token the authority refuses (invalid_grant: revoked, expired, or issued by another authority, as
+        after the sandbox restarts with new keys) is useless: the user's stored sign-in is deleted, so the sign-in
+        they are asked for next starts clean instead of meeting the stale entries again."""
         async with self._lock(key):
             cache, state = await self._load_cache(key)
             result = await asyncio.to_thread(work, cache)
-            await self._save_cache(key, cache, state, fresh_credential)
+            if isinstance(result, dict) and result.get("error") == "invalid_grant" and not fresh_credential:
+                log.info(
+                    "the sign-in authority refused the stored sign-in of user %s (invalid_grant%s): deleted, "
+                    "the user is asked to sign in again",
+                    key.partition(":")[2],
+                    "".join(f", {name} {result[name]}" for name in ("suberror", "error_codes") if result.get(name)),
+                )
+                await self._store.delete_token_cache(key)
+            else:
+                await self._save_cache(key, cache, state, fresh_credential)
         return result
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
@@ -211,20 +226,19 @@ class TeacherIdentity:
 
         async def token(refresh: bool = False) -> str:
             if refresh and "token" in held:
-                refreshed = await self.silent(tenant_id, aad_object_id, force_refresh=True)
-                if refreshed is None:
-                    raise SignInRequiredError()
-                held["token"] = refreshed
+                held["token"] = await self._acquire(tenant_id, aad_object_id, None, force_refresh=True)
             if "token" not in held:
                 held["token"] = await self._acquire(tenant_id, aad_object_id, sso_token)
             return held["token"]
 
         return token
 
-    async def _acquire(self, tenant_id: str, aad_object_id: str, sso_token: str | None) -> str:
+    async def _acquire(
+        self, tenant_id: str, aad_object_id: str, sso_token: str | None, force_refresh: bool = False
+    ) -> str:
         if sso_token:
             return await self.exchange(tenant_id, aad_object_id, sso_token)
-        found = await self.silent(tenant_id, aad_object_id)
+        found = await self.silent(tenant_id, aad_object_id, force_refresh=force_refresh)
         if found is None and self._sandbox_sso is not None:
             # Development stand-in for Teams SSO: the sandbox mints the SSO token; the same msal path runs.
             minted = await self._sandbox_sso(aad_object_id)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run inside devtools/playground/isolated.sh (that is what `scripts/bot --playground` does): Gradebot in sandbox mode
+# Run inside devtools/playground/isolated.sh (that is what `scripts/bot` does): Gradebot in sandbox mode
 # (`python app.py`, which starts its own sandbox), Microsoft 365 Agents Playground, and the inner end of the UI bridge
 # (unix:SOCKET -> tcp:127.0.0.1:PLAYGROUND_PORT), so a bridge on the host can reach the Playground's web UI.
 # usage: devtools/playground/gradebot_in_namespace.sh SOCKET BOT_PORT PLAYGROUND_PORT LOG_DIR
@@ -27,11 +27,11 @@ pids=()
 stop_all() {
   local pid
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for _ in $(seq 1 100); do  # up to 10 s for a clean shutdown (Gradebot closes its store and its sandbox)
-    local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
+  # Up to 3 s on the clock (a loop of sleeps runs long under load) for a clean shutdown: Gradebot closes its store
+  # and its sandbox in about 1 s; scripts/bot kills what is left 4 s after Ctrl-C.
+  local deadline=$((${EPOCHREALTIME/./} + 3000000))
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && ((${EPOCHREALTIME/./} < deadline)); do sleep 0.05; done
   done
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   [ -n "${watcher:-}" ] && kill "$watcher" 2>/dev/null

@@ -248,7 +248,7 @@ def test_the_toolkit_provisions_with_the_bicep_and_ships_our_package(project: di
     build = steps["script"]["with"]
     assert build["workingDirectory"] == ".."
     command = build["run"]
-    assert command.startswith(".venv/bin/python manifest/build.py ")
+    assert command.startswith(".venv/bin/python -m manifest build ")
     for flag in ("--bot-app-id ${{BOT_ID}}", "--teams-app-id ${{TEAMS_APP_ID}}", "--domain ${{BOT_DOMAIN}}"):
         assert flag in command
     out = re.search(r"--out (\S+)", command)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,17 +14,18 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from manifest.__main__ import main
 from manifest.build import (
     DEFAULT_SCHEMA_ROOT,
     ManifestInputError,
     SchemaNotFoundError,
     build_package,
-    main,
     render_manifest,
     schema_path,
     validate_manifest,
 )
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEAMS_APP_ID = "8b6d2f4e-1c3a-4b5e-9f7d-2a1c3e5b7d9f"
 BOT_APP_ID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 DOMAIN = "gradebot-abc123.azurewebsites.net"
@@ -187,7 +190,8 @@ def test_the_package_is_reproducible(manifest: dict[str, Any], tmp_path: Path) -
 
 def test_the_command_line_builds_a_valid_package(schema_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "gradebot.zip"
-    status = main(["--bot-app-id", BOT_APP_ID, "--teams-app-id", TEAMS_APP_ID, "--domain", DOMAIN, "--out", str(out)])
+    arguments = ["build", "--bot-app-id", BOT_APP_ID, "--teams-app-id", TEAMS_APP_ID, "--domain", DOMAIN]
+    status = main([*arguments, "--out", str(out)])
     assert status == 0
     with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as archive:
         packaged = json.loads(archive.read("manifest.json"))
@@ -197,14 +201,27 @@ def test_the_command_line_builds_a_valid_package(schema_root: Path, tmp_path: Pa
 
 def test_the_command_line_refuses_bad_input_without_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "gradebot.zip"
-    status = main(["--bot-app-id", "x", "--teams-app-id", TEAMS_APP_ID, "--domain", DOMAIN, "--out", str(out)])
+    status = main(["build", "--bot-app-id", "x", "--teams-app-id", TEAMS_APP_ID, "--domain", DOMAIN, "--out", str(out)])
     assert status == 2
     assert "--bot-app-id must be a GUID" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_the_command_line_reports_a_missing_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    arguments = ["--bot-app-id", BOT_APP_ID, "--teams-app-id", TEAMS_APP_ID, "--domain", DOMAIN]
+    arguments = ["build", "--bot-app-id", BOT_APP_ID, "--teams-app-id", TEAMS_APP_ID, "--domain", DOMAIN]
     status = main([*arguments, "--out", str(tmp_path / "x.zip"), "--schema-root", str(tmp_path)])
     assert status == 2
     assert "run scripts/setup" in capsys.readouterr().err.lower()
+
+
+def test_python_dash_m_manifest_build_is_the_command(schema_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gradebot.zip"
+    arguments = ["--bot-app-id", BOT_APP_ID, "--teams-app-id", TEAMS_APP_ID, "--domain", DOMAIN, "--out", str(out)]
+    built = subprocess.run(
+        [sys.executable, "-m", "manifest", "build", *arguments], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert (built.returncode, built.stdout.strip()) == (0, str(out)), built.stderr
+    with zipfile.ZipFile(out) as archive:
+        assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
+    usage = subprocess.run([sys.executable, "-m", "manifest"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert usage.returncode == 2 and "{build}" in usage.stderr
