@@ -1,1 +1,1 @@
-"""Benchmarks: Gradebot's Graph access against a deliberately naive client, measured in one run (`bench.run`)."""
+"""Benchmarks (`python -m bench`): Gradebot against a naive Graph client and a bare botbuilder bot."""

@@ -338,7 +338,7 @@ resource teamsChannel 'Microsoft.BotService/botServices/channels@2022-09-15' = {
 @description('Messaging endpoint registered on the Azure Bot.')
 output BOT_ENDPOINT string = 'https://${appHost}/api/messages'
 
-@description('Public host name of the app: pass it to manifest/build.py --domain.')
+@description('Public host name of the app: pass it to python -m manifest build --domain.')
 output BOT_DOMAIN string = appHost
 
 @description('Resource id of the App Service, for zip deployment.')
