@@ -250,3 +250,18 @@ async def test_not_found_raises_typed_error(scripted: ScriptedGraph, client: Edu
         await client.get_submission("c-1", "a-1", "missing")
     assert caught.value.code == "itemNotFound"
     assert caught.value.path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/missing"
+
+
+async def test_a_refused_status_filter_is_asked_again_without_it_and_filtered_here(
+    scripted: ScriptedGraph, client: EducationClient
+) -> None:
+    refused = {"status": 400, "body": {"error": {"code": "BadRequest", "message": "Invalid filter clause"}}}
+    every = collection([submission("s1"), submission("s2", "working", outcomes=[]), submission("s3", "returned")])
+    scripted.then(
+        batch_answer(lambda item: refused if "filter" in item["url"] else {"status": 200, "body": every}),
+        batch_answer(lambda item: refused if "filter" in item["url"] else {"status": 200, "body": every}),
+    )
+    settled = await client.list_submissions_many([("c-1", "a-1")], status=SubmissionStatus.SUBMITTED)
+    assert [s.id for s in settled[0].unwrap()] == ["s1"]
+    first, second = (seen.body["requests"][0]["url"] for seen in scripted.seen)
+    assert "filter" in first and "filter" not in second
