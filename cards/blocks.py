@@ -27,8 +27,9 @@ Card = dict[str, Any]
 """A JSON-ready Adaptive Card."""
 CARD_VERSION: Final = "1.5"
 """Teams' highest Adaptive Card version for bot-sent cards."""
-MAX_CARD_BYTES: Final = 80_000
-"""Our budget per card; Teams rejects messages over ~100 KB counted in UTF-16."""
+MAX_CARD_BYTES: Final = 72_000
+"""Our budget per card, counted in UTF-16 as Teams counts messages: the activity around it (ids, conversation, the
+reply's envelope) takes up to a few KB more, and the whole activity must stay under 80 KB."""
 
 # --- payloads: the base, its errors and the fields every feature uses -------------------------------------------------
 
