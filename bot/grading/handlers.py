@@ -14,7 +14,7 @@ from bot.grading.views import (
     undo_conflict_view_card,
 )
 from bot.kernel.router import Context, Router
-from bot.kernel.turn import CardReply, Reply, TextReply
+from bot.kernel.turn import CardReply, NewCardReply, Reply, TextReply
 from cards.blocks import ActionDataError, Banner
 from cards.general import error_card
 from cards.grading import (
@@ -24,6 +24,7 @@ from cards.grading import (
     ResolveConflictAction,
     ReturnAction,
     ReturnAllAction,
+    ShowGradingAction,
     SkipAction,
     UndoAction,
     parse_feedback,
@@ -41,7 +42,8 @@ class GradingHandlers:
     def register(self, router: Router) -> None:
         router.command("grade", self.grade_command)
         router.command("undo", self.undo_command)
-        router.action(OpenGradingAction, self.open)
+        router.action(OpenGradingAction, self.open_below)
+        router.action(ShowGradingAction, self.open)
         router.action(GradeAction, self.save, invalid=self.invalid_grade)
         router.action(SkipAction, self.skip)
         router.action(ReturnAction, self.step)
@@ -85,7 +87,15 @@ class GradingHandlers:
 
     # Card actions --------------------------------------------------------------------------------------------------
 
-    async def open(self, context: Context, payload: OpenGradingAction) -> Reply:
+    async def open_below(self, context: Context, payload: OpenGradingAction) -> Reply:
+        """Grade from a list (or a digest): the grading card opens below; the list stays as it was."""
+        screen = await self._session.open(
+            context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
+        )
+        return NewCardReply(screen_card(screen, context.tz, context.now))
+
+    async def open(self, context: Context, payload: ShowGradingAction) -> Reply:
+        """Back to grading in place of this card (Cancel on a confirm step)."""
         screen = await self._session.open(
             context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
         )

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.grading.session import GradingSession
+from bot.grading.rules import working_grade
+from bot.grading.session import GradingSession, GradingView
 from bot.grading.views import screen_card
 from bot.kernel.errors import SignInRequiredError, UserError
 from bot.kernel.turn import DeliveryError, Teacher
@@ -56,7 +57,8 @@ class SettledNotices:
         teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self._providers(entry.tenant_id, entry.teacher_id))
         try:
             screen = await self._session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
-            card = screen_card(screen, tz, self._clock(), status=_banner(entry))
+            name = screen.student_name if isinstance(screen, GradingView) else "the student"
+            card = screen_card(screen, tz, self._clock(), status=_banner(entry, name))
             await self._teams.update_card(conversation.reference, str(activity_id), card)
         except UserError as exc:  # the submission or the teacher's access is gone: nothing left to show
             log.info("no card update for outbox entry %s: %s", entry.id, type(exc).__name__)
@@ -66,12 +68,15 @@ class SettledNotices:
         return True
 
 
-def _banner(entry: OutboxEntry) -> Banner:
+def _banner(entry: OutboxEntry, student: str) -> Banner:
+    """What became of the write, naming whose grade (a card in the teacher's own 1:1 chat)."""
     undo = "undoes" in entry.payload
     if entry.status == "done":
+        grade = working_grade((entry.result or {}).get("after") or {})
         if undo:
-            return Banner.good("Undone in Teams Assignments: the grade is back to what it was before your save.")
-        return Banner.good("Saved to Teams Assignments. Students see it only after you return it.")
+            points = "no grade" if grade == working_grade({}) else "the grade shown below"
+            return Banner.good(f"Undone in Teams Assignments: {student}'s grade is back to {points}.")
+        return Banner.good(f"Saved to Teams Assignments for {student}. Students see it only after you return it.")
     if entry.status == "conflict":
         if undo:
             return Banner.error("Not undone: the grade changed after your save. Check it before you change it.")

@@ -87,6 +87,18 @@ class CardReply:
 
 
 @dataclass(frozen=True, slots=True)
+class NewCardReply:
+    """Post `card` as a new message below and leave the card whose button was pressed in place (lists stay lists):
+    the invoke is answered with `keep` (that card, refreshed) or, without it, with `note`, which leaves it unchanged.
+    A message turn just sends `card`. In a shared conversation `card` replaces the pressed card for the presser only,
+    as any invoke answer does: posting it would show it to everyone there."""
+
+    card: Card
+    keep: Card | None = None
+    note: str = "Opened below."
+
+
+@dataclass(frozen=True, slots=True)
 class TextReply:
     text: str
 
@@ -107,7 +119,7 @@ class PreconditionFailedReply:
     message: str = "Gradebot could not use your Teams sign-in. Sign in with the button instead."
 
 
-Reply = CardReply | TextReply | SignInReply | PreconditionFailedReply
+Reply = CardReply | NewCardReply | TextReply | SignInReply | PreconditionFailedReply
 
 
 @dataclass(frozen=True, slots=True)

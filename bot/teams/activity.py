@@ -26,6 +26,7 @@ from bot.kernel.turn import (
     ConversationInfo,
     ConversationKind,
     Member,
+    NewCardReply,
     PreconditionFailedReply,
     Reply,
     SignInReply,
@@ -156,7 +157,7 @@ class TeamsTurnIO:
 
 
 def _reply_activity(reply: Reply) -> Activity | None:
-    if isinstance(reply, CardReply):
+    if isinstance(reply, CardReply | NewCardReply):
         return MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
     if isinstance(reply, TextReply):
         return MessageFactory.text(reply.text)
@@ -341,10 +342,13 @@ class GradebotBot(Bot):  # type: ignore[misc]
             sign_in_state=str(value.get("state")) if value.get("state") else None,
         )
         reply = await self._handler.handle(turn, TeamsTurnIO(context, conversation.team_id))
+        if isinstance(reply, NewCardReply) and not conversation.is_shared:
+            await context.send_activity(_reply_activity(reply))
+            reply = CardReply(reply.keep) if reply.keep is not None else TextReply(reply.note)
         await context.send_activity(self._action_response(reply))
 
     def _action_response(self, reply: Reply) -> Activity:
-        if isinstance(reply, CardReply):
+        if isinstance(reply, CardReply | NewCardReply):
             return _card_invoke(reply.card)
         if isinstance(reply, TextReply):
             return _action_response(200, MESSAGE_TYPE, reply.text)
