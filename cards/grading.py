@@ -625,3 +625,13 @@ def undo_conflict_card(
         ],
         status=Banner.warning("Not undone: this grade changed after your save."),
     )
+
+
+def superseded_card(message: str, resume: ShowGradingAction | None = None) -> Card:
+    """A grading card made out of date (a newer card shows the same student, or the save it reported was undone): it
+    says so and keeps no button that acts on old data — only `resume`, which opens grading fresh in its place."""
+    return card(
+        [line(plain(message, 400))],
+        [execute("Continue grading", resume) if resume is not None else None],
+        status=Banner.warning("This card is out of date."),
+    )

@@ -51,6 +51,8 @@ class Outcome:
     """The save that just landed (its write id), which the card offers to undo."""
     entered: GradeValues | None = None
     """Values to show in the fields instead of the saved grade (after undo: what the teacher had typed)."""
+    stale_card: str | None = None
+    """After undo: the card (activity id) that reported the undone save, now out of date."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,10 +337,13 @@ class Grading:
                 known_modified=modified_at(outcomes),
             )
         if entry.status == "done" and not (entry.result or {}).get("superseded"):
+            saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
+            reported = (saved.payload.get("card") if saved is not None else None) or {}
             restored = _grade_text(view)
             back = f"is back to {restored}" if restored != "no grade" else "has no grade again"
             message = f"Undone: {view.student_name}'s grade {back}. What you had typed is still in the fields below."
-            return Outcome(view, "good", message, entered=grade_values(mine))
+            stale = reported.get("activityId") if not reported.get("shared") else None
+            return Outcome(view, "good", message, entered=grade_values(mine), stale_card=stale)
         if entry.status == "done":
             return Outcome(view, "attention", "Not undone: a newer grade you saved for this student takes its place.")
         if entry.status == "failed":

@@ -174,9 +174,13 @@ class GradeWrites:
             return {"before": snapshot(outcomes, submission), "after": snapshot(outcomes, submission)}
         after = outcomes
         for settled in await client.patch_outcomes_many(patches):
-            written = settled.unwrap()  # Graph answers each PATCH with the outcome as it now is
-            field = {PointsOutcome: "points", FeedbackOutcome: "feedback", RubricOutcome: "rubric"}[type(written)]
-            after = dataclasses.replace(after, **{field: written})
+            match settled.unwrap():  # Graph answers each PATCH with the outcome as it now is
+                case PointsOutcome() as written_points:
+                    after = dataclasses.replace(after, points=written_points)
+                case FeedbackOutcome() as written_feedback:
+                    after = dataclasses.replace(after, feedback=written_feedback)
+                case RubricOutcome() as written_rubric:
+                    after = dataclasses.replace(after, rubric=written_rubric)
         return {"before": snapshot(outcomes, submission), "after": snapshot(after, submission)}
 
     async def _act(self, client: EducationClient, entry: OutboxEntry) -> Result:

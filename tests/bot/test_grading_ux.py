@@ -113,3 +113,49 @@ async def test_undo_names_the_student_and_the_value_and_keeps_what_was_typed(wor
     assert f"Undone: {name}'s grade {restored}." in card_text(undone), card_text(undone)
     assert _inputs(undone)["points"] == 9 and _inputs(undone)["feedback"] == "Typed with care"
     assert points_of(world.school.submission(bio.id, worksheet.id, target)).points == earlier
+
+
+def _posted_id(world: World) -> str:
+    return [a for a in world.sandbox.connector.activities if a.operation in ("send", "reply")][-1].activity_id
+
+
+def _rewrites(world: World, activity_id: str) -> list[dict[str, object]]:
+    return [
+        dict(a.activity["attachments"][0]["content"])
+        for a in world.sandbox.connector.activities
+        if a.operation == "update" and a.activity_id == activity_id and a.activity
+    ]
+
+
+async def test_an_older_card_for_the_same_student_says_it_is_out_of_date(world: World) -> None:
+    """Issue 12 (7), over HTTP: the connector stand-in records the update of the older card (Teams' per-user refresh
+    is not used, so the Playground shows the same thing)."""
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    first = await open_grading(world, rosa, bio, worksheet)
+    older = _posted_id(world)
+    target = shown_submission_id(first)
+    assert _rewrites(world, older) == []
+    await open_grading(world, rosa, bio, worksheet, target)
+    (rewritten,) = _rewrites(world, older)
+    assert card_errors(rewritten) == []
+    name = _student(world, bio.id, worksheet.id, target)
+    assert "out of date" in card_text(rewritten) and f"A newer card for {name} is below" in card_text(rewritten)
+    assert not [e for e in elements_of(rewritten) if e.get("type") == "Action.Execute"]  # nothing left to press
+
+
+async def test_after_undo_the_card_that_reported_the_save_says_so(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    posted, target = _posted_id(world), shown_submission_id(card)
+    status, _ = await press(world, rosa, card, "grade", {"points": "6", "feedback": "Ok"}, reply_to_id=posted)
+    assert status == 200
+    status, body = await world.post(message(rosa, "undo", world.sandbox.connector_url))
+    assert status == 200 and "Undone" in card_text(cards_of(replies(body)))
+    (rewritten,) = _rewrites(world, posted)
+    assert card_errors(rewritten) == []
+    name = _student(world, bio.id, worksheet.id, target)
+    assert f"You undid the save this card reported for {name}" in card_text(rewritten)
+    assert "Saved" not in card_text(rewritten) and "undo" not in {a.get("verb") for a in elements_of(rewritten)}
+    assert [a.get("verb") for a in elements_of(rewritten) if a.get("type") == "Action.Execute"] == ["showGrading"]
