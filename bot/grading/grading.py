@@ -418,7 +418,7 @@ def grade_values(grade: Mapping[str, Any]) -> GradeValues:
     )
 
 
-def _values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
+def values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
     """ "7/10 and feedback", "rubric levels", "no grade" — a working grade as the teacher reads it."""
     parts = []
     if grade.get("points") is not None:
@@ -432,14 +432,14 @@ def _values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
 
 def _saved_text(after: Mapping[str, Any], assignment: Assignment, student: str, next_screen: Screen) -> str:
     """What Graph holds after the save, for whom — and who is next, so the banner is not read as theirs."""
-    saved = _values_text(working_grade(after), assignment.max_points)
+    saved = values_text(working_grade(after), assignment.max_points)
     saved = "the grade" if saved == "no grade" else saved
     following = f" Next: {next_screen.student_name}." if isinstance(next_screen, GradingView) else ""
     return f"Saved {saved} for {student} as a draft; students see it only after you return it.{following}"
 
 
 def _grade_text(view: GradingView) -> str:
-    return _values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
+    return values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
 
 
 def _failure_text(entry: OutboxEntry) -> str:

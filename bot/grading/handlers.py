@@ -218,7 +218,7 @@ class GradingHandlers:
             note = f"You undid the save this card reported for {name}; the card below shows the grade now."
             stale = ((outcome.stale_card, superseded_card(note, resume)),)
             self._shown.show(context.teacher.aad_object_id, None, outcome.stale_card)
-        below = context.turn.is_action is False
+        below = not context.turn.is_action  # the `undo` command: a new message
         return self._show(context, outcome.screen, outcome_card(outcome, context.tz, context.now), below, stale)
 
     # Cards shown ---------------------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.grading.grading import values_text
 from bot.grading.rules import working_grade
-from bot.grading.session import GradingSession, GradingView
+from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.views import screen_card
 from bot.kernel.errors import SignInRequiredError, UserError
 from bot.kernel.turn import DeliveryError, Teacher
@@ -57,8 +58,7 @@ class SettledNotices:
         teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self._providers(entry.tenant_id, entry.teacher_id))
         try:
             screen = await self._session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
-            name = screen.student_name if isinstance(screen, GradingView) else "the student"
-            card = screen_card(screen, tz, self._clock(), status=_banner(entry, name))
+            card = screen_card(screen, tz, self._clock(), status=_banner(entry, screen))
             await self._teams.update_card(conversation.reference, str(activity_id), card)
         except UserError as exc:  # the submission or the teacher's access is gone: nothing left to show
             log.info("no card update for outbox entry %s: %s", entry.id, type(exc).__name__)
@@ -68,14 +68,14 @@ class SettledNotices:
         return True
 
 
-def _banner(entry: OutboxEntry, student: str) -> Banner:
-    """What became of the write, naming whose grade (a card in the teacher's own 1:1 chat)."""
+def _banner(entry: OutboxEntry, screen: Screen) -> Banner:
+    """What became of the write, naming whose grade and which value (a card in the teacher's own 1:1 chat)."""
     undo = "undoes" in entry.payload
+    student = screen.student_name if isinstance(screen, GradingView) else "the student"
     if entry.status == "done":
-        grade = working_grade((entry.result or {}).get("after") or {})
         if undo:
-            points = "no grade" if grade == working_grade({}) else "the grade shown below"
-            return Banner.good(f"Undone in Teams Assignments: {student}'s grade is back to {points}.")
+            grade = values_text(working_grade((entry.result or {}).get("after") or {}), screen.assignment.max_points)
+            return Banner.good(f"Undone in Teams Assignments: {student}'s grade is back to {grade}.")
         return Banner.good(f"Saved to Teams Assignments for {student}. Students see it only after you return it.")
     if entry.status == "conflict":
         if undo:

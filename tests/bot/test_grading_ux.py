@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+from sandbox.school import Actor
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import World, card_text, cards_of, elements_of, invoke_card, replies
 from tests.bot.grading_helpers import (
@@ -159,3 +160,18 @@ async def test_after_undo_the_card_that_reported_the_save_says_so(world: World) 
     assert f"You undid the save this card reported for {name}" in card_text(rewritten)
     assert "Saved" not in card_text(rewritten) and "undo" not in {a.get("verb") for a in elements_of(rewritten)}
     assert [a.get("verb") for a in elements_of(rewritten) if a.get("type") == "Action.Execute"] == ["showGrading"]
+
+
+async def test_saving_for_a_student_excused_meanwhile_writes_nothing_and_says_why(world: World) -> None:
+    """The excused check moved into the write (one submission read per Save): it still refuses, in words."""
+    rosa, david, bio = world.user("rosa"), world.user("david"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    world.school.excuse(bio.id, worksheet.id, target, by=Actor.user(david.id))
+    before = copy.deepcopy(world.school.submission(bio.id, worksheet.id, target).outcomes)
+    status, body = await press(world, rosa, card, "grade", {"points": "5", "feedback": "Late"})
+    assert status == 200
+    answer = invoke_card(body)
+    assert "excused from the assignment, so there is nothing to grade" in card_text(answer)
+    assert world.school.submission(bio.id, worksheet.id, target).outcomes == before
