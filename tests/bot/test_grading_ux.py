@@ -43,7 +43,7 @@ async def test_a_score_over_the_maximum_is_refused_on_the_same_card_with_what_wa
         assert status == 200
         answer = invoke_card(body)
         assert card_errors(answer) == []
-        assert "Points must be between 0 and 10." in card_text(answer)
+        assert "150 is more than this assignment's 10 points: nothing was saved." in card_text(answer)
         assert shown_submission_id(answer) == target  # the same card, not the next student
         assert _inputs(answer)["points"] == 150 and _inputs(answer)["feedback"] == "Nearly there"
         assert world.school.submission(bio.id, worksheet.id, target).outcomes == before  # nothing written
