@@ -137,6 +137,8 @@ class Grading:
         finally:
             if not listing.done():
                 listing.cancel()
+            elif not listing.cancelled():
+                listing.exception()  # seen: after a refusal (not a teacher, bad points) the read is not news
         return await self._after_write(teacher, entry, (education_class, assignment), listed)
 
     async def _after_write(
