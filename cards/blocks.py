@@ -344,7 +344,11 @@ def facts(pairs: Sequence[tuple[str, str]]) -> ac.FactSet:
 
 
 def execute(
-    title: str, payload: ActionPayload, *, with_inputs: bool = False, style: Literal["destructive"] | None = None
+    title: str,
+    payload: ActionPayload,
+    *,
+    with_inputs: bool = False,
+    style: Literal["positive", "destructive"] | None = None,
 ) -> ac.ExecuteAction:
     """An Action.Execute button carrying `payload`; inputs are sent only when `with_inputs`."""
     inputs: Literal["auto", "none"] = "auto" if with_inputs else "none"

@@ -12,6 +12,10 @@ class SignInAction(ActionPayload, verb="signIn"):
     """The sign-in button; its invoke is answered with Teams' loginRequest."""
 
 
+class OpenUngradedAction(ShowUngradedAction, verb="openUngraded"):
+    """ "Ungraded work" on the help (welcome) card: the list opens below and the help card stays as it is."""
+
+
 DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("help", "Show this list."),
     ("classes", "Your classes, with buttons for their assignments and ungraded work."),
@@ -43,7 +47,7 @@ def help_card(*, class_id: str | None = None, not_understood: str | None = None)
             facts([(plain(command, 40), plain(description, 200)) for command, description in DEFAULT_COMMANDS]),
         ],
         [
-            execute("Ungraded work", ShowUngradedAction(class_id, 0)),
+            execute("Ungraded work", OpenUngradedAction(class_id, 0)),
             execute("Assignments", ShowAssignmentsAction(class_id)) if class_id else None,
         ],
     )

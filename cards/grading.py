@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -35,9 +35,11 @@ from cards.blocks import (
     clean_text,
     due_text,
     execute,
+    facts,
     format_points,
     heading,
     is_blank,
+    largest_fitting,
     last_change,
     late_text,
     line,
@@ -185,6 +187,10 @@ class GradeAction(ActionPayload, verb="grade"):
         return self
 
 
+class ShowGradingAction(OpenGradingAction, verb="showGrading"):
+    """Back to the grading card in place of this one (Cancel on a confirm step); `openGrading` opens it below."""
+
+
 class SkipAction(ActionPayload, verb="skip"):
     class_id: Id
     assignment_id: Id
@@ -326,11 +332,11 @@ def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeVa
     if assignment.max_points is not None:
         maximum = format_points(assignment.max_points)
         inputs.append(
+            # No min/max: a client that clamps would turn 150 into full marks without a word. The bound is in the
+            # label, and the server checks what was typed.
             ac.NumberInput(
                 id="points",
-                label=f"Points (out of {maximum})",
-                min=0,
-                max=assignment.max_points,
+                label=f"Points (0–{maximum})",
                 placeholder=f"0–{maximum}",
                 error_message=f"Enter points from 0 to {maximum}.",
                 value=values.points,
@@ -366,17 +372,19 @@ def grading_card(
     rubric: Rubric | None = None,
     graded_not_returned: int = 0,
     status: Banner | None = None,
-    entered: GradeAction | None = None,
+    entered: GradeAction | GradeValues | None = None,
     undo: UndoAction | None = None,
 ) -> Card:
     """Grade one submission (read with `$expand=outcomes,submittedResources`). `position`/`waiting` give "3 of 12
     waiting"; `status` is a banner with the last result, `undo` an Undo button under it for the save it reports;
-    `entered` re-shows what the teacher typed after a failed save."""
+    `entered` re-shows what the teacher typed (after a refused save, or an undo) in the fields."""
     working = working_values(submission.outcomes)
     shown = working
-    if entered is not None:
+    if isinstance(entered, GradeAction):
         points = float(entered.points) if entered.points is not None else None
         shown = GradeValues(points, entered.feedback, entered.levels)
+    elif entered is not None:
+        shown = entered
     ids = (education_class.id, assignment.id, submission.id)
     late = late_text(_late_by(submission, assignment))
     links = [open_url(item.display_name or "Turned-in work", item.url) for item in submission.submitted_resources or ()]
@@ -384,9 +392,11 @@ def grading_card(
     save = GradeAction(*ids, None, None, (), last_change(submission.outcomes)[0], False, nonce)
     return_all = ReturnAllAction(education_class.id, assignment.id, False, graded_not_returned, nonce)
     more = [
-        execute(f"Return all graded ({graded_not_returned})", return_all) if graded_not_returned > 0 else None,
-        execute("Return for revision", ReassignAction(*ids, False, nonce)),
-        execute("Excuse", ExcuseAction(*ids, False, nonce)),
+        execute(f"Return all graded ({graded_not_returned})", return_all, style="destructive")
+        if graded_not_returned > 0
+        else None,
+        execute("Return for revision", ReassignAction(*ids, False, nonce), style="destructive"),
+        execute("Excuse", ExcuseAction(*ids, False, nonce), style="destructive"),
     ]
     more_card = ac.AdaptiveCard(version=CARD_VERSION, body=[ac.ActionSet(actions=[a for a in more if a is not None])])
     return card(
@@ -410,7 +420,7 @@ def grading_card(
             ac.Container(items=_grade_inputs(assignment, rubric, shown), separator=True, spacing="Medium"),
         ],
         [
-            execute("Save grade", save, with_inputs=True),
+            execute("Save grade", save, with_inputs=True, style="positive"),
             execute("Skip", SkipAction(*ids)),
             execute("Return", ReturnAction(*ids, False, nonce)),
             ac.ShowCardAction(title="More", card=more_card),
@@ -444,7 +454,9 @@ def all_graded_card(
             else None,
         ],
         [
-            execute(f"Return all graded ({returned_pending})", return_all) if returned_pending > 0 else None,
+            execute(f"Return all graded ({returned_pending})", return_all, style="destructive")
+            if returned_pending > 0
+            else None,
             execute("Other ungraded work", ShowUngradedAction(education_class.id, 0)),
         ],
         status=status,
@@ -466,9 +478,11 @@ def confirm_card(
     student_name: str | None = None,
     submission: Submission | None = None,
     warning: str | None = None,
+    released: Sequence[tuple[str, GradeValues]] = (),
 ) -> Card:
     """Say exactly what will happen, with "Yes, …" (same verb, confirmed) and "Cancel" (back to grading);
-    `submission` (with outcomes) lets the card name the grade that becomes visible, `warning` adds a caution."""
+    `submission` (with outcomes) lets the card name the grade that becomes visible, `warning` adds a caution, and
+    `released` lists each student Return all releases a grade to, with that grade (as many as fit in a message)."""
     student = plain(student_name) or "the student"
     title = plain(assignment.display_name) or "this assignment"
     match action:
@@ -494,11 +508,27 @@ def confirm_card(
             )
             yes = "Yes, excuse"
     submission_id = None if isinstance(action, ReturnAllAction) else action.submission_id
-    back = OpenGradingAction(action.class_id, action.assignment_id, submission_id)
-    return card(
-        [heading("Please confirm"), line(statement), line(plain(warning, 300), color="Attention") if warning else None],
-        [execute(yes, dataclasses.replace(action, confirmed=True)), execute("Cancel", back)],
-    )
+    back = ShowGradingAction(action.class_id, action.assignment_id, submission_id)
+    style: Literal["destructive"] | None = None if isinstance(action, ReturnAction) else "destructive"
+    rows = [
+        (plain(name, 60) or "A student", " + ".join(_grade_parts(grade, assignment.max_points)) or "no grade")
+        for name, grade in sorted(released, key=lambda row: row[0].casefold())
+    ]
+
+    def build(shown: int) -> Card:
+        hidden = len(rows) - shown
+        return card(
+            [
+                heading("Please confirm"),
+                line(statement),
+                facts(rows[:shown]) if shown else None,
+                line(f"…and {plural(hidden, 'more student')}.", subtle=True) if hidden else None,
+                line(plain(warning, 300), color="Attention") if warning else None,
+            ],
+            [execute(yes, dataclasses.replace(action, confirmed=True), style=style), execute("Cancel", back)],
+        )
+
+    return build(largest_fitting(build, len(rows)))
 
 
 def _changed(
@@ -591,7 +621,17 @@ def undo_conflict_card(
         ],
         [
             execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,
-            execute("Keep the current grade", OpenGradingAction(education_class.id, assignment.id, submission.id)),
+            execute("Keep the current grade", ShowGradingAction(education_class.id, assignment.id, submission.id)),
         ],
         status=Banner.warning("Not undone: this grade changed after your save."),
+    )
+
+
+def superseded_card(message: str, resume: ShowGradingAction | None = None) -> Card:
+    """A grading card made out of date (a newer card shows the same student, or the save it reported was undone): it
+    says so and keeps no button that acts on old data — only `resume`, which opens grading fresh in its place."""
+    return card(
+        [line(plain(message, 400))],
+        [execute("Continue grading", resume) if resume is not None else None],
+        status=Banner.warning("This card is out of date."),
     )

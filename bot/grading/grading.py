@@ -4,6 +4,7 @@ return everything graded, and undo a save — every write through the outbox, ev
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from bot.grading.rules import (
-    InvalidGradeError,
     TypedGrade,
     check_levels,
     check_points,
@@ -20,16 +20,16 @@ from bot.grading.rules import (
     snapshot,
     working_grade,
 )
-from bot.grading.session import AllGraded, GradingSession, GradingView, Screen
+from bot.grading.session import AllGraded, GradingSession, GradingView, Known, Screen
 from bot.grading.writes import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange
 from bot.kernel.errors import NotFoundError, UserError
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.progress import GradingState, grading_state, has_unreturned_grade
-from cards.blocks import new_nonce, score_text
+from cards.blocks import GradeValues, new_nonce, score_text, working_values
 from graph.client import SubmissionRef
 from graph.errors import GraphNotFoundError
-from graph.models import Assignment, Outcomes, RubricSelection, SubmissionStatus, parse_datetime
+from graph.models import Assignment, Outcomes, RubricSelection, Submission, SubmissionStatus, parse_datetime
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
@@ -49,6 +49,10 @@ class Outcome:
     message: str | None = None
     undo: int | None = None
     """The save that just landed (its write id), which the card offers to undo."""
+    entered: GradeValues | None = None
+    """Values to show in the fields instead of the saved grade (after undo: what the teacher had typed)."""
+    stale_card: str | None = None
+    """After undo: the card (activity id) that reported the undone save, now out of date."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,8 @@ class Confirm:
     screen: Screen
     count: int = 1
     targets: tuple[str, ...] = field(default=())
+    released: tuple[tuple[str, GradeValues], ...] = ()
+    """Return all: each student whose grade becomes visible, with that grade."""
 
 
 class Grading:
@@ -111,40 +117,47 @@ class Grading:
         nonce: str,
         card: CardRef,
     ) -> Outcome | Conflict:
-        """Check what was typed against fresh Graph data, record it in the outbox, apply it within the invoke
-        budget. The key covers what was typed: the same card pressed again with the same values is a replay (the
-        first result comes back); with other values it is a new write."""
-        _, assignment = await self._session.assignment(teacher, ref.class_id, ref.assignment_id)
+        """Check what was typed against the assignment fresh from Graph, record it in the outbox, apply it within the
+        invoke budget (the outbox re-reads the submission and checks for conflicts as it writes). The key covers what
+        was typed: the same card pressed again with the same values is a replay (the first result comes back); with
+        other values it is a new write. The next card's submission list is read alongside."""
         client = self._education.client(teacher)
+        listing = asyncio.ensure_future(client.list_submissions(ref.class_id, ref.assignment_id))
         try:
-            submission = await client.get_submission(*ref, expand=("outcomes",))
-        except GraphNotFoundError as exc:
-            raise NotFoundError("That submission") from exc
-        if typed.points is not None:
-            check_points(typed.points, assignment.max_points)
-        if typed.levels:
-            check_levels(typed.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
-        if submission.status is SubmissionStatus.EXCUSED:
-            raise InvalidGradeError("This student is excused from the assignment, so there is nothing to grade.")
-        change = GradeChange(typed.points, typed.feedback, typed.levels, known_modified, force)
-        key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{typed.digest()}"
-        entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
-        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
-        return await self._after_write(teacher, entry, assignment, submission.student_id)
+            education_class, assignment = await self._session.assignment(teacher, ref.class_id, ref.assignment_id)
+            if typed.points is not None:
+                check_points(typed.points, assignment.max_points)
+            if typed.levels:
+                check_levels(typed.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
+            change = GradeChange(typed.points, typed.feedback, typed.levels, known_modified, force)
+            key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{typed.digest()}"
+            entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
+            entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
+            listed = await listing
+        finally:
+            if not listing.done():
+                listing.cancel()
+            elif not listing.cancelled():
+                listing.exception()  # seen: after a refusal (not a teacher, bad points) the read is not news
+        return await self._after_write(teacher, entry, (education_class, assignment), listed)
 
     async def _after_write(
-        self, teacher: Teacher, entry: OutboxEntry, assignment: Assignment, student_id: str | None
+        self, teacher: Teacher, entry: OutboxEntry, known: Known, listed: list[Submission]
     ) -> Outcome | Conflict:
-        class_id, assignment_id = entry.class_id, entry.assignment_id
+        """The next screen after a save; `listed` (read before the write landed) counts the saved one as graded."""
+        class_id, assignment_id, submission_id = entry.class_id, entry.assignment_id, entry.submission_id
         result = entry.result or {}
         if entry.status == "done" and not result.get("superseded"):
-            screen = await self._session.open(teacher, class_id, assignment_id, after=entry.submission_id)
+            screen = await self._session.open(
+                teacher, class_id, assignment_id, after=submission_id, known=known, listed=(listed, submission_id)
+            )
             # `open` has just read the class roster: naming the student costs no Graph request.
             roster = await self._education.students(self._education.client(teacher), class_id)
+            student_id = next((s.student_id for s in listed if s.id == submission_id), None)
             student = roster.get(student_id or "") or "the student"
-            message = _saved_text(result.get("after", {}), assignment, student)
+            message = _saved_text(result.get("after", {}), known[1], student, screen)
             return Outcome(screen, "good", message, undo=entry.id)
-        current = await self._session.open(teacher, class_id, assignment_id, entry.submission_id)
+        current = await self._session.open(teacher, class_id, assignment_id, submission_id, known=known)
         if entry.status == "done":
             return Outcome(
                 current, "warning", "Not saved: a newer grade you saved for this student takes its place (shown here)."
@@ -202,13 +215,19 @@ class Grading:
         """Return every graded-not-returned submission of the assignment (after confirming the count)."""
         education_class, assignment = await self._session.assignment(teacher, class_id, assignment_id)
         client = self._education.client(teacher)
-        submissions = await client.list_submissions(class_id, assignment_id)
-        targets = tuple(s.id for s in submissions if grading_state(s) is GradingState.GRADED_NOT_RETURNED)
+        submissions, students = await asyncio.gather(
+            client.list_submissions(class_id, assignment_id), self._education.students(client, class_id)
+        )
+        graded = [s for s in submissions if grading_state(s) is GradingState.GRADED_NOT_RETURNED]
+        targets = tuple(s.id for s in graded)
         screen = AllGraded(education_class, assignment, len(targets))
         if not targets:
             return Outcome(screen, "good", "Everything graded is already returned.")
         if not confirmed or expected != len(targets):
-            return Confirm("returnAll", screen, len(targets), targets)
+            released = tuple(
+                (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
+            )
+            return Confirm("returnAll", screen, len(targets), targets, released)
         entries = [
             await self._record(
                 teacher,
@@ -320,7 +339,13 @@ class Grading:
                 known_modified=modified_at(outcomes),
             )
         if entry.status == "done" and not (entry.result or {}).get("superseded"):
-            return Outcome(view, "good", f"Undone: the grade for {view.student_name} is back to {_grade_text(view)}.")
+            saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
+            reported = (saved.payload.get("card") if saved is not None else None) or {}
+            restored = _grade_text(view)
+            back = f"is back to {restored}" if restored != "no grade" else "has no grade again"
+            message = f"Undone: {view.student_name}'s grade {back}. What you had typed is still in the fields below."
+            stale = reported.get("activityId") if not reported.get("shared") else None
+            return Outcome(view, "good", message, entered=grade_values(mine), stale_card=stale)
         if entry.status == "done":
             return Outcome(view, "attention", "Not undone: a newer grade you saved for this student takes its place.")
         if entry.status == "failed":
@@ -385,7 +410,17 @@ class Grading:
         )
 
 
-def _values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
+def grade_values(grade: Mapping[str, Any]) -> GradeValues:
+    """A `working_grade` dict as the cards' GradeValues."""
+    points = grade.get("points")
+    return GradeValues(
+        None if points is None else float(points),
+        grade.get("feedback") or None,
+        tuple(RubricSelection(str(q), str(c)) for q, c in grade.get("levels") or ()),
+    )
+
+
+def values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
     """ "7/10 and feedback", "rubric levels", "no grade" — a working grade as the teacher reads it."""
     parts = []
     if grade.get("points") is not None:
@@ -397,15 +432,16 @@ def _values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
     return " and ".join(parts) if parts else "no grade"
 
 
-def _saved_text(after: Mapping[str, Any], assignment: Assignment, student: str) -> str:
-    """What Graph holds after the save (read back by the outbox), for whom."""
-    saved = _values_text(working_grade(after), assignment.max_points)
+def _saved_text(after: Mapping[str, Any], assignment: Assignment, student: str, next_screen: Screen) -> str:
+    """What Graph holds after the save, for whom — and who is next, so the banner is not read as theirs."""
+    saved = values_text(working_grade(after), assignment.max_points)
     saved = "the grade" if saved == "no grade" else saved
-    return f"Saved {saved} for {student} as a draft. Students see it only after you return it."
+    following = f" Next: {next_screen.student_name}." if isinstance(next_screen, GradingView) else ""
+    return f"Saved {saved} for {student} as a draft; students see it only after you return it.{following}"
 
 
 def _grade_text(view: GradingView) -> str:
-    return _values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
+    return values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
 
 
 def _failure_text(entry: OutboxEntry) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflict
 from bot.grading.rules import InvalidGradeError, TypedGrade
-from bot.grading.session import GradingSession
+from bot.grading.session import GradingSession, GradingView, Screen
+from bot.grading.shown import ShownCards
 from bot.grading.views import (
     confirm_view_card,
     conflict_view_card,
@@ -14,7 +15,7 @@ from bot.grading.views import (
     undo_conflict_view_card,
 )
 from bot.kernel.router import Context, Router
-from bot.kernel.turn import CardReply, Reply, TextReply
+from bot.kernel.turn import Card, CardReply, NewCardReply, Reply, TextReply, Updates
 from cards.blocks import ActionDataError, Banner
 from cards.general import error_card
 from cards.grading import (
@@ -24,9 +25,11 @@ from cards.grading import (
     ResolveConflictAction,
     ReturnAction,
     ReturnAllAction,
+    ShowGradingAction,
     SkipAction,
     UndoAction,
     parse_feedback,
+    superseded_card,
 )
 from cards.lists import OpenGradingAction, ungraded_page_card
 from graph.client import SubmissionRef
@@ -37,11 +40,13 @@ class GradingHandlers:
         self._session = session
         self._grading = grading
         self._education = session.education
+        self._shown = ShownCards()
 
     def register(self, router: Router) -> None:
         router.command("grade", self.grade_command)
         router.command("undo", self.undo_command)
-        router.action(OpenGradingAction, self.open)
+        router.action(OpenGradingAction, self.open_below)
+        router.action(ShowGradingAction, self.open)
         router.action(GradeAction, self.save, invalid=self.invalid_grade)
         router.action(SkipAction, self.skip)
         router.action(ReturnAction, self.step)
@@ -66,7 +71,7 @@ class GradingHandlers:
                 return CardReply(ungraded_page_card([], 0, "all your classes", context.tz, context.now))
             first = items[0]
             screen = await self._session.open(context.teacher, first.education_class.id, first.assignment.id)
-            return CardReply(screen_card(screen, context.tz, context.now))
+            return self._show(context, screen, screen_card(screen, context.tz, context.now), below=True)
         assignments: dict[tuple[str, str], str] = {}
         for item in items:
             if wanted in item.assignment.display_name.casefold():
@@ -79,7 +84,7 @@ class GradingHandlers:
             names = ", ".join(sorted(set(assignments.values()))[:10])
             return TextReply(f"Several assignments match: {names}. Type more of the name.")
         screen = await self._session.open(context.teacher, *chosen)
-        return CardReply(screen_card(screen, context.tz, context.now))
+        return self._show(context, screen, screen_card(screen, context.tz, context.now), below=True)
 
     async def undo_command(self, context: Context, _: str) -> Reply:
         if context.conversation.is_shared:
@@ -88,11 +93,19 @@ class GradingHandlers:
 
     # Card actions --------------------------------------------------------------------------------------------------
 
-    async def open(self, context: Context, payload: OpenGradingAction) -> Reply:
+    async def open_below(self, context: Context, payload: OpenGradingAction) -> Reply:
+        """Grade from a list (or a digest): the grading card opens below; the list stays as it was."""
         screen = await self._session.open(
             context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
         )
-        return CardReply(screen_card(screen, context.tz, context.now))
+        return self._show(context, screen, screen_card(screen, context.tz, context.now), below=True)
+
+    async def open(self, context: Context, payload: ShowGradingAction) -> Reply:
+        """Back to grading in place of this card (Cancel on a confirm step)."""
+        screen = await self._session.open(
+            context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
+        )
+        return self._show(context, screen, screen_card(screen, context.tz, context.now))
 
     async def save(self, context: Context, payload: GradeAction) -> Reply:
         ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
@@ -108,12 +121,13 @@ class GradingHandlers:
             )
         except InvalidGradeError as exc:
             screen = await self._session.open(context.teacher, *ref)
-            return CardReply(
-                screen_card(screen, context.tz, context.now, status=Banner.error(exc.message), entered=payload)
+            status = Banner.error(exc.message)
+            return self._show(
+                context, screen, screen_card(screen, context.tz, context.now, status=status, entered=payload)
             )
         if isinstance(result, Conflict):
-            return CardReply(conflict_view_card(result, payload, context.tz, context.now))
-        return CardReply(outcome_card(result, context.tz, context.now))
+            return self._show(context, result.view, conflict_view_card(result, payload, context.tz, context.now))
+        return self._show(context, result.screen, outcome_card(result, context.tz, context.now))
 
     async def invalid_grade(self, context: Context, error: ActionDataError) -> Reply:
         """Bad input on a grading card: show the grading card again with the message, if its ids are sound."""
@@ -133,13 +147,13 @@ class GradingHandlers:
             opened.class_id, opened.assignment_id, opened.submission_id, None, feedback, (), None, False, ""
         )
         status = Banner.error(error.message)
-        return CardReply(screen_card(screen, context.tz, context.now, status=status, entered=entered))
+        return self._show(context, screen, screen_card(screen, context.tz, context.now, status=status, entered=entered))
 
     async def skip(self, context: Context, payload: SkipAction) -> Reply:
         screen = await self._session.open(
             context.teacher, payload.class_id, payload.assignment_id, after=payload.submission_id
         )
-        return CardReply(screen_card(screen, context.tz, context.now))
+        return self._show(context, screen, screen_card(screen, context.tz, context.now))
 
     async def step(self, context: Context, payload: ReturnAction | ReassignAction | ExcuseAction) -> Reply:
         result = await self._grading.act(
@@ -150,7 +164,7 @@ class GradingHandlers:
             nonce=payload.nonce,
             card=context.card_ref,
         )
-        return _outcome_or_confirm(context, result)
+        return self._outcome_or_confirm(context, result)
 
     async def return_all(self, context: Context, payload: ReturnAllAction) -> Reply:
         result = await self._grading.return_all(
@@ -162,14 +176,15 @@ class GradingHandlers:
             nonce=payload.nonce,
             card=context.card_ref,
         )
-        return _outcome_or_confirm(context, result)
+        return self._outcome_or_confirm(context, result)
 
     async def resolve_conflict(self, context: Context, payload: ResolveConflictAction) -> Reply:
         if payload.choice == "theirs":
             screen = await self._session.open(
                 context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
             )
-            return CardReply(screen_card(screen, context.tz, context.now, status=Banner.good("Kept the saved grade.")))
+            kept = screen_card(screen, context.tz, context.now, status=Banner.good("Kept the saved grade."))
+            return self._show(context, screen, kept)
         # Over exactly the grade the conflict card showed; a card from before `knownModified` was carried replaces
         # whatever is there, as it always did.
         shown = payload.known_modified
@@ -197,11 +212,47 @@ class GradingHandlers:
         if outcome is None:
             return TextReply("There is no saved grade of yours to undo.")
         if isinstance(outcome, UndoConflict):
-            return CardReply(undo_conflict_view_card(outcome, context.tz, context.now))
-        return CardReply(outcome_card(outcome, context.tz, context.now))
+            return self._show(context, outcome.view, undo_conflict_view_card(outcome, context.tz, context.now))
+        stale: Updates = ()
+        if outcome.stale_card is not None and outcome.stale_card != context.turn.reply_to_id:
+            view = outcome.screen
+            name = view.student_name if isinstance(view, GradingView) else "the student"
+            resume = ShowGradingAction(view.education_class.id, view.assignment.id)
+            note = f"You undid the save this card reported for {name}; the card below shows the grade now."
+            stale = ((outcome.stale_card, superseded_card(note, resume)),)
+            self._shown.show(context.teacher.aad_object_id, None, outcome.stale_card)
+        below = not context.turn.is_action  # the `undo` command: a new message
+        return self._show(context, outcome.screen, outcome_card(outcome, context.tz, context.now), below, stale)
+
+    # Cards shown ---------------------------------------------------------------------------------------------------
+
+    def _outcome_or_confirm(self, context: Context, result: Outcome | Confirm) -> Reply:
+        if isinstance(result, Confirm):
+            return self._show(context, result.screen, confirm_view_card(result))
+        return self._show(context, result.screen, outcome_card(result, context.tz, context.now))
+
+    def _show(
+        self, context: Context, screen: Screen, card: Card, below: bool = False, also: Updates = ()
+    ) -> CardReply | NewCardReply:
+        """`card` in place of the pressed one (or `below` it, as a new message); in the 1:1 chat an older card that
+        showed the same submission is rewritten to say it is out of date, so its buttons can't act on old data."""
+        if context.conversation.is_shared:
+            return NewCardReply(card, updates=also) if below else CardReply(card, updates=also)
+        teacher = context.teacher.aad_object_id
+        shown = screen.submission.id if isinstance(screen, GradingView) else None
+        if below:
+            older = self._shown.current(teacher, shown)
+
+            def posted(activity_id: str) -> None:
+                self._shown.show(teacher, shown, activity_id)
+
+            return NewCardReply(card, updates=(*also, *_superseded(older, screen)), posted=posted)
+        older = self._shown.show(teacher, shown, context.turn.reply_to_id)
+        return CardReply(card, updates=(*also, *_superseded(older, screen)))
 
 
-def _outcome_or_confirm(context: Context, result: Outcome | Confirm) -> Reply:
-    if isinstance(result, Confirm):
-        return CardReply(confirm_view_card(result))
-    return CardReply(outcome_card(result, context.tz, context.now))
+def _superseded(older: str | None, screen: Screen) -> Updates:
+    if older is None or not isinstance(screen, GradingView):
+        return ()
+    note = f"A newer card for {screen.student_name} is below: use that one."
+    return ((older, superseded_card(note)),)

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.grading.session import GradingSession
+from bot.grading.grading import values_text
+from bot.grading.rules import working_grade
+from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.views import screen_card
 from bot.kernel.errors import SignInRequiredError, UserError
 from bot.kernel.turn import DeliveryError, Teacher
@@ -56,7 +58,7 @@ class SettledNotices:
         teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self._providers(entry.tenant_id, entry.teacher_id))
         try:
             screen = await self._session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
-            card = screen_card(screen, tz, self._clock(), status=_banner(entry))
+            card = screen_card(screen, tz, self._clock(), status=_banner(entry, screen))
             await self._teams.update_card(conversation.reference, str(activity_id), card)
         except UserError as exc:  # the submission or the teacher's access is gone: nothing left to show
             log.info("no card update for outbox entry %s: %s", entry.id, type(exc).__name__)
@@ -66,12 +68,15 @@ class SettledNotices:
         return True
 
 
-def _banner(entry: OutboxEntry) -> Banner:
+def _banner(entry: OutboxEntry, screen: Screen) -> Banner:
+    """What became of the write, naming whose grade and which value (a card in the teacher's own 1:1 chat)."""
     undo = "undoes" in entry.payload
+    student = screen.student_name if isinstance(screen, GradingView) else "the student"
     if entry.status == "done":
         if undo:
-            return Banner.good("Undone in Teams Assignments: the grade is back to what it was before your save.")
-        return Banner.good("Saved to Teams Assignments. Students see it only after you return it.")
+            grade = values_text(working_grade((entry.result or {}).get("after") or {}), screen.assignment.max_points)
+            return Banner.good(f"Undone in Teams Assignments: {student}'s grade is back to {grade}.")
+        return Banner.good(f"Saved to Teams Assignments for {student}. Students see it only after you return it.")
     if entry.status == "conflict":
         if undo:
             return Banner.error("Not undone: the grade changed after your save. Check it before you change it.")

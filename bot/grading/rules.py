@@ -45,7 +45,11 @@ def check_points(points: Decimal, max_points: float | None) -> None:
     if max_points is None:
         raise InvalidGradeError("This assignment has no points. Enter feedback only.")
     if points < 0 or points > Decimal(str(max_points)):
-        raise InvalidGradeError(f"Points must be between 0 and {format_points(max_points)}.")
+        most = format_points(max_points)
+        raise InvalidGradeError(
+            f"{format_points(points)} is more than this assignment's {most} points: nothing was saved. "
+            f"Points must be between 0 and {most}."
+        )
 
 
 def check_levels(levels: tuple[RubricSelection, ...], rubric: Rubric | None) -> None:

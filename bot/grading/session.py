@@ -43,6 +43,8 @@ class AllGraded:
 
 
 Screen = GradingView | AllGraded
+Known = tuple[EducationClass, Assignment]
+"""The class (teacher checked) and assignment a use-case has just read, so the next screen need not read them again."""
 
 
 class GradingSession:
@@ -69,18 +71,31 @@ class GradingSession:
         submission_id: str | None = None,
         *,
         after: str | None = None,
+        known: Known | None = None,
+        listed: tuple[list[Submission], str] | None = None,
     ) -> Screen:
-        """The grading screen: the given submission, else the next one waiting (after `after`, oldest first)."""
-        education_class, assignment = await self.assignment(teacher, class_id, assignment_id)
+        """The grading screen: the given submission, else the next one waiting (after `after`, oldest first).
+
+        `known` is the class and assignment just read; `listed` the assignment's submissions read while a save of one
+        of them (named) was written — that one counts as graded, not returned."""
+        education_class, assignment = known or await self.assignment(teacher, class_id, assignment_id)
         client = self.education.client(teacher)
-        submissions, students = await asyncio.gather(
-            client.list_submissions(class_id, assignment_id), self.education.students(client, class_id)
-        )
+        if listed is None:
+            submissions, students = await asyncio.gather(
+                client.list_submissions(class_id, assignment_id), self.education.students(client, class_id)
+            )
+        else:
+            submissions, students = listed[0], await self.education.students(client, class_id)
+        saved = listed[1] if listed else None
+
+        def state(submission: Submission) -> GradingState:
+            return GradingState.GRADED_NOT_RETURNED if submission.id == saved else grading_state(submission)
+
         waiting = sorted(
-            (s for s in submissions if grading_state(s) is GradingState.NEEDS_GRADING),
+            (s for s in submissions if state(s) is GradingState.NEEDS_GRADING),
             key=lambda s: (s.submitted_at.timestamp() if s.submitted_at else float("inf"), s.id),
         )
-        returnable = sum(1 for s in submissions if grading_state(s) is GradingState.GRADED_NOT_RETURNED)
+        returnable = sum(1 for s in submissions if state(s) is GradingState.GRADED_NOT_RETURNED)
         target = submission_id
         if target is None:
             ids = [s.id for s in waiting]

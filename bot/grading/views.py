@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.grading.grading import Confirm, Conflict, Outcome, UndoConflict
+from bot.grading.grading import Confirm, Conflict, Outcome, UndoConflict, grade_values
 from bot.grading.session import AllGraded, GradingView, Screen
 from cards.blocks import Banner, Card, GradeValues, new_nonce
 from cards.grading import (
@@ -23,7 +21,6 @@ from cards.grading import (
     grading_card,
     undo_conflict_card,
 )
-from graph.models import RubricSelection
 
 _TONES = {"good": Banner.good, "attention": Banner.error, "warning": Banner.warning}
 
@@ -34,7 +31,7 @@ def screen_card(
     now: datetime,
     *,
     status: Banner | None = None,
-    entered: GradeAction | None = None,
+    entered: GradeAction | GradeValues | None = None,
     undo: UndoAction | None = None,
 ) -> Card:
     """The grading card for a submission, or "all graded" for the assignment."""
@@ -51,7 +48,7 @@ def view_card(
     now: datetime,
     *,
     status: Banner | None = None,
-    entered: GradeAction | None = None,
+    entered: GradeAction | GradeValues | None = None,
     undo: UndoAction | None = None,
 ) -> Card:
     if status is None and view.pending:
@@ -80,7 +77,7 @@ def outcome_card(outcome: Outcome, tz: ZoneInfo, now: datetime) -> Card:
     """The next screen with a banner about what happened, and Undo for a save that just landed."""
     status = _TONES[outcome.tone](outcome.message) if outcome.message else None
     undo = UndoAction(new_nonce(), outcome.undo) if outcome.undo is not None else None
-    return screen_card(outcome.screen, tz, now, status=status, undo=undo)
+    return screen_card(outcome.screen, tz, now, status=status, undo=undo, entered=outcome.entered)
 
 
 def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime) -> Card:
@@ -94,22 +91,12 @@ def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime)
         view.assignment,
         view.submission,
         view.student_name,
-        yours=_values(conflict.mine),
-        restores=_values(conflict.restores),
+        yours=grade_values(conflict.mine),
+        restores=grade_values(conflict.restores),
         changed_by=conflict.changed_by,
         tz=tz,
         now=now,
         undo_anyway=anyway,
-    )
-
-
-def _values(grade: Mapping[str, Any]) -> GradeValues:
-    """A `working_grade` dict as the cards' GradeValues."""
-    points = grade.get("points")
-    return GradeValues(
-        None if points is None else float(points),
-        grade.get("feedback") or None,
-        tuple(RubricSelection(str(q), str(c)) for q, c in grade.get("levels") or ()),
     )
 
 
@@ -133,7 +120,7 @@ def confirm_view_card(confirm: Confirm) -> Card:
     screen = confirm.screen
     if confirm.kind == "returnAll":
         action = ReturnAllAction(screen.education_class.id, screen.assignment.id, False, confirm.count, nonce)
-        return confirm_card(action, screen.assignment)
+        return confirm_card(action, screen.assignment, released=confirm.released)
     assert isinstance(screen, GradingView)
     ids = (screen.education_class.id, screen.assignment.id, screen.submission.id)
     single: ReturnAction | ReassignAction | ExcuseAction

@@ -5,6 +5,7 @@ conflicts when applied, not only when typed), return / return for revision / exc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +17,17 @@ from bot.outbox.queue import GiveUpError, Result, RetryLaterError, seconds
 from bot.school.progress import has_unreturned_grade
 from graph.client import EducationClient, FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch, SubmissionRef
 from graph.errors import GraphThrottledError, GraphUnavailableError
-from graph.models import Outcomes, RubricSelection, Submission, SubmissionStatus, format_datetime, parse_datetime
+from graph.models import (
+    FeedbackOutcome,
+    Outcomes,
+    PointsOutcome,
+    RubricOutcome,
+    RubricSelection,
+    Submission,
+    SubmissionStatus,
+    format_datetime,
+    parse_datetime,
+)
 from storage.records import OutboxEntry
 from storage.store import Store
 
@@ -122,6 +133,8 @@ class GradeWrites:
             entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
         )
         outcomes = submission.outcomes or Outcomes()
+        if submission.status is SubmissionStatus.EXCUSED:
+            raise GiveUpError("This student is excused from the assignment, so there is nothing to grade.")
         returned = submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes)
         if "undoes" in entry.payload and returned:
             raise GiveUpError("the grade was returned to the student meanwhile")
@@ -159,13 +172,16 @@ class GradeWrites:
             patches.append(FeedbackPatch(ref, outcomes.feedback.id, None))
         if not patches:
             return {"before": snapshot(outcomes, submission), "after": snapshot(outcomes, submission)}
+        after = outcomes
         for settled in await client.patch_outcomes_many(patches):
-            if settled.error is not None:
-                raise settled.error
-        after = await client.get_submission(
-            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
-        )
-        return {"before": snapshot(outcomes, submission), "after": snapshot(after.outcomes, after)}
+            match settled.unwrap():  # Graph answers each PATCH with the outcome as it now is
+                case PointsOutcome() as written_points:
+                    after = dataclasses.replace(after, points=written_points)
+                case FeedbackOutcome() as written_feedback:
+                    after = dataclasses.replace(after, feedback=written_feedback)
+                case RubricOutcome() as written_rubric:
+                    after = dataclasses.replace(after, rubric=written_rubric)
+        return {"before": snapshot(outcomes, submission), "after": snapshot(after, submission)}
 
     async def _act(self, client: EducationClient, entry: OutboxEntry) -> Result:
         before = await client.get_submission(

@@ -5,7 +5,7 @@ bot/teams translates botbuilder activities into these; nothing else in Gradebot 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, Protocol
@@ -79,11 +79,31 @@ class CardRef:
         return {"conversationId": self.conversation_id, "activityId": self.activity_id, "shared": self.shared}
 
 
+Updates = tuple[tuple[str, Card], ...]
+"""Other cards the bot posted in this 1:1 chat to rewrite, as (activity id, card): ones this turn made out of date."""
+
+
 @dataclass(frozen=True, slots=True)
 class CardReply:
-    """Send (message) or replace in place (invoke) with this card."""
+    """Send (message) or replace in place (invoke) with this card; in a 1:1 chat also rewrite `updates`."""
 
     card: Card
+    updates: Updates = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewCardReply:
+    """Post `card` as a new message below and leave the card whose button was pressed in place (lists stay lists):
+    the invoke is answered with `keep` (that card, refreshed) or, without it, with `note`, which leaves it unchanged.
+    A message turn just sends `card`. In a shared conversation `card` replaces the pressed card for the presser only,
+    as any invoke answer does: posting it would show it to everyone there."""
+
+    card: Card
+    keep: Card | None = None
+    note: str = "Opened below."
+    updates: Updates = ()
+    posted: Callable[[str], None] | None = field(default=None, compare=False)
+    """Told the new message's activity id once it is posted (1:1 chats only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +127,7 @@ class PreconditionFailedReply:
     message: str = "Gradebot could not use your Teams sign-in. Sign in with the button instead."
 
 
-Reply = CardReply | TextReply | SignInReply | PreconditionFailedReply
+Reply = CardReply | NewCardReply | TextReply | SignInReply | PreconditionFailedReply
 
 
 @dataclass(frozen=True, slots=True)

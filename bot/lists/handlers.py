@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from bot.kernel.errors import NotAClassTeamError, NotATeacherError, SignInRequiredError
 from bot.kernel.router import Context, Router
-from bot.kernel.turn import CardReply, Reply, TextReply
+from bot.kernel.turn import CardReply, NewCardReply, Reply, TextReply
 from bot.school.service import EducationService
-from cards.general import help_card, refusal_card
+from cards.general import OpenUngradedAction, help_card, refusal_card
 from cards.lists import (
     PickClassAction,
     RefreshableView,
@@ -43,6 +43,7 @@ class ListHandlers:
         router.action(ShowAssignmentsAction, self.show_assignments)
         router.action(ShowWaitingAction, self.show_waiting)
         router.action(ShowUngradedAction, self.show_ungraded)
+        router.action(OpenUngradedAction, self.open_ungraded)
         router.action(RefreshViewAction, self.refresh)
 
     # Commands ----------------------------------------------------------------------------------------------------
@@ -117,6 +118,11 @@ class ListHandlers:
 
     async def show_ungraded(self, context: Context, payload: ShowUngradedAction) -> Reply:
         return await self._ungraded_view(context, payload.class_id, payload.page)
+
+    async def open_ungraded(self, context: Context, payload: OpenUngradedAction) -> Reply:
+        """From the help (welcome) card: the list opens below it, never in its place."""
+        reply = await self._ungraded_view(context, payload.class_id, payload.page)
+        return NewCardReply(reply.card) if isinstance(reply, CardReply) else reply
 
     async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
         """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""

@@ -26,6 +26,7 @@ from bot.kernel.turn import (
     ConversationInfo,
     ConversationKind,
     Member,
+    NewCardReply,
     PreconditionFailedReply,
     Reply,
     SignInReply,
@@ -156,11 +157,22 @@ class TeamsTurnIO:
 
 
 def _reply_activity(reply: Reply) -> Activity | None:
-    if isinstance(reply, CardReply):
+    if isinstance(reply, CardReply | NewCardReply):
         return MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
     if isinstance(reply, TextReply):
         return MessageFactory.text(reply.text)
     return None
+
+
+async def _rewrite(context: TurnContext, updates: tuple[tuple[str, Card], ...]) -> None:
+    """Rewrite earlier cards of this 1:1 chat that the turn made out of date; one that is gone is not an error."""
+    for activity_id, card in updates:
+        update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        update.id = activity_id
+        try:
+            await context.update_activity(update)
+        except CONNECTOR_FAILURES as exc:
+            log.info("could not rewrite an out-of-date card %s: %s", activity_id, type(exc).__name__)
 
 
 ClassIdFor = Callable[[TurnContext, str, str | None], Awaitable[str | None]]
@@ -264,6 +276,8 @@ class GradebotBot(Bot):  # type: ignore[misc]
         await self._send(context, reply)
 
     async def _send(self, context: TurnContext, reply: Reply) -> None:
+        if isinstance(reply, CardReply | NewCardReply) and _conversation_kind(context.activity) == "personal":
+            await _rewrite(context, reply.updates)
         if isinstance(reply, SignInReply):
             await context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(self._sign_in_card(reply))))
             return
@@ -272,7 +286,9 @@ class GradebotBot(Bot):  # type: ignore[misc]
             return
         activity = _reply_activity(reply)
         if activity is not None:
-            await context.send_activity(activity)
+            posted = await context.send_activity(activity)
+            if isinstance(reply, NewCardReply) and reply.posted is not None and posted is not None and posted.id:
+                reply.posted(posted.id)
 
     async def _on_installed(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
         """Welcome a teacher once in a new 1:1 chat (Teams sends both installationUpdate and conversationUpdate)."""
@@ -341,10 +357,17 @@ class GradebotBot(Bot):  # type: ignore[misc]
             sign_in_state=str(value.get("state")) if value.get("state") else None,
         )
         reply = await self._handler.handle(turn, TeamsTurnIO(context, conversation.team_id))
+        if isinstance(reply, CardReply | NewCardReply) and not conversation.is_shared:
+            await _rewrite(context, reply.updates)
+        if isinstance(reply, NewCardReply) and not conversation.is_shared:
+            posted = await context.send_activity(_reply_activity(reply))
+            if reply.posted is not None and posted is not None and posted.id:
+                reply.posted(posted.id)
+            reply = CardReply(reply.keep) if reply.keep is not None else TextReply(reply.note)
         await context.send_activity(self._action_response(reply))
 
     def _action_response(self, reply: Reply) -> Activity:
-        if isinstance(reply, CardReply):
+        if isinstance(reply, CardReply | NewCardReply):
             return _card_invoke(reply.card)
         if isinstance(reply, TextReply):
             return _action_response(200, MESSAGE_TYPE, reply.text)

@@ -9,7 +9,7 @@ from app import PARTS
 from sandbox.directory import SchoolClass, User
 from sandbox.school import Assignment, FeedbackOutcome, PointsOutcome, RubricOutcome, Submission
 from tests.bot.activities import card_action
-from tests.bot.conftest import World, actions_of, invoke_card
+from tests.bot.conftest import World, actions_of
 
 
 def assignment_named(world: World, school_class: SchoolClass, name: str) -> Assignment:
@@ -50,7 +50,17 @@ async def open_grading(
         data["submissionId"] = submission_id
     status, body = await world.post(card_action(user, "openGrading", data, world.sandbox.connector_url))
     assert status == 200, body
-    return invoke_card(body)
+    return opened_below(world, body)
+
+
+def opened_below(world: World, body: Any) -> dict[str, Any]:
+    """The card a button opened as a new message below its own card (which the invoke answer left unchanged)."""
+    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.activity.message", body
+    sent = [a for a in world.sandbox.connector.activities if a.operation in ("send", "reply")]
+    assert sent, "no new message was posted"
+    attachments = (sent[-1].activity or {}).get("attachments") or []
+    assert len(attachments) == 1, sent[-1]
+    return dict(attachments[0]["content"])
 
 
 def shown_submission_id(card: dict[str, Any]) -> str:

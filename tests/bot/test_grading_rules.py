@@ -16,10 +16,12 @@ def test_check_points_against_the_maximum() -> None:
     check_points(Decimal("12.5"), 12.5)
     with pytest.raises(InvalidGradeError) as caught:
         check_points(Decimal("20.01"), 20.0)
-    assert caught.value.message == "Points must be between 0 and 20."
+    assert caught.value.message == (
+        "20.01 is more than this assignment's 20 points: nothing was saved. Points must be between 0 and 20."
+    )
     with pytest.raises(InvalidGradeError) as caught:
         check_points(Decimal(11), 10.5)
-    assert caught.value.message == "Points must be between 0 and 10.5."
+    assert caught.value.message.endswith("Points must be between 0 and 10.5.")
     with pytest.raises(InvalidGradeError, match="no points"):
         check_points(Decimal(1), None)
 

@@ -122,7 +122,8 @@ async def test_a_slow_graph_gets_a_saving_card_within_the_invoke_budget_then_the
             break
         await asyncio.sleep(0.1)
     assert updates and updates[-1].activity_id == card_activity.activity_id
-    assert "Saved to Teams Assignments" in card_text(updates[-1].activity)
+    student = world.school.directory.users[world.school.submission(bio.id, worksheet.id, target).student_id]
+    assert f"Saved to Teams Assignments for {student.display_name}." in card_text(updates[-1].activity)
     grade = points_of(world.school.submission(bio.id, worksheet.id, target)).points
     assert grade is not None and grade.points == 5
 

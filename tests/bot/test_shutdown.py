@@ -134,7 +134,7 @@ async def test_sigterm_finishes_the_turn_hands_back_the_write_in_flight_and_exit
                 return response.status_code, response.json()
 
             data = {"classId": bio.id, "assignmentId": worksheet.id}
-            status, body = await post(card_action(rosa, "openGrading", data, sandbox.connector_url))
+            status, body = await post(card_action(rosa, "showGrading", data, sandbox.connector_url))
             assert status == 200, body
             card = invoke_card(body)
             target = shown_submission_id(card)

@@ -139,6 +139,8 @@ def test_the_cards_define_exactly_the_contract_verbs() -> None:
         "showAssignments",
         "showUngraded",
         "showWaiting",
+        "openUngraded",  # issue 12 (4): from the help card, the list opens below it
+        "showGrading",  # issue 12 (4): back to grading in place (Cancel); `openGrading` opens below
         "refreshView",
         "openGrading",
         "grade",

@@ -9,6 +9,7 @@ import pytest
 
 from cards.general import (
     DEFAULT_COMMANDS,
+    OpenUngradedAction,
     SignInAction,
     error_card,
     help_card,
@@ -16,7 +17,7 @@ from cards.general import (
     sign_in_card,
     signed_out_card,
 )
-from cards.lists import ShowAssignmentsAction, ShowUngradedAction
+from cards.lists import ShowAssignmentsAction
 from tests.cards import fixtures as fx
 from tests.cards.schema import assert_valid_card
 from tests.cards.walk import card_data, of_type, parse_action, press_and_parse, texts, verbs
@@ -30,9 +31,9 @@ def test_help_card_lists_every_command_with_buttons() -> None:
     assert {"help", "classes", "assignments", "ungraded", "grade [assignment]", "undo", "signout"} <= {
         fact["title"] for fact in facts
     }
-    assert press_and_parse(built, "Ungraded work") == ShowUngradedAction(fx.CLASS_ID, 0)
+    assert press_and_parse(built, "Ungraded work") == OpenUngradedAction(fx.CLASS_ID, 0)
     assert press_and_parse(built, "Assignments") == ShowAssignmentsAction(fx.CLASS_ID)
-    assert verbs(help_card()) == ["showUngraded"]  # no class known: no Assignments shortcut
+    assert verbs(help_card()) == ["openUngraded"]  # no class known: no Assignments shortcut; the list opens below
 
 
 def test_help_card_says_first_what_it_did_not_understand() -> None:

@@ -19,6 +19,7 @@ from cards.grading import (
     ResolveConflictAction,
     ReturnAction,
     ReturnAllAction,
+    ShowGradingAction,
     SkipAction,
     UndoAction,
     all_graded_card,
@@ -28,7 +29,6 @@ from cards.grading import (
     parse_points,
     undo_conflict_card,
 )
-from cards.lists import OpenGradingAction
 from graph.models import RubricSelection, Submission
 from tests.cards import fixtures as fx
 from tests.cards.schema import assert_valid_card
@@ -83,8 +83,9 @@ def test_points_grading_card() -> None:
     assert "Current grade: 15.5/20 + feedback (draft: the student hasn't seen it)." in text
 
     (points,) = [node for node in of_type(built, "Input.Number") if node["id"] == "points"]
-    assert points["min"] == 0 and points["max"] == 20
-    assert points["label"] == "Points (out of 20)"
+    # Issue 12 (1): no min/max a client could clamp 150 to 20 with; the bound is in the label, the server checks.
+    assert "min" not in points and "max" not in points
+    assert points["label"] == "Points (0–20)"
     assert points["errorMessage"] == "Enter points from 0 to 20."
     assert points["value"] == 15.5
     (feedback,) = of_type(built, "Input.Text")
@@ -235,14 +236,14 @@ def test_confirm_cards_say_exactly_what_happens() -> None:
     )
     assert "Return to Ada Lovelace: 18/20 and your feedback become visible to the student." in texts(returning)
     assert press_and_parse(returning, "Yes, return") == ReturnAction(*ids, True, fx.NONCE)
-    assert press_and_parse(returning, "Cancel") == OpenGradingAction(*ids)
+    assert press_and_parse(returning, "Cancel") == ShowGradingAction(*ids)  # back in place, not a new message
 
     all_of_them = confirm_card(ReturnAllAction(fx.CLASS_ID, fx.ASSIGNMENT_ID, False, 7, fx.NONCE), assignment)
     assert "Return 7 graded submissions of Essay 1: Cells" in texts(all_of_them)
     assert press_and_parse(all_of_them, "Yes, return all") == ReturnAllAction(
         fx.CLASS_ID, fx.ASSIGNMENT_ID, True, 7, fx.NONCE
     )
-    assert press_and_parse(all_of_them, "Cancel") == OpenGradingAction(fx.CLASS_ID, fx.ASSIGNMENT_ID)
+    assert press_and_parse(all_of_them, "Cancel") == ShowGradingAction(fx.CLASS_ID, fx.ASSIGNMENT_ID)
 
     excusing = confirm_card(
         ExcuseAction(*ids, False, fx.NONCE), assignment, student_name="Ada Lovelace", warning="It is late."
@@ -387,7 +388,7 @@ def test_the_undo_conflict_card_shows_all_three_grades_and_who_changed_it() -> N
     assert "14/20" in text and "My feedback" in text and "19/20" in text and "Their feedback" in text
     assert "Undo would put back" in text and "No points" in text
     assert press_and_parse(built, "Undo anyway") == anyway
-    assert press_and_parse(built, "Keep the current grade") == OpenGradingAction(
+    assert press_and_parse(built, "Keep the current grade") == ShowGradingAction(
         fx.CLASS_ID, fx.ASSIGNMENT_ID, fresh.id
     )
 
@@ -409,6 +410,7 @@ def grade_data(**changes: object) -> dict[str, object]:
 
 
 ROUND_TRIPS: list[ActionPayload] = [
+    ShowGradingAction(CLASS, ASSIGNMENT, SUBMISSION),
     SkipAction(CLASS, ASSIGNMENT, SUBMISSION),
     ReturnAction(CLASS, ASSIGNMENT, SUBMISSION, False, NONCE),
     ReassignAction(CLASS, ASSIGNMENT, SUBMISSION, True, NONCE),
@@ -624,3 +626,51 @@ def test_other_grading_verbs_refuse_bad_inputs(verb: str, data: Any) -> None:
 def test_parse_points_empty_is_none() -> None:
     assert parse_points(None) is None
     assert parse_points("  ") is None
+
+
+def test_save_is_the_primary_action_and_risky_ones_are_destructive() -> None:
+    """Issue 12 (6): Save grade is styled positive; Return all graded, Return for revision and Excuse destructive."""
+    built = points_card()
+    assert button(built, "Save grade")["style"] == "positive"
+    for title in ("Return all graded (4)", "Return for revision", "Excuse"):
+        assert button(built, title)["style"] == "destructive", title
+    assert "style" not in button(built, "Skip") and "style" not in button(built, "Return")
+    pending = all_graded_card(fx.assignment(), fx.education_class(), 5, nonce=fx.NONCE)
+    assert button(pending, "Return all graded (5)")["style"] == "destructive"
+    ids = (fx.CLASS_ID, fx.ASSIGNMENT_ID, "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
+    excusing = confirm_card(ExcuseAction(*ids, False, fx.NONCE), fx.assignment(), student_name="Ada Lovelace")
+    assert button(excusing, "Yes, excuse")["style"] == "destructive"
+
+
+def test_return_all_confirmation_lists_each_student_and_the_grade_released() -> None:
+    """Issue 12 (1): the confirmation names who gets which grade, not only a count."""
+    released = [("Grace Hopper", GradeValues(18.0, "Well done")), ("Ada Lovelace", GradeValues(7.5, None))]
+    built = confirm_card(
+        ReturnAllAction(fx.CLASS_ID, fx.ASSIGNMENT_ID, False, 2, fx.NONCE), fx.assignment(), released=released
+    )
+    assert_valid_card(built)
+    (listed,) = of_type(built, "FactSet")
+    assert [(f["title"], f["value"]) for f in listed["facts"]] == [
+        ("Ada Lovelace", "7.5/20"),
+        ("Grace Hopper", "18/20 + feedback"),
+    ]
+
+
+def test_return_all_confirmation_for_300_students_stays_within_a_message() -> None:
+    released = [(f"Student number {n:03d} with a rather long name", GradeValues(n % 20, "x")) for n in range(300)]
+    built = confirm_card(
+        ReturnAllAction(fx.CLASS_ID, fx.ASSIGNMENT_ID, False, 300, fx.NONCE), fx.assignment(), released=released
+    )
+    assert_valid_card(built)
+    assert card_size(built) <= MAX_CARD_BYTES
+    (listed,) = of_type(built, "FactSet")
+    assert len(listed["facts"]) == 300  # all of them fit: the list is one compact FactSet
+
+
+def test_undo_keeps_what_was_typed_in_the_fields() -> None:
+    """Issue 12 (8): the fields can show other values than the grade now saved (what the teacher typed)."""
+    built = points_card(entered=GradeValues(8.0, "Typed before undo"))
+    (points,) = of_type(built, "Input.Number")
+    (feedback,) = of_type(built, "Input.Text")
+    assert points["value"] == 8.0 and feedback["value"] == "Typed before undo"
+    assert "Current grade: 15.5/20 + feedback" in texts(built)  # the summary still says what Graph holds

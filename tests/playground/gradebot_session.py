@@ -258,6 +258,21 @@ async def press(
     return answered
 
 
+async def open_below(
+    parts: Parts, conversation: str, message_id: str, card: Mapping[str, Any], verb: str
+) -> tuple[dict[str, Any], str]:
+    """Press a button that opens a view as a new message below its card (which stays as it was): the new card and
+    its message id."""
+    action = find_execute_action(card, verb)
+    if action is None:
+        raise SessionError(f"no {verb!r} button on the card: {card_texts(card)}")
+    body = await parts.playground.invoke(conversation, message_id, verb, dict(action.get("data") or {}))
+    if not isinstance(body, dict) or body.get("type") != "application/vnd.microsoft.activity.message":
+        raise SessionError(f"{verb}: the pressed card was not left in place: {body!r}")
+    event = await parts.playground.wait_for_bot_message(conversation, has_card)
+    return Playground.cards(event)[0], Playground.message_id(event)
+
+
 async def grading_session(parts: Parts) -> dict[str, Any]:
     pg = parts.playground
     config = await pg.config()
@@ -288,28 +303,28 @@ async def grading_session(parts: Parts) -> dict[str, Any]:
     result["first"] = first
 
     # b. open the first submission, save a grade: the card answered says Saved and shows the next submission
-    opened = await press(parts, chat, list_message, list_card, "openGrading")
+    opened, opened_message = await open_below(parts, chat, list_message, list_card, "openGrading")
     points_input = input_named(opened, "points") or {}
-    max_points = float(points_input.get("max", 10))
+    max_points = float(str(points_input.get("label", "(0–10)")).rpartition("–")[2].rstrip(")"))
     points = round(max_points * 0.85 * 2) / 2
     points_text = f"{points:g}"
     result["opened"] = summary(opened) | {"maxPoints": max_points}
-    saved = await press(parts, chat, list_message, opened, "grade", points=points_text, feedback=FEEDBACK)
+    saved = await press(parts, chat, opened_message, opened, "grade", points=points_text, feedback=FEEDBACK)
     result["saved"] = summary(saved) | {"points": points, "feedback": FEEDBACK}
 
     # c. the sandbox has the grade, written as Rosa, not yet visible to the student
     result["afterSave"] = await submission_truth(parts, first)
 
     # d. back to the graded submission (its Grade button again), Return, confirm
-    reopened = await press(parts, chat, list_message, list_card, "openGrading")
+    reopened, reopened_message = await open_below(parts, chat, list_message, list_card, "openGrading")
     result["reopened"] = summary(reopened)
-    confirm = await press(parts, chat, list_message, reopened, "return")
+    confirm = await press(parts, chat, reopened_message, reopened, "return")
     result["confirm"] = summary(confirm) | {
         "returnButtons": [
             (b["title"], (b.get("data") or {}).get("confirmed")) for b in execute_actions(confirm, "return")
         ]
     }
-    returned = await press(parts, chat, list_message, confirm, "return")
+    returned = await press(parts, chat, reopened_message, confirm, "return")
     result["returned"] = summary(returned)
     result["afterReturn"] = await submission_truth(parts, first)
 
@@ -355,7 +370,7 @@ async def grading_session(parts: Parts) -> dict[str, Any]:
         "submissionId": result["saved"]["submission"],
     }
     before = await submission_truth(parts, target)
-    rejected = await press(parts, chat, list_message, saved, "grade", points="abc", feedback=BAD_FEEDBACK)
+    rejected = await press(parts, chat, opened_message, saved, "grade", points="abc", feedback=BAD_FEEDBACK)
     after = await submission_truth(parts, target)
     result["badInput"] = summary(rejected) | {
         "target": target["submissionId"],

@@ -275,14 +275,15 @@ class Soak:
         raise SoakError("Gradebot never answered the session's first message through the connector")
 
     async def open_card(self, session: Session, target: Target) -> dict[str, Any]:
-        """Open the grading card of one submission (as a row of the ungraded list does)."""
+        """Open the grading card of one submission in place of the session's card (`showGrading`: a row of the
+        ungraded list, `openGrading`, would open it as a new message below)."""
         data = {
             "classId": target.school_class.id,
             "assignmentId": target.assignment_id,
             "submissionId": target.submission_id,
         }
         for attempt in range(INVOKE_RETRIES):
-            card = invoke_card(await self.invoke(session.teacher, session, "openGrading", data))
+            card = invoke_card(await self.invoke(session.teacher, session, "showGrading", data))
             saves = card_actions(card, "grade") if card is not None else []
             if card is not None and saves and saves[0]["data"]["submissionId"] == target.submission_id:
                 return card
