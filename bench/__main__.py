@@ -18,6 +18,7 @@ from bench.figures import Figure, Scenario
 
 SCENARIOS = {
     "p1": "bench.p1",
+    "save": "bench.save",
     "size": "bench.size",
 }
 """Scenario name → module (each has TITLE and `async def measure(quick) -> list[Figure]`)."""

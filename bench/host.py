@@ -16,6 +16,8 @@ import httpx
 
 from bench.school import SchoolShape, district_school
 from bench.serve import READY_PREFIX
+from bot.settings import Settings
+from graph.connection import GraphHttp, RequestBudget
 from sandbox.app import Sandbox
 from sandbox.faults import FaultPlan
 
@@ -150,3 +152,15 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+def product_http(host: SandboxHost, transport: httpx.AsyncBaseTransport | None = None) -> GraphHttp:
+    """Graph access to the sandbox configured as the product's defaults configure it (bot/settings.py)."""
+    settings = Settings.from_env({})
+    return GraphHttp(
+        host.graph_url,
+        read_timeout=settings.graph_timeout_s,
+        max_concurrency=settings.graph_max_concurrency,
+        budget=RequestBudget(settings.graph_request_budget),
+        transport=transport,
+    )

@@ -8,6 +8,7 @@ calls × 100 ms, the least it could take (the quick ratio is a floor)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -18,14 +19,13 @@ from typing import TypeVar
 import httpx
 
 from bench.figures import Figure
-from bench.host import GraphStats, SandboxHost, SeededTeacher, open_sandbox
+from bench.host import GraphStats, SandboxHost, SeededTeacher, open_sandbox, product_http
 from bench.naive import NaiveGraph, naive_ungraded
 from bench.school import SchoolShape
+from bench.timeline import Timeline
 from bot.kernel.turn import Teacher
 from bot.school.service import EducationService
-from bot.settings import Settings
 from graph.batch import MAX_BATCH_SIZE
-from graph.connection import GraphHttp, RequestBudget
 from sandbox.faults import FaultPlan
 
 TITLE = "p1: ungraded, 1 teacher, 1 class of 40 assignments × 35 students (--quick: 8 × 35), 100 ms per round trip"
@@ -48,47 +48,18 @@ async def _counted(host: SandboxHost, plan: FaultPlan, work: Callable[[], Awaita
     return time.perf_counter() - started, await host.stats(), result
 
 
-class _Timeline(httpx.AsyncHTTPTransport):
-    """The network, noting when each exchange left and when its whole answer had arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans: list[tuple[float, float]] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        began = time.perf_counter()
-        response = await super().handle_async_request(request)
-        await response.aread()
-        self.spans.append((began, time.perf_counter()))
-        return response
-
-    def critical_path(self) -> int:
-        """Round trips one after another: the longest chain of exchanges each sent after the previous one answered."""
-        depth: list[tuple[float, int]] = []
-        for began, ended in sorted(self.spans):
-            depth.append((ended, 1 + max((d for end, d in depth if end <= began), default=0)))
-        return max((d for _, d in depth), default=0)
-
-
 async def _gradebot(host: SandboxHost, seeded: SeededTeacher, token: str) -> list[tuple[float, GraphStats, Found, int]]:
     """A warm-up, then GRADEBOT_RUNS cold turns: a fresh service (no cache) on the one long-lived GraphHttp, as in
     the product; each with its wall time, counts, findings and critical path."""
-    settings = Settings.from_env({})
 
     async def provide(refresh: bool = False) -> str:
         return token
 
-    timeline = _Timeline()
+    timeline = Timeline()
     teacher = Teacher(host.tenant_id, seeded.id, "", "", provide)
     plan = FaultPlan(latency_ms=ROUND_TRIP_S * 1000)
     runs = []
-    async with GraphHttp(
-        host.graph_url,
-        read_timeout=settings.graph_timeout_s,
-        max_concurrency=settings.graph_max_concurrency,
-        budget=RequestBudget(settings.graph_request_budget),
-        transport=timeline,
-    ) as http:
+    async with contextlib.aclosing(product_http(host, timeline)) as http:
 
         async def ungraded() -> Found:
             items = await EducationService(http, lambda: datetime.now(UTC)).ungraded(teacher, None)

@@ -3,20 +3,17 @@ Graph requests and round trips for the whole use-case (`Grading.grade`: check, d
 
 from __future__ import annotations
 
-import time
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-import httpx
-
 from bench.figures import Figure
-from bench.host import SandboxHost, open_sandbox
-from bench.recording import RecordingTransport
-from bench.scenarios import GRAPH_MAX_CONCURRENCY, TeacherTokens, _gradebot_http
+from bench.host import SandboxHost, open_sandbox, product_http
 from bench.school import SchoolShape
+from bench.timeline import Timeline
 from bot.grading.grading import Grading, Outcome
 from bot.grading.rules import TypedGrade
 from bot.grading.session import GradingSession, GradingView
@@ -28,6 +25,7 @@ from cards.blocks import last_change, new_nonce
 from graph.client import SubmissionRef
 from sandbox.faults import FaultPlan
 from storage import open_store
+from storage.records import OutboxEntry
 
 TITLE = "One Save: Save grade (points + feedback) and the next grading card"
 SHAPE = SchoolShape(teachers=1, classes_per_teacher=1, assignments=2, students=35)
@@ -42,44 +40,29 @@ the assignment once, the submission once (the outbox's conflict check), nothing 
 SAVES = 3
 
 
-class TimedTransport(RecordingTransport):
-    """Notes when each Graph exchange started and ended, so the chain of round trips can be counted (not timed)."""
-
-    def __init__(self, max_connections: int) -> None:
-        super().__init__(max_connections)
-        self.spans: list[tuple[float, float]] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        started = time.monotonic()
-        response = await super().handle_async_request(request)
-        self.spans.append((started, time.monotonic()))
-        return response
-
-
-def round_trips(spans: list[tuple[float, float]]) -> int:
-    """The longest chain of exchanges where each started only after the one before it ended."""
-    depth: list[int] = []
-    ordered = sorted(spans)
-    for started, _ in ordered:
-        before = [d for (other_start, other_end), d in zip(ordered, depth, strict=False) if other_end <= started]
-        depth.append(1 + max(before, default=0))
-    return max(depth, default=0)
-
-
 @dataclass(frozen=True, slots=True)
 class SaveCost:
     graph_requests: float
     round_trips: float
 
 
-async def _one_save(host: SandboxHost, tokens: TeacherTokens, store_path: Path) -> SaveCost:
+async def _nobody_waits(entry: OutboxEntry) -> bool:
+    """Every Save here lands within its turn, so no card waits for a late write."""
+    return True
+
+
+async def _one_save(host: SandboxHost, store_path: Path) -> SaveCost:
     seeded = (await host.teachers())[0]
-    teacher = Teacher(host.tenant_id, seeded.id, "", "", tokens.provider(seeded.id))
-    await tokens.get(seeded.id)
-    recorder = TimedTransport(GRAPH_MAX_CONCURRENCY)
+    token = await host.token(seeded.id)
+
+    async def provide(refresh: bool = False) -> str:
+        return token
+
+    teacher = Teacher(host.tenant_id, seeded.id, "", "", provide)
+    recorder = Timeline()
     store = await open_store(f"sqlite:///{store_path}")
     try:
-        async with _gradebot_http(host, recorder) as http:
+        async with contextlib.aclosing(product_http(host, recorder)) as http:
             education = EducationService(http, lambda: datetime.now(UTC))
             session = GradingSession(education, store)
             outbox = Outbox(
@@ -89,6 +72,7 @@ async def _one_save(host: SandboxHost, tokens: TeacherTokens, store_path: Path) 
                 GradeWrites(store),
                 owner="bench",
                 clock=lambda: datetime.now(UTC),
+                on_settled=_nobody_waits,
             )
             grading = Grading(session, outbox, store)
             class_id = seeded.class_ids[0]
@@ -114,7 +98,7 @@ async def _one_save(host: SandboxHost, tokens: TeacherTokens, store_path: Path) 
                 stats = await host.stats()
                 assert isinstance(outcome, Outcome) and outcome.undo is not None, "the save did not land"
                 requests += stats.requests
-                trips += round_trips(recorder.spans)
+                trips += recorder.critical_path()
                 screen = outcome.screen
             await outbox.stop()
     finally:
@@ -127,7 +111,7 @@ async def measure(quick: bool) -> list[Figure]:
     plan = FaultPlan(latency_ms=10.0 if quick else 100.0, jitter_ms=0.0)
     async with open_sandbox(SHAPE, plan, mode="in-process" if quick else "subprocess") as host:
         with TemporaryDirectory() as folder:
-            cost = await _one_save(host, TeacherTokens(host), Path(folder) / "save.db")
+            cost = await _one_save(host, Path(folder) / "save.db")
     requests_target = BEFORE_GRAPH_REQUESTS / 2
     trips_target = BEFORE_ROUND_TRIPS / 2
     figures = [
