@@ -367,17 +367,16 @@ def grading_card(
     tz: ZoneInfo,
     now: datetime,
     nonce: str,
-    position: int | None = None,
-    waiting: int | None = None,
+    progress: tuple[int, int] | None = None,
     rubric: Rubric | None = None,
     graded_not_returned: int = 0,
     status: Banner | None = None,
     entered: GradeAction | GradeValues | None = None,
     undo: UndoAction | None = None,
 ) -> Card:
-    """Grade one submission (read with `$expand=outcomes,submittedResources`). `position`/`waiting` give "3 of 12
-    waiting"; `status` is a banner with the last result, `undo` an Undo button under it for the save it reports;
-    `entered` re-shows what the teacher typed (after a refused save, or an undo) in the fields."""
+    """Grade one submission (read with `$expand=outcomes,submittedResources`). `progress` (graded, to go) gives
+    "3 graded · 8 to go"; `status` is a banner with the last result, `undo` an Undo button under it for the save it
+    reports; `entered` re-shows what the teacher typed (after a refused save, or an undo) in the fields."""
     working = working_values(submission.outcomes)
     shown = working
     if isinstance(entered, GradeAction):
@@ -409,9 +408,7 @@ def grading_card(
             ),
             line(late.capitalize(), color="Attention") if late else None,
             line(_grade_summary(assignment, working, returned_values(submission.outcomes))),
-            line(f"{position} of {waiting} waiting", subtle=True)
-            if position is not None and waiting is not None
-            else None,
+            line(f"{progress[0]} graded · {progress[1]} to go", subtle=True) if progress is not None else None,
             line("Turned-in work", bold=True) if work_links else None,
             line("No files or links were turned in.", subtle=True)
             if not work_links and submission.submitted_resources is not None

@@ -29,6 +29,8 @@ class GradingView:
     position: int
     """1-based place among submissions waiting for a grade (0 when this one is not waiting)."""
     waiting: int
+    graded: int
+    """Submissions of this assignment with a grade (returned or not), for "3 graded · 8 to go"."""
     returnable: int
     """Graded submissions of this assignment not yet returned."""
     pending: tuple[OutboxEntry, ...] = ()
@@ -96,6 +98,7 @@ class GradingSession:
             key=lambda s: (s.submitted_at.timestamp() if s.submitted_at else float("inf"), s.id),
         )
         returnable = sum(1 for s in submissions if state(s) is GradingState.GRADED_NOT_RETURNED)
+        graded = returnable + sum(1 for s in submissions if state(s) is GradingState.RETURNED)
         target = submission_id
         if target is None:
             ids = [s.id for s in waiting]
@@ -119,6 +122,7 @@ class GradingSession:
             rubric=rubric,
             position=next((i + 1 for i, s in enumerate(waiting) if s.id == target), 0),
             waiting=len(waiting),
+            graded=graded,
             returnable=returnable,
             pending=tuple(e for e in pending if e.submission_id == target),
         )

@@ -18,6 +18,7 @@ from tests.bot.grading_helpers import (
     press,
     shown_submission_id,
 )
+from tests.bot.truth import assignment_counts
 from tests.cards.schema import card_errors
 
 
@@ -175,3 +176,15 @@ async def test_saving_for_a_student_excused_meanwhile_writes_nothing_and_says_wh
     answer = invoke_card(body)
     assert "excused from the assignment, so there is nothing to grade" in card_text(answer)
     assert world.school.submission(bio.id, worksheet.id, target).outcomes == before
+
+
+async def test_the_grading_card_shows_progress_as_graded_and_to_go(world: World) -> None:
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    counts = assignment_counts(world.school, bio.id, worksheet.id)
+    graded = counts.graded_not_returned + counts.returned
+    assert f"{graded} graded · {counts.needs_grading} to go" in card_text(card)
+    status, body = await press(world, rosa, card, "grade", {"points": "8", "feedback": "Good"})
+    assert status == 200
+    assert f"{graded + 1} graded · {counts.needs_grading - 1} to go" in card_text(invoke_card(body))

@@ -65,8 +65,7 @@ def points_card(**kwargs: Any) -> dict[str, Any]:
         tz=fx.TZ,
         now=fx.NOW,
         nonce=fx.NONCE,
-        position=3,
-        waiting=12,
+        progress=(3, 12),
         graded_not_returned=4,
         **kwargs,
     )
@@ -77,7 +76,7 @@ def test_points_grading_card() -> None:
     assert_valid_card(built)
     text = texts(built)
     assert "Ada Lovelace" in text and "Essay 1: Cells" in text and "Biology 9A" in text
-    assert "3 of 12 waiting" in text
+    assert "3 graded · 12 to go" in text
     assert "Turned in Sun 30 Nov, 09:15 (1 day ago)" in text
     assert "Late by 2 days" in text  # due Fri 28 Nov 23:59, turned in Sun 30 Nov
     assert "Current grade: 15.5/20 + feedback (draft: the student hasn't seen it)." in text
