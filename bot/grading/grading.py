@@ -342,8 +342,8 @@ class Grading:
             saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
             reported = (saved.payload.get("card") if saved is not None else None) or {}
             restored = _grade_text(view)
-            back = f"is back to {restored}" if restored != "no grade" else "has no grade again"
-            message = f"Undone: {view.student_name}'s grade {back}. What you had typed is still in the fields below."
+            back = f"'s grade is back to {restored}" if restored != "no grade" else " has no grade again"
+            message = f"Undone: {view.student_name}{back}. What you had typed is still in the fields below."
             stale = reported.get("activityId") if not reported.get("shared") else None
             return Outcome(view, "good", message, entered=grade_values(mine), stale_card=stale)
         if entry.status == "done":

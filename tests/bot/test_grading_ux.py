@@ -111,8 +111,8 @@ async def test_undo_names_the_student_and_the_value_and_keeps_what_was_typed(wor
     undone = invoke_card(body)
     assert card_errors(undone) == []
     name = _student(world, bio.id, worksheet.id, target)
-    restored = "has no grade again" if earlier is None else f"is back to {earlier.points:g}/10"
-    assert f"Undone: {name}'s grade {restored}." in card_text(undone), card_text(undone)
+    restored = " has no grade again" if earlier is None else f"'s grade is back to {earlier.points:g}/10"
+    assert f"Undone: {name}{restored}." in card_text(undone), card_text(undone)
     assert _inputs(undone)["points"] == 9 and _inputs(undone)["feedback"] == "Typed with care"
     assert points_of(world.school.submission(bio.id, worksheet.id, target)).points == earlier
 

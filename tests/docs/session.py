@@ -20,7 +20,7 @@ from sandbox.directory import User
 from sandbox.school import Actor, PointsOutcome
 from sandbox.seed import default_school
 from tests.bot.activities import card_action, message
-from tests.bot.conftest import Clock, World, actions_of, cards_of, replies, start_sandbox
+from tests.bot.conftest import Clock, World, actions_of, cards_of, elements_of, replies, start_sandbox
 from tests.cards.schema import card_errors
 
 # Monday 9 March 2026, 15:00 UTC (16:00 in Berlin, the teacher's client time zone in tests/bot/activities.py).
@@ -81,15 +81,37 @@ class Session:
     async def press(
         self, name: str, card: dict[str, Any], verb: str, inputs: dict[str, Any] | None = None, *, index: int = 0
     ) -> dict[str, Any]:
-        """Press the card's `index`-th `verb` button as Teams does (its data merged with the typed inputs)."""
+        """Press the card's `index`-th `verb` button as Teams does: its data merged with the card's inputs, as they
+        stand or as `inputs` types them."""
         buttons = [a for a in actions_of(card) if a["verb"] == verb]
         if len(buttons) <= index:
             raise SessionError(f"{name}: the card has no button {verb!r} #{index + 1}")
-        data = {**buttons[index].get("data", {}), **(inputs or {})}
+        inputs_shown = [e for e in elements_of(card) if str(e.get("type")).startswith("Input.")]
+        shown = {e["id"]: e["value"] for e in inputs_shown if "value" in e}
+        data = {**buttons[index].get("data", {}), **shown, **(inputs or {})}
         status, body = await self.world.post(card_action(self.rosa, verb, data, self.url))
         if status != 200 or not isinstance(body, dict) or body.get("type") != "application/vnd.microsoft.card.adaptive":
             raise SessionError(f"{name}: pressing {verb!r} answered HTTP {status}: {body!r}")
         return self.keep(name, dict(body["value"]))
+
+    async def open_below(self, name: str, card: dict[str, Any], verb: str, *, index: int = 0) -> dict[str, Any]:
+        """Press a button that leaves its card as it is and posts the view it opens as a new message below."""
+        buttons = [a for a in actions_of(card) if a["verb"] == verb]
+        if len(buttons) <= index:
+            raise SessionError(f"{name}: the card has no button {verb!r} #{index + 1}")
+        status, body = await self.world.post(card_action(self.rosa, verb, buttons[index].get("data", {}), self.url))
+        if status != 200 or not isinstance(body, dict) or body.get("value") != "Opened below.":
+            raise SessionError(f"{name}: pressing {verb!r} answered HTTP {status}: {body!r}")
+        return self.keep(name, self.last_posted(name))
+
+    def last_posted(self, name: str, operation: str = "send") -> dict[str, Any]:
+        """The card of the last activity Gradebot posted (or, with operation="update", rewrote) in a chat."""
+        kinds = ("send", "reply") if operation == "send" else (operation,)
+        done = [a for a in self.world.sandbox.connector.activities if a.operation in kinds]
+        found = cards_of([done[-1].activity]) if done and done[-1].activity else []
+        if len(found) != 1:
+            raise SessionError(f"{name}: the last {operation} holds {len(found)} cards")
+        return found[0]
 
 
 def _one_card(name: str, status: int, body: Any) -> dict[str, Any]:
@@ -110,16 +132,22 @@ async def _teacher(session: Session) -> None:
     picker = await session.say("assignments-pick-class", "assignments")
     await session.press("assignments", picker, "pickClass", index=1)
     ungraded = await session.say("ungraded", "ungraded")
-    await session.press("ungraded-page-2", ungraded, "showUngraded", index=_next_page(ungraded))
+    students = await session.press("ungraded-students", ungraded, "showWaiting")
+    await session.open_below("grading-from-list", students, "openGrading")
+    await session.open_below("grading-again", students, "openGrading")  # the same student's card, opened again
+    del session.cards["grading-again"]  # the same picture as grading-from-list; the older card now says so:
+    session.keep("superseded", session.last_posted("superseded", "update"))
     grading = await session.say("grading", "grade Stoichiometry")
+    refused = await session.press("points-over-maximum", grading, "grade", {"points": "150", "feedback": "Units!"})
     saved = await session.press(
-        "saved", grading, "grade", {"points": "18", "feedback": "Units on every line — well done."}
+        "saved", refused, "grade", {"points": "18", "feedback": "Units on every line — well done."}
     )
     await session.say("undo", "undo")
     await session.press("return-all-confirm", saved, "returnAll")
     _david_grades_meanwhile(session, saved, points=14.0)
     await session.press("conflict", saved, "grade", {"points": "16", "feedback": ""})
-    await session.say("reminders", "remind")
+    reminders = await session.say("reminders", "remind")
+    await session.press("reminders-invalid", reminders, "saveReminders", {"time": "25:99", "minWaiting": "-4"})
     await session.say("reminders-on", "remind on")
     session.keep("digest", await _digest(session, at=NOW + timedelta(days=1, hours=-0.5)))  # Tue 15:30 in Berlin
     await session.say("channel", "ungraded", school_class=world.school_class("CHEM201"))
@@ -143,14 +171,6 @@ def _installed(session: Session) -> dict[str, Any]:
     activity = message(session.rosa, "", session.url) | {"type": "installationUpdate", "action": "add"}
     del activity["text"], activity["textFormat"]
     return activity
-
-
-def _next_page(card: dict[str, Any]) -> int:
-    """Which showUngraded button on a page leads to the next page (the one with the highest page number)."""
-    pages = [int(a.get("data", {}).get("page", 0)) for a in actions_of(card) if a["verb"] == "showUngraded"]
-    if not pages:
-        raise SessionError("ungraded: no showUngraded button to page with")
-    return pages.index(max(pages))
 
 
 async def _digest(session: Session, at: datetime) -> dict[str, Any]:
