@@ -160,16 +160,13 @@ def _in_flight_targets(soak: Soak) -> list[tuple[Session, Target]]:
 
 
 def _slow_graph(index: int, target: Target) -> list[dict[str, Any]]:
-    """Even writes: the outbox's read of the submission is slow (the turn's own read before it is not), so the
-    instance dies before it writes. Odd writes: both PATCHes (points, feedback) are slow, so the instance dies with
+    """Even writes: the outbox's read of the submission (a Save's only read of it) is slow, so the instance dies
+    before it writes. Odd writes: both PATCHes (points, feedback) are slow, so the instance dies with
     them sent — Graph applies them afterwards, and nobody hears."""
     submission = target.submission_id
     if index % 2 == 0:
         read = f"/submissions/{submission}(\\?|$)"
-        return [
-            {"fault": "delay", "delayMs": 0, "count": 1, "method": "GET", "pathRegex": read},
-            {"fault": "delay", "delayMs": SLOW_READ_MS, "count": 1, "method": "GET", "pathRegex": read},
-        ]
+        return [{"fault": "delay", "delayMs": SLOW_READ_MS, "count": 1, "method": "GET", "pathRegex": read}]
     write = f"/submissions/{submission}/outcomes/"
     return [{"fault": "delay", "delayMs": SLOW_WRITE_MS, "count": 2, "method": "PATCH", "pathRegex": write}]
 
