@@ -5,6 +5,7 @@ credentials made once instead of on every turn."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import jwt
@@ -19,12 +20,17 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
+from cachetools import TTLCache
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
 MAX_AUTHORIZATION_LENGTH = 16_384
 SIGNING_ALGORITHMS = frozenset({"RS256"})
 """What the Bot Framework signs with (botbuilder itself decodes with RS256 only)."""
+VALIDATION_REUSE_S = 300.0
+"""How long a token botbuilder accepted is taken again without a new check (never past its `exp`): the channel sends
+one token with many activities, and each check decodes it several times and verifies its RSA signature."""
+VALIDATIONS_KEPT = 4096
 
 
 class BotConfiguration:
@@ -102,6 +108,9 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         self._inner = inner
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._token_clients: dict[str, UserTokenClient] = {}
+        self._accepted: TTLCache[tuple[str, str, str], AuthenticateRequestResult] = TTLCache(
+            VALIDATIONS_KEPT, VALIDATION_REUSE_S
+        )
 
     def _wrap(self, factory: ConnectorFactory | None, identity: ClaimsIdentity) -> ConnectorFactory | None:
         if factory is None:
@@ -110,6 +119,16 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return _ReusedConnectors(factory, app_id, self._clients)
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        """botbuilder's verdict, reused for the same header, channel and serviceUrl (all the verdict depends on)."""
+        key = (auth_header, str(activity.channel_id), str(activity.service_url))
+        accepted = self._accepted.get(key)
+        if accepted is not None and _unexpired(accepted.claims_identity):
+            return _copy(accepted)
+        result = await self._authenticate(activity, auth_header)
+        self._accepted[key] = result
+        return _copy(result)
+
+    async def _authenticate(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
         try:
             result = await self._inner.authenticate_request(activity, auth_header)
         except (PermissionError, jwt.PyJWTError):
@@ -148,6 +167,19 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return await self._inner.authenticate_channel_request(auth_header)
 
 
+def _unexpired(identity: ClaimsIdentity) -> bool:
+    expires = (identity.claims or {}).get("exp")
+    return isinstance(expires, int | float) and expires > time.time()
+
+
+def _copy(result: AuthenticateRequestResult) -> AuthenticateRequestResult:
+    """A result of its own for each turn (botbuilder's turn may set fields on it); the identity and factory shared."""
+    copied = AuthenticateRequestResult()
+    copied.audience, copied.claims_identity = result.audience, result.claims_identity
+    copied.caller_id, copied.connector_factory = result.caller_id, result.connector_factory
+    return copied
+
+
 def looks_like_bot_framework_token(header: str) -> bool:
     """A cheap look before botbuilder validates the signature: exactly `Bearer <jwt>`, whose JSON header names
     RS256 and a key id and whose claims carry an issuer and an expiry (PyJWT accepts a token without `exp`)."""
@@ -156,10 +188,10 @@ def looks_like_bot_framework_token(header: str) -> bool:
         return False
     token = match.group(1)
     try:
-        head = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
+        decoded = jwt.decode_complete(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return False
+    head, claims = decoded["header"], decoded["payload"]
     kid, expires = head.get("kid"), claims.get("exp")
     return (
         head.get("alg") in SIGNING_ALGORITHMS
