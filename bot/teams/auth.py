@@ -21,6 +21,7 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 from cachetools import TTLCache
+from msrest.serialization import Serializer
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
@@ -89,8 +90,31 @@ class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
         client = self._clients.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)
+            # Its operations hold the serializer they were made with: replies go out through this one.
+            client.conversations._serialize = CardsAsIs(client._serialize.dependencies)  # type: ignore[no-untyped-call]
             self._clients[key] = client
         return client
+
+
+class CardsAsIs(Serializer):
+    """msrest's serializer, except that an activity's JSON attachment contents (Adaptive Cards) go out as they are:
+    msrest copies and walks every node of a card twice, most of the cost of sending a card reply."""
+
+    def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
+        attachments: list[Any] = list(data.attachments or []) if isinstance(data, Activity) else []
+        cards = {index: a.content for index, a in enumerate(attachments) if isinstance(a.content, dict)}
+        if not cards:
+            return super().body(data, data_type, **kwargs)  # type: ignore[no-untyped-call]
+        try:
+            for index in cards:
+                attachments[index].content = None
+            body = super().body(data, data_type, **kwargs)  # type: ignore[no-untyped-call]
+        finally:
+            for index, content in cards.items():
+                attachments[index].content = content
+        for index, content in cards.items():
+            body["attachments"][index]["content"] = content
+        return body
 
 
 class SigningKeysUnavailableError(Exception):
@@ -111,6 +135,11 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         self._accepted: TTLCache[tuple[str, str, str], AuthenticateRequestResult] = TTLCache(
             VALIDATIONS_KEPT, VALIDATION_REUSE_S
         )
+        self._accepted_headers: TTLCache[str, bool] = TTLCache(VALIDATIONS_KEPT, VALIDATION_REUSE_S)
+
+    def accepted_lately(self, auth_header: str) -> bool:
+        """botbuilder accepted this very Authorization header within VALIDATION_REUSE_S (for some activity)."""
+        return auth_header in self._accepted_headers
 
     def _wrap(self, factory: ConnectorFactory | None, identity: ClaimsIdentity) -> ConnectorFactory | None:
         if factory is None:
@@ -126,6 +155,7 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
             return _copy(accepted)
         result = await self._authenticate(activity, auth_header)
         self._accepted[key] = result
+        self._accepted_headers[auth_header] = True
         return _copy(result)
 
     async def _authenticate(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
