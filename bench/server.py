@@ -36,7 +36,7 @@ KEY_ID = "bench-key"
 REPOSITORY = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
 WARM_UP_S, MEASURE_S = 1.0, 5.0
-"""A full run's phase: requests in the first second are not counted, then five seconds are."""
+"""A full run's phase: answers in the first second are not counted, then five seconds' answers are."""
 QUICK_ROUNDS = 2
 """A quick run's phase: each conversation sends this many messages, one after the other."""
 CONCURRENCY = (16, 100)
@@ -153,7 +153,7 @@ class Load:
                         raise ServerBenchError(f"{talk.text!r} answered {response.status}, not 201")
                 ended = clock()
                 sent.append(activity["id"])
-                if began >= counting_from and (quick or ended <= deadline):
+                if quick or counting_from <= ended <= deadline:
                     counted.append((ended - began) * 1000)
 
         await asyncio.gather(*(conversation(number) for number in range(concurrency)))
