@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import jwt
 import requests
 from botbuilder.schema import Activity
@@ -22,6 +24,8 @@ from botframework.connector.auth import (
 )
 from cachetools import TTLCache
 from msrest.serialization import Serializer
+
+from bot.teams.transport import connector_session, use_aiohttp
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
@@ -80,10 +84,17 @@ class ReusedCredentials(ServiceClientCredentialsFactory):  # type: ignore[misc]
 class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
     """One ConnectorClient per (app, serviceUrl, audience), shared by every turn."""
 
-    def __init__(self, inner: ConnectorFactory, app_id: str, clients: dict[tuple[str, str, str], Any]) -> None:
+    def __init__(
+        self,
+        inner: ConnectorFactory,
+        app_id: str,
+        clients: dict[tuple[str, str, str], Any],
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
         self._inner = inner
         self._app_id = app_id
         self._clients = clients
+        self._session = session
 
     async def create(self, service_url: str, audience: str | None = None) -> Any:
         key = (self._app_id, service_url, audience or "")
@@ -92,6 +103,7 @@ class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
             client = await self._inner.create(service_url, audience)
             # Its operations hold the serializer they were made with: replies go out through this one.
             client.conversations._serialize = CardsAsIs(client._serialize.dependencies)  # type: ignore[no-untyped-call]
+            use_aiohttp(client, self._session())
             self._clients[key] = client
         return client
 
@@ -138,6 +150,7 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
             VALIDATIONS_KEPT, VALIDATION_REUSE_S
         )
         self._accepted_headers: TTLCache[str, bool] = TTLCache(VALIDATIONS_KEPT, VALIDATION_REUSE_S)
+        self._session: aiohttp.ClientSession | None = None
 
     def accepted_lately(self, auth_header: str) -> bool:
         """botbuilder accepted this very Authorization header within VALIDATION_REUSE_S (for some activity)."""
@@ -147,7 +160,13 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         if factory is None:
             return None
         app_id = JwtTokenValidation.get_app_id_from_claims(identity.claims) or ""
-        return _ReusedConnectors(factory, app_id, self._clients)
+        return _ReusedConnectors(factory, app_id, self._clients, self._connector_session)
+
+    def _connector_session(self) -> aiohttp.ClientSession:
+        """The connector clients' one HTTP session, made on first use (inside the event loop)."""
+        if self._session is None or self._session.closed:
+            self._session = connector_session()
+        return self._session
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
         """botbuilder's verdict, reused for the same header, channel and serviceUrl (all the verdict depends on)."""
@@ -191,6 +210,8 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
             closing = getattr(client, "__aexit__", None)
             if closing is not None:
                 await closing(None, None, None)
+        if self._session is not None:
+            await self._session.close()
 
     def get_originating_audience(self) -> str:
         return str(self._inner.get_originating_audience())

@@ -253,6 +253,8 @@ async def test_a_card_reply_reaches_the_bot_connector_exactly_as_built(world: Wo
     assert sent[0]["type"] == "message" and sent[0]["replyToId"]
     (client,) = world.client.app[PARTS].edge._auth._clients.values()
     assert isinstance(client.conversations._serialize, CardsAsIs)  # the reply above went out through it
+    session = world.client.app[PARTS].edge._auth._session
+    assert session is not None and not session.closed  # …and over the shared aiohttp session (bot/teams/transport.py)
 
 
 def test_the_reply_serializer_leaves_cards_as_they_are_and_everything_else_as_msrest_does() -> None:
