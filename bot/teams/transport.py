@@ -25,12 +25,12 @@ CONNECTOR_TIMEOUT_S = 100.0
 
 
 def connector_session() -> aiohttp.ClientSession:
-    """An HTTP session that trusts and proxies as `requests` did: certifi's CAs, the *_PROXY environment."""
+    """An HTTP session that trusts certifi's CAs as `requests` did, and ignores *_PROXY and .netrc like Gradebot's
+    Graph and identity clients (aiohttp would look them up in a thread on every request)."""
     tls = ssl.create_default_context(cafile=certifi.where())
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=tls),
         timeout=aiohttp.ClientTimeout(total=CONNECTOR_TIMEOUT_S),
-        trust_env=True,
     )
 
 
