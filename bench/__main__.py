@@ -19,6 +19,7 @@ from bench.figures import Figure, Scenario
 SCENARIOS = {
     "p1": "bench.p1",
     "save": "bench.save",
+    "server": "bench.server",
     "size": "bench.size",
 }
 """Scenario name → module (each has TITLE and `async def measure(quick) -> list[Figure]`)."""

@@ -290,6 +290,7 @@ def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, str | None]
 _LINK_SYNTAX = re.compile(r"\]\s*\(")
 _LIST_MARKER = re.compile(r"^(?:[-*+]|\d+[.)])\s")
 _ZERO_WIDTH_SPACE = "\u200b"
+_ASCII_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,8 +315,11 @@ class Banner:
 
 def plain(text: str | None, limit: int = 120) -> str:
     """Untrusted text made safe for a markdown TextBlock: one line, no control characters or link syntax, bounded."""
-    kept = (" " if char in "\r\n\t" else char for char in text or "")
-    cleaned = " ".join("".join(char for char in kept if unicodedata.category(char) not in ("Cc", "Cs")).split())
+    text = text or ""
+    if not (text.isascii() and text.isprintable()):  # printable ASCII (most text) has nothing to drop
+        kept = (" " if char in "\r\n\t" else char for char in text)
+        text = "".join(char for char in kept if unicodedata.category(char) not in ("Cc", "Cs"))
+    cleaned = " ".join(text.split())
     cleaned = _LINK_SYNTAX.sub(f"]{_ZERO_WIDTH_SPACE}(", cleaned)
     cleaned = _ZERO_WIDTH_SPACE + cleaned if _LIST_MARKER.match(cleaned) else cleaned
     return cleaned if len(cleaned) <= limit else cleaned[: max(1, limit - 1)].rstrip() + "…"
@@ -361,7 +365,9 @@ def safe_url(url: str | None) -> str | None:
     """Only absolute http(s) links reach a card (no javascript:, data: or relative URLs)."""
     if not url or len(url) > 2048 or not url.lower().startswith(("https://", "http://")):
         return None
-    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+    if _ASCII_SPACE_OR_CONTROL.search(url) or (
+        not url.isascii() and any(char.isspace() or unicodedata.category(char) == "Cc" for char in url)
+    ):
         return None
     return url
 

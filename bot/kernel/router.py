@@ -4,12 +4,15 @@ exception in a turn becomes what the teacher sees. It also keeps the conversatio
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
+
+from cachetools import TTLCache
 
 from bot.kernel.errors import (
     NotAClassTeamError,
@@ -43,6 +46,10 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 WELCOME_ONCE = timedelta(days=3650)
+SEEN_REFRESH_S = 3600.0
+"""A conversation (and its caller's profile) stored unchanged this recently is not written again on every turn; its
+`updated_at` ("most recently used") is refreshed at most this often."""
+SEEN_KEPT = 20_000
 HELP = "help"
 P = TypeVar("P", bound=ActionPayload)
 
@@ -101,6 +108,7 @@ class Router:
         self._clock = clock
         self._commands: dict[str, Command] = {}
         self._actions: dict[str, _Route] = {}
+        self._stored: TTLCache[tuple[object, ...], bool] = TTLCache(SEEN_KEPT, SEEN_REFRESH_S)
 
     def command(self, word: str, handler: Command) -> None:
         if word in self._commands:
@@ -189,25 +197,36 @@ class Router:
         return await route.handler(context, payload)
 
     async def conversation_seen(self, caller: Caller | None, conversation: ConversationInfo) -> None:
-        """Remember where to reach this conversation (proactive messages) and the caller's Teams id and time zone."""
+        """Remember where to reach this conversation (proactive messages) and the caller's Teams id and time zone;
+        what this instance stored unchanged within SEEN_REFRESH_S is not written again."""
         now = self._clock()
         reference = dict(conversation.reference)
         bot = reference.get("bot")
-        await self._store.save_conversation(
-            ConversationRecord(
-                conversation_id=conversation.id,
-                kind=conversation.kind,
-                tenant_id=caller.tenant_id if caller else "",
-                service_url=conversation.service_url,
-                bot_id=str(bot.get("id") or "") if isinstance(bot, dict) else "",
-                user_aad_id=caller.aad_object_id if caller and conversation.kind == "personal" else None,
-                team_id=conversation.team_id,
-                class_id=conversation.class_id,
-                reference=reference,
-                updated_at=now,
-            )
+        record = ConversationRecord(
+            conversation_id=conversation.id,
+            kind=conversation.kind,
+            tenant_id=caller.tenant_id if caller else "",
+            service_url=conversation.service_url,
+            bot_id=str(bot.get("id") or "") if isinstance(bot, dict) else "",
+            user_aad_id=caller.aad_object_id if caller and conversation.kind == "personal" else None,
+            team_id=conversation.team_id,
+            class_id=conversation.class_id,
+            reference=reference,
+            updated_at=now,
         )
+        # The reference's activityId is the latest inbound activity's: it changes every turn and matters to nothing.
+        stored = (
+            *(record.conversation_id, record.kind, record.tenant_id, record.service_url, record.bot_id),
+            *(record.user_aad_id, record.team_id, record.class_id),
+            json.dumps({**reference, "activityId": None}, sort_keys=True, default=str),
+        )
+        if stored not in self._stored:
+            await self._store.save_conversation(record)
+            self._stored[stored] = True
         if caller is None:
+            return
+        seen = ("profile", caller.aad_object_id, caller.tenant_id, caller.teams_id, caller.timezone, record.service_url)
+        if seen in self._stored:
             return
         known = await self._store.get_user_profile(caller.aad_object_id)
         timezone = caller.timezone if caller.timezone and time_zone(caller.timezone) is not None else None
@@ -228,6 +247,7 @@ class Router:
                     service_url=conversation.service_url,
                 )
             )
+        self._stored[seen] = True
 
     async def first_welcome(self, conversation: ConversationInfo) -> bool:
         """True the first time this conversation should get the welcome card."""

@@ -5,8 +5,11 @@ credentials made once instead of on every turn."""
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import jwt
 import requests
 from botbuilder.schema import Activity
@@ -19,12 +22,20 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
+from cachetools import TTLCache
+from msrest.serialization import Serializer
+
+from bot.teams.transport import connector_session, use_aiohttp
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
 MAX_AUTHORIZATION_LENGTH = 16_384
 SIGNING_ALGORITHMS = frozenset({"RS256"})
 """What the Bot Framework signs with (botbuilder itself decodes with RS256 only)."""
+VALIDATION_REUSE_S = 300.0
+"""How long a token botbuilder accepted is taken again without a new check (never past its `exp`): the channel sends
+one token with many activities, and each check decodes it several times and verifies its RSA signature."""
+VALIDATIONS_KEPT = 4096
 
 
 class BotConfiguration:
@@ -73,18 +84,51 @@ class ReusedCredentials(ServiceClientCredentialsFactory):  # type: ignore[misc]
 class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
     """One ConnectorClient per (app, serviceUrl, audience), shared by every turn."""
 
-    def __init__(self, inner: ConnectorFactory, app_id: str, clients: dict[tuple[str, str, str], Any]) -> None:
+    def __init__(
+        self,
+        inner: ConnectorFactory,
+        app_id: str,
+        clients: dict[tuple[str, str, str], Any],
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
         self._inner = inner
         self._app_id = app_id
         self._clients = clients
+        self._session = session
 
     async def create(self, service_url: str, audience: str | None = None) -> Any:
         key = (self._app_id, service_url, audience or "")
         client = self._clients.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)
+            # Its operations hold the serializer they were made with: replies go out through this one.
+            client.conversations._serialize = CardsAsIs(client._serialize.dependencies)  # type: ignore[no-untyped-call]
+            use_aiohttp(client, self._session())
             self._clients[key] = client
         return client
+
+
+class CardsAsIs(Serializer):
+    """msrest's serializer, except that an activity with JSON attachment contents (Adaptive Cards) is serialized in
+    one pass and its cards go out as they are: msrest re-deserializes the activity, then walks every node of a card
+    twice — most of the cost of sending a card reply."""
+
+    def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
+        attachments: list[Any] = list(data.attachments or []) if isinstance(data, Activity) else []
+        cards = {index: a.content for index, a in enumerate(attachments) if isinstance(a.content, dict)}
+        if not cards:
+            return super().body(data, data_type, **kwargs)  # type: ignore[no-untyped-call]
+        try:
+            for index in cards:
+                attachments[index].content = None
+            # An Activity botbuilder built needs no second pass through msrest's deserializer first.
+            body = self._serialize(data, data_type, **kwargs)  # type: ignore[no-untyped-call]
+        finally:
+            for index, content in cards.items():
+                attachments[index].content = content
+        for index, content in cards.items():
+            body["attachments"][index]["content"] = content
+        return body
 
 
 class SigningKeysUnavailableError(Exception):
@@ -102,14 +146,40 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         self._inner = inner
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._token_clients: dict[str, UserTokenClient] = {}
+        self._accepted: TTLCache[tuple[str, str, str], AuthenticateRequestResult] = TTLCache(
+            VALIDATIONS_KEPT, VALIDATION_REUSE_S
+        )
+        self._accepted_headers: TTLCache[str, bool] = TTLCache(VALIDATIONS_KEPT, VALIDATION_REUSE_S)
+        self._session: aiohttp.ClientSession | None = None
+
+    def accepted_lately(self, auth_header: str) -> bool:
+        """botbuilder accepted this very Authorization header within VALIDATION_REUSE_S (for some activity)."""
+        return auth_header in self._accepted_headers
 
     def _wrap(self, factory: ConnectorFactory | None, identity: ClaimsIdentity) -> ConnectorFactory | None:
         if factory is None:
             return None
         app_id = JwtTokenValidation.get_app_id_from_claims(identity.claims) or ""
-        return _ReusedConnectors(factory, app_id, self._clients)
+        return _ReusedConnectors(factory, app_id, self._clients, self._connector_session)
+
+    def _connector_session(self) -> aiohttp.ClientSession:
+        """The connector clients' one HTTP session, made on first use (inside the event loop)."""
+        if self._session is None or self._session.closed:
+            self._session = connector_session()
+        return self._session
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        """botbuilder's verdict, reused for the same header, channel and serviceUrl (all the verdict depends on)."""
+        key = (auth_header, str(activity.channel_id), str(activity.service_url))
+        accepted = self._accepted.get(key)
+        if accepted is not None and _unexpired(accepted.claims_identity):
+            return _copy(accepted)
+        result = await self._authenticate(activity, auth_header)
+        self._accepted[key] = result
+        self._accepted_headers[auth_header] = True
+        return _copy(result)
+
+    async def _authenticate(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
         try:
             result = await self._inner.authenticate_request(activity, auth_header)
         except (PermissionError, jwt.PyJWTError):
@@ -140,12 +210,27 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
             closing = getattr(client, "__aexit__", None)
             if closing is not None:
                 await closing(None, None, None)
+        if self._session is not None:
+            await self._session.close()
 
     def get_originating_audience(self) -> str:
         return str(self._inner.get_originating_audience())
 
     async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
         return await self._inner.authenticate_channel_request(auth_header)
+
+
+def _unexpired(identity: ClaimsIdentity) -> bool:
+    expires = (identity.claims or {}).get("exp")
+    return isinstance(expires, int | float) and expires > time.time()
+
+
+def _copy(result: AuthenticateRequestResult) -> AuthenticateRequestResult:
+    """A result of its own for each turn (botbuilder's turn may set fields on it); the identity and factory shared."""
+    copied = AuthenticateRequestResult()
+    copied.audience, copied.claims_identity = result.audience, result.claims_identity
+    copied.caller_id, copied.connector_factory = result.caller_id, result.connector_factory
+    return copied
 
 
 def looks_like_bot_framework_token(header: str) -> bool:
@@ -156,10 +241,10 @@ def looks_like_bot_framework_token(header: str) -> bool:
         return False
     token = match.group(1)
     try:
-        head = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
+        decoded = jwt.decode_complete(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return False
+    head, claims = decoded["header"], decoded["payload"]
     kid, expires = head.get("kid"), claims.get("exp")
     return (
         head.get("alg") in SIGNING_ALGORITHMS

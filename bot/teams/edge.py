@@ -96,7 +96,9 @@ class TeamsEdge:
 
     def may_be_authentic(self, auth_header: str) -> bool:
         """A cheap look at the Authorization header, before the body is parsed: False means answer 401 now."""
-        return not self._app_id or looks_like_bot_framework_token(auth_header)
+        return (
+            not self._app_id or self._auth.accepted_lately(auth_header) or looks_like_bot_framework_token(auth_header)
+        )
 
     async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
         """Authenticate and run one inbound activity; never raises for bad input (401/400 instead)."""

@@ -18,11 +18,14 @@ from typing import Any
 
 import jwt
 import pytest
+from botbuilder.schema import Activity
+from botframework.connector.auth import AuthenticateRequestResult, ClaimsIdentity
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from app import PARTS, create_app
 from bot.settings import Settings
+from bot.teams.auth import ReusingAuthentication
 from sandbox.directory import default_directory
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import cards_of, replies
@@ -328,3 +331,59 @@ async def test_malformed_requests_get_4xx(
     headers = {"Content-Type": content_type, "Authorization": f"Bearer {_token(signing_key)}"}
     response = await client.post("/api/messages", data=body, headers=headers)
     assert response.status == status
+
+
+async def test_an_accepted_token_is_checked_again_for_another_service_url_or_channel(
+    client: Any, signing_key: rsa.RSAPrivateKey
+) -> None:
+    headers = {"Authorization": f"Bearer {_token(signing_key)}"}
+    assert (await client.post("/api/messages", json=_help_activity(), headers=headers)).status == 200
+    # The same token, reused from the cache only for the serviceUrl and channel it was checked with.
+    elsewhere = {**_help_activity(), "serviceUrl": "https://evil.example/"}
+    assert (await client.post("/api/messages", json=elsewhere, headers=headers)).status == 401
+    webchat = {**_help_activity(), "channelId": "webchat"}
+    assert (await client.post("/api/messages", json=webchat, headers=headers)).status == 401
+    assert (await client.post("/api/messages", json=_help_activity(), headers=headers)).status == 200
+
+
+class CountingAuthentication:
+    """botbuilder's authenticate_request, stood in: accepts tokens that expire at `expires`, or refuses all."""
+
+    def __init__(self, expires: float, refuse: bool = False) -> None:
+        self.calls = 0
+        self.expires = expires
+        self.refuse = refuse
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        self.calls += 1
+        if self.refuse:
+            raise Exception("Unauthorized. Invalid AppId passed on token")  # what botbuilder raises
+        result = AuthenticateRequestResult()
+        result.claims_identity = ClaimsIdentity({"aud": APP_ID, "exp": self.expires}, True)
+        return result
+
+
+async def test_a_verdict_is_reused_only_for_the_same_header_channel_and_service_url_and_never_past_exp() -> None:
+    inner = CountingAuthentication(expires=time.time() + 600)
+    auth = ReusingAuthentication(inner)
+    activity = Activity(channel_id="msteams", service_url=SERVICE_URL)
+    first = await auth.authenticate_request(activity, "Bearer a")
+    again = await auth.authenticate_request(activity, "Bearer a")
+    assert inner.calls == 1 and again is not first and again.claims_identity is first.claims_identity
+    await auth.authenticate_request(Activity(channel_id="msteams", service_url="https://other.example/"), "Bearer a")
+    await auth.authenticate_request(Activity(channel_id="webchat", service_url=SERVICE_URL), "Bearer a")
+    await auth.authenticate_request(activity, "Bearer b")
+    assert inner.calls == 4
+
+    expired = CountingAuthentication(expires=time.time() - 1)
+    auth = ReusingAuthentication(expired)
+    await auth.authenticate_request(activity, "Bearer a")
+    await auth.authenticate_request(activity, "Bearer a")
+    assert expired.calls == 2
+
+    refusing = CountingAuthentication(expires=time.time() + 600, refuse=True)
+    auth = ReusingAuthentication(refusing)
+    for _ in range(2):
+        with pytest.raises(PermissionError):
+            await auth.authenticate_request(activity, "Bearer a")
+    assert refusing.calls == 2  # a refusal is never remembered as an acceptance

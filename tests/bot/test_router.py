@@ -3,6 +3,8 @@ an unknown verb or word gets a clear answer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from app import PARTS
@@ -47,3 +49,24 @@ async def test_an_unknown_word_gets_help(world: World) -> None:
     status, body = await world.post(message(world.user("rosa"), "grdae", world.sandbox.connector_url))
     assert status == 200
     assert "Gradebot" in card_text(replies(body))
+
+
+async def test_an_unchanged_conversation_is_not_written_again_on_every_turn_but_a_change_is(world: World) -> None:
+    rosa, store = world.user("rosa"), world.client.app[PARTS].store
+    first = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    world.clock.fixed = first
+    activity = message(rosa, "help", world.sandbox.connector_url)
+    assert (await world.post(activity))[0] == 200
+    world.clock.fixed = first + timedelta(minutes=5)
+    assert (await world.post(message(rosa, "help", world.sandbox.connector_url)))[0] == 200
+    stored = await store.get_conversation(activity["conversation"]["id"])
+    assert stored is not None and stored.updated_at == first  # the second turn changed nothing, so wrote nothing
+
+    world.clock.fixed = first + timedelta(minutes=10)
+    moved = message(rosa, "help", world.sandbox.connector_url.rstrip("/") + "/moved/", timezone="America/Chicago")
+    await world.post(moved)
+    stored = await store.get_conversation(activity["conversation"]["id"])
+    profile = await store.get_user_profile(rosa.id)
+    assert stored is not None and stored.service_url.endswith("/moved/")
+    assert stored.updated_at == first + timedelta(minutes=10)
+    assert profile is not None and profile.timezone == "America/Chicago" and profile.service_url == stored.service_url
