@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar, NamedTuple, TypeVar
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -23,6 +24,7 @@ from graph.models import (
     ASSIGNMENT_FIELDS,
     CLASS_FIELDS,
     FEEDBACK_OUTCOME,
+    RECENT_SUBMISSION_FIELDS,
     POINTS_GRADE,
     POINTS_OUTCOME,
     RUBRIC_OUTCOME,
@@ -36,10 +38,12 @@ from graph.models import (
     GradeOutcome,
     Page,
     PointsOutcome,
+    RecentSubmission,
     Rubric,
     RubricOutcome,
     RubricSelection,
     Submission,
+    format_datetime,
     parse,
 )
 
@@ -220,6 +224,14 @@ class EducationClient:
         """One submission, by default with its outcomes and the work the student turned in."""
         path = SubmissionRef(class_id, assignment_id, submission_id).path
         return await self._get(Submission, self._url(path, expand=expand))
+
+    async def recently_modified_submissions(self, class_id: str, since: datetime) -> list[RecentSubmission]:
+        """The class's submissions modified at or after `since`, outcomes expanded (getRecentlyModifiedSubmissions:
+        Graph keeps 7 days of them, teachers and apps only; `eq` on lastModifiedDateTime is refused, `ge` is not)."""
+        path = f"{_class_path(class_id)}/getRecentlyModifiedSubmissions"
+        changed = quote(f"lastModifiedDateTime ge {format_datetime(since)}", safe="")
+        url = f"{self._url(path, RECENT_SUBMISSION_FIELDS, ['outcomes'])}&$filter={changed}"
+        return await self._list(Page[RecentSubmission], url)
 
     # POST actions: retried on 429/503 only. A GraphUnavailableError (timeout, dropped connection, 5xx) means the
     # action may or may not have happened: re-read the submission before acting again. Each returns the updated
