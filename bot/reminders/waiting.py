@@ -1,21 +1,5 @@
 """Each class's waiting set for the reminder sweep: read in full once, then kept current from the class's
-getRecentlyModifiedSubmissions (one Graph request per class per sweep); why that stays equal to a full read is below.
-
-- Every change that can put a submission into, or take it out of, "waiting to be graded" (a turn-in, a grade, a
-  return, a reassign, an excuse) moves that submission's lastModifiedDateTime, so it comes back from the call, whose
-  `$filter=lastModifiedDateTime ge` starts an hour (OVERLAP) before the last sweep. Graph keeps 7 days of them: a
-  class last swept more than FULL_AFTER (6 days) ago, or never, is read in full again.
-- The full read takes the submissions of every assignment but drafts (inactive and scheduled ones too), so the
-  waiting set is complete for every assignment that existed then; any later one (published since) has only
-  submissions created since, which the call returns once they change. An assignment the set does not know, or knows
-  as not open, is read (one GET) when one of its submissions turns up waiting: a newly published assignment, a
-  reactivated one with new work. A scheduled assignment counts as open from its assignDateTime on, as Graph's status
-  does. A student the roster lacks re-reads the roster.
-- What moves no submission — an assignment's due date or name changed, its deactivation, reactivation or deletion —
-  is picked up when the class's assignment list is re-read, at most REREAD_AFTER (6 days) after the last read: until
-  then the digest may show the old due date (a "late" it no longer is) or leave out or keep work of an assignment
-  switched off or on. Reading the list on every sweep would double the cost (two requests per class).
-"""
+getRecentlyModifiedSubmissions, one Graph request per class per sweep (why that equals a full read: ClassSweeper)."""
 
 from __future__ import annotations
 
@@ -53,13 +37,13 @@ OVERLAP = timedelta(hours=1)
 
 @dataclass
 class WaitingSet:
-    """What the sweep knows about one class: its assignments (Graph's JSON), roster, and what waits to be graded."""
+    """What the sweep knows about one class: its assignments (Graph's JSON) and what waits to be graded, by ids
+    (student names are never stored: the roster is read when a digest names them)."""
 
     assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
     assignments_at: datetime | None = None
-    students: dict[str, str] = field(default_factory=dict)
     waiting: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    """submission id → (assignment id, student id, turned in at)."""
+    """submission id → (assignment id, student id, turned in at or "")."""
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> WaitingSet:
@@ -67,7 +51,6 @@ class WaitingSet:
         return cls(
             data.get("assignments", {}),
             parse_datetime(data.get("assignmentsAt")),
-            data.get("students", {}),
             waiting,
         )
 
@@ -75,7 +58,6 @@ class WaitingSet:
         return {
             "assignments": self.assignments,
             "assignmentsAt": format_datetime(self.assignments_at) if self.assignments_at else None,
-            "students": self.students,
             "waiting": {sid: list(entry) for sid, entry in self.waiting.items()},
         }
 
@@ -87,9 +69,9 @@ class WaitingSet:
 
     def note(self, submission: Submission, assignment_id: str) -> None:
         """One submission as Graph shows it now: in the set while it needs grading, out of it otherwise."""
-        turned_in = submission.submitted_at
-        if grading_state(submission) is GradingState.NEEDS_GRADING and turned_in is not None:
-            self.waiting[submission.id] = (assignment_id, submission.student_id or "", format_datetime(turned_in))
+        if grading_state(submission) is GradingState.NEEDS_GRADING:
+            turned_in = format_datetime(submission.submitted_at) if submission.submitted_at else ""
+            self.waiting[submission.id] = (assignment_id, submission.student_id or "", turned_in)
         else:
             self.waiting.pop(submission.id, None)
 
@@ -97,12 +79,14 @@ class WaitingSet:
         known = self.assignments.get(assignment_id)
         return known is not None and _status(parse(Assignment, known), now) in OPEN_STATUSES
 
-    def items(self, education_class: EducationClass, now: datetime) -> list[UngradedItem]:
-        """The waiting work of open assignments, as a full read of the class would list it."""
+    def open_waiting(self, now: datetime) -> dict[str, tuple[str, str, str]]:
+        """The waiting work of assignments open now (a full read of the class lists only theirs)."""
+        return {sid: entry for sid, entry in self.waiting.items() if self.is_open(entry[0], now)}
+
+    def items(self, education_class: EducationClass, now: datetime, students: dict[str, str]) -> list[UngradedItem]:
+        """The waiting work of open assignments as a full read lists it, students named from `students`."""
         items = []
-        for submission_id, (assignment_id, student_id, turned_in) in self.waiting.items():
-            if not self.is_open(assignment_id, now):
-                continue
+        for submission_id, (assignment_id, student_id, turned_in) in self.open_waiting(now).items():
             assignment = parse(Assignment, self.assignments[assignment_id])
             submission = Submission(
                 id=submission_id,
@@ -110,7 +94,7 @@ class WaitingSet:
                 student_id=student_id or None,
                 submitted_at=parse_datetime(turned_in),
             )
-            name = self.students.get(student_id, "A student")
+            name = students.get(student_id, "A student")
             items.append(UngradedItem(education_class, assignment, submission, name, lateness(submission, assignment)))
         return items
 
@@ -137,7 +121,25 @@ def _status(assignment: Assignment, now: datetime) -> AssignmentStatus:
 
 
 class ClassSweeper:
-    """Brings one class's waiting set up to date (in full or from the recent changes) and stores it."""
+    """Brings one class's waiting set up to date (in full or from the recent changes) and stores it.
+
+    - Every change that can put a submission into, or take it out of, "waiting to be graded" (a turn-in, a grade, a
+      return, a reassign, an excuse) moves that submission's lastModifiedDateTime, so it comes back from the call,
+      whose `$filter=lastModifiedDateTime ge` starts an hour (OVERLAP) before the last sweep. Graph keeps 7 days of
+      them: a class last swept more than FULL_AFTER (6 days) ago, or never, or stamped later than now (a clock set
+      back), is read in full again.
+    - The full read takes the submissions of every assignment but drafts (inactive and scheduled ones too), so the
+      waiting set is complete for every assignment that existed then; any later one (published since) has only
+      submissions created since, which the call returns once they change. An assignment the set does not know, or
+      knows as not open, is read (one GET) when one of its submissions turns up waiting: a newly published
+      assignment, a reactivated one with new work. A scheduled assignment counts as open from its assignDateTime on,
+      as Graph's status does.
+    - What moves no submission — an assignment's due date or name changed, its deactivation, reactivation or
+      deletion — is picked up when the class's assignment list is re-read, at most REREAD_AFTER (6 days) after the
+      last read: until then the digest may show the old due date (a "late" it no longer is) or leave out or keep
+      work of an assignment switched off or on. Reading the list on every sweep would double the cost (two requests
+      per class).
+    """
 
     def __init__(self, store: Store, education: EducationService) -> None:
         self._store = store
@@ -153,7 +155,9 @@ class ClassSweeper:
             state, full_at = WaitingSet.load(stored.waiting_set), stored.full_at
             await self._update(client, education_class.id, state, stored.swept_at, now)
         await self._store.save_class_sweep(ClassSweep(education_class.id, state.dump(), full_at, now))
-        return state.items(education_class, now)
+        waiting = bool(state.open_waiting(now))
+        students = await self._education.students(client, education_class.id) if waiting else {}
+        return state.items(education_class, now, students)
 
     async def _full(self, client: EducationClient, class_id: str, now: datetime) -> WaitingSet:
         state = WaitingSet()
@@ -164,7 +168,6 @@ class ClassSweeper:
         for assignment_id, result in zip(published, settled, strict=True):
             for submission in result.unwrap():
                 state.note(submission, assignment_id)
-        state.students = await self._education.students(client, class_id)
         return state
 
     async def _update(
@@ -182,5 +185,3 @@ class ClassSweeper:
             except GraphNotFoundError:  # deleted since: so is its work
                 state.assignments.pop(assignment_id, None)
                 state.waiting = {sid: entry for sid, entry in state.waiting.items() if entry[0] != assignment_id}
-        if any((s.student_id or "") not in state.students for s in now_waiting):
-            state.students = {member.id: member.display_name for member in await client.class_members(class_id)}

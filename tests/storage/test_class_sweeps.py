@@ -9,7 +9,6 @@ from tests.storage.samples import at
 
 WAITING = {
     "assignments": {"a-1": {"displayName": "Essay «é»", "status": "assigned", "due": "2026-11-30T14:30:00Z"}},
-    "students": {"s-1": "Ada"},
     "waiting": {"sub-1": ["a-1", "s-1", "2026-11-30T15:00:00.123456Z"]},
 }
 
