@@ -19,6 +19,7 @@ from bench.school import SchoolShape
 from bot.kernel.turn import Teacher
 from bot.reminders.schedule import default_schedule
 from bot.reminders.sweep import Reminders
+from bot.reminders.waiting import ClassSweeper
 from bot.school.progress import GradingState, UngradedItem, grading_state
 from bot.school.service import OPEN_STATUSES, EducationService
 from bot.settings import Settings
@@ -232,16 +233,11 @@ async def return_all_graded(options: BenchOptions) -> Comparison:
 
 
 class _ObservedEducation(EducationService):
-    """The real service, noting each teacher's ungraded list as the sweep computes it (to compare afterwards)."""
+    """The real service, with each teacher's ungraded list as the sweep computed it (to compare afterwards)."""
 
     def __init__(self, http: GraphHttp, clock: Callable[[], datetime]) -> None:
         super().__init__(http, clock)
         self.computed: dict[str, list[UngradedItem]] = {}
-
-    async def ungraded(self, teacher: Teacher, class_ids: Sequence[str] | None) -> list[UngradedItem]:
-        items = await super().ungraded(teacher, class_ids)
-        self.computed[teacher.aad_object_id] = items
-        return items
 
 
 class _DigestSink:
@@ -313,6 +309,12 @@ async def district_sweep(host: SandboxHost, tokens: TeacherTokens, options: Benc
                 sleep=_no_pause,
             )
             gradebot, report = await measure(host, recorder.exchanges, lambda: reminders.run_once(now))
+            # The sweep keeps each class's waiting set in the store: read back what it computed (not measured).
+            sweeper = ClassSweeper(store, education)
+            for seeded in teachers:
+                teacher = _teacher(host, tokens, seeded)
+                classes = await education.taught_classes(teacher)
+                education.computed[seeded.id] = [i for c in classes for i in await sweeper.waiting(teacher, c, now)]
     finally:
         await store.close()
     sampled = teachers[: options.naive_teachers] if options.naive_teachers else teachers
