@@ -4,7 +4,7 @@ teachers grading and returning in between; Graph requests per class, 429s, and e
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from graph.connection import GraphHttp, RequestBudget, TokenProvider
 from sandbox.app import Sandbox
 from sandbox.directory import User
 from sandbox.faults import FaultPlan
-from sandbox.school import Actor, PointsOutcome, School, SchoolError, Submission
+from sandbox.school import FEEDBACK_OUTCOME_ID, Actor, ItemBody, School, SchoolError, Submission
 from sandbox.seed import generate_school
 from storage import open_store
 from storage.records import ConversationRecord, ReminderSchedule
@@ -91,30 +91,41 @@ def district_school(shape: District, clock: SimulatedClock) -> tuple[School, lis
 def school_day_activity(school: School, rng: random.Random, day: int) -> None:
     """Per class: three turn-ins, two grades, a return; every third day one class in four publishes new work."""
     for number, school_class in enumerate(sorted(school.directory.classes.values(), key=lambda c: c.id)):
-        teacher = Actor.user(school_class.teacher_ids[0])
-        if day % 3 == 0 and number % 4 == day % 4:
-            created = school.create_assignment(school_class.id, f"Day {day} exit ticket", by=teacher, max_points=10)
-            school.publish(school_class.id, created.id, by=teacher)
-        submissions = [s for a in school.assignments_of(school_class.id) for s in a.submissions.values()]
-        rng.shuffle(submissions)
-        _act(school, [s for s in submissions if s.state.status in ("working", "reassigned")][:3], "submit")
-        _act(school, [s for s in submissions if s.state.status == "submitted"][:2], "grade", teacher)
-        _act(school, [s for s in submissions if s.state.status == "submitted"][-1:], "return", teacher)
+        _class_day(school, school_class.id, school_class.teacher_ids[0], rng, day if number % 4 == day % 4 else 0)
 
 
-def _act(school: School, submissions: list[Submission], what: str, teacher: Actor | None = None) -> None:
-    for s in submissions:
-        ids = (s.class_id, s.assignment_id, s.id)
+def _class_day(school: School, class_id: str, teacher_id: str, rng: random.Random, publish_day: int) -> None:
+    teacher = Actor.user(teacher_id)
+    if publish_day and publish_day % 3 == 0:
+        created = school.create_assignment(class_id, f"Day {publish_day} exit ticket", by=teacher, max_points=10)
+        school.publish(class_id, created.id, by=teacher)
+    submissions = [s for a in school.assignments_of(class_id) for s in a.submissions.values()]
+    rng.shuffle(submissions)
+
+    def with_status(*statuses: str) -> list[Submission]:
+        return [s for s in submissions if s.state.status in statuses]
+
+    seen = ItemBody("Seen: well argued.")
+    _each(with_status("working", "reassigned"), 3, lambda s: school.submit(*_ids(s), by=Actor.user(s.student_id)))
+    _each(with_status("submitted"), 2, lambda s: school.set_feedback(*_ids(s), FEEDBACK_OUTCOME_ID, seen, by=teacher))
+    _each(with_status("submitted"), 1, lambda s: school.return_submission(*_ids(s), by=teacher))
+
+
+def _ids(submission: Submission) -> tuple[str, str, str]:
+    return submission.class_id, submission.assignment_id, submission.id
+
+
+def _each(candidates: list[Submission], count: int, act: Callable[[Submission], object]) -> None:
+    """`act` on the first `count` candidates that take it (a closed assignment refuses late work)."""
+    done = 0
+    for submission in candidates:
+        if done == count:
+            return
         try:
-            if what == "submit":
-                school.submit(*ids, by=Actor.user(s.student_id))
-            elif what == "return":
-                school.return_submission(*ids, by=teacher or Actor.user(s.student_id))
-            else:
-                points = next(o for o in s.outcomes if isinstance(o, PointsOutcome))
-                school.set_points(*ids, points.id, 7.0, by=teacher or Actor.user(s.student_id))
-        except (SchoolError, StopIteration):
-            continue  # closed to late work, a credit assignment: the next one will do
+            act(submission)
+        except SchoolError:
+            continue
+        done += 1
 
 
 async def _seed(store: Store, sandbox: Sandbox, teachers: list[User], now: datetime) -> dict[str, ReminderSchedule]:
