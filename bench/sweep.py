@@ -175,93 +175,106 @@ async def measure(quick: bool) -> list[Figure]:
     shape = QUICK if quick else FULL
     clock = SimulatedClock(START)
     school, teachers = district_school(shape, clock)
-    tally = Tally()
     async with Sandbox(school, faults=UNTHROTTLED, page_size=10) as sandbox, httpx.AsyncClient() as admin:
         tokens = {
-            t.id: (await admin.post(f"{sandbox.base_url}/_sandbox/token", json={"userId": t.id})).json()
+            t.id: str(
+                (await admin.post(f"{sandbox.base_url}/_sandbox/token", json={"userId": t.id})).json()["access_token"]
+            )
             for t in teachers
         }
-
-        def provider(tenant_id: str, teacher_id: str) -> TokenProvider:
-            async def token(refresh: bool = False) -> str:
-                return str(tokens[teacher_id]["access_token"])
-
-            return token
-
         store = await open_store("sqlite:///:memory:")
         graph = f"{sandbox.base_url}/v1.0"
         paced = GraphHttp(graph, budget=RequestBudget(Settings.from_env({}).graph_request_budget))
         unpaced = GraphHttp(graph)
         try:
-            schedules = await _seed(store, sandbox, teachers, clock.now)
-            people = [Teacher(schedules[t.id].tenant_id, t.id, "", "", provider("", t.id)) for t in teachers]
-            warm = ClassSweeper(store, EducationService(unpaced, clock))
-            for teacher in people:  # the first sweep: every class read in full (not measured)
-                for education_class in await EducationService(unpaced, clock).taught_classes(teacher):
-                    await warm.waiting(teacher, education_class, clock.now)
-            sink = DigestSink()
-            reminders = Reminders(
-                store,
-                EducationService(paced, clock),
-                sink,
-                provider,
-                owner="bench",
-                interval_s=60.0,
-                sign_in_note=lambda tenant_id, teacher_id: {},
-                budget=paced.budget,
-                sleep=_no_pause,
-                clock=clock,
-            )
+            run = _Run(sandbox, store, paced, unpaced, clock, tokens, await _seed(store, sandbox, teachers, clock.now))
+            await run.first_sweep()
             rng = random.Random(11)
             day = 0
-            while tally.sweeps < shape.school_days:
+            while run.tally.sweeps < shape.school_days:
                 day += 1
                 clock.now = START + timedelta(days=day, hours=-6)
                 school_day_activity(school, rng, day)
                 clock.now = START + timedelta(days=day)
-                if clock.now.weekday() >= 5:
-                    continue
-                await _sweep_day(sandbox, reminders, sink, schedules, people, unpaced, clock, tally, shape)
+                if clock.now.weekday() < 5:
+                    await run.sweep_day()
         finally:
             await paced.aclose()
             await unpaced.aclose()
             await store.close()
-    return _figures(tally)
+    return _figures(run.tally)
 
 
-async def _sweep_day(
-    sandbox: Sandbox,
-    reminders: Reminders,
-    sink: DigestSink,
-    schedules: dict[str, ReminderSchedule],
-    people: list[Teacher],
-    unpaced: GraphHttp,
-    clock: SimulatedClock,
-    tally: Tally,
-    shape: District,
-) -> None:
-    """One measured sweep (Graph throttling as documented), then each teacher's digest from a full read."""
-    sandbox.faults.plan = NO_LATENCY
-    sandbox.faults.reset_stats()
-    sink.cards.clear()
-    report = await reminders.run_once(clock.now)
-    stats = sandbox.faults.stats
-    tally.sweeps += 1
-    tally.classes += shape.teachers * shape.classes_per_teacher
-    tally.assignment_requests += stats.requests - stats.roster_requests
-    tally.roster_requests += stats.roster_requests
-    tally.throttled += stats.throttled
-    tally.digests += len(report.sent)
-    sandbox.faults.plan = UNTHROTTLED
-    reference = EducationService(unpaced, clock)
-    for teacher in people:
-        schedule = schedules[teacher.aad_object_id]
-        entries = digest_entries(await reference.ungraded(teacher, None), schedule.min_age_days, clock.now)
-        expected = (
-            digest_card(entries, ZoneInfo("UTC"), clock.now) if meets_threshold(schedule, entries, clock.now) else None
+@dataclass
+class _Run:
+    sandbox: Sandbox
+    store: Store
+    paced: GraphHttp
+    """Graph as the product uses it: its own request budget (GRAPH_REQUEST_BUDGET's default)."""
+    unpaced: GraphHttp
+    """For what is not measured: the first full read and the reference reads."""
+    clock: SimulatedClock
+    tokens: dict[str, str]
+    schedules: dict[str, ReminderSchedule]
+    sink: DigestSink = field(default_factory=DigestSink)
+    tally: Tally = field(default_factory=Tally)
+
+    def provider(self, tenant_id: str, teacher_id: str) -> TokenProvider:
+        async def token(refresh: bool = False) -> str:
+            return self.tokens[teacher_id]
+
+        return token
+
+    @property
+    def teachers(self) -> list[Teacher]:
+        return [
+            Teacher(s.tenant_id, s.teacher_id, "", "", self.provider(s.tenant_id, s.teacher_id))
+            for s in self.schedules.values()
+        ]
+
+    async def first_sweep(self) -> None:
+        """Every class read in full, as the first sweep does (not measured)."""
+        education = EducationService(self.unpaced, self.clock)
+        sweeper = ClassSweeper(self.store, education)
+        for teacher in self.teachers:
+            for education_class in await education.taught_classes(teacher):
+                await sweeper.waiting(teacher, education_class, self.clock.now)
+
+    async def sweep_day(self) -> None:
+        """One measured sweep (Graph throttling as documented), then each teacher's digest from a full read."""
+        # A day after the last sweep nothing of its in-process caches (rosters: 5 minutes) is left.
+        reminders = Reminders(
+            self.store,
+            EducationService(self.paced, self.clock),
+            self.sink,
+            self.provider,
+            owner="bench",
+            interval_s=60.0,
+            sign_in_note=lambda tenant_id, teacher_id: {},
+            budget=self.paced.budget,
+            sleep=_no_pause,
+            clock=self.clock,
         )
-        if sink.cards.get(teacher.aad_object_id) != expected:
-            tally.mismatches.append(f"{clock.now.date()} teacher {teacher.aad_object_id}")
+        faults, tally, now = self.sandbox.faults, self.tally, self.clock.now
+        faults.plan = NO_LATENCY
+        faults.reset_stats()
+        self.sink.cards.clear()
+        report = await reminders.run_once(now)
+        tally.sweeps += 1
+        tally.classes += len(self.sandbox.directory.classes)
+        tally.assignment_requests += faults.stats.requests - faults.stats.roster_requests
+        tally.roster_requests += faults.stats.roster_requests
+        tally.throttled += faults.stats.throttled
+        tally.digests += len(report.sent)
+        faults.plan = UNTHROTTLED
+        reference = EducationService(self.unpaced, self.clock)
+        for teacher in self.teachers:
+            schedule = self.schedules[teacher.aad_object_id]
+            entries = digest_entries(await reference.ungraded(teacher, None), schedule.min_age_days, now)
+            shown = meets_threshold(schedule, entries, now)
+            expected = digest_card(entries, ZoneInfo("UTC"), now) if shown else None
+            if self.sink.cards.get(teacher.aad_object_id) != expected:
+                tally.mismatches.append(f"{now.date()} teacher {teacher.aad_object_id}")
 
 
 def _figures(tally: Tally) -> list[Figure]:
