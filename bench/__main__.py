@@ -21,6 +21,7 @@ SCENARIOS = {
     "save": "bench.save",
     "server": "bench.server",
     "size": "bench.size",
+    "sweep": "bench.sweep",
 }
 """Scenario name → module (each has TITLE and `async def measure(quick) -> list[Figure]`)."""
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

@@ -278,6 +278,14 @@ class Submission:
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
+class RecentSubmission(Submission):
+    """A submission from a class's getRecentlyModifiedSubmissions, which spans its assignments: it names its own."""
+
+    assignment_id: str = ""
+    modified_at: Timestamp = Field(default=None, validation_alias="lastModifiedDateTime")
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Page(Generic[ItemT]):
     """One page of an OData collection: its items and the absolute `@odata.nextLink` when more pages follow."""
 
@@ -303,6 +311,7 @@ USER_FIELDS = _wire_names(EducationUser)
 CLASS_FIELDS = _wire_names(EducationClass)
 ASSIGNMENT_FIELDS = _wire_names(Assignment)
 SUBMISSION_FIELDS = tuple(name for name in _wire_names(Submission) if name not in ("outcomes", "submittedResources"))
+RECENT_SUBMISSION_FIELDS = (*SUBMISSION_FIELDS, "assignmentId", "lastModifiedDateTime")
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}

@@ -211,11 +211,23 @@ _V4 = (
     "CREATE INDEX digests_by_time ON digests (sent_at)",
 )
 
+# The reminder sweep's memory of each class between sweeps (bot/reminders/waiting.py): what waits to be graded and
+# what it needs to show it, when the class was last read in full and when it was last swept.
+_V5 = (
+    """CREATE TABLE class_sweeps (
+        class_id {text} PRIMARY KEY,
+        waiting_set {json} NOT NULL,
+        full_at {time} NOT NULL,
+        swept_at {time} NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _step(1, "initial schema", _V1),
     _step(2, "expiring sign-in state, token cache key ids", _V2),
     _step(3, "notices owed to teachers whose write outlived its answer", _V3),
     _step(4, "indexes for purging audit records and digests by age", _V4),
+    _step(5, "the reminder sweep's waiting set per class", _V5),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

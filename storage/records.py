@@ -192,3 +192,14 @@ class ReminderSchedule:
             raise ValueError("quiet_start and quiet_end must both be set or both be None")
         if self.min_waiting < 0 or self.min_age_days < 0:
             raise ValueError("min_waiting and min_age_days must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class ClassSweep:
+    """The reminder sweep's memory of one class: its waiting set (a JSON object in the sweep's own shape), when the
+    class was last read in full and when it was last swept (fully or from the recently modified submissions)."""
+
+    class_id: str
+    waiting_set: JsonObject
+    full_at: datetime
+    swept_at: datetime

@@ -26,7 +26,9 @@ DEFAULT_BUSY_TIMEOUT = timedelta(seconds=10)
 _WAL_SWITCH_RETRY = timedelta(milliseconds=5)
 
 # Columns are decoded by name, so a name means the same type in every table: times are `at`, `*_at`, `*_until`.
-_JSON_COLUMNS = frozenset({"reference", "payload", "result", "before_state", "after_state", "days", "class_ids"})
+_JSON_COLUMNS = frozenset(
+    {"reference", "payload", "result", "before_state", "after_state", "days", "class_ids", "waiting_set"}
+)
 
 _T = TypeVar("_T")
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from storage.records import (
     OUTBOX_FAILURES,
     AuditRecord,
+    ClassSweep,
     ConversationRecord,
     JsonObject,
     NewAuditRecord,
@@ -501,6 +502,21 @@ class Store(ABC):
         (and catches up 12 hours), so records older than that can never again stop a slot being sent twice."""
         rows = await self._write("DELETE FROM digests WHERE sent_at <= ? RETURNING slot_key", (self._time(before),))
         return len(rows)
+
+    # The reminder sweep's waiting set per class.
+
+    async def save_class_sweep(self, sweep: ClassSweep) -> None:
+        """Insert or replace what the sweep knows about `sweep.class_id`."""
+        await self._write(
+            """INSERT INTO class_sweeps (class_id, waiting_set, full_at, swept_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (class_id) DO UPDATE SET waiting_set = EXCLUDED.waiting_set, full_at = EXCLUDED.full_at,
+                   swept_at = EXCLUDED.swept_at""",
+            self._values(sweep),
+        )
+
+    async def get_class_sweep(self, class_id: str) -> ClassSweep | None:
+        row = await self._read_one("SELECT * FROM class_sweeps WHERE class_id = ?", (class_id,))
+        return None if row is None else from_row(ClassSweep, row)
 
     # Leases: exactly one holder across instances.
 

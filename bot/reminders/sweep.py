@@ -1,7 +1,8 @@
 """The reminder sweep (a worker): each teacher's digest of waiting work, on their own schedule, sent by exactly one
 instance — a lease in the store picks the sender (renewed between teachers while a sweep runs; a sweep that lost it
-stops) and every digest is recorded before it is sent, so never twice. `run_once(now)` is one sweep (the worker's
-tick, `python app.py remind-once --at …` and tests all call it).
+stops) and every digest is recorded before it is sent, so never twice. After a class's first read a digest costs
+about one Graph request per class (bot/reminders/waiting.py). `run_once(now)` is one sweep (the worker's tick,
+`remind-once --at …` and tests call it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from zoneinfo import ZoneInfo
 from bot.kernel.errors import SignInRequiredError, SsoTokenError
 from bot.kernel.turn import DeliveryError, Teacher
 from bot.reminders.schedule import Slot, digest_entries, due_slot, in_quiet_hours, meets_threshold
+from bot.reminders.waiting import ClassSweeper
+from bot.school.progress import UngradedItem, oldest_first
 from bot.school.service import EducationService
 from bot.telemetry.metrics import timed_sweep
 from cards.reminders import digest_card
@@ -117,6 +120,7 @@ class Reminders:
         self._budget = budget
         self._sleep = sleep
         self._clock = clock
+        self._classes = ClassSweeper(store, education)
 
     @timed_sweep
     async def run_once(self, now: datetime) -> SweepReport:
@@ -173,7 +177,7 @@ class Reminders:
             app_only=self._app_only,
         )
         try:
-            items = await self._education.ungraded(teacher, sorted(schedule.class_ids) or None)
+            items = await self._waiting(teacher, schedule, now)
         except (SignInRequiredError, SsoTokenError, GraphAuthError):
             if await self._store.record_digest(teacher_id, slot.key, now):
                 await self._deliver(schedule, self._sign_in_note(schedule.tenant_id, teacher_id), report, now)
@@ -189,6 +193,14 @@ class Reminders:
         tz = ZoneInfo(schedule.timezone)
         if await self._deliver(schedule, digest_card(entries, tz, now), report, now):
             report.sent.append(teacher_id)
+
+    async def _waiting(self, teacher: Teacher, schedule: ReminderSchedule, now: datetime) -> list[UngradedItem]:
+        """The teacher's waiting work in the classes they chose (all they teach, if none), each class brought up to
+        date from its stored waiting set (bot/reminders/waiting.py)."""
+        classes = await self._education.taught_classes(teacher)
+        chosen = [c for c in classes if not schedule.class_ids or c.id in schedule.class_ids]
+        found = await asyncio.gather(*(self._classes.waiting(teacher, c, now) for c in chosen))
+        return oldest_first(item for items in found for item in items)
 
     def _skip_reason(self, schedule: ReminderSchedule, slot: Slot | None, now: datetime) -> str | None:
         if schedule.paused_reason:

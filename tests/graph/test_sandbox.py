@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -372,3 +372,22 @@ async def test_bulk_grade_and_return(sandbox: Sandbox) -> None:
         outcomes = (await rosa.get_submission(biology, cells, item.id, expand=("outcomes",))).outcomes
         assert outcomes is not None and outcomes.points is not None and outcomes.points.published_points is not None
         assert outcomes.points.published_points.points == 7 + index
+
+
+async def test_recently_modified_submissions_since_a_moment(sandbox: Sandbox) -> None:
+    rosa = sandbox.client()
+    biology = sandbox.school_class("BIO101").id
+    cells = sandbox.assignment_id("BIO101", "bio-cells")
+    window = await rosa.recently_modified_submissions(biology, sandbox.school.now() - timedelta(days=7))
+    assert len({s.assignment_id for s in window}) > 1  # the whole class, every assignment: each names its own
+    assert len(window) > PAGE_SIZE  # and every page was followed
+    later = sandbox.school.now() + timedelta(hours=1)
+    sandbox.school.clock = lambda: later
+    target = sandbox.first_with("BIO101", "bio-cells", "submitted")
+    graded = await rosa.get_submission(biology, cells, target.id, expand=("outcomes",))
+    assert graded.outcomes is not None and graded.outcomes.points is not None
+    ref = SubmissionRef(biology, cells, target.id)
+    await rosa.patch_outcomes_many([PointsPatch(ref, graded.outcomes.points.id, 7.0)])
+    [changed] = await rosa.recently_modified_submissions(biology, later)
+    assert (changed.id, changed.assignment_id) == (target.id, cells)
+    assert grading_state(changed) is GradingState.GRADED_NOT_RETURNED  # outcomes came expanded

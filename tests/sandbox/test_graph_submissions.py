@@ -413,3 +413,33 @@ async def test_recently_modified_submissions_on_beta_and_by_function_name(graph:
     assert graded and all(p["grade"] is None for p in graded)  # beta-only property of educationAssignmentPointsGrade
     teacher_elsewhere = await graph.get(graph.path("HIST9") + "/getRecentlyModifiedSubmissions", token)
     assert teacher_elsewhere.status == 403
+
+
+async def test_recently_modified_since_a_moment_sees_a_student_turn_in_across_pages(
+    graph: GraphCaller, school: School
+) -> None:
+    later = school.now() + timedelta(hours=3)
+    school.clock = lambda: later
+    student = graph.student_token("BIO101", SEAT["working"])
+    turned_in = graph.submission("BIO101", "bio-cells", SEAT["working"])
+    answer = await graph.post(graph.path("BIO101", "bio-cells", turned_in) + "/submit", student)
+    assert answer.status == 200
+    token = graph.token(ROSA)
+    since = f"$filter=lastModifiedDateTime ge {later.isoformat().replace('+00:00', 'Z')}"
+    base = graph.path("BIO101") + "/getRecentlyModifiedSubmissions"
+    items, _ = await graph.all_pages(f"{base}?{since}&$expand=outcomes", token)
+    assert [(s["id"], s["status"], s["lastModifiedDateTime"][:19]) for s in items] == [
+        (turned_in.id, "submitted", later.isoformat()[:19])
+    ]
+    assert items[0]["outcomes"]  # $expand=outcomes
+    # Every submission of the class since the week began, two at a time: each nextLink keeps the $filter.
+    week = f"$filter=lastModifiedDateTime ge {(later - timedelta(days=7)).isoformat().replace('+00:00', 'Z')}"
+    paged, pages = await graph.all_pages(f"{base}?{week}&$top=2", token)
+    assert len(pages) > 2 and all(len(page.body["value"]) <= 2 for page in pages)
+    for page in pages[:-1]:
+        carried = parse_qs(urlsplit(page.body["@odata.nextLink"]).query)
+        assert carried["$filter"] == [week.removeprefix("$filter=")] and carried["$top"] == ["2"]
+        assert list(carried)[-1] == "$skiptoken"  # `…?$filter=…&$top=2&$skiptoken=…`, as Graph's example
+    assert len({s["id"] for s in paged}) == len(paged) and paged[0]["id"] == turned_in.id  # newest first
+    students_see = await graph.get(base, student)
+    assert students_see.status == 403  # teachers and apps only
