@@ -1,6 +1,6 @@
 """The janitor (a worker): deletes what Gradebot no longer needs — expired once-only claims, expired sign-in flows
 and one-time codes, finished grade writes past OUTBOX_RETENTION_DAYS (and notices owed about them), digest records
-past 30 days and audit records past AUDIT_RETENTION_DAYS."""
+and classes' stored waiting sets past 30 days, and audit records past AUDIT_RETENTION_DAYS."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class JanitorReport:
     sign_in_codes: int
     finished_outbox: int
     digests: int
+    class_sweeps: int
     audit: int
 
 
@@ -48,11 +49,12 @@ class Janitor:
             sign_in_codes=await self._store.purge_sign_in_codes(now),
             finished_outbox=await self._store.purge_finished_outbox(now - self._outbox_retention),
             digests=await self._store.purge_digests(now - DIGEST_RETENTION),
+            class_sweeps=await self._store.purge_class_sweeps(now - DIGEST_RETENTION),
             audit=await self._store.purge_audit(now - self._audit_retention),
         )
         log.info(
             "janitor deleted %d expired claims, %d sign-in flows, %d sign-in codes, %d finished grade writes, "
-            "%d digest records, %d audit records",
+            "%d digest records, %d class waiting sets, %d audit records",
             *astuple(report),
         )
         return report

@@ -518,6 +518,14 @@ class Store(ABC):
         row = await self._read_one("SELECT * FROM class_sweeps WHERE class_id = ?", (class_id,))
         return None if row is None else from_row(ClassSweep, row)
 
+    async def purge_class_sweeps(self, before: datetime) -> int:
+        """Delete the waiting sets of classes last swept at or before `before` (a sweep reads a class in full once
+        its state is six days old anyway); returns how many."""
+        rows = await self._write(
+            "DELETE FROM class_sweeps WHERE swept_at <= ? RETURNING class_id", (self._time(before),)
+        )
+        return len(rows)
+
     # Leases: exactly one holder across instances.
 
     async def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from app import PARTS
 from bot.janitor import DIGEST_RETENTION, Janitor, JanitorReport
 from storage import Store, open_store
-from storage.records import NewAuditRecord, NewOutboxEntry
+from storage.records import ClassSweep, NewAuditRecord, NewOutboxEntry
 from tests.bot.activities import message
 from tests.bot.conftest import World, WorldFactory, replies
 from tests.bot.grading_helpers import assignment_named, open_grading, press
@@ -48,7 +48,9 @@ async def _litter(store: Store) -> tuple[int, int]:
 
 
 def _report(**purged: int) -> JanitorReport:
-    counts = dict.fromkeys(("claims", "sign_in_flows", "sign_in_codes", "finished_outbox", "digests", "audit"), 0)
+    counts = dict.fromkeys(
+        ("claims", "sign_in_flows", "sign_in_codes", "finished_outbox", "digests", "class_sweeps", "audit"), 0
+    )
     return JanitorReport(**{**counts, **purged})
 
 
@@ -64,10 +66,13 @@ async def test_a_pass_deletes_what_expired_and_keeps_audit_records_for_their_ret
         assert await janitor.tick(now) == _report()
 
 
-async def test_digests_go_after_30_days_and_audit_records_after_audit_retention(tmp_path: Path) -> None:
+async def test_digests_and_waiting_sets_go_after_30_days_and_audit_records_after_audit_retention(
+    tmp_path: Path,
+) -> None:
     async with await open_store(f"sqlite:///{tmp_path / 'gradebot.db'}") as store:
         await store.record_digest("teacher-1", "slot-old", T0)
         await store.record_digest("teacher-1", "slot-new", T0 + 20 * 24 * HOUR)
+        await store.save_class_sweep(ClassSweep("class-old", {}, full_at=T0, swept_at=T0))
         for day, submission in ((0, "s-old"), (20, "s-new")):
             await store.record_audit(
                 NewAuditRecord(
@@ -77,7 +82,8 @@ async def test_digests_go_after_30_days_and_audit_records_after_audit_retention(
         janitor = Janitor(store, outbox_retention=timedelta(days=30), audit_retention=timedelta(days=60))
 
         assert timedelta(days=30) == DIGEST_RETENTION
-        assert await janitor.tick(T0 + 30 * 24 * HOUR) == _report(digests=1)
+        assert await janitor.tick(T0 + 30 * 24 * HOUR) == _report(digests=1, class_sweeps=1)
+        assert await store.get_class_sweep("class-old") is None
         assert await store.digest_sent("teacher-1", "slot-old") is False
         assert await store.digest_sent("teacher-1", "slot-new") is True
         assert await janitor.tick(T0 + 60 * 24 * HOUR) == _report(digests=1, audit=1)

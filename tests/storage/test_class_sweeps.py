@@ -31,3 +31,12 @@ async def test_class_sweep_times_are_stored_in_utc(store: Store, database: Datab
     await store.save_class_sweep(ClassSweep("class-1", WAITING, full_at=at(0), swept_at=at(5)))
     [(full_at, swept_at)] = database.execute("SELECT full_at, swept_at FROM class_sweeps")
     assert (stored_time(full_at), stored_time(swept_at)) == (at(0), at(5))
+
+
+async def test_purge_class_sweeps_deletes_classes_last_swept_at_or_before_the_cutoff(store: Store) -> None:
+    for class_id, minute in (("class-1", 0), ("class-2", 10), ("class-3", 20)):
+        await store.save_class_sweep(ClassSweep(class_id, WAITING, full_at=at(0), swept_at=at(minute)))
+    assert await store.purge_class_sweeps(at(10)) == 2
+    assert await store.get_class_sweep("class-2") is None
+    assert await store.get_class_sweep("class-3") is not None
+    assert await store.purge_class_sweeps(at(10)) == 0
