@@ -269,15 +269,15 @@ def figures(phases: dict[tuple[str, int], Phase], echo: Phase) -> list[Figure]:
         p99_target = f"< {P99_TARGET_MS:.0f}" if concurrency == CONCURRENCY[0] else ""
         p99_met = p99 < P99_TARGET_MS if p99_target else None
         listed += [
-            Figure(f"server_rps_help_{concurrency}", round(help_phase.rate), "req/s"),
-            Figure(f"server_rps_ungraded_{concurrency}", round(ungraded.rate), "req/s"),
+            Figure(f"server_rps_help_{concurrency}", round(help_phase.rate), "rps"),
+            Figure(f"server_rps_ungraded_{concurrency}", round(ungraded.rate), "rps"),
             Figure(f"server_p50_ms_{concurrency}", round(percentile(both, 50), 1), "ms"),
             Figure(f"server_p99_ms_{concurrency}", round(p99, 1), "ms", p99_target, p99_met),
         ]
     slowest = min(phases["help", CONCURRENCY[0]].rate, phases["ungraded", CONCURRENCY[0]].rate)
     ratio = slowest / echo.rate
     listed += [
-        Figure(f"server_echo_rps_{CONCURRENCY[0]}", round(echo.rate), "req/s"),
+        Figure(f"server_echo_rps_{CONCURRENCY[0]}", round(echo.rate), "rps"),
         Figure("server_rps_ratio_vs_echo", round(ratio, 1), "x", f">= {RATIO_TARGET:.0f}", ratio >= RATIO_TARGET),
     ]
     return listed

@@ -282,7 +282,7 @@ def _figures(tally: Tally) -> list[Figure]:
     figures = [
         Figure("sweep_requests_per_class", round(per_class, 2), "req", "<= 1.1", per_class <= 1.1),
         Figure("sweep_roster_requests_per_class", round(tally.roster_requests / tally.classes, 2), "req"),
-        Figure("sweep_throttled", tally.throttled, "429", "0", tally.throttled == 0),
+        Figure("sweep_throttled", tally.throttled, "req", "0", tally.throttled == 0),
         Figure("sweep_digests_equal", int(not tally.mismatches), "bool", "1", not tally.mismatches),
         Figure("sweep_digests_sent", tally.digests, "digests"),
     ]
