@@ -40,7 +40,7 @@ from cards.blocks import (
     turned_in_text,
     whole_number,
 )
-from cards.lists import OpenGradingAction, ShowUngradedAction, UngradedView
+from cards.lists import OpenGradingAction, ShowUngradedAction, UngradedItem
 from graph.models import EducationClass
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -146,11 +146,11 @@ class DigestEntry:
 
     education_class: EducationClass
     waiting: int
-    oldest: UngradedView | None
-    late: Sequence[UngradedView] = ()
+    oldest: UngradedItem | None
+    late: Sequence[UngradedItem] = ()
 
 
-def _who(item: UngradedView) -> str:
+def _who(item: UngradedItem) -> str:
     return f"{plain(item.student_name, 60) or 'A student'} ({plain(item.assignment.display_name, 60)})"
 
 

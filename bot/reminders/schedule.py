@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.school.progress import UngradedItem
+from cards.lists import UngradedItem
 from cards.reminders import WEEKDAYS, DigestEntry, SaveRemindersAction
 from storage.records import ReminderSchedule
 

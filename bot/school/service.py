@@ -13,15 +13,8 @@ from cachetools import TTLCache
 
 from bot.kernel.errors import NotATeacherError
 from bot.kernel.turn import Teacher
-from bot.school.progress import (
-    AssignmentProgress,
-    GradingState,
-    UngradedItem,
-    grading_state,
-    lateness,
-    oldest_first,
-    summarize,
-)
+from bot.school.progress import GradingState, grading_state, lateness, oldest_first, summarize
+from cards.lists import AssignmentProgress, UngradedItem
 from graph.batch import Settled
 from graph.client import EducationClient
 from graph.connection import GraphHttp

@@ -11,12 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.school.progress import AssignmentProgress, summarize
+from bot.school.progress import summarize
 from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, card_size
 from cards.lists import (
     GROUPS_PER_PAGE,
     MAX_REFRESH_USERS,
     PER_PAGE,
+    AssignmentProgress,
     OpenGradingAction,
     PickClassAction,
     RefreshViewAction,
