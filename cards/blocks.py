@@ -21,7 +21,7 @@ from microsoft_teams import cards as ac
 from pydantic import BeforeValidator, ConfigDict, Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
-from graph.models import Outcomes, RubricSelection
+from graph.models import Actor, Outcomes, RubricSelection
 
 Card = dict[str, Any]
 """A JSON-ready Adaptive Card."""
@@ -274,11 +274,11 @@ def returned_values(outcomes: Outcomes | None) -> GradeValues:
     return GradeValues(points.points if points else None, (feedback.text if feedback else None) or None, levels)
 
 
-def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, str | None]:
+def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, Actor | None]:
     """When the points, feedback or rubric outcome last changed — the grade action's `knownModified`, which the bot
-    compares with Graph's to detect conflicts — and by whom (a display name; None when unknown)."""
+    compares with Graph's to detect conflicts — and by whom (None when unknown)."""
     changes = [
-        (outcome.last_modified_at, outcome.last_modified_by.user_name if outcome.last_modified_by else None)
+        (outcome.last_modified_at, outcome.last_modified_by)
         for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
         if outcome is not None and outcome.last_modified_at is not None
     ]

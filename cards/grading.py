@@ -61,7 +61,6 @@ from graph.models import (
     Rubric,
     RubricSelection,
     Submission,
-    SubmissionStatus,
     format_datetime,
 )
 
@@ -266,15 +265,6 @@ class UndoAction(ActionPayload, verb="undo"):
         return self
 
 
-def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None:
-    """How long after the due date the work was turned in (the display copy of bot's lateness rule)."""
-    if assignment.due is None or submission.submitted_at is None:
-        return None
-    if submission.status in (SubmissionStatus.WORKING, SubmissionStatus.EXCUSED):
-        return None
-    return submission.submitted_at - assignment.due
-
-
 def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[ac.CardElement]:
     chosen = {level.quality_id: level.column_id for level in selected}
     level_ids = {level.level_id for level in rubric.levels}
@@ -368,6 +358,7 @@ def grading_card(
     now: datetime,
     nonce: str,
     progress: tuple[int, int] | None = None,
+    late_by: timedelta | None = None,
     rubric: Rubric | None = None,
     graded_not_returned: int = 0,
     status: Banner | None = None,
@@ -375,8 +366,9 @@ def grading_card(
     undo: UndoAction | None = None,
 ) -> Card:
     """Grade one submission (read with `$expand=outcomes,submittedResources`). `progress` (graded, to go) gives
-    "3 graded · 8 to go"; `status` is a banner with the last result, `undo` an Undo button under it for the save it
-    reports; `entered` re-shows what the teacher typed (after a refused save, or an undo) in the fields."""
+    "3 graded · 8 to go", `late_by` "Late by 2 days"; `status` is a banner with the last result, `undo` an Undo
+    button under it for the save it reports; `entered` re-shows what the teacher typed (after a refused save, or an
+    undo) in the fields."""
     working = working_values(submission.outcomes)
     shown = working
     if isinstance(entered, GradeAction):
@@ -385,7 +377,7 @@ def grading_card(
     elif entered is not None:
         shown = entered
     ids = (education_class.id, assignment.id, submission.id)
-    late = late_text(_late_by(submission, assignment))
+    late = late_text(late_by)
     links = [open_url(item.display_name or "Turned-in work", item.url) for item in submission.submitted_resources or ()]
     work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
     save = GradeAction(*ids, None, None, (), last_change(submission.outcomes)[0], False, nonce)
@@ -565,9 +557,9 @@ def conflict_card(
     """Someone changed the grade after the card was shown: show theirs (from `submission`, read fresh with
     outcomes) next to the teacher's values, with "Keep mine" / "Keep theirs"."""
     theirs = working_values(submission.outcomes)
-    changed_by = plain(last_change(submission.outcomes)[1]) or "Someone else"
+    shown, by = last_change(submission.outcomes)
+    changed_by = plain(by.user_name if by else None) or "Someone else"
     ids = (education_class.id, assignment.id, submission.id)
-    shown = last_change(submission.outcomes)[0]
     keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels, shown)
     keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
     return card(

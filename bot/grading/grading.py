@@ -16,7 +16,6 @@ from bot.grading.rules import (
     TypedGrade,
     check_levels,
     check_points,
-    modified_at,
     snapshot,
     working_grade,
 )
@@ -26,7 +25,7 @@ from bot.kernel.errors import NotFoundError, UserError
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.progress import GradingState, grading_state, has_unreturned_grade
-from cards.blocks import GradeValues, new_nonce, score_text, working_values
+from cards.blocks import GradeValues, last_change, new_nonce, score_text, working_values
 from graph.client import SubmissionRef
 from graph.errors import GraphNotFoundError
 from graph.models import Assignment, Outcomes, RubricSelection, Submission, SubmissionStatus, parse_datetime
@@ -336,7 +335,7 @@ class Grading:
                 mine=mine,
                 restores=working_grade(before),
                 changed_by=await self._changed_by(teacher, record.class_id, outcomes),
-                known_modified=modified_at(outcomes),
+                known_modified=last_change(outcomes)[0],
             )
         if entry.status == "done" and not (entry.result or {}).get("superseded"):
             saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
@@ -376,12 +375,7 @@ class Grading:
 
     async def _changed_by(self, teacher: Teacher, class_id: str, outcomes: Outcomes | None) -> str:
         """Who changed the grade last, for the teacher's own eyes: "You", a class member's name, or "Someone else"."""
-        changes = [
-            (outcome.last_modified_at, outcome.last_modified_by)
-            for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
-            if outcome is not None and outcome.last_modified_at is not None
-        ]
-        by = max(changes, key=lambda change: change[0])[1] if changes else None
+        by = last_change(outcomes)[1]
         user_id = by.user_id if by is not None else None
         if user_id is None:
             return "Someone else"

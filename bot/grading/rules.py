@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.kernel.errors import UserError
-from cards.blocks import format_points
+from cards.blocks import format_points, last_change
 from graph.models import Outcomes, Rubric, RubricSelection, Submission, format_datetime
 
 
@@ -81,19 +81,9 @@ def snapshot(outcomes: Outcomes | None, submission: Submission | None = None) ->
         view["publishedFeedback"] = published_feedback.text if published_feedback else None
     if outcomes.rubric is not None:
         view["levels"] = [[s.quality_id, s.column_id] for s in outcomes.rubric.selected_levels]
-    modified = modified_at(outcomes)
+    modified = last_change(outcomes)[0]
     view["modifiedAt"] = format_datetime(modified) if modified else None
     return view
-
-
-def modified_at(outcomes: Outcomes | None) -> datetime | None:
-    """The newest change to any grade outcome (None when none was ever changed)."""
-    stamps = [
-        outcome.last_modified_at
-        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
-        if outcome is not None and outcome.last_modified_at is not None
-    ]
-    return max(stamps) if stamps else None
 
 
 def working_grade(view: Mapping[str, Any]) -> dict[str, Any]:

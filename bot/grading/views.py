@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.grading.grading import Confirm, Conflict, Outcome, UndoConflict, grade_values
 from bot.grading.session import AllGraded, GradingView, Screen
+from bot.school.progress import lateness
 from cards.blocks import Banner, Card, GradeValues, new_nonce
 from cards.grading import (
     ExcuseAction,
@@ -21,8 +22,6 @@ from cards.grading import (
     grading_card,
     undo_conflict_card,
 )
-
-_TONES = {"good": Banner.good, "attention": Banner.error, "warning": Banner.warning}
 
 
 def screen_card(
@@ -39,33 +38,22 @@ def screen_card(
         return all_graded_card(
             screen.assignment, screen.education_class, screen.returnable, nonce=new_nonce(), status=status, undo=undo
         )
-    return view_card(screen, tz, now, status=status, entered=entered, undo=undo)
-
-
-def view_card(
-    view: GradingView,
-    tz: ZoneInfo,
-    now: datetime,
-    *,
-    status: Banner | None = None,
-    entered: GradeAction | GradeValues | None = None,
-    undo: UndoAction | None = None,
-) -> Card:
-    if status is None and view.pending:
+    if status is None and screen.pending:
         status = Banner.warning(
             "A change to this grade is still being saved to Microsoft Graph; Gradebot keeps retrying it."
         )
     return grading_card(
-        view.education_class,
-        view.assignment,
-        view.submission,
-        view.student_name,
+        screen.education_class,
+        screen.assignment,
+        screen.submission,
+        screen.student_name,
         tz=tz,
         now=now,
         nonce=new_nonce(),
-        progress=(view.graded, view.waiting) if view.position else None,
-        rubric=view.rubric,
-        graded_not_returned=view.returnable,
+        progress=(screen.graded, screen.waiting) if screen.position else None,
+        late_by=lateness(screen.submission, screen.assignment),
+        rubric=screen.rubric,
+        graded_not_returned=screen.returnable,
         status=status,
         entered=entered,
         undo=undo,
@@ -74,7 +62,7 @@ def view_card(
 
 def outcome_card(outcome: Outcome, tz: ZoneInfo, now: datetime) -> Card:
     """The next screen with a banner about what happened, and Undo for a save that just landed."""
-    status = _TONES[outcome.tone](outcome.message) if outcome.message else None
+    status = Banner(outcome.message, outcome.tone) if outcome.message else None
     undo = UndoAction(new_nonce(), outcome.undo) if outcome.undo is not None else None
     return screen_card(outcome.screen, tz, now, status=status, undo=undo, entered=outcome.entered)
 
