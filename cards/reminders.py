@@ -250,17 +250,8 @@ COMMON_TIME_ZONES: Final = (
 )
 """The time zones the settings card offers, one or more per UTC offset in use; the client's own and the saved one
 are always added."""
-INPUT_IDS: Final = (
-    "enabled",
-    "days",
-    "time",
-    "timezone",
-    "quietStart",
-    "quietEnd",
-    "classIds",
-    "minWaiting",
-    "minAgeDays",
-)
+INPUT_IDS: Final = ("enabled", *SaveRemindersAction.MESSAGES)
+"""Every input of the settings form: the toggle, and each input a refusal message names."""
 _FORM: Final = TypeAdapter(SaveRemindersAction)
 
 
