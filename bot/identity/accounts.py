@@ -115,11 +115,13 @@ class TeacherIdentity:
     def sso_resource(self) -> tuple[str, str]:
         return (self._config.app_id, self._config.sso_resource)
 
-    def _app(self, cache: msal.SerializableTokenCache | None) -> msal.ConfidentialClientApplication:
+    def _app(
+        self, cache: msal.SerializableTokenCache | None, authority: str | None = None
+    ) -> msal.ConfidentialClientApplication:
         return msal.ConfidentialClientApplication(
             self._config.app_id,
             client_credential=self._config.app_secret,
-            authority=self._config.authority,
+            authority=authority or self._config.authority,
             token_cache=cache,
             http_client=self._session,
             timeout=10,
@@ -166,12 +168,9 @@ class TeacherIdentity:
             raise SsoTokenError("The sign-in token belongs to another user.")
         key = user_key(str(claims["tid"]), aad_object_id)
         scopes = list(self._config.scopes)
-
-        def on_behalf_of(cache: msal.SerializableTokenCache) -> dict[str, Any]:
-            result: dict[str, Any] = self._app(cache).acquire_token_on_behalf_of(sso_token, scopes)
-            return result
-
-        result = await self._with_cache(key, on_behalf_of, fresh_credential=True)
+        result: dict[str, Any] = await self._with_cache(
+            key, lambda cache: self._app(cache).acquire_token_on_behalf_of(sso_token, scopes), fresh_credential=True
+        )
         if "access_token" not in result:
             log.info("on-behalf-of exchange refused: %s", result.get("error"))
             raise SsoTokenError("Microsoft Entra ID refused to exchange the sign-in token.")
@@ -250,31 +249,18 @@ class TeacherIdentity:
     def app_provider(self, tenant_id: str) -> TokenProvider:
         """Gradebot's own (application-permission) Graph token for a tenant: client credentials, cached by msal."""
 
-        def client() -> msal.ConfidentialClientApplication:
-            # Built in the worker thread: msal discovers the authority over blocking HTTP when constructed.
-            app = self._apps.get(tenant_id)
-            if app is None:
-                app = msal.ConfidentialClientApplication(
-                    self._config.app_id,
-                    client_credential=self._config.app_secret,
-                    authority=f"{self._config.authority_base.rstrip('/')}/{tenant_id}",
-                    http_client=self._session,
-                    timeout=10,
-                    http_cache=self._http_cache,
-                    instance_discovery=False,
-                )
-                self._apps[tenant_id] = app
-            return app
+        authority = f"{self._config.authority_base.rstrip('/')}/{tenant_id}"
+
+        def fetch(refresh: bool) -> dict[str, Any]:
+            # The app is built in the worker thread: msal discovers the authority over blocking HTTP when constructed.
+            app = self._apps.get(tenant_id) or self._apps.setdefault(tenant_id, self._app(None, authority))
+            if refresh:
+                app.remove_tokens_for_client()
+            result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
+            return result
 
         async def token(refresh: bool = False) -> str:
-            def fetch() -> dict[str, Any]:
-                app = client()
-                if refresh:
-                    app.remove_tokens_for_client()
-                result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
-                return result
-
-            result = await asyncio.to_thread(fetch)
+            result = await asyncio.to_thread(fetch, refresh)
             if "access_token" not in result:
                 log.warning("client-credentials token refused for tenant %s: %s", tenant_id, result.get("error"))
                 raise SignInRequiredError()
@@ -309,28 +295,21 @@ class TeacherIdentity:
 
     async def begin_auth_code_flow(self, state: str) -> dict[str, Any]:
         """msal's flow (PKCE verifier, nonce, the authority URL to send the browser to) for a new sign-in."""
-
-        def initiate() -> dict[str, Any]:
-            flow: dict[str, Any] = self._app(None).initiate_auth_code_flow(
+        flow: dict[str, Any] = await asyncio.to_thread(
+            lambda: self._app(None).initiate_auth_code_flow(
                 list(self._config.scopes),
                 redirect_uri=self._config.redirect_uri,
                 state=state,
                 response_mode="form_post",
             )
-            return flow
-
-        return await asyncio.to_thread(initiate)
+        )
+        return flow
 
     async def redeem_auth_code(self, flow: dict[str, Any], answer: dict[str, str]) -> tuple[dict[str, Any], str]:
         """Redeem the authority's answer into a fresh cache: (msal's result, the fresh cache serialized). msal raises
         ValueError/TypeError/KeyError for an answer without a code or with a bad client_info."""
         fresh = msal.SerializableTokenCache()
-
-        def redeem() -> dict[str, Any]:
-            result: dict[str, Any] = self._app(fresh).acquire_token_by_auth_code_flow(flow, answer)
-            return result
-
-        result = await asyncio.to_thread(redeem)
+        result = await asyncio.to_thread(lambda: self._app(fresh).acquire_token_by_auth_code_flow(flow, answer))
         return result, fresh.serialize()
 
     async def adopt(self, key: str, fresh: str) -> None:
