@@ -79,9 +79,7 @@ class EducationService:
             teachers, education_class = await asyncio.gather(
                 client.class_teachers(class_id), client.get_class(class_id)
             )
-        except GraphNotFoundError as exc:
-            raise NotATeacherError() from exc
-        except GraphForbiddenError as exc:
+        except (GraphNotFoundError, GraphForbiddenError) as exc:
             raise NotATeacherError() from exc
         if teacher.aad_object_id not in {t.id for t in teachers}:
             log.info("refused: user %s is not a teacher of class %s", teacher.aad_object_id, class_id)
@@ -159,11 +157,6 @@ class EducationService:
         cached = self._lists.get(key)
         if cached is not None:
             return cached
-        items = await self._ungraded(teacher, class_ids)
-        self._lists[key] = items
-        return items
-
-    async def _ungraded(self, teacher: Teacher, class_ids: Sequence[str] | None) -> list[UngradedItem]:
         if class_ids is None:
             classes = await self.taught_classes(teacher)
         else:
@@ -171,27 +164,20 @@ class EducationService:
         works = await asyncio.gather(
             *(self.class_work(teacher, c, open_only=True, turned_in_only=True) for c in classes)
         )
-        items: list[UngradedItem] = []
-        for work in works:
-            items.extend(ungraded_items(work))
-        return oldest_first(items)
-
-
-def ungraded_items(work: ClassWork) -> list[UngradedItem]:
-    items: list[UngradedItem] = []
-    for assignment in work.assignments:
-        for submission in work.submissions.get(assignment.id, []):
-            if grading_state(submission) is GradingState.NEEDS_GRADING:
-                items.append(
-                    UngradedItem(
-                        education_class=work.education_class,
-                        assignment=assignment,
-                        submission=submission,
-                        student_name=work.students.get(submission.student_id or "", "A student"),
-                        late_by=lateness(submission, assignment),
-                    )
-                )
-    return items
+        items = self._lists[key] = oldest_first(
+            UngradedItem(
+                work.education_class,
+                assignment,
+                submission,
+                work.students.get(submission.student_id or "", "A student"),
+                lateness(submission, assignment),
+            )
+            for work in works
+            for assignment in work.assignments
+            for submission in work.submissions.get(assignment.id, [])
+            if grading_state(submission) is GradingState.NEEDS_GRADING
+        )
+        return items
 
 
 def _assignment_order(progress: AssignmentProgress) -> tuple[int, float, str]:
