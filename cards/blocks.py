@@ -41,12 +41,14 @@ _WHOLE_TEXT = re.compile(r"\d{1,9}(?:\.0*)?", re.ASCII)
 
 
 class ActionDataError(ValueError):
-    """Card data failed validation; `str(error)` is written for the teacher, `field` names the bad key for logs."""
+    """Card data failed validation; `str(error)` is written for the teacher, `field` names the bad key for logs, and
+    `refusals` holds every refused key with its message (a form shows each under its input)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, refusals: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.refusals = refusals or {field or "": message}
 
 
 def new_nonce() -> str:
@@ -137,12 +139,16 @@ class ActionPayload:
         try:
             return adapter.validate_python(data)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            key = str(error["loc"][0]) if error["loc"] else None
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, ActionDataError):
-                raise ActionDataError(cause.message, cause.field or key) from None
-            raise ActionDataError(cls.MESSAGES.get(key or "", STALE_CARD), key) from None
+            refusals: dict[str, str] = {}
+            for error in exc.errors():
+                key = str(error["loc"][0]) if error["loc"] else ""
+                cause = error.get("ctx", {}).get("error")
+                if isinstance(cause, ActionDataError):
+                    refusals.setdefault(cause.field or key, cause.message)
+                else:
+                    refusals.setdefault(key, cls.MESSAGES.get(key, STALE_CARD))
+            field, message = next(iter(refusals.items()))
+            raise ActionDataError(message, field or None, refusals) from None
 
 
 # --- times, in the teacher's own timezone; English names so the output never depends on the process locale ----------

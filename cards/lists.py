@@ -124,11 +124,9 @@ class UngradedItem:
 
 @dataclass(frozen=True, slots=True)
 class AssignmentProgress:
-    """Where an assignment's submissions stand, as the assignments card counts them; `turned_in` counts every
-    submission still waiting on the teacher."""
+    """Where an assignment's submissions stand, as the assignments card counts them."""
 
     assignment: Assignment
-    turned_in: int
     needs_grading: int
     graded_not_returned: int
     returned: int

@@ -13,10 +13,9 @@ from typing import Annotated, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from cards.blocks import (
-    STALE_CARD,
     ActionDataError,
     ActionPayload,
     Banner,
@@ -252,7 +251,6 @@ COMMON_TIME_ZONES: Final = (
 are always added."""
 INPUT_IDS: Final = ("enabled", *SaveRemindersAction.MESSAGES)
 """Every input of the settings form: the toggle, and each input a refusal message names."""
-_FORM: Final = TypeAdapter(SaveRemindersAction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,23 +275,6 @@ def submitted_values(data: Mapping[str, object]) -> dict[str, str]:
         for key, value in kept.items()
         if isinstance(value, str | int | float) and not isinstance(value, bool) and len(str(value)) <= 200
     }
-
-
-def form_errors(data: Mapping[str, object]) -> dict[str, str]:
-    """Every refused input of the settings form, input id → the message shown under it (empty when it parses)."""
-    try:
-        _FORM.validate_python(data)
-    except ValidationError as exc:
-        errors: dict[str, str] = {}
-        for error in exc.errors():
-            key = str(error["loc"][0]) if error["loc"] else ""
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, ActionDataError):
-                errors.setdefault(cause.field or key, cause.message)
-            else:
-                errors.setdefault(key, SaveRemindersAction.MESSAGES.get(key, STALE_CARD))
-        return errors
-    return {}
 
 
 def zone_choices(now: datetime, *extra: str) -> list[ac.Choice]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -88,7 +88,6 @@ class Confirm:
     kind: Literal["return", "returnAll", "reassign", "excuse"]
     screen: Screen
     count: int = 1
-    targets: tuple[str, ...] = field(default=())
     released: tuple[tuple[str, GradeValues], ...] = ()
     """Return all: each student whose grade becomes visible, with that grade."""
 
@@ -226,7 +225,7 @@ class Grading:
             released = tuple(
                 (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
             )
-            return Confirm("returnAll", screen, len(targets), targets, released)
+            return Confirm("returnAll", screen, len(targets), released)
         entries = [
             await self._record(
                 teacher,

@@ -17,7 +17,6 @@ from cards.reminders import (
     RemindOffAction,
     SaveRemindersAction,
     SnoozeAction,
-    form_errors,
     reminder_settings_card,
     submitted_values,
 )
@@ -116,8 +115,7 @@ class ReminderHandlers:
         """A Save whose inputs did not validate: the form again as typed, each refused input with its message."""
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
-        errors = form_errors(context.turn.data) or {error.field or "": error.message}
-        return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=errors)
+        return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=error.refusals)
 
     async def turn_off(self, context: Context, _: RemindOffAction) -> Reply:
         existing = await self._store.get_schedule(context.teacher.aad_object_id)

@@ -96,7 +96,6 @@ def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> Assi
             late += 1
     return AssignmentProgress(
         assignment=assignment,
-        turned_in=counts[GradingState.NEEDS_GRADING] + counts[GradingState.GRADED_NOT_RETURNED],
         needs_grading=counts[GradingState.NEEDS_GRADING],
         graded_not_returned=counts[GradingState.GRADED_NOT_RETURNED],
         returned=counts[GradingState.RETURNED],

@@ -266,7 +266,6 @@ def test_many_assignments_stay_under_the_budget_and_say_what_is_hidden() -> None
     progress = [
         AssignmentProgress(
             fx.assignment(f"a0000000-0000-4000-8000-{index:012d}", f"Assignment {index} " + "long title " * 20),
-            turned_in=index % 4,
             needs_grading=index % 4,
             graded_not_returned=0,
             returned=10,
