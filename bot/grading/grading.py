@@ -5,11 +5,11 @@ return everything graded, and undo a save — every write through the outbox, ev
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from bot.grading.rules import (
@@ -304,10 +304,8 @@ class Grading:
             if earlier is not None and earlier.finished:  # it stopped (conflict, failure): this is a new try
                 key = f"{own_key}:{nonce or new_nonce()}"
         before, mine = record.before, working_grade(record.after)
-        change = GradeChange(
-            points=None if before.get("points") is None else Decimal(str(before["points"])),
-            feedback=before.get("feedback") if before.get("feedback") is not None else None,
-            levels=tuple(RubricSelection(str(q), str(c)) for q, c in before.get("levels") or ()),
+        change = dataclasses.replace(
+            GradeChange.from_payload(before),  # the points, feedback and levels the save replaced
             known_modified=known_modified if anyway else parse_datetime(record.after.get("modifiedAt")),
             force=anyway and known_modified is None,
             clear=tuple(

@@ -43,10 +43,7 @@ def screen_card(
             "A change to this grade is still being saved to Microsoft Graph; Gradebot keeps retrying it."
         )
     return grading_card(
-        screen.education_class,
-        screen.assignment,
-        screen.submission,
-        screen.student_name,
+        *screen.names,
         tz=tz,
         now=now,
         nonce=new_nonce(),
@@ -69,15 +66,11 @@ def outcome_card(outcome: Outcome, tz: ZoneInfo, now: datetime) -> Card:
 
 def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime) -> Card:
     """What the teacher saved, what Graph holds now and who changed it, what undo would put back; their choice."""
-    view = conflict.view
     anyway = None
     if conflict.write_id is not None:
         anyway = UndoAction(new_nonce(), conflict.write_id, anyway=True, known_modified=conflict.known_modified)
     return undo_conflict_card(
-        view.education_class,
-        view.assignment,
-        view.submission,
-        view.student_name,
+        *conflict.view.names,
         yours=grade_values(conflict.mine),
         restores=grade_values(conflict.restores),
         changed_by=conflict.changed_by,
@@ -88,17 +81,7 @@ def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime)
 
 
 def conflict_view_card(conflict: Conflict, mine: GradeAction, tz: ZoneInfo, now: datetime) -> Card:
-    view = conflict.view
-    return conflict_card(
-        view.education_class,
-        view.assignment,
-        view.submission,
-        view.student_name,
-        mine,
-        tz=tz,
-        now=now,
-        nonce=new_nonce(),
-    )
+    return conflict_card(*conflict.view.names, mine, tz=tz, now=now, nonce=new_nonce())
 
 
 def confirm_view_card(confirm: Confirm) -> Card:

@@ -142,18 +142,6 @@ class TeacherIdentity:
         cache.deserialize(plaintext.decode("utf-8"))
         return cache, "current" if sealed_by == self._cipher.key_id else "old-key"
 
-    async def _save_cache(
-        self, key: str, cache: msal.SerializableTokenCache, state: CacheState, fresh_credential: bool
-    ) -> None:
-        """Seal and store the cache when msal changed it, or to re-seal it with the current key.
-
-        A blob this process cannot open is kept (an operator may yet add its key to TOKEN_ENCRYPTION_OLD_KEYS)
-        unless the user just presented a fresh credential (an SSO token, the sign-in page), which supersedes it."""
-        if state == "unreadable" and not fresh_credential:
-            return
-        if cache.has_state_changed or state == "old-key":
-            await self._seal(key, cache.serialize())
-
     async def _seal(self, key: str, serialized: str) -> None:
         blob = self._cipher.seal(serialized.encode("utf-8"), key)
         await self._store.save_token_cache(key, blob, self._clock(), key_id=self._cipher.key_id)
@@ -198,7 +186,10 @@ class TeacherIdentity:
     async def _with_cache(
         self, key: str, work: Callable[[msal.SerializableTokenCache], _T], fresh_credential: bool = False
     ) -> _T:
-        """Run msal work for one user in a worker thread (msal blocks on HTTP), persisting the cache if it changed.
+        """Run msal work for one user in a worker thread (msal blocks on HTTP), then seal and store the cache when msal
+        changed it, or to re-seal it with the current key. A blob this process cannot open is kept (an operator may
+        yet add its key to TOKEN_ENCRYPTION_OLD_KEYS) unless the user just presented a fresh credential (an SSO
+        token, the sign-in page), which supersedes it.
 
         A refresh token the authority refuses (invalid_grant: revoked, expired, or issued by another authority, as
         after the sandbox restarts with new keys) is useless: the user's stored sign-in is deleted, so the sign-in
@@ -214,8 +205,8 @@ class TeacherIdentity:
                     "".join(f", {name} {result[name]}" for name in ("suberror", "error_codes") if result.get(name)),
                 )
                 await self._store.delete_token_cache(key)
-            else:
-                await self._save_cache(key, cache, state, fresh_credential)
+            elif (state != "unreadable" or fresh_credential) and (cache.has_state_changed or state == "old-key"):
+                await self._seal(key, cache.serialize())
         return result
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
