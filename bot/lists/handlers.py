@@ -134,8 +134,8 @@ class ListHandlers:
     # Views ---------------------------------------------------------------------------------------------------------
 
     async def _assignments_view(self, context: Context, class_id: str) -> Reply:
-        result = await self._education.assignments(context.teacher, class_id)
-        return CardReply(assignments_card(result.education_class, result.progress, context.tz, context.now))
+        education_class, progress = await self._education.assignments(context.teacher, class_id)
+        return CardReply(assignments_card(education_class, progress, context.tz, context.now))
 
     async def _ungraded_view(self, context: Context, class_id: str | None, page: int) -> CardReply:
         items = await self._education.ungraded(context.teacher, [class_id] if class_id else None)

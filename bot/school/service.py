@@ -33,12 +33,6 @@ OPEN_STATUSES = frozenset({AssignmentStatus.ASSIGNED, AssignmentStatus.PUBLISHED
 
 
 @dataclass(frozen=True, slots=True)
-class ClassAssignments:
-    education_class: EducationClass
-    progress: list[AssignmentProgress]
-
-
-@dataclass(frozen=True, slots=True)
 class ClassWork:
     """One class's assignments with their submissions (outcomes expanded) and the student roster."""
 
@@ -139,12 +133,13 @@ class EducationService:
         shown = with_work if open_only else assignments
         return ClassWork(education_class, shown, submissions, students)
 
-    async def assignments(self, teacher: Teacher, class_id: str) -> ClassAssignments:
+    async def assignments(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[AssignmentProgress]]:
+        """The class (checked: the caller teaches it) and each assignment's progress, open work first."""
         education_class = await self.require_teacher(teacher, class_id)
         work = await self.class_work(teacher, education_class, open_only=False)
         progress = [summarize(a, work.submissions.get(a.id, [])) for a in work.assignments]
         progress.sort(key=_assignment_order)
-        return ClassAssignments(education_class, progress)
+        return education_class, progress
 
     def forget_lists(self, teacher: Teacher) -> None:
         """The teacher changed something: their cached ungraded lists are stale."""
