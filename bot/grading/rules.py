@@ -100,14 +100,9 @@ def working_grade(view: Mapping[str, Any]) -> dict[str, Any]:
 def changed_by_someone_else(outcomes: Outcomes | None, since: datetime | None, teacher_id: str) -> bool:
     """True when anyone but this teacher modified an outcome after `since` — or at all, when the teacher's card
     showed no grade yet (`since` None): a concurrent grader's work must not be silently overwritten."""
-    if outcomes is None:
-        return False
-    for outcome in (outcomes.points, outcomes.feedback, outcomes.rubric):
-        if outcome is None or outcome.last_modified_at is None:
-            continue
-        if since is not None and outcome.last_modified_at <= since:
-            continue
-        by = outcome.last_modified_by
-        if by is None or by.user_id != teacher_id:
-            return True
-    return False
+    return any(
+        outcome.last_modified_by is None or outcome.last_modified_by.user_id != teacher_id
+        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
+        if outcome is not None and outcome.last_modified_at is not None
+        if since is None or outcome.last_modified_at > since
+    )
