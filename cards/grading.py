@@ -154,14 +154,19 @@ def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[R
         raise ActionDataError("Enter points or feedback before saving.", "points")
 
 
-class GradeAction(ActionPayload, verb="grade"):
-    """Save a working grade (the student sees it once returned). The card's data carries the ids, `knownModified`
-    (the latest outcome change the card showed; "" if never graded), `force` and `nonce`; points, feedback and
-    `level_<qualityId>` arrive as inputs merged into it (None when empty)."""
+class _OnSubmission(ActionPayload):
+    """The ids every action on one submission carries first."""
 
     class_id: Id
     assignment_id: Id
     submission_id: Id
+
+
+class GradeAction(_OnSubmission, verb="grade"):
+    """Save a working grade (the student sees it once returned). The card's data carries the ids, `knownModified`
+    (the latest outcome change the card showed; "" if never graded), `force` and `nonce`; points, feedback and
+    `level_<qualityId>` arrive as inputs merged into it (None when empty)."""
+
     points: Annotated[Points, Field(default=None, exclude=True)]
     feedback: Annotated[Feedback, Field(default=None, exclude=True)]
     levels: Annotated[Levels, Field(exclude=True)]
@@ -190,18 +195,13 @@ class ShowGradingAction(OpenGradingAction, verb="showGrading"):
     """Back to the grading card in place of this one (Cancel on a confirm step); `openGrading` opens it below."""
 
 
-class SkipAction(ActionPayload, verb="skip"):
-    class_id: Id
-    assignment_id: Id
-    submission_id: Id
+class SkipAction(_OnSubmission, verb="skip"):
+    """On to the next submission waiting, leaving this one as it is."""
 
 
-class _SubmissionStep(ActionPayload):
+class _SubmissionStep(_OnSubmission):
     """Shared shape of return / reassign / excuse: a step on one submission, asked first and then `confirmed`."""
 
-    class_id: Id
-    assignment_id: Id
-    submission_id: Id
     confirmed: Flag
     nonce: Nonce
 
@@ -228,13 +228,10 @@ class ReturnAllAction(ActionPayload, verb="returnAll"):
     nonce: Nonce
 
 
-class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
+class ResolveConflictAction(_OnSubmission, verb="resolveConflict"):
     """After a conflict: keep the teacher's values (`mine`) over the grade the conflict card showed — last changed at
     `known_modified`, so a change after that is a new conflict — or the newer ones (`theirs`)."""
 
-    class_id: Id
-    assignment_id: Id
-    submission_id: Id
     choice: Literal["mine", "theirs"]
     points: Annotated[Points, Field(default=None)]
     feedback: Annotated[Feedback, Field(default=None)]
