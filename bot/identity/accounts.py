@@ -168,20 +168,13 @@ class TeacherIdentity:
         """A Graph token from the user's cache (refreshed with the refresh token when needed), or None."""
         scopes = list(self._config.scopes)
 
-        def from_cache(cache: msal.SerializableTokenCache) -> dict[str, Any] | None:
+        def from_cache(cache: msal.SerializableTokenCache) -> Any:
             app = self._app(cache)
-            accounts = [a for a in app.get_accounts() if str(a.get("local_account_id")) == aad_object_id]
-            if not accounts:
-                return None
-            result: dict[str, Any] | None = app.acquire_token_silent_with_error(
-                scopes, accounts[0], force_refresh=force_refresh
-            )
-            return result
+            mine = [a for a in app.get_accounts() if str(a.get("local_account_id")) == aad_object_id]
+            return app.acquire_token_silent_with_error(scopes, mine[0], force_refresh=force_refresh) if mine else None
 
         result = await self._with_cache(user_key(tenant_id, aad_object_id), from_cache)
-        if not result or "access_token" not in result:
-            return None
-        return str(result["access_token"])
+        return str(result["access_token"]) if result and "access_token" in result else None
 
     async def _with_cache(
         self, key: str, work: Callable[[msal.SerializableTokenCache], _T], fresh_credential: bool = False
