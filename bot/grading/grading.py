@@ -93,14 +93,11 @@ class Confirm:
 
 
 class Grading:
-    def __init__(
-        self, session: GradingSession, outbox: Outbox, store: Store, budget_s: float = INVOKE_BUDGET_S
-    ) -> None:
+    def __init__(self, session: GradingSession, outbox: Outbox, store: Store) -> None:
         self._session = session
         self._education = session.education
         self._outbox = outbox
         self._store = store
-        self._budget_s = budget_s
 
     # Saving a grade ----------------------------------------------------------------------------------------------
 
@@ -130,7 +127,7 @@ class Grading:
             change = GradeChange(typed.points, typed.feedback, typed.levels, known_modified, force)
             key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{typed.digest()}"
             entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
-            entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
+            entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
             listed = await listing
         finally:
             if not listing.done():
@@ -189,7 +186,7 @@ class Grading:
             return Confirm(kind, view)
         key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}"
         entry = await self._record(teacher, kind, ref, key, {"card": card.payload()})
-        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
+        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
         verb = {RETURN: "Returned to", REASSIGN: "Returned for revision to", EXCUSE: "Excused"}[kind]
         if entry.status == "done":
             screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
@@ -236,7 +233,7 @@ class Grading:
             )
             for sid in targets
         ]
-        finished = await self._outbox.apply_group(entries, teacher.token, self._budget_s)
+        finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
         done = sum(1 for e in finished if e.status == "done")
         after = await self._session.open(teacher, class_id, assignment_id)
         if done == len(entries):
@@ -322,7 +319,7 @@ class Grading:
             key,
             {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id},
         )
-        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
+        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
         view = await self._view(teacher, record)
         if entry.status == "conflict":
             outcomes = view.submission.outcomes

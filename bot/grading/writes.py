@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,6 +36,9 @@ RETURN = "return"
 REASSIGN = "reassign"
 EXCUSE = "excuse"
 UNDOABLE = (GRADE,)
+CONFIRM_ATTEMPTS = 6
+CONFIRM_DELAY_S = 0.25
+"""Graph runs submission actions asynchronously: reads back wait 0.25 s, 0.5 s… between up to 6 attempts."""
 RETURN_CLOCK_SKEW = timedelta(seconds=30)
 """How far Graph's clock may lag Gradebot's when telling whether a return happened after an entry was recorded."""
 _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIGNED, EXCUSE: SubmissionStatus.EXCUSED}
@@ -84,18 +87,8 @@ class GradeChange:
 class GradeWrites:
     """The outbox Executor for grading: `grade`, `return`, `reassign` and `excuse` entries."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        confirm_attempts: int = 6,
-        confirm_delay_s: float = 0.25,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._confirm_attempts = confirm_attempts
-        self._confirm_delay_s = confirm_delay_s
-        self._sleep = sleep
 
     async def execute(self, client: EducationClient, entry: OutboxEntry) -> Result:
         if entry.kind == GRADE:
@@ -195,14 +188,14 @@ class GradeWrites:
             }[entry.kind]
             await action(entry.class_id, entry.assignment_id, entry.submission_id)
         # Graph runs submission actions asynchronously: read back until the new state shows.
-        for attempt in range(self._confirm_attempts):
+        for attempt in range(CONFIRM_ATTEMPTS):
             current = await client.get_submission(
                 entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
             )
             if _landed(current, entry):
                 return {"before": snapshot(before.outcomes, before), "after": snapshot(current.outcomes, current)}
-            if attempt + 1 < self._confirm_attempts:
-                await self._sleep(self._confirm_delay_s * (attempt + 1))
+            if attempt + 1 < CONFIRM_ATTEMPTS:
+                await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         raise RetryLaterError("Graph has not confirmed the new status yet", timedelta(seconds=2))
 
     async def execute_group(
@@ -224,7 +217,7 @@ class GradeWrites:
             if entry.submission_id not in before:
                 outcome[entry.id] = GiveUpError("the submission no longer exists")
         waiting = [e for e in entries if e.id not in outcome]
-        for attempt in range(self._confirm_attempts):
+        for attempt in range(CONFIRM_ATTEMPTS):
             if not waiting:
                 break
             current = {s.id: s for s in await client.list_submissions(first.class_id, first.assignment_id)}
@@ -237,8 +230,8 @@ class GradeWrites:
                         "after": snapshot(now_sub.outcomes, now_sub),
                     }
                     waiting.remove(entry)
-            if waiting and attempt + 1 < self._confirm_attempts:
-                await self._sleep(self._confirm_delay_s * (attempt + 1))
+            if waiting and attempt + 1 < CONFIRM_ATTEMPTS:
+                await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         for entry in waiting:
             outcome[entry.id] = RetryLaterError("Graph has not confirmed the return yet", timedelta(seconds=2))
         return outcome

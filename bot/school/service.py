@@ -101,7 +101,7 @@ class EducationService:
         return names
 
     async def class_work(
-        self, teacher: Teacher, education_class: EducationClass, *, open_only: bool, turned_in_only: bool = False
+        self, teacher: Teacher, education_class: EducationClass, *, turned_in_only: bool = False
     ) -> ClassWork:
         """Assignments and their submissions in few round trips: each page of assignments starts the `$batch` of its
         submission lists as soon as it arrives, and the roster is read alongside, off the critical path.
@@ -130,13 +130,12 @@ class EducationService:
             if result.error is not None:
                 raise result.error
             submissions[assignment.id] = result.unwrap()
-        shown = with_work if open_only else assignments
-        return ClassWork(education_class, shown, submissions, students)
+        return ClassWork(education_class, assignments, submissions, students)
 
     async def assignments(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[AssignmentProgress]]:
         """The class (checked: the caller teaches it) and each assignment's progress, open work first."""
         education_class = await self.require_teacher(teacher, class_id)
-        work = await self.class_work(teacher, education_class, open_only=False)
+        work = await self.class_work(teacher, education_class)
         progress = [summarize(a, work.submissions.get(a.id, [])) for a in work.assignments]
         progress.sort(key=_assignment_order)
         return education_class, progress
@@ -156,9 +155,7 @@ class EducationService:
             classes = await self.taught_classes(teacher)
         else:
             classes = list(await asyncio.gather(*(self.require_teacher(teacher, c) for c in class_ids)))
-        works = await asyncio.gather(
-            *(self.class_work(teacher, c, open_only=True, turned_in_only=True) for c in classes)
-        )
+        works = await asyncio.gather(*(self.class_work(teacher, c, turned_in_only=True) for c in classes))
         items = self._lists[key] = oldest_first(
             UngradedItem(
                 work.education_class,
