@@ -260,10 +260,8 @@ class TeacherIdentity:
         repeats are answered True without exchanging again; until one succeeds, each repeat is exchanged itself,
         so no repeat is answered True for an exchange that failed."""
         done = f"{caller.aad_object_id}:{exchange_id}"
-        lock = self._exchanges.get(done)
-        if lock is None:
-            lock = self._exchanges[done] = asyncio.Lock()
-        async with lock:  # repeats arriving together in this instance wait for the first one's outcome
+        # Repeats arriving together in this instance wait for the first one's outcome.
+        async with self._exchanges.setdefault(done, asyncio.Lock()):
             if exchange_id and await self._store.claimed("tokenExchange", done, self._clock()):
                 return True
             try:

@@ -41,13 +41,11 @@ class ReminderHandlers:
 
     async def _schedule(self, context: Context) -> ReminderSchedule:
         """The teacher's saved schedule, or (off) the default one in the client's time zone."""
-        existing = await self._store.get_schedule(context.teacher.aad_object_id)
-        if existing is not None:
-            return existing
-        schedule = default_schedule(
-            context.teacher.aad_object_id, context.teacher.tenant_id, context.tz.key, context.now
+        teacher = context.teacher
+        saved = await self._store.get_schedule(teacher.aad_object_id)
+        return saved or replace(
+            default_schedule(teacher.aad_object_id, teacher.tenant_id, context.tz.key, context.now), enabled=False
         )
-        return replace(schedule, enabled=False)
 
     async def _card(
         self,
