@@ -37,7 +37,7 @@ class GradingView:
     """Writes for this submission still queued in the outbox."""
 
     @property
-    def names(self) -> tuple[EducationClass, Assignment, Submission, str]:
+    def subject(self) -> tuple[EducationClass, Assignment, Submission, str]:
         """What every grading card starts from: the class, the assignment, the submission and the student's name."""
         return (self.education_class, self.assignment, self.submission, self.student_name)
 

@@ -43,7 +43,7 @@ def screen_card(
             "A change to this grade is still being saved to Microsoft Graph; Gradebot keeps retrying it."
         )
     return grading_card(
-        *screen.names,
+        *screen.subject,
         tz=tz,
         now=now,
         nonce=new_nonce(),
@@ -70,7 +70,7 @@ def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime)
     if conflict.write_id is not None:
         anyway = UndoAction(new_nonce(), conflict.write_id, anyway=True, known_modified=conflict.known_modified)
     return undo_conflict_card(
-        *conflict.view.names,
+        *conflict.view.subject,
         yours=grade_values(conflict.mine),
         restores=grade_values(conflict.restores),
         changed_by=conflict.changed_by,
@@ -81,7 +81,7 @@ def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime)
 
 
 def conflict_view_card(conflict: Conflict, mine: GradeAction, tz: ZoneInfo, now: datetime) -> Card:
-    return conflict_card(*conflict.view.names, mine, tz=tz, now=now, nonce=new_nonce())
+    return conflict_card(*conflict.view.subject, mine, tz=tz, now=now, nonce=new_nonce())
 
 
 def confirm_view_card(confirm: Confirm) -> Card:
