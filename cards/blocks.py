@@ -363,18 +363,13 @@ def execute(
     )
 
 
-def safe_url(url: str | None) -> str | None:
-    """Only absolute http(s) links reach a card (no javascript:, data: or relative URLs)."""
+def open_url(title: str, url: str | None) -> ac.OpenUrlAction | None:
+    """A link button; only absolute http(s) links reach a card (no javascript:, data: or relative URLs): else None."""
     if not url or len(url) > 2048 or not url.lower().startswith(("https://", "http://")):
         return None
     if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
         return None
-    return url
-
-
-def open_url(title: str, url: str | None) -> ac.OpenUrlAction | None:
-    link = safe_url(url)
-    return ac.OpenUrlAction(title=plain(title, 60) or "Open", url=link) if link else None
+    return ac.OpenUrlAction(title=plain(title, 60) or "Open", url=url)
 
 
 def buttons(actions: Sequence[ac.Action | None]) -> ac.ActionSet | None:
