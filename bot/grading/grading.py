@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.grading.rules import (
-    TypedGrade,
     check_levels,
     check_points,
     snapshot,
@@ -105,10 +104,8 @@ class Grading:
         self,
         teacher: Teacher,
         ref: SubmissionRef,
-        typed: TypedGrade,
+        change: GradeChange,
         *,
-        known_modified: datetime | None,
-        force: bool,
         nonce: str,
         card: CardRef,
     ) -> Outcome | Conflict:
@@ -120,12 +117,11 @@ class Grading:
         listing = asyncio.ensure_future(client.list_submissions(ref.class_id, ref.assignment_id))
         try:
             education_class, assignment = await self._session.assignment(teacher, ref.class_id, ref.assignment_id)
-            if typed.points is not None:
-                check_points(typed.points, assignment.max_points)
-            if typed.levels:
-                check_levels(typed.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
-            change = GradeChange(typed.points, typed.feedback, typed.levels, known_modified, force)
-            key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{typed.digest()}"
+            if change.points is not None:
+                check_points(change.points, assignment.max_points)
+            if change.levels:
+                check_levels(change.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
+            key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{change.digest()}"
             entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
             entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
             listed = await listing

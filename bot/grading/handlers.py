@@ -4,7 +4,7 @@ call and the card that shows its outcome."""
 from __future__ import annotations
 
 from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflict
-from bot.grading.rules import InvalidGradeError, TypedGrade
+from bot.grading.rules import InvalidGradeError
 from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.shown import ShownCards
 from bot.grading.views import (
@@ -14,6 +14,7 @@ from bot.grading.views import (
     screen_card,
     undo_conflict_view_card,
 )
+from bot.grading.writes import GradeChange
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import Card, CardReply, NewCardReply, Reply, TextReply, Updates
 from cards.blocks import ActionDataError, Banner
@@ -104,9 +105,7 @@ class GradingHandlers:
             result = await self._grading.grade(
                 context.teacher,
                 ref,
-                TypedGrade(payload.points, payload.feedback, payload.levels),
-                known_modified=payload.known_modified,
-                force=payload.force,
+                GradeChange(payload.points, payload.feedback, payload.levels, payload.known_modified, payload.force),
                 nonce=payload.nonce,
                 card=context.card_ref,
             )

@@ -4,10 +4,7 @@ levels that exist, what a grade is (snapshots to compare and audit) and when som
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,25 +16,6 @@ from graph.models import Outcomes, Rubric, RubricSelection, Submission, format_d
 
 class InvalidGradeError(UserError):
     """What the teacher typed does not fit the assignment (any more); the card is shown again with this message."""
-
-
-@dataclass(frozen=True, slots=True)
-class TypedGrade:
-    """What the teacher typed on a grading card: None means the input was left empty."""
-
-    points: Decimal | None
-    feedback: str | None
-    levels: tuple[RubricSelection, ...] = ()
-
-    def digest(self) -> str:
-        """A short digest of the typed values: part of a save's idempotency key, so the same card pressed again
-        with the same values is a replay and with other values a new write."""
-        typed = [
-            format_points(self.points) if self.points is not None else None,
-            self.feedback,
-            sorted([level.quality_id, level.column_id] for level in self.levels),
-        ]
-        return hashlib.sha256(json.dumps(typed, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def check_points(points: Decimal, max_points: float | None) -> None:

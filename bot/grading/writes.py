@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +17,7 @@ from typing import Any
 from bot.grading.rules import changed_by_someone_else, snapshot, working_grade
 from bot.outbox.queue import GiveUpError, Result, RetryLaterError, seconds
 from bot.school.progress import has_unreturned_grade
+from cards.blocks import format_points
 from graph.client import EducationClient, FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch, SubmissionRef
 from graph.errors import GraphThrottledError, GraphUnavailableError
 from graph.models import (
@@ -46,7 +49,7 @@ _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIG
 
 @dataclass(frozen=True, slots=True)
 class GradeChange:
-    """What a `grade` entry writes; None means "leave as is"."""
+    """What a `grade` entry writes (for a save: what the teacher typed); None means "leave as is"."""
 
     points: Decimal | None
     feedback: str | None
@@ -58,6 +61,16 @@ class GradeChange:
     expect: Mapping[str, Any] | None = None
     """The working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the
     grade its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
+
+    def digest(self) -> str:
+        """A short digest of the values typed: part of a save's idempotency key, so the same card pressed again
+        with the same values is a replay and with other values a new write."""
+        typed = [
+            format_points(self.points) if self.points is not None else None,
+            self.feedback,
+            sorted([level.quality_id, level.column_id] for level in self.levels),
+        ]
+        return hashlib.sha256(json.dumps(typed, ensure_ascii=False).encode()).hexdigest()[:16]
 
     def payload(self) -> dict[str, Any]:
         return {
