@@ -24,7 +24,7 @@ from bot.grading.session import GradingSession
 from bot.grading.writes import GradeWrites
 from bot.identity.accounts import TeacherIdentity
 from bot.identity.cipher import TokenCipher
-from bot.identity.handlers import IdentityGate, IdentityHandlers
+from bot.identity.handlers import IdentityHandlers
 from bot.identity.sign_in import SignInPages
 from bot.identity.sso import IdentityConfig, SsoValidator
 from bot.janitor import Janitor
@@ -158,7 +158,8 @@ async def build(
     education = EducationService(graph, clock)
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
 
-    router = Router(gate=IdentityGate(accounts, pages), store=store, clock=clock)
+    identity = IdentityHandlers(accounts, pages, education)
+    router = Router(gate=identity, store=store, clock=clock)
     edge = TeamsEdge(
         router,
         app_id=settings.app_id,
@@ -197,7 +198,7 @@ async def build(
     ListHandlers(education, store, config.app_id).register(router)
     GradingHandlers(session, Grading(session, outbox, store)).register(router)
     ReminderHandlers(store, education).register(router)
-    IdentityHandlers(accounts, pages, education).register(router)
+    identity.register(router)
     janitor = Janitor(
         store,
         outbox_retention=timedelta(days=settings.outbox_retention_days),

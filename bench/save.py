@@ -15,9 +15,8 @@ from bench.host import SandboxHost, open_sandbox, product_http
 from bench.school import SchoolShape
 from bench.timeline import Timeline
 from bot.grading.grading import Grading, Outcome
-from bot.grading.rules import TypedGrade
 from bot.grading.session import GradingSession, GradingView
-from bot.grading.writes import GradeWrites
+from bot.grading.writes import GradeChange, GradeWrites
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.service import EducationService
@@ -82,16 +81,15 @@ async def _one_save(host: SandboxHost, store_path: Path) -> SaveCost:
             for _ in range(SAVES):
                 assert isinstance(screen, GradingView), "the benchmark class ran out of work to grade"
                 ref = SubmissionRef(class_id, assignment.id, screen.submission.id)
-                typed = TypedGrade(Decimal(str((assignment.max_points or 10) * 0.8)), "Clear and well argued.")
+                points = Decimal(str((assignment.max_points or 10) * 0.8))
                 known = last_change(screen.submission.outcomes)[0]
+                typed = GradeChange(points, "Clear and well argued.", (), known, False)
                 await host.reset()
                 recorder.spans.clear()
                 outcome = await grading.grade(
                     teacher,
                     ref,
                     typed,
-                    known_modified=known,
-                    force=False,
                     nonce=new_nonce(),
                     card=CardRef("bench", None, False),
                 )

@@ -21,7 +21,7 @@ from microsoft_teams import cards as ac
 from pydantic import BeforeValidator, ConfigDict, Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
-from graph.models import Outcomes, RubricSelection
+from graph.models import Actor, Outcomes, RubricSelection
 
 Card = dict[str, Any]
 """A JSON-ready Adaptive Card."""
@@ -41,12 +41,14 @@ _WHOLE_TEXT = re.compile(r"\d{1,9}(?:\.0*)?", re.ASCII)
 
 
 class ActionDataError(ValueError):
-    """Card data failed validation; `str(error)` is written for the teacher, `field` names the bad key for logs."""
+    """Card data failed validation; `str(error)` is written for the teacher, `field` names the bad key for logs, and
+    `refusals` holds every refused key with its message (a form shows each under its input)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, refusals: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.refusals = refusals or {field or "": message}
 
 
 def new_nonce() -> str:
@@ -137,12 +139,16 @@ class ActionPayload:
         try:
             return adapter.validate_python(data)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            key = str(error["loc"][0]) if error["loc"] else None
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, ActionDataError):
-                raise ActionDataError(cause.message, cause.field or key) from None
-            raise ActionDataError(cls.MESSAGES.get(key or "", STALE_CARD), key) from None
+            refusals: dict[str, str] = {}
+            for error in exc.errors():
+                key = str(error["loc"][0]) if error["loc"] else ""
+                cause = error.get("ctx", {}).get("error")
+                if isinstance(cause, ActionDataError):
+                    refusals.setdefault(cause.field or key, cause.message)
+                else:
+                    refusals.setdefault(key, cls.MESSAGES.get(key, STALE_CARD))
+            field, message = next(iter(refusals.items()))
+            raise ActionDataError(message, field or None, refusals) from None
 
 
 # --- times, in the teacher's own timezone; English names so the output never depends on the process locale ----------
@@ -274,11 +280,11 @@ def returned_values(outcomes: Outcomes | None) -> GradeValues:
     return GradeValues(points.points if points else None, (feedback.text if feedback else None) or None, levels)
 
 
-def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, str | None]:
+def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, Actor | None]:
     """When the points, feedback or rubric outcome last changed — the grade action's `knownModified`, which the bot
-    compares with Graph's to detect conflicts — and by whom (a display name; None when unknown)."""
+    compares with Graph's to detect conflicts — and by whom (None when unknown)."""
     changes = [
-        (outcome.last_modified_at, outcome.last_modified_by.user_name if outcome.last_modified_by else None)
+        (outcome.last_modified_at, outcome.last_modified_by)
         for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
         if outcome is not None and outcome.last_modified_at is not None
     ]
@@ -361,20 +367,15 @@ def execute(
     )
 
 
-def safe_url(url: str | None) -> str | None:
-    """Only absolute http(s) links reach a card (no javascript:, data: or relative URLs)."""
+def open_url(title: str, url: str | None) -> ac.OpenUrlAction | None:
+    """A link button; only absolute http(s) links reach a card (no javascript:, data: or relative URLs): else None."""
     if not url or len(url) > 2048 or not url.lower().startswith(("https://", "http://")):
         return None
     if _ASCII_SPACE_OR_CONTROL.search(url) or (
         not url.isascii() and any(char.isspace() or unicodedata.category(char) == "Cc" for char in url)
     ):
         return None
-    return url
-
-
-def open_url(title: str, url: str | None) -> ac.OpenUrlAction | None:
-    link = safe_url(url)
-    return ac.OpenUrlAction(title=plain(title, 60) or "Open", url=link) if link else None
+    return ac.OpenUrlAction(title=plain(title, 60) or "Open", url=url)
 
 
 def buttons(actions: Sequence[ac.Action | None]) -> ac.ActionSet | None:

@@ -33,11 +33,8 @@ _INTRO = (
 
 
 def help_card(*, class_id: str | None = None, not_understood: str | None = None) -> Card:
-    """What Gradebot does, each command with a one-line description, and buttons for the common views.
-
-    `class_id` is the class of the current team, when known (it adds an Assignments button); `not_understood` is the
-    sentence that says what was not understood, shown first (the caller decides whether it may repeat the text).
-    """
+    """What Gradebot does, each command with a one-line description, and buttons for the common views; `class_id`
+    (the current team's class) adds an Assignments button, `not_understood` is a sentence shown first."""
     return card(
         [
             line(plain(not_understood, 200), bold=True, color="Attention") if not_understood else None,

@@ -61,7 +61,6 @@ from graph.models import (
     Rubric,
     RubricSelection,
     Submission,
-    SubmissionStatus,
     format_datetime,
 )
 
@@ -155,14 +154,19 @@ def _require_grade(points: Decimal | None, feedback: str | None, levels: tuple[R
         raise ActionDataError("Enter points or feedback before saving.", "points")
 
 
-class GradeAction(ActionPayload, verb="grade"):
-    """Save a working grade (the student sees it once returned). The card's data carries the ids, `knownModified`
-    (the latest outcome change the card showed; "" if never graded), `force` and `nonce`; points, feedback and
-    `level_<qualityId>` arrive as inputs merged into it (None when empty)."""
+class _OnSubmission(ActionPayload):
+    """The ids every action on one submission carries first."""
 
     class_id: Id
     assignment_id: Id
     submission_id: Id
+
+
+class GradeAction(_OnSubmission, verb="grade"):
+    """Save a working grade (the student sees it once returned). The card's data carries the ids, `knownModified`
+    (the latest outcome change the card showed; "" if never graded), `force` and `nonce`; points, feedback and
+    `level_<qualityId>` arrive as inputs merged into it (None when empty)."""
+
     points: Annotated[Points, Field(default=None, exclude=True)]
     feedback: Annotated[Feedback, Field(default=None, exclude=True)]
     levels: Annotated[Levels, Field(exclude=True)]
@@ -191,18 +195,13 @@ class ShowGradingAction(OpenGradingAction, verb="showGrading"):
     """Back to the grading card in place of this one (Cancel on a confirm step); `openGrading` opens it below."""
 
 
-class SkipAction(ActionPayload, verb="skip"):
-    class_id: Id
-    assignment_id: Id
-    submission_id: Id
+class SkipAction(_OnSubmission, verb="skip"):
+    """On to the next submission waiting, leaving this one as it is."""
 
 
-class _SubmissionStep(ActionPayload):
+class _SubmissionStep(_OnSubmission):
     """Shared shape of return / reassign / excuse: a step on one submission, asked first and then `confirmed`."""
 
-    class_id: Id
-    assignment_id: Id
-    submission_id: Id
     confirmed: Flag
     nonce: Nonce
 
@@ -229,13 +228,10 @@ class ReturnAllAction(ActionPayload, verb="returnAll"):
     nonce: Nonce
 
 
-class ResolveConflictAction(ActionPayload, verb="resolveConflict"):
+class ResolveConflictAction(_OnSubmission, verb="resolveConflict"):
     """After a conflict: keep the teacher's values (`mine`) over the grade the conflict card showed — last changed at
     `known_modified`, so a change after that is a new conflict — or the newer ones (`theirs`)."""
 
-    class_id: Id
-    assignment_id: Id
-    submission_id: Id
     choice: Literal["mine", "theirs"]
     points: Annotated[Points, Field(default=None)]
     feedback: Annotated[Feedback, Field(default=None)]
@@ -264,15 +260,6 @@ class UndoAction(ActionPayload, verb="undo"):
         if self.anyway and self.write_id is None:
             raise ActionDataError(STALE_CARD, "writeId")
         return self
-
-
-def _late_by(submission: Submission, assignment: Assignment) -> timedelta | None:
-    """How long after the due date the work was turned in (the display copy of bot's lateness rule)."""
-    if assignment.due is None or submission.submitted_at is None:
-        return None
-    if submission.status in (SubmissionStatus.WORKING, SubmissionStatus.EXCUSED):
-        return None
-    return submission.submitted_at - assignment.due
 
 
 def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[ac.CardElement]:
@@ -368,6 +355,7 @@ def grading_card(
     now: datetime,
     nonce: str,
     progress: tuple[int, int] | None = None,
+    late_by: timedelta | None = None,
     rubric: Rubric | None = None,
     graded_not_returned: int = 0,
     status: Banner | None = None,
@@ -375,8 +363,9 @@ def grading_card(
     undo: UndoAction | None = None,
 ) -> Card:
     """Grade one submission (read with `$expand=outcomes,submittedResources`). `progress` (graded, to go) gives
-    "3 graded · 8 to go"; `status` is a banner with the last result, `undo` an Undo button under it for the save it
-    reports; `entered` re-shows what the teacher typed (after a refused save, or an undo) in the fields."""
+    "3 graded · 8 to go", `late_by` "Late by 2 days"; `status` is a banner with the last result, `undo` an Undo
+    button under it for the save it reports; `entered` re-shows what the teacher typed (after a refused save, or an
+    undo) in the fields."""
     working = working_values(submission.outcomes)
     shown = working
     if isinstance(entered, GradeAction):
@@ -385,7 +374,7 @@ def grading_card(
     elif entered is not None:
         shown = entered
     ids = (education_class.id, assignment.id, submission.id)
-    late = late_text(_late_by(submission, assignment))
+    late = late_text(late_by)
     links = [open_url(item.display_name or "Turned-in work", item.url) for item in submission.submitted_resources or ()]
     work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
     save = GradeAction(*ids, None, None, (), last_change(submission.outcomes)[0], False, nonce)
@@ -565,9 +554,9 @@ def conflict_card(
     """Someone changed the grade after the card was shown: show theirs (from `submission`, read fresh with
     outcomes) next to the teacher's values, with "Keep mine" / "Keep theirs"."""
     theirs = working_values(submission.outcomes)
-    changed_by = plain(last_change(submission.outcomes)[1]) or "Someone else"
+    shown, by = last_change(submission.outcomes)
+    changed_by = plain(by.user_name if by else None) or "Someone else"
     ids = (education_class.id, assignment.id, submission.id)
-    shown = last_change(submission.outcomes)[0]
     keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels, shown)
     keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
     return card(

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Annotated, Final, Literal, Protocol, Self, TypeVar
+from typing import Annotated, Final, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
@@ -106,45 +107,34 @@ class OpenGradingAction(ActionPayload, verb="openGrading"):
     submission_id: OptionalId = None
 
 
-class UngradedView(Protocol):
+@dataclass(frozen=True, slots=True)
+class UngradedItem:
     """One turned-in submission waiting for a grade, as the ungraded and digest cards show it."""
 
+    education_class: EducationClass
+    assignment: Assignment
+    submission: Submission
+    student_name: str
+    late_by: timedelta | None
+
     @property
-    def education_class(self) -> EducationClass: ...
-    @property
-    def assignment(self) -> Assignment: ...
-    @property
-    def submission(self) -> Submission: ...
-    @property
-    def student_name(self) -> str: ...
-    @property
-    def late_by(self) -> timedelta | None: ...
-    @property
-    def turned_in_at(self) -> datetime | None: ...
+    def turned_in_at(self) -> datetime | None:
+        return self.submission.submitted_at
 
 
-class ProgressView(Protocol):
+@dataclass(frozen=True, slots=True)
+class AssignmentProgress:
     """Where an assignment's submissions stand, as the assignments card counts them."""
 
-    @property
-    def assignment(self) -> Assignment: ...
-    @property
-    def turned_in(self) -> int: ...
-    @property
-    def needs_grading(self) -> int: ...
-    @property
-    def graded_not_returned(self) -> int: ...
-    @property
-    def returned(self) -> int: ...
-    @property
-    def not_turned_in(self) -> int: ...
-    @property
-    def excused(self) -> int: ...
-    @property
-    def late(self) -> int: ...
+    assignment: Assignment
+    needs_grading: int
+    graded_not_returned: int
+    returned: int
+    not_turned_in: int
+    excused: int
+    late: int
 
 
-UngradedT = TypeVar("UngradedT", bound=UngradedView)
 RowT = TypeVar("RowT")
 _PICKER_PROMPT: dict[NextView, str] = {
     "assignments": "Which class's assignments?",
@@ -202,7 +192,7 @@ def status_text(assignment: Assignment, tz: ZoneInfo, now: datetime) -> str:
     return _STATUS_LABELS.get(status, "Status unknown")
 
 
-def counts_text(progress: ProgressView) -> tuple[str, str]:
+def counts_text(progress: AssignmentProgress) -> tuple[str, str]:
     """Two lines: what waits for the teacher ("To grade 5 · Graded, not returned 2"), then where the rest stand
     ("Returned 10 · Not turned in 3 · Late 1 · Excused 1")."""
     waiting = f"To grade {progress.needs_grading} · Graded, not returned {progress.graded_not_returned}"
@@ -210,7 +200,7 @@ def counts_text(progress: ProgressView) -> tuple[str, str]:
     return waiting, " · ".join([*rest, f"Excused {progress.excused}"] if progress.excused else rest)
 
 
-def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: datetime) -> ac.Container:
+def _assignment_block(class_id: str, progress: AssignmentProgress, tz: ZoneInfo, now: datetime) -> ac.Container:
     """An assignment with work waiting for the teacher: status, dates, counts, and Grade (or Review and return)."""
     assignment = progress.assignment
     no_points = " · No points" if assignment.max_points is None else ""
@@ -231,7 +221,7 @@ def _assignment_block(class_id: str, progress: ProgressView, tz: ZoneInfo, now: 
 
 
 def assignments_card(
-    education_class: EducationClass, progress: Sequence[ProgressView], tz: ZoneInfo, now: datetime
+    education_class: EducationClass, progress: Sequence[AssignmentProgress], tz: ZoneInfo, now: datetime
 ) -> Card:
     """Every assignment of a class with its counts: those with work waiting first, in full, with a Grade button; then
     the others, one line each, the tail cut (and counted) if the card would pass the size budget."""
@@ -258,10 +248,10 @@ def assignments_card(
     return fitted_card(head, rows, "assignments", [ungraded], full_width=True)
 
 
-def group_by_assignment(items: Sequence[UngradedT]) -> list[list[UngradedT]]:
+def group_by_assignment(items: Sequence[UngradedItem]) -> list[list[UngradedItem]]:
     """Ungraded work per assignment, each class's assignments together; as `items` come oldest first, so do the
     classes and, within each class, the assignments (by the longest-waiting submission)."""
-    by_class: dict[str, dict[str, list[UngradedT]]] = {}
+    by_class: dict[str, dict[str, list[UngradedItem]]] = {}
     for item in items:
         by_class.setdefault(item.education_class.id, {}).setdefault(item.assignment.id, []).append(item)
     return [group for assignments in by_class.values() for group in assignments.values()]
@@ -297,7 +287,7 @@ def _navigation(page: int, page_count: int, to_page: Callable[[int], ActionPaylo
     ]
 
 
-def _assignment_row(group: Sequence[UngradedView], now: datetime) -> list[ac.CardElement | None]:
+def _assignment_row(group: Sequence[UngradedItem], now: datetime) -> list[ac.CardElement | None]:
     """One assignment of the overview: how many wait, since when, how many late; Students and Start grading."""
     first = group[0]
     late = sum(1 for item in group if item.late_by is not None)
@@ -316,7 +306,7 @@ def _assignment_row(group: Sequence[UngradedView], now: datetime) -> list[ac.Car
 
 
 def ungraded_card(
-    groups: Sequence[Sequence[UngradedView]],
+    groups: Sequence[Sequence[UngradedItem]],
     page: int,
     page_count: int,
     scope_label: str,
@@ -356,7 +346,7 @@ def ungraded_card(
 
 
 def ungraded_page_card(
-    items: Sequence[UngradedView],
+    items: Sequence[UngradedItem],
     page: int,
     scope_label: str,
     tz: ZoneInfo,
@@ -379,7 +369,7 @@ def ungraded_page_card(
 
 
 def waiting_card(
-    items: Sequence[UngradedView], page: int, page_count: int, tz: ZoneInfo, now: datetime, *, total: int, first: int
+    items: Sequence[UngradedItem], page: int, page_count: int, tz: ZoneInfo, now: datetime, *, total: int, first: int
 ) -> Card:
     """One page of the students waiting for a grade in one assignment, oldest first, each with a Grade button.
     `total` and `first` (the page's first item in the whole list, from 0) feed the "21–40 of 45" line."""
@@ -409,14 +399,14 @@ def waiting_card(
     return card(body, [*navigation, back], full_width=True)
 
 
-def waiting_page_card(items: Sequence[UngradedView], page: int, tz: ZoneInfo, now: datetime) -> Card:
+def waiting_page_card(items: Sequence[UngradedItem], page: int, tz: ZoneInfo, now: datetime) -> Card:
     """Page `page` (clamped) of one assignment's students waiting for a grade; `items` are all of them."""
     if not items:
         return card(
             [heading("No work waiting to be graded"), line("Everything turned in for this assignment is graded.")]
         )
 
-    def render(rows: list[UngradedView], number: int) -> Card:  # measured with as many digits as any page has, or more
+    def render(rows: list[UngradedItem], number: int) -> Card:  # measured with as many digits as any page has, or more
         return waiting_card(rows, number, len(items), tz, now, total=len(items), first=len(items))
 
     pages = paginate(items, render, per_page=PER_PAGE)

@@ -13,10 +13,9 @@ from typing import Annotated, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from cards.blocks import (
-    STALE_CARD,
     ActionDataError,
     ActionPayload,
     Banner,
@@ -40,7 +39,7 @@ from cards.blocks import (
     turned_in_text,
     whole_number,
 )
-from cards.lists import OpenGradingAction, ShowUngradedAction, UngradedView
+from cards.lists import OpenGradingAction, ShowUngradedAction, UngradedItem
 from graph.models import EducationClass
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -146,11 +145,11 @@ class DigestEntry:
 
     education_class: EducationClass
     waiting: int
-    oldest: UngradedView | None
-    late: Sequence[UngradedView] = ()
+    oldest: UngradedItem | None
+    late: Sequence[UngradedItem] = ()
 
 
-def _who(item: UngradedView) -> str:
+def _who(item: UngradedItem) -> str:
     return f"{plain(item.student_name, 60) or 'A student'} ({plain(item.assignment.display_name, 60)})"
 
 
@@ -250,18 +249,8 @@ COMMON_TIME_ZONES: Final = (
 )
 """The time zones the settings card offers, one or more per UTC offset in use; the client's own and the saved one
 are always added."""
-INPUT_IDS: Final = (
-    "enabled",
-    "days",
-    "time",
-    "timezone",
-    "quietStart",
-    "quietEnd",
-    "classIds",
-    "minWaiting",
-    "minAgeDays",
-)
-_FORM: Final = TypeAdapter(SaveRemindersAction)
+INPUT_IDS: Final = ("enabled", *SaveRemindersAction.MESSAGES)
+"""Every input of the settings form: the toggle, and each input a refusal message names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,23 +275,6 @@ def submitted_values(data: Mapping[str, object]) -> dict[str, str]:
         for key, value in kept.items()
         if isinstance(value, str | int | float) and not isinstance(value, bool) and len(str(value)) <= 200
     }
-
-
-def form_errors(data: Mapping[str, object]) -> dict[str, str]:
-    """Every refused input of the settings form, input id → the message shown under it (empty when it parses)."""
-    try:
-        _FORM.validate_python(data)
-    except ValidationError as exc:
-        errors: dict[str, str] = {}
-        for error in exc.errors():
-            key = str(error["loc"][0]) if error["loc"] else ""
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, ActionDataError):
-                errors.setdefault(cause.field or key, cause.message)
-            else:
-                errors.setdefault(key, SaveRemindersAction.MESSAGES.get(key, STALE_CARD))
-        return errors
-    return {}
 
 
 def zone_choices(now: datetime, *extra: str) -> list[ac.Choice]:

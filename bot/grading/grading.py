@@ -5,18 +5,16 @@ return everything graded, and undo a save — every write through the outbox, ev
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from bot.grading.rules import (
-    TypedGrade,
     check_levels,
     check_points,
-    modified_at,
     snapshot,
     working_grade,
 )
@@ -26,7 +24,7 @@ from bot.kernel.errors import NotFoundError, UserError
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.progress import GradingState, grading_state, has_unreturned_grade
-from cards.blocks import GradeValues, new_nonce, score_text, working_values
+from cards.blocks import GradeValues, last_change, new_nonce, score_text, working_values
 from graph.client import SubmissionRef
 from graph.errors import GraphNotFoundError
 from graph.models import Assignment, Outcomes, RubricSelection, Submission, SubmissionStatus, parse_datetime
@@ -89,20 +87,16 @@ class Confirm:
     kind: Literal["return", "returnAll", "reassign", "excuse"]
     screen: Screen
     count: int = 1
-    targets: tuple[str, ...] = field(default=())
     released: tuple[tuple[str, GradeValues], ...] = ()
     """Return all: each student whose grade becomes visible, with that grade."""
 
 
 class Grading:
-    def __init__(
-        self, session: GradingSession, outbox: Outbox, store: Store, budget_s: float = INVOKE_BUDGET_S
-    ) -> None:
+    def __init__(self, session: GradingSession, outbox: Outbox, store: Store) -> None:
         self._session = session
         self._education = session.education
         self._outbox = outbox
         self._store = store
-        self._budget_s = budget_s
 
     # Saving a grade ----------------------------------------------------------------------------------------------
 
@@ -110,10 +104,8 @@ class Grading:
         self,
         teacher: Teacher,
         ref: SubmissionRef,
-        typed: TypedGrade,
+        change: GradeChange,
         *,
-        known_modified: datetime | None,
-        force: bool,
         nonce: str,
         card: CardRef,
     ) -> Outcome | Conflict:
@@ -125,14 +117,13 @@ class Grading:
         listing = asyncio.ensure_future(client.list_submissions(ref.class_id, ref.assignment_id))
         try:
             education_class, assignment = await self._session.assignment(teacher, ref.class_id, ref.assignment_id)
-            if typed.points is not None:
-                check_points(typed.points, assignment.max_points)
-            if typed.levels:
-                check_levels(typed.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
-            change = GradeChange(typed.points, typed.feedback, typed.levels, known_modified, force)
-            key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{typed.digest()}"
+            if change.points is not None:
+                check_points(change.points, assignment.max_points)
+            if change.levels:
+                check_levels(change.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
+            key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{change.digest()}"
             entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
-            entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
+            entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
             listed = await listing
         finally:
             if not listing.done():
@@ -191,7 +182,7 @@ class Grading:
             return Confirm(kind, view)
         key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}"
         entry = await self._record(teacher, kind, ref, key, {"card": card.payload()})
-        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
+        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
         verb = {RETURN: "Returned to", REASSIGN: "Returned for revision to", EXCUSE: "Excused"}[kind]
         if entry.status == "done":
             screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
@@ -227,7 +218,7 @@ class Grading:
             released = tuple(
                 (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
             )
-            return Confirm("returnAll", screen, len(targets), targets, released)
+            return Confirm("returnAll", screen, len(targets), released)
         entries = [
             await self._record(
                 teacher,
@@ -238,7 +229,7 @@ class Grading:
             )
             for sid in targets
         ]
-        finished = await self._outbox.apply_group(entries, teacher.token, self._budget_s)
+        finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
         done = sum(1 for e in finished if e.status == "done")
         after = await self._session.open(teacher, class_id, assignment_id)
         if done == len(entries):
@@ -306,10 +297,8 @@ class Grading:
             if earlier is not None and earlier.finished:  # it stopped (conflict, failure): this is a new try
                 key = f"{own_key}:{nonce or new_nonce()}"
         before, mine = record.before, working_grade(record.after)
-        change = GradeChange(
-            points=None if before.get("points") is None else Decimal(str(before["points"])),
-            feedback=before.get("feedback") if before.get("feedback") is not None else None,
-            levels=tuple(RubricSelection(str(q), str(c)) for q, c in before.get("levels") or ()),
+        change = dataclasses.replace(
+            GradeChange.from_payload(before),  # the points, feedback and levels the save replaced
             known_modified=known_modified if anyway else parse_datetime(record.after.get("modifiedAt")),
             force=anyway and known_modified is None,
             clear=tuple(
@@ -326,7 +315,7 @@ class Grading:
             key,
             {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id},
         )
-        entry = await self._outbox.apply_within(entry, teacher.token, self._budget_s)
+        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
         view = await self._view(teacher, record)
         if entry.status == "conflict":
             outcomes = view.submission.outcomes
@@ -336,7 +325,7 @@ class Grading:
                 mine=mine,
                 restores=working_grade(before),
                 changed_by=await self._changed_by(teacher, record.class_id, outcomes),
-                known_modified=modified_at(outcomes),
+                known_modified=last_change(outcomes)[0],
             )
         if entry.status == "done" and not (entry.result or {}).get("superseded"):
             saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
@@ -376,12 +365,7 @@ class Grading:
 
     async def _changed_by(self, teacher: Teacher, class_id: str, outcomes: Outcomes | None) -> str:
         """Who changed the grade last, for the teacher's own eyes: "You", a class member's name, or "Someone else"."""
-        changes = [
-            (outcome.last_modified_at, outcome.last_modified_by)
-            for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
-            if outcome is not None and outcome.last_modified_at is not None
-        ]
-        by = max(changes, key=lambda change: change[0])[1] if changes else None
+        by = last_change(outcomes)[1]
         user_id = by.user_id if by is not None else None
         if user_id is None:
             return "Someone else"

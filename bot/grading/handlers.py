@@ -4,7 +4,7 @@ call and the card that shows its outcome."""
 from __future__ import annotations
 
 from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflict
-from bot.grading.rules import InvalidGradeError, TypedGrade
+from bot.grading.rules import InvalidGradeError
 from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.shown import ShownCards
 from bot.grading.views import (
@@ -14,6 +14,7 @@ from bot.grading.views import (
     screen_card,
     undo_conflict_view_card,
 )
+from bot.grading.writes import GradeChange
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import Card, CardReply, NewCardReply, Reply, TextReply, Updates
 from cards.blocks import ActionDataError, Banner
@@ -69,9 +70,7 @@ class GradingHandlers:
         if not wanted:
             if not items:
                 return CardReply(ungraded_page_card([], 0, "all your classes", context.tz, context.now))
-            first = items[0]
-            screen = await self._session.open(context.teacher, first.education_class.id, first.assignment.id)
-            return self._show(context, screen, screen_card(screen, context.tz, context.now), below=True)
+            return await self._open(context, items[0].education_class.id, items[0].assignment.id, below=True)
         assignments: dict[tuple[str, str], str] = {}
         for item in items:
             if wanted in item.assignment.display_name.casefold():
@@ -83,8 +82,7 @@ class GradingHandlers:
         if chosen is None:
             names = ", ".join(sorted(set(assignments.values()))[:10])
             return TextReply(f"Several assignments match: {names}. Type more of the name.")
-        screen = await self._session.open(context.teacher, *chosen)
-        return self._show(context, screen, screen_card(screen, context.tz, context.now), below=True)
+        return await self._open(context, *chosen, below=True)
 
     async def undo_command(self, context: Context, _: str) -> Reply:
         if context.conversation.is_shared:
@@ -95,17 +93,11 @@ class GradingHandlers:
 
     async def open_below(self, context: Context, payload: OpenGradingAction) -> Reply:
         """Grade from a list (or a digest): the grading card opens below; the list stays as it was."""
-        screen = await self._session.open(
-            context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
-        )
-        return self._show(context, screen, screen_card(screen, context.tz, context.now), below=True)
+        return await self._open(context, payload.class_id, payload.assignment_id, payload.submission_id, below=True)
 
     async def open(self, context: Context, payload: ShowGradingAction) -> Reply:
         """Back to grading in place of this card (Cancel on a confirm step)."""
-        screen = await self._session.open(
-            context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
-        )
-        return self._show(context, screen, screen_card(screen, context.tz, context.now))
+        return await self._open(context, payload.class_id, payload.assignment_id, payload.submission_id)
 
     async def save(self, context: Context, payload: GradeAction) -> Reply:
         ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
@@ -113,18 +105,12 @@ class GradingHandlers:
             result = await self._grading.grade(
                 context.teacher,
                 ref,
-                TypedGrade(payload.points, payload.feedback, payload.levels),
-                known_modified=payload.known_modified,
-                force=payload.force,
+                GradeChange(payload.points, payload.feedback, payload.levels, payload.known_modified, payload.force),
                 nonce=payload.nonce,
                 card=context.card_ref,
             )
         except InvalidGradeError as exc:
-            screen = await self._session.open(context.teacher, *ref)
-            status = Banner.error(exc.message)
-            return self._show(
-                context, screen, screen_card(screen, context.tz, context.now, status=status, entered=payload)
-            )
+            return await self._open(context, *ref, status=Banner.error(exc.message), entered=payload)
         if isinstance(result, Conflict):
             return self._show(context, result.view, conflict_view_card(result, payload, context.tz, context.now))
         return self._show(context, result.screen, outcome_card(result, context.tz, context.now))
@@ -137,23 +123,17 @@ class GradingHandlers:
             return CardReply(error_card(error.message))
         if opened.submission_id is None:
             return CardReply(error_card(error.message))
-        screen = await self._session.open(context.teacher, opened.class_id, opened.assignment_id, opened.submission_id)
         # Keep what the teacher typed in the other fields: the card replaces the one they typed it into.
         try:
             feedback = parse_feedback(context.turn.data.get("feedback"))
         except ActionDataError:
             feedback = None
-        entered = GradeAction(
-            opened.class_id, opened.assignment_id, opened.submission_id, None, feedback, (), None, False, ""
-        )
-        status = Banner.error(error.message)
-        return self._show(context, screen, screen_card(screen, context.tz, context.now, status=status, entered=entered))
+        ids = (opened.class_id, opened.assignment_id, opened.submission_id)
+        entered = GradeAction(*ids, None, feedback, (), None, False, "")
+        return await self._open(context, *ids, status=Banner.error(error.message), entered=entered)
 
     async def skip(self, context: Context, payload: SkipAction) -> Reply:
-        screen = await self._session.open(
-            context.teacher, payload.class_id, payload.assignment_id, after=payload.submission_id
-        )
-        return self._show(context, screen, screen_card(screen, context.tz, context.now))
+        return await self._open(context, payload.class_id, payload.assignment_id, after=payload.submission_id)
 
     async def step(self, context: Context, payload: ReturnAction | ReassignAction | ExcuseAction) -> Reply:
         result = await self._grading.act(
@@ -179,16 +159,12 @@ class GradingHandlers:
         return self._outcome_or_confirm(context, result)
 
     async def resolve_conflict(self, context: Context, payload: ResolveConflictAction) -> Reply:
+        ids = (payload.class_id, payload.assignment_id, payload.submission_id)
         if payload.choice == "theirs":
-            screen = await self._session.open(
-                context.teacher, payload.class_id, payload.assignment_id, payload.submission_id
-            )
-            kept = screen_card(screen, context.tz, context.now, status=Banner.good("Kept the saved grade."))
-            return self._show(context, screen, kept)
+            return await self._open(context, *ids, status=Banner.good("Kept the saved grade."))
         # Over exactly the grade the conflict card showed; a card from before `knownModified` was carried replaces
         # whatever is there, as it always did.
         shown = payload.known_modified
-        ids = (payload.class_id, payload.assignment_id, payload.submission_id)
         mine = GradeAction(*ids, payload.points, payload.feedback, payload.levels, shown, shown is None, payload.nonce)
         return await self.save(context, mine)
 
@@ -225,6 +201,24 @@ class GradingHandlers:
         return self._show(context, outcome.screen, outcome_card(outcome, context.tz, context.now), below, stale)
 
     # Cards shown ---------------------------------------------------------------------------------------------------
+
+    async def _open(
+        self,
+        context: Context,
+        class_id: str,
+        assignment_id: str,
+        submission_id: str | None = None,
+        *,
+        after: str | None = None,
+        below: bool = False,
+        status: Banner | None = None,
+        entered: GradeAction | None = None,
+    ) -> Reply:
+        """The grading screen `GradingSession.open` finds, as a card (`below` the pressed one, or in its place)."""
+        screen = await self._session.open(context.teacher, class_id, assignment_id, submission_id, after=after)
+        return self._show(
+            context, screen, screen_card(screen, context.tz, context.now, status=status, entered=entered), below
+        )
 
     def _outcome_or_confirm(self, context: Context, result: Outcome | Confirm) -> Reply:
         if isinstance(result, Confirm):

@@ -4,40 +4,18 @@ levels that exist, what a grade is (snapshots to compare and audit) and when som
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from bot.kernel.errors import UserError
-from cards.blocks import format_points
+from cards.blocks import format_points, last_change
 from graph.models import Outcomes, Rubric, RubricSelection, Submission, format_datetime
 
 
 class InvalidGradeError(UserError):
     """What the teacher typed does not fit the assignment (any more); the card is shown again with this message."""
-
-
-@dataclass(frozen=True, slots=True)
-class TypedGrade:
-    """What the teacher typed on a grading card: None means the input was left empty."""
-
-    points: Decimal | None
-    feedback: str | None
-    levels: tuple[RubricSelection, ...] = ()
-
-    def digest(self) -> str:
-        """A short digest of the typed values: part of a save's idempotency key, so the same card pressed again
-        with the same values is a replay and with other values a new write."""
-        typed = [
-            format_points(self.points) if self.points is not None else None,
-            self.feedback,
-            sorted([level.quality_id, level.column_id] for level in self.levels),
-        ]
-        return hashlib.sha256(json.dumps(typed, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def check_points(points: Decimal, max_points: float | None) -> None:
@@ -81,19 +59,9 @@ def snapshot(outcomes: Outcomes | None, submission: Submission | None = None) ->
         view["publishedFeedback"] = published_feedback.text if published_feedback else None
     if outcomes.rubric is not None:
         view["levels"] = [[s.quality_id, s.column_id] for s in outcomes.rubric.selected_levels]
-    modified = modified_at(outcomes)
+    modified = last_change(outcomes)[0]
     view["modifiedAt"] = format_datetime(modified) if modified else None
     return view
-
-
-def modified_at(outcomes: Outcomes | None) -> datetime | None:
-    """The newest change to any grade outcome (None when none was ever changed)."""
-    stamps = [
-        outcome.last_modified_at
-        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
-        if outcome is not None and outcome.last_modified_at is not None
-    ]
-    return max(stamps) if stamps else None
 
 
 def working_grade(view: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,14 +78,9 @@ def working_grade(view: Mapping[str, Any]) -> dict[str, Any]:
 def changed_by_someone_else(outcomes: Outcomes | None, since: datetime | None, teacher_id: str) -> bool:
     """True when anyone but this teacher modified an outcome after `since` — or at all, when the teacher's card
     showed no grade yet (`since` None): a concurrent grader's work must not be silently overwritten."""
-    if outcomes is None:
-        return False
-    for outcome in (outcomes.points, outcomes.feedback, outcomes.rubric):
-        if outcome is None or outcome.last_modified_at is None:
-            continue
-        if since is not None and outcome.last_modified_at <= since:
-            continue
-        by = outcome.last_modified_by
-        if by is None or by.user_id != teacher_id:
-            return True
-    return False
+    return any(
+        outcome.last_modified_by is None or outcome.last_modified_by.user_id != teacher_id
+        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
+        if outcome is not None and outcome.last_modified_at is not None
+        if since is None or outcome.last_modified_at > since
+    )

@@ -36,6 +36,11 @@ class GradingView:
     pending: tuple[OutboxEntry, ...] = ()
     """Writes for this submission still queued in the outbox."""
 
+    @property
+    def subject(self) -> tuple[EducationClass, Assignment, Submission, str]:
+        """What every grading card starts from: the class, the assignment, the submission and the student's name."""
+        return (self.education_class, self.assignment, self.submission, self.student_name)
+
 
 @dataclass(frozen=True, slots=True)
 class AllGraded:

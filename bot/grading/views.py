@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.grading.grading import Confirm, Conflict, Outcome, UndoConflict, grade_values
 from bot.grading.session import AllGraded, GradingView, Screen
+from bot.school.progress import lateness
 from cards.blocks import Banner, Card, GradeValues, new_nonce
 from cards.grading import (
     ExcuseAction,
@@ -21,8 +22,6 @@ from cards.grading import (
     grading_card,
     undo_conflict_card,
 )
-
-_TONES = {"good": Banner.good, "attention": Banner.error, "warning": Banner.warning}
 
 
 def screen_card(
@@ -39,33 +38,19 @@ def screen_card(
         return all_graded_card(
             screen.assignment, screen.education_class, screen.returnable, nonce=new_nonce(), status=status, undo=undo
         )
-    return view_card(screen, tz, now, status=status, entered=entered, undo=undo)
-
-
-def view_card(
-    view: GradingView,
-    tz: ZoneInfo,
-    now: datetime,
-    *,
-    status: Banner | None = None,
-    entered: GradeAction | GradeValues | None = None,
-    undo: UndoAction | None = None,
-) -> Card:
-    if status is None and view.pending:
+    if status is None and screen.pending:
         status = Banner.warning(
             "A change to this grade is still being saved to Microsoft Graph; Gradebot keeps retrying it."
         )
     return grading_card(
-        view.education_class,
-        view.assignment,
-        view.submission,
-        view.student_name,
+        *screen.subject,
         tz=tz,
         now=now,
         nonce=new_nonce(),
-        progress=(view.graded, view.waiting) if view.position else None,
-        rubric=view.rubric,
-        graded_not_returned=view.returnable,
+        progress=(screen.graded, screen.waiting) if screen.position else None,
+        late_by=lateness(screen.submission, screen.assignment),
+        rubric=screen.rubric,
+        graded_not_returned=screen.returnable,
         status=status,
         entered=entered,
         undo=undo,
@@ -74,22 +59,18 @@ def view_card(
 
 def outcome_card(outcome: Outcome, tz: ZoneInfo, now: datetime) -> Card:
     """The next screen with a banner about what happened, and Undo for a save that just landed."""
-    status = _TONES[outcome.tone](outcome.message) if outcome.message else None
+    status = Banner(outcome.message, outcome.tone) if outcome.message else None
     undo = UndoAction(new_nonce(), outcome.undo) if outcome.undo is not None else None
     return screen_card(outcome.screen, tz, now, status=status, undo=undo, entered=outcome.entered)
 
 
 def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime) -> Card:
     """What the teacher saved, what Graph holds now and who changed it, what undo would put back; their choice."""
-    view = conflict.view
     anyway = None
     if conflict.write_id is not None:
         anyway = UndoAction(new_nonce(), conflict.write_id, anyway=True, known_modified=conflict.known_modified)
     return undo_conflict_card(
-        view.education_class,
-        view.assignment,
-        view.submission,
-        view.student_name,
+        *conflict.view.subject,
         yours=grade_values(conflict.mine),
         restores=grade_values(conflict.restores),
         changed_by=conflict.changed_by,
@@ -100,17 +81,7 @@ def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime)
 
 
 def conflict_view_card(conflict: Conflict, mine: GradeAction, tz: ZoneInfo, now: datetime) -> Card:
-    view = conflict.view
-    return conflict_card(
-        view.education_class,
-        view.assignment,
-        view.submission,
-        view.student_name,
-        mine,
-        tz=tz,
-        now=now,
-        nonce=new_nonce(),
-    )
+    return conflict_card(*conflict.view.subject, mine, tz=tz, now=now, nonce=new_nonce())
 
 
 def confirm_view_card(confirm: Confirm) -> Card:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,6 +17,7 @@ from typing import Any
 from bot.grading.rules import changed_by_someone_else, snapshot, working_grade
 from bot.outbox.queue import GiveUpError, Result, RetryLaterError, seconds
 from bot.school.progress import has_unreturned_grade
+from cards.blocks import format_points
 from graph.client import EducationClient, FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch, SubmissionRef
 from graph.errors import GraphThrottledError, GraphUnavailableError
 from graph.models import (
@@ -36,6 +39,9 @@ RETURN = "return"
 REASSIGN = "reassign"
 EXCUSE = "excuse"
 UNDOABLE = (GRADE,)
+CONFIRM_ATTEMPTS = 6
+CONFIRM_DELAY_S = 0.25
+"""Graph runs submission actions asynchronously: reads back wait 0.25 s, 0.5 s… between up to 6 attempts."""
 RETURN_CLOCK_SKEW = timedelta(seconds=30)
 """How far Graph's clock may lag Gradebot's when telling whether a return happened after an entry was recorded."""
 _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIGNED, EXCUSE: SubmissionStatus.EXCUSED}
@@ -43,7 +49,7 @@ _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIG
 
 @dataclass(frozen=True, slots=True)
 class GradeChange:
-    """What a `grade` entry writes; None means "leave as is"."""
+    """What a `grade` entry writes (for a save: what the teacher typed); None means "leave as is"."""
 
     points: Decimal | None
     feedback: str | None
@@ -55,6 +61,16 @@ class GradeChange:
     expect: Mapping[str, Any] | None = None
     """The working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the
     grade its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
+
+    def digest(self) -> str:
+        """A short digest of the values typed: part of a save's idempotency key, so the same card pressed again
+        with the same values is a replay and with other values a new write."""
+        typed = [
+            format_points(self.points) if self.points is not None else None,
+            self.feedback,
+            sorted([level.quality_id, level.column_id] for level in self.levels),
+        ]
+        return hashlib.sha256(json.dumps(typed, ensure_ascii=False).encode()).hexdigest()[:16]
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -84,18 +100,8 @@ class GradeChange:
 class GradeWrites:
     """The outbox Executor for grading: `grade`, `return`, `reassign` and `excuse` entries."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        confirm_attempts: int = 6,
-        confirm_delay_s: float = 0.25,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._confirm_attempts = confirm_attempts
-        self._confirm_delay_s = confirm_delay_s
-        self._sleep = sleep
 
     async def execute(self, client: EducationClient, entry: OutboxEntry) -> Result:
         if entry.kind == GRADE:
@@ -195,14 +201,14 @@ class GradeWrites:
             }[entry.kind]
             await action(entry.class_id, entry.assignment_id, entry.submission_id)
         # Graph runs submission actions asynchronously: read back until the new state shows.
-        for attempt in range(self._confirm_attempts):
+        for attempt in range(CONFIRM_ATTEMPTS):
             current = await client.get_submission(
                 entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
             )
             if _landed(current, entry):
                 return {"before": snapshot(before.outcomes, before), "after": snapshot(current.outcomes, current)}
-            if attempt + 1 < self._confirm_attempts:
-                await self._sleep(self._confirm_delay_s * (attempt + 1))
+            if attempt + 1 < CONFIRM_ATTEMPTS:
+                await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         raise RetryLaterError("Graph has not confirmed the new status yet", timedelta(seconds=2))
 
     async def execute_group(
@@ -224,7 +230,7 @@ class GradeWrites:
             if entry.submission_id not in before:
                 outcome[entry.id] = GiveUpError("the submission no longer exists")
         waiting = [e for e in entries if e.id not in outcome]
-        for attempt in range(self._confirm_attempts):
+        for attempt in range(CONFIRM_ATTEMPTS):
             if not waiting:
                 break
             current = {s.id: s for s in await client.list_submissions(first.class_id, first.assignment_id)}
@@ -237,8 +243,8 @@ class GradeWrites:
                         "after": snapshot(now_sub.outcomes, now_sub),
                     }
                     waiting.remove(entry)
-            if waiting and attempt + 1 < self._confirm_attempts:
-                await self._sleep(self._confirm_delay_s * (attempt + 1))
+            if waiting and attempt + 1 < CONFIRM_ATTEMPTS:
+                await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         for entry in waiting:
             outcome[entry.id] = RetryLaterError("Graph has not confirmed the return yet", timedelta(seconds=2))
         return outcome

@@ -115,11 +115,13 @@ class TeacherIdentity:
     def sso_resource(self) -> tuple[str, str]:
         return (self._config.app_id, self._config.sso_resource)
 
-    def _app(self, cache: msal.SerializableTokenCache | None) -> msal.ConfidentialClientApplication:
+    def _app(
+        self, cache: msal.SerializableTokenCache | None, authority: str | None = None
+    ) -> msal.ConfidentialClientApplication:
         return msal.ConfidentialClientApplication(
             self._config.app_id,
             client_credential=self._config.app_secret,
-            authority=self._config.authority,
+            authority=authority or self._config.authority,
             token_cache=cache,
             http_client=self._session,
             timeout=10,
@@ -140,18 +142,6 @@ class TeacherIdentity:
         cache.deserialize(plaintext.decode("utf-8"))
         return cache, "current" if sealed_by == self._cipher.key_id else "old-key"
 
-    async def _save_cache(
-        self, key: str, cache: msal.SerializableTokenCache, state: CacheState, fresh_credential: bool
-    ) -> None:
-        """Seal and store the cache when msal changed it, or to re-seal it with the current key.
-
-        A blob this process cannot open is kept (an operator may yet add its key to TOKEN_ENCRYPTION_OLD_KEYS)
-        unless the user just presented a fresh credential (an SSO token, the sign-in page), which supersedes it."""
-        if state == "unreadable" and not fresh_credential:
-            return
-        if cache.has_state_changed or state == "old-key":
-            await self._seal(key, cache.serialize())
-
     async def _seal(self, key: str, serialized: str) -> None:
         blob = self._cipher.seal(serialized.encode("utf-8"), key)
         await self._store.save_token_cache(key, blob, self._clock(), key_id=self._cipher.key_id)
@@ -166,12 +156,9 @@ class TeacherIdentity:
             raise SsoTokenError("The sign-in token belongs to another user.")
         key = user_key(str(claims["tid"]), aad_object_id)
         scopes = list(self._config.scopes)
-
-        def on_behalf_of(cache: msal.SerializableTokenCache) -> dict[str, Any]:
-            result: dict[str, Any] = self._app(cache).acquire_token_on_behalf_of(sso_token, scopes)
-            return result
-
-        result = await self._with_cache(key, on_behalf_of, fresh_credential=True)
+        result: dict[str, Any] = await self._with_cache(
+            key, lambda cache: self._app(cache).acquire_token_on_behalf_of(sso_token, scopes), fresh_credential=True
+        )
         if "access_token" not in result:
             log.info("on-behalf-of exchange refused: %s", result.get("error"))
             raise SsoTokenError("Microsoft Entra ID refused to exchange the sign-in token.")
@@ -181,25 +168,21 @@ class TeacherIdentity:
         """A Graph token from the user's cache (refreshed with the refresh token when needed), or None."""
         scopes = list(self._config.scopes)
 
-        def from_cache(cache: msal.SerializableTokenCache) -> dict[str, Any] | None:
+        def from_cache(cache: msal.SerializableTokenCache) -> Any:
             app = self._app(cache)
-            accounts = [a for a in app.get_accounts() if str(a.get("local_account_id")) == aad_object_id]
-            if not accounts:
-                return None
-            result: dict[str, Any] | None = app.acquire_token_silent_with_error(
-                scopes, accounts[0], force_refresh=force_refresh
-            )
-            return result
+            mine = [a for a in app.get_accounts() if str(a.get("local_account_id")) == aad_object_id]
+            return app.acquire_token_silent_with_error(scopes, mine[0], force_refresh=force_refresh) if mine else None
 
         result = await self._with_cache(user_key(tenant_id, aad_object_id), from_cache)
-        if not result or "access_token" not in result:
-            return None
-        return str(result["access_token"])
+        return str(result["access_token"]) if result and "access_token" in result else None
 
     async def _with_cache(
         self, key: str, work: Callable[[msal.SerializableTokenCache], _T], fresh_credential: bool = False
     ) -> _T:
-        """Run msal work for one user in a worker thread (msal blocks on HTTP), persisting the cache if it changed.
+        """Run msal work for one user in a worker thread (msal blocks on HTTP), then seal and store the cache when msal
+        changed it, or to re-seal it with the current key. A blob this process cannot open is kept (an operator may
+        yet add its key to TOKEN_ENCRYPTION_OLD_KEYS) unless the user just presented a fresh credential (an SSO
+        token, the sign-in page), which supersedes it.
 
         A refresh token the authority refuses (invalid_grant: revoked, expired, or issued by another authority, as
         after the sandbox restarts with new keys) is useless: the user's stored sign-in is deleted, so the sign-in
@@ -215,8 +198,8 @@ class TeacherIdentity:
                     "".join(f", {name} {result[name]}" for name in ("suberror", "error_codes") if result.get(name)),
                 )
                 await self._store.delete_token_cache(key)
-            else:
-                await self._save_cache(key, cache, state, fresh_credential)
+            elif (state != "unreadable" or fresh_credential) and (cache.has_state_changed or state == "old-key"):
+                await self._seal(key, cache.serialize())
         return result
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
@@ -250,31 +233,18 @@ class TeacherIdentity:
     def app_provider(self, tenant_id: str) -> TokenProvider:
         """Gradebot's own (application-permission) Graph token for a tenant: client credentials, cached by msal."""
 
-        def client() -> msal.ConfidentialClientApplication:
-            # Built in the worker thread: msal discovers the authority over blocking HTTP when constructed.
-            app = self._apps.get(tenant_id)
-            if app is None:
-                app = msal.ConfidentialClientApplication(
-                    self._config.app_id,
-                    client_credential=self._config.app_secret,
-                    authority=f"{self._config.authority_base.rstrip('/')}/{tenant_id}",
-                    http_client=self._session,
-                    timeout=10,
-                    http_cache=self._http_cache,
-                    instance_discovery=False,
-                )
-                self._apps[tenant_id] = app
-            return app
+        authority = f"{self._config.authority_base.rstrip('/')}/{tenant_id}"
+
+        def fetch(refresh: bool) -> dict[str, Any]:
+            # The app is built in the worker thread: msal discovers the authority over blocking HTTP when constructed.
+            app = self._apps.get(tenant_id) or self._apps.setdefault(tenant_id, self._app(None, authority))
+            if refresh:
+                app.remove_tokens_for_client()
+            result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
+            return result
 
         async def token(refresh: bool = False) -> str:
-            def fetch() -> dict[str, Any]:
-                app = client()
-                if refresh:
-                    app.remove_tokens_for_client()
-                result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
-                return result
-
-            result = await asyncio.to_thread(fetch)
+            result = await asyncio.to_thread(fetch, refresh)
             if "access_token" not in result:
                 log.warning("client-credentials token refused for tenant %s: %s", tenant_id, result.get("error"))
                 raise SignInRequiredError()
@@ -290,10 +260,8 @@ class TeacherIdentity:
         repeats are answered True without exchanging again; until one succeeds, each repeat is exchanged itself,
         so no repeat is answered True for an exchange that failed."""
         done = f"{caller.aad_object_id}:{exchange_id}"
-        lock = self._exchanges.get(done)
-        if lock is None:
-            lock = self._exchanges[done] = asyncio.Lock()
-        async with lock:  # repeats arriving together in this instance wait for the first one's outcome
+        # Repeats arriving together in this instance wait for the first one's outcome.
+        async with self._exchanges.setdefault(done, asyncio.Lock()):
             if exchange_id and await self._store.claimed("tokenExchange", done, self._clock()):
                 return True
             try:
@@ -309,28 +277,21 @@ class TeacherIdentity:
 
     async def begin_auth_code_flow(self, state: str) -> dict[str, Any]:
         """msal's flow (PKCE verifier, nonce, the authority URL to send the browser to) for a new sign-in."""
-
-        def initiate() -> dict[str, Any]:
-            flow: dict[str, Any] = self._app(None).initiate_auth_code_flow(
+        flow: dict[str, Any] = await asyncio.to_thread(
+            lambda: self._app(None).initiate_auth_code_flow(
                 list(self._config.scopes),
                 redirect_uri=self._config.redirect_uri,
                 state=state,
                 response_mode="form_post",
             )
-            return flow
-
-        return await asyncio.to_thread(initiate)
+        )
+        return flow
 
     async def redeem_auth_code(self, flow: dict[str, Any], answer: dict[str, str]) -> tuple[dict[str, Any], str]:
         """Redeem the authority's answer into a fresh cache: (msal's result, the fresh cache serialized). msal raises
         ValueError/TypeError/KeyError for an answer without a code or with a bad client_info."""
         fresh = msal.SerializableTokenCache()
-
-        def redeem() -> dict[str, Any]:
-            result: dict[str, Any] = self._app(fresh).acquire_token_by_auth_code_flow(flow, answer)
-            return result
-
-        result = await asyncio.to_thread(redeem)
+        result = await asyncio.to_thread(lambda: self._app(fresh).acquire_token_by_auth_code_flow(flow, answer))
         return result, fresh.serialize()
 
     async def adopt(self, key: str, fresh: str) -> None:

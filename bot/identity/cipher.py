@@ -45,12 +45,8 @@ class TokenCipher:
         self._keys = {bytes.fromhex(key_id(each)): AESGCM(each) for each in keys}
         self.key_id = key_id(key)
         self._current = bytes.fromhex(self.key_id)
-        self._link_key = _derive(key, b"sign-in link")
-
-    @property
-    def link_key(self) -> bytes:
+        self.link_key = _derive(key, b"sign-in link")
         """A secret derived from the current key for signing sign-in links and codes (never the key itself)."""
-        return self._link_key
 
     def knows(self, sealed_by: str) -> bool:
         try:

@@ -12,12 +12,14 @@ from cards.general import SignInAction, signed_out_card
 from graph.connection import TokenProvider
 
 
-class IdentityGate:
-    """What bot.kernel.router.Gate asks of identity, from the accounts (tokens) and the sign-in pages (links)."""
+class IdentityHandlers:
+    """Identity in a turn: what bot.kernel.router.Gate asks (tokens from the accounts, links and codes from the
+    sign-in pages), the `signout` command and the sign-in button."""
 
-    def __init__(self, accounts: TeacherIdentity, pages: SignInPages) -> None:
+    def __init__(self, accounts: TeacherIdentity, pages: SignInPages, education: EducationService) -> None:
         self._accounts = accounts
         self._pages = pages
+        self._education = education
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
         return self._accounts.provider(tenant_id, aad_object_id, sso_token)
@@ -35,13 +37,6 @@ class IdentityGate:
     def sso_resource(self) -> tuple[str, str]:
         return self._accounts.sso_resource
 
-
-class IdentityHandlers:
-    def __init__(self, accounts: TeacherIdentity, pages: SignInPages, education: EducationService) -> None:
-        self._accounts = accounts
-        self._pages = pages
-        self._education = education
-
     def register(self, router: Router) -> None:
         router.command("signout", self.sign_out)
         router.action(SignInAction, self.sign_in)
@@ -53,4 +48,4 @@ class IdentityHandlers:
 
     async def sign_in(self, context: Context, _: SignInAction) -> Reply:
         caller = context.turn.caller
-        return SignInReply(self._pages.sign_in_url(caller.tenant_id, caller.aad_object_id))
+        return SignInReply(self.sign_in_url(caller.tenant_id, caller.aad_object_id))

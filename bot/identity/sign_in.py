@@ -45,36 +45,6 @@ class SignInPageError(Exception):
         self.status = status
 
 
-class SignInLimiter:
-    """At most `per_client` sign-in starts per client address and `per_user` per user in each window, counted in
-    this process (a start stores a pending flow; this bounds how many anyone can make)."""
-
-    def __init__(
-        self, clock: Callable[[], datetime], per_client: int, per_user: int, window: timedelta, size: int = 10_000
-    ) -> None:
-        timer = lambda: clock().timestamp()  # noqa: E731 - the caches' timer is Gradebot's clock
-        self._clients: TTLCache[str, list[int]] = TTLCache(size, window.total_seconds(), timer=timer)
-        self._users: TTLCache[str, list[int]] = TTLCache(size, window.total_seconds(), timer=timer)
-        self._per_client = per_client
-        self._per_user = per_user
-
-    def allow(self, client: str, user: str) -> bool:
-        """True (and counted) when both budgets have room."""
-        used_by_client = self._clients.get(client)
-        used_by_user = self._users.get(user)
-        if (used_by_client and used_by_client[0] >= self._per_client) or (
-            used_by_user and used_by_user[0] >= self._per_user
-        ):
-            return False
-        # The window runs from the first start: counters change in place, which keeps the entry's expiry.
-        for counters, key, used in ((self._clients, client, used_by_client), (self._users, user, used_by_user)):
-            if used is None:
-                counters[key] = [1]
-            else:
-                used[0] += 1
-        return True
-
-
 class SignInPages:
     """The rules of the sign-in page; tokens are redeemed and stored by TeacherIdentity (the msal side)."""
 
@@ -85,14 +55,20 @@ class SignInPages:
         cipher: TokenCipher,
         public_base_url: str,
         clock: Callable[[], datetime],
-        limiter: SignInLimiter | None = None,
     ) -> None:
         self._accounts = accounts
         self._store = store
         self._cipher = cipher
         self._public_base_url = public_base_url.rstrip("/")
         self._clock = clock
-        self._limiter = limiter or SignInLimiter(clock, SIGN_INS_PER_CLIENT, SIGN_INS_PER_USER, SIGN_IN_WINDOW)
+        timer = lambda: clock().timestamp()  # noqa: E731 - the caches' timer is Gradebot's clock
+        window = SIGN_IN_WINDOW.total_seconds()
+        self._starts: tuple[TTLCache[str, list[int]], TTLCache[str, list[int]]] = (
+            TTLCache(10_000, window, timer=timer),
+            TTLCache(10_000, window, timer=timer),
+        )
+        """Sign-in starts counted per client address and per user in this process (a start stores a pending flow:
+        this bounds how many anyone can make)."""
 
     def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str:
         """A link to the sign-in page, signed for this Teams user and valid for SIGN_IN_LINK_TTL."""
@@ -130,9 +106,13 @@ class SignInPages:
         send the browser to. Refuses (SignInPageError) bad links and, with 429, clients or users starting too many."""
         tenant_id, aad_object_id = self._link_user(link)
         key = user_key(tenant_id, aad_object_id)
-        if not self._limiter.allow(client, key):
+        budgets = tuple(zip(self._starts, (client, key), (SIGN_INS_PER_CLIENT, SIGN_INS_PER_USER), strict=True))
+        if any(starts.get(who, [0])[0] >= limit for starts, who, limit in budgets):
             log.info("sign-in start refused for user %s: too many starts", aad_object_id)
             raise SignInPageError("Too many sign-in attempts. Wait a few minutes, then try again from Teams.", 429)
+        # The window runs from the first start: counters change in place, which keeps the entry's expiry.
+        for starts, who, _ in budgets:
+            starts.setdefault(who, [0])[0] += 1
         flow = await self._accounts.begin_auth_code_flow(secrets.token_urlsafe(24))
         state = str(flow["state"])
         sealed = self._cipher.seal(json.dumps(flow).encode("utf-8"), f"signin:{state}")

@@ -65,11 +65,9 @@ class ListHandlers:
         return CardReply(classes_card(await self._education.taught_classes(context.teacher)))
 
     async def assignments(self, context: Context, args: str) -> Reply:
-        class_id = await self._class_in_context(context) if context.conversation.team_id else None
         if context.conversation.is_shared:
-            if class_id is None:
-                return TextReply("Use `assignments` in a class team's channel, or in our 1:1 chat.")
-            return await self._neutral(context, "assignments", class_id)
+            return await self._neutral(context, "assignments")
+        class_id = _team_class(context)
         if args or class_id is None:
             classes = await self._education.taught_classes(context.teacher)
             chosen = _match_class(classes, args) if args else None
@@ -86,10 +84,7 @@ class ListHandlers:
     async def ungraded(self, context: Context, args: str) -> Reply:
         """`ungraded`: every taught class; `ungraded <class>` one class (what a channel card's 1:1 link sends)."""
         if context.conversation.is_shared:
-            class_id = await self._class_in_context(context) if context.conversation.team_id else None
-            if class_id is None:
-                return TextReply("Use `ungraded` in a class team's channel, or in our 1:1 chat.")
-            return await self._neutral(context, "ungraded", class_id)
+            return await self._neutral(context, "ungraded")
         if not args:
             return await self._ungraded_view(context, None, 0)
         classes = await self._education.taught_classes(context.teacher)
@@ -121,8 +116,7 @@ class ListHandlers:
 
     async def open_ungraded(self, context: Context, payload: OpenUngradedAction) -> Reply:
         """From the help (welcome) card: the list opens below it, never in its place."""
-        reply = await self._ungraded_view(context, payload.class_id, payload.page)
-        return NewCardReply(reply.card) if isinstance(reply, CardReply) else reply
+        return NewCardReply((await self._ungraded_view(context, payload.class_id, payload.page)).card)
 
     async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
         """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""
@@ -140,38 +134,40 @@ class ListHandlers:
     # Views ---------------------------------------------------------------------------------------------------------
 
     async def _assignments_view(self, context: Context, class_id: str) -> Reply:
-        result = await self._education.assignments(context.teacher, class_id)
-        return CardReply(assignments_card(result.education_class, result.progress, context.tz, context.now))
+        education_class, progress = await self._education.assignments(context.teacher, class_id)
+        return CardReply(assignments_card(education_class, progress, context.tz, context.now))
 
-    async def _ungraded_view(self, context: Context, class_id: str | None, page: int) -> Reply:
+    async def _ungraded_view(self, context: Context, class_id: str | None, page: int) -> CardReply:
         items = await self._education.ungraded(context.teacher, [class_id] if class_id else None)
-        if class_id:
-            scope = items[0].education_class.display_name if items else "this class"
-            if not items:
-                scope = (await self._education.require_teacher(context.teacher, class_id)).display_name
+        if class_id and items:
+            scope = items[0].education_class.display_name
+        elif class_id:
+            scope = (await self._education.require_teacher(context.teacher, class_id)).display_name
         elif not items and not await self._education.taught_classes(context.teacher):
             return CardReply(refusal_card("You don't teach any classes in Teams, so there is nothing to grade."))
         else:
             scope = "all your classes"
         return CardReply(ungraded_page_card(items, page, scope, context.tz, context.now, class_id=class_id))
 
-    async def _class_in_context(self, context: Context) -> str | None:
-        """The class a shared conversation is about (a class team), or the class chosen earlier in this chat."""
-        conversation = context.conversation
-        if conversation.team_id:
-            if not conversation.class_id:
-                raise NotAClassTeamError()
-            return conversation.class_id
-        return await self._store.get_class_choice(conversation.id)
-
-    async def _neutral(self, context: Context, view: RefreshableView, class_id: str) -> Reply:
+    async def _neutral(self, context: Context, view: RefreshableView) -> Reply:
         """What a shared conversation gets: no student data, a refresh that brings teachers their own view."""
+        class_id = _team_class(context)
+        if class_id is None:
+            return TextReply(f"Use `{view}` in a class team's channel, or in our 1:1 chat.")
         education_class = await self._education.require_teacher(context.teacher, class_id)
         teacher_ids = set(await self._education.class_teacher_ids(context.teacher, class_id))
         teams_ids = [m.teams_id for m in await context.io.members() if m.aad_object_id in teacher_ids]
         refresh = RefreshViewAction(view, class_id, 0)
         card = neutral_channel_card(refresh, education_class.display_name, teams_ids, bot_app_id=self._bot_app_id)
         return CardReply(card)
+
+
+def _team_class(context: Context) -> str | None:
+    """The class of the class team the conversation is in (None outside a team; NotAClassTeamError in another team)."""
+    conversation = context.conversation
+    if conversation.team_id and not conversation.class_id:
+        raise NotAClassTeamError()
+    return conversation.class_id if conversation.team_id else None
 
 
 def _match_class(classes: list[EducationClass], text: str) -> EducationClass | None:

@@ -8,7 +8,7 @@ from datetime import time, timedelta
 
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, Reply, TextReply
-from bot.reminders.schedule import DEFAULT_TIME, default_schedule, due_slot, local_instant, schedule_from_action
+from bot.reminders.schedule import default_schedule, inside, local_instant, schedule_from_action
 from bot.school.service import EducationService
 from cards.blocks import ActionDataError, Banner, time_zone
 from cards.reminders import (
@@ -17,7 +17,6 @@ from cards.reminders import (
     RemindOffAction,
     SaveRemindersAction,
     SnoozeAction,
-    form_errors,
     reminder_settings_card,
     submitted_values,
 )
@@ -42,13 +41,11 @@ class ReminderHandlers:
 
     async def _schedule(self, context: Context) -> ReminderSchedule:
         """The teacher's saved schedule, or (off) the default one in the client's time zone."""
-        existing = await self._store.get_schedule(context.teacher.aad_object_id)
-        if existing is not None:
-            return existing
-        schedule = default_schedule(
-            context.teacher.aad_object_id, context.teacher.tenant_id, context.tz.key, context.now
+        teacher = context.teacher
+        saved = await self._store.get_schedule(teacher.aad_object_id)
+        return saved or replace(
+            default_schedule(teacher.aad_object_id, teacher.tenant_id, context.tz.key, context.now), enabled=False
         )
-        return replace(schedule, enabled=False)
 
     async def _card(
         self,
@@ -87,7 +84,7 @@ class ReminderHandlers:
         word = args.strip().lower()
         schedule = await self._schedule(context)
         if word == "off":
-            return await self._turn_off(context)
+            return await self.turn_off(context, RemindOffAction())
         if word == "on":
             schedule = replace(schedule, enabled=True, paused_reason=None, paused_at=None, updated_at=context.now)
             await self._store.save_schedule(schedule)
@@ -103,7 +100,7 @@ class ReminderHandlers:
         if not set(payload.class_ids) <= taught:
             errors["classIds"] = "Pick only classes you teach."
         quiet = (payload.quiet_start, payload.quiet_end)
-        if quiet[0] is not None and quiet[1] is not None and _inside(payload.at, quiet[0], quiet[1]):
+        if quiet[0] is not None and quiet[1] is not None and inside(payload.at, quiet[0], quiet[1]):
             errors["time"] = "The reminder time falls inside your quiet hours. Pick another time."
         if errors:
             return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=errors)
@@ -116,13 +113,9 @@ class ReminderHandlers:
         """A Save whose inputs did not validate: the form again as typed, each refused input with its message."""
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
-        errors = form_errors(context.turn.data) or {error.field or "": error.message}
-        return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=errors)
+        return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=error.refusals)
 
-    async def turn_off(self, context: Context, payload: RemindOffAction) -> Reply:
-        return await self._turn_off(context)
-
-    async def _turn_off(self, context: Context) -> Reply:
+    async def turn_off(self, context: Context, _: RemindOffAction) -> Reply:
         existing = await self._store.get_schedule(context.teacher.aad_object_id)
         if existing is not None and existing.enabled:
             await self._store.save_schedule(replace(existing, enabled=False, updated_at=context.now))
@@ -141,22 +134,12 @@ class ReminderHandlers:
         return TextReply(f"Snoozed: no reminders until after {last_day}.")
 
 
-def _inside(at: time, start: time, end: time) -> bool:
-    return start <= at < end if start <= end else at >= start or at < end
-
-
 def _next_text(schedule: ReminderSchedule, context: Context) -> str:
-    """When the next digest is due, in the teacher's time zone."""
-    if not schedule.days:
-        return ""
-    probe = context.now + timedelta(days=8)
-    upcoming = due_slot(schedule, probe)
-    # Walk back from a week ahead to the first slot after now.
-    candidates = []
-    while upcoming is not None and upcoming.at > context.now:
-        candidates.append(upcoming)
-        upcoming = due_slot(schedule, upcoming.at - timedelta(minutes=1))
-    if not candidates:
-        return f"Reminders at {schedule.local_time or DEFAULT_TIME}."
-    first = candidates[-1].at.astimezone(time_zone(schedule.timezone) or context.tz)
-    return f"Next reminder {first.strftime('%a %d %b at %H:%M')}."
+    """When the next digest is due, in the teacher's time zone ("" when no day is picked)."""
+    tz = time_zone(schedule.timezone) or context.tz
+    for ahead in range(8):
+        day = context.now.astimezone(tz).date() + timedelta(days=ahead)
+        at = local_instant(day, time.fromisoformat(schedule.local_time), tz)
+        if day.weekday() in schedule.days and at > context.now:
+            return f"Next reminder {at.astimezone(tz).strftime('%a %d %b at %H:%M')}."
+    return ""

@@ -3,12 +3,12 @@ digest holds and whether it is worth sending, and a schedule from the settings c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.school.progress import UngradedItem
+from cards.lists import UngradedItem
 from cards.reminders import WEEKDAYS, DigestEntry, SaveRemindersAction
 from storage.records import ReminderSchedule
 
@@ -24,11 +24,6 @@ class Slot:
     at: datetime
 
 
-def _clock_time(text: str) -> time:
-    hour, minute = text.split(":")
-    return time(int(hour), int(minute))
-
-
 def local_instant(day: Any, at: time, tz: ZoneInfo) -> datetime:
     """`day` at wall-clock `at` in `tz` as a UTC instant: the first of two in a fall-back hour, and shifted
     forward by the gap when the wall time does not exist (spring forward)."""
@@ -41,7 +36,7 @@ def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
         tz = ZoneInfo(schedule.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         return None
-    at = _clock_time(schedule.local_time)
+    at = time.fromisoformat(schedule.local_time)
     today = now.astimezone(tz).date()
     for back in range(8):
         day = today - timedelta(days=back)
@@ -53,6 +48,11 @@ def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
     return None
 
 
+def inside(at: time, start: time, end: time) -> bool:
+    """Whether `at` falls in the span from `start` to `end`, which may run past midnight."""
+    return start <= at < end if start <= end else at >= start or at < end
+
+
 def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
     if schedule.quiet_start is None or schedule.quiet_end is None:
         return False
@@ -60,10 +60,7 @@ def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
         local = now.astimezone(ZoneInfo(schedule.timezone)).time()
     except (ZoneInfoNotFoundError, ValueError):
         return False
-    start, end = _clock_time(schedule.quiet_start), _clock_time(schedule.quiet_end)
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end
+    return inside(local, time.fromisoformat(schedule.quiet_start), time.fromisoformat(schedule.quiet_end))
 
 
 def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) -> list[DigestEntry]:
@@ -115,20 +112,14 @@ def default_schedule(teacher_id: str, tenant_id: str, timezone: str, now: dateti
 def schedule_from_action(
     action: SaveRemindersAction, teacher_id: str, tenant_id: str, now: datetime
 ) -> ReminderSchedule:
-    return ReminderSchedule(
-        teacher_id=teacher_id,
-        tenant_id=tenant_id,
+    return replace(
+        default_schedule(teacher_id, tenant_id, action.timezone, now),
         enabled=action.enabled,
         days=frozenset(WEEKDAYS.index(day) for day in action.days),
         local_time=action.at.strftime("%H:%M"),
-        timezone=action.timezone,
         quiet_start=action.quiet_start.strftime("%H:%M") if action.quiet_start else None,
         quiet_end=action.quiet_end.strftime("%H:%M") if action.quiet_end else None,
         class_ids=frozenset(action.class_ids),
         min_waiting=action.min_waiting,
         min_age_days=action.min_age_days,
-        snoozed_until=None,
-        paused_reason=None,
-        paused_at=None,
-        updated_at=now,
     )

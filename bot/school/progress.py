@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from graph.models import Assignment, EducationClass, Outcomes, Submission, SubmissionStatus
+from cards.lists import AssignmentProgress, UngradedItem
+from graph.models import Assignment, Outcomes, Submission, SubmissionStatus
 
 
 class GradingState(enum.StrEnum):
@@ -85,22 +85,8 @@ def lateness(submission: Submission, assignment: Assignment) -> timedelta | None
     return late_by if late_by > timedelta(0) else None
 
 
-@dataclass(frozen=True, slots=True)
-class AssignmentProgress:
-    """Counts for one assignment, as the assignments card shows them."""
-
-    assignment: Assignment
-    turned_in: int
-    needs_grading: int
-    graded_not_returned: int
-    returned: int
-    not_turned_in: int
-    excused: int
-    late: int
-
-
 def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> AssignmentProgress:
-    """Tally an assignment's submissions. `turned_in` counts every submission still waiting on the teacher."""
+    """Tally an assignment's submissions."""
     counts = dict.fromkeys(GradingState, 0)
     late = 0
     for submission in submissions:
@@ -110,7 +96,6 @@ def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> Assi
             late += 1
     return AssignmentProgress(
         assignment=assignment,
-        turned_in=counts[GradingState.NEEDS_GRADING] + counts[GradingState.GRADED_NOT_RETURNED],
         needs_grading=counts[GradingState.NEEDS_GRADING],
         graded_not_returned=counts[GradingState.GRADED_NOT_RETURNED],
         returned=counts[GradingState.RETURNED],
@@ -118,21 +103,6 @@ def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> Assi
         excused=counts[GradingState.EXCUSED],
         late=late,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class UngradedItem:
-    """One turned-in submission waiting for a grade, with what a card needs to show it."""
-
-    education_class: EducationClass
-    assignment: Assignment
-    submission: Submission
-    student_name: str
-    late_by: timedelta | None
-
-    @property
-    def turned_in_at(self) -> datetime | None:
-        return self.submission.submitted_at
 
 
 def oldest_first(items: Iterable[UngradedItem]) -> list[UngradedItem]:

@@ -13,15 +13,8 @@ from cachetools import TTLCache
 
 from bot.kernel.errors import NotATeacherError
 from bot.kernel.turn import Teacher
-from bot.school.progress import (
-    AssignmentProgress,
-    GradingState,
-    UngradedItem,
-    grading_state,
-    lateness,
-    oldest_first,
-    summarize,
-)
+from bot.school.progress import GradingState, grading_state, lateness, oldest_first, summarize
+from cards.lists import AssignmentProgress, UngradedItem
 from graph.batch import Settled
 from graph.client import EducationClient
 from graph.connection import GraphHttp
@@ -37,12 +30,6 @@ CACHE_SIZE = 4096
 """Paging through a long ungraded list reuses it briefly; any write by the teacher drops it."""
 # Assignments whose submissions exist and can hold turned-in work.
 OPEN_STATUSES = frozenset({AssignmentStatus.ASSIGNED, AssignmentStatus.PUBLISHED})
-
-
-@dataclass(frozen=True, slots=True)
-class ClassAssignments:
-    education_class: EducationClass
-    progress: list[AssignmentProgress]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +73,7 @@ class EducationService:
             teachers, education_class = await asyncio.gather(
                 client.class_teachers(class_id), client.get_class(class_id)
             )
-        except GraphNotFoundError as exc:
-            raise NotATeacherError() from exc
-        except GraphForbiddenError as exc:
+        except (GraphNotFoundError, GraphForbiddenError) as exc:
             raise NotATeacherError() from exc
         if teacher.aad_object_id not in {t.id for t in teachers}:
             log.info("refused: user %s is not a teacher of class %s", teacher.aad_object_id, class_id)
@@ -116,7 +101,7 @@ class EducationService:
         return names
 
     async def class_work(
-        self, teacher: Teacher, education_class: EducationClass, *, open_only: bool, turned_in_only: bool = False
+        self, teacher: Teacher, education_class: EducationClass, *, turned_in_only: bool = False
     ) -> ClassWork:
         """Assignments and their submissions in few round trips: each page of assignments starts the `$batch` of its
         submission lists as soon as it arrives, and the roster is read alongside, off the critical path.
@@ -145,15 +130,15 @@ class EducationService:
             if result.error is not None:
                 raise result.error
             submissions[assignment.id] = result.unwrap()
-        shown = with_work if open_only else assignments
-        return ClassWork(education_class, shown, submissions, students)
+        return ClassWork(education_class, assignments, submissions, students)
 
-    async def assignments(self, teacher: Teacher, class_id: str) -> ClassAssignments:
+    async def assignments(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[AssignmentProgress]]:
+        """The class (checked: the caller teaches it) and each assignment's progress, open work first."""
         education_class = await self.require_teacher(teacher, class_id)
-        work = await self.class_work(teacher, education_class, open_only=False)
+        work = await self.class_work(teacher, education_class)
         progress = [summarize(a, work.submissions.get(a.id, [])) for a in work.assignments]
         progress.sort(key=_assignment_order)
-        return ClassAssignments(education_class, progress)
+        return education_class, progress
 
     def forget_lists(self, teacher: Teacher) -> None:
         """The teacher changed something: their cached ungraded lists are stale."""
@@ -166,39 +151,25 @@ class EducationService:
         cached = self._lists.get(key)
         if cached is not None:
             return cached
-        items = await self._ungraded(teacher, class_ids)
-        self._lists[key] = items
-        return items
-
-    async def _ungraded(self, teacher: Teacher, class_ids: Sequence[str] | None) -> list[UngradedItem]:
         if class_ids is None:
             classes = await self.taught_classes(teacher)
         else:
             classes = list(await asyncio.gather(*(self.require_teacher(teacher, c) for c in class_ids)))
-        works = await asyncio.gather(
-            *(self.class_work(teacher, c, open_only=True, turned_in_only=True) for c in classes)
+        works = await asyncio.gather(*(self.class_work(teacher, c, turned_in_only=True) for c in classes))
+        items = self._lists[key] = oldest_first(
+            UngradedItem(
+                work.education_class,
+                assignment,
+                submission,
+                work.students.get(submission.student_id or "", "A student"),
+                lateness(submission, assignment),
+            )
+            for work in works
+            for assignment in work.assignments
+            for submission in work.submissions.get(assignment.id, [])
+            if grading_state(submission) is GradingState.NEEDS_GRADING
         )
-        items: list[UngradedItem] = []
-        for work in works:
-            items.extend(ungraded_items(work))
-        return oldest_first(items)
-
-
-def ungraded_items(work: ClassWork) -> list[UngradedItem]:
-    items: list[UngradedItem] = []
-    for assignment in work.assignments:
-        for submission in work.submissions.get(assignment.id, []):
-            if grading_state(submission) is GradingState.NEEDS_GRADING:
-                items.append(
-                    UngradedItem(
-                        education_class=work.education_class,
-                        assignment=assignment,
-                        submission=submission,
-                        student_name=work.students.get(submission.student_id or "", "A student"),
-                        late_by=lateness(submission, assignment),
-                    )
-                )
-    return items
+        return items
 
 
 def _assignment_order(progress: AssignmentProgress) -> tuple[int, float, str]:

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.grading.rules import InvalidGradeError, TypedGrade, check_points
+from bot.grading.rules import InvalidGradeError, check_points
+from bot.grading.writes import GradeChange
 from graph.models import RubricSelection
 
 
@@ -26,13 +27,17 @@ def test_check_points_against_the_maximum() -> None:
         check_points(Decimal(1), None)
 
 
+def typed(points: Decimal | None, feedback: str | None, levels: tuple[RubricSelection, ...]) -> GradeChange:
+    return GradeChange(points, feedback, levels, None, False)
+
+
 def test_the_typed_digest_covers_every_value_typed() -> None:
-    base = TypedGrade(Decimal(7), "Good", (RubricSelection("q", "c"),))
-    assert base.digest() == TypedGrade(Decimal("7.0"), "Good", (RubricSelection("q", "c"),)).digest()
+    base = typed(Decimal(7), "Good", (RubricSelection("q", "c"),))
+    assert base.digest() == typed(Decimal("7.0"), "Good", (RubricSelection("q", "c"),)).digest()
     others = [
-        TypedGrade(Decimal(8), "Good", base.levels),
-        TypedGrade(Decimal(7), "Better", base.levels),
-        TypedGrade(Decimal(7), "Good", (RubricSelection("q", "d"),)),
-        TypedGrade(None, "Good", base.levels),
+        typed(Decimal(8), "Good", base.levels),
+        typed(Decimal(7), "Better", base.levels),
+        typed(Decimal(7), "Good", (RubricSelection("q", "d"),)),
+        typed(None, "Good", base.levels),
     ]
     assert len({base.digest(), *(other.digest() for other in others)}) == 5

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.school.progress import UngradedItem, lateness
+from bot.school.progress import lateness
+from cards.lists import UngradedItem
 from graph.models import (
     FEEDBACK_OUTCOME,
     POINTS_GRADE_TYPE,

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.school.progress import lateness
 from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, Banner, GradeValues, card_size
 from cards.grading import (
     FEEDBACK_MAX_LENGTH,
@@ -57,15 +58,17 @@ def graded_submission(**outcome_args: Any) -> Submission:
 
 
 def points_card(**kwargs: Any) -> dict[str, Any]:
+    submission, assignment = graded_submission(points=15.5, feedback="Good start.\nCite sources."), fx.assignment()
     return grading_card(
         fx.education_class(),
-        fx.assignment(),
-        graded_submission(points=15.5, feedback="Good start.\nCite sources."),
+        assignment,
+        submission,
         "Ada Lovelace",
         tz=fx.TZ,
         now=fx.NOW,
         nonce=fx.NONCE,
         progress=(3, 12),
+        late_by=lateness(submission, assignment),
         graded_not_returned=4,
         **kwargs,
     )

@@ -11,12 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.school.progress import AssignmentProgress, summarize
+from bot.school.progress import summarize
 from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, card_size
 from cards.lists import (
     GROUPS_PER_PAGE,
     MAX_REFRESH_USERS,
     PER_PAGE,
+    AssignmentProgress,
     OpenGradingAction,
     PickClassAction,
     RefreshViewAction,
@@ -265,7 +266,6 @@ def test_many_assignments_stay_under_the_budget_and_say_what_is_hidden() -> None
     progress = [
         AssignmentProgress(
             fx.assignment(f"a0000000-0000-4000-8000-{index:012d}", f"Assignment {index} " + "long title " * 20),
-            turned_in=index % 4,
             needs_grading=index % 4,
             graded_not_returned=0,
             returned=10,

@@ -17,7 +17,6 @@ from cards.reminders import (
     SaveRemindersAction,
     SnoozeAction,
     digest_card,
-    form_errors,
     reminder_settings_card,
     submitted_values,
 )
@@ -192,6 +191,15 @@ def test_kept_values_that_no_input_can_show_are_dropped() -> None:
     values = {node["id"]: node.get("value") for node in built["body"] if "id" in node}
     assert values["time"] is None and values["minWaiting"] is None and values["days"] == "mon"
     assert values["classIds"] is None
+
+
+def form_errors(data: dict[str, object]) -> dict[str, str]:
+    """Every refused input of the settings form, as the refusal of a Save carries them (empty when it parses)."""
+    try:
+        SaveRemindersAction.parse(data)
+    except ActionDataError as error:
+        return dict(error.refusals)
+    return {}
 
 
 def reminder_data(**changes: object) -> dict[str, object]:
