@@ -19,9 +19,10 @@ from bot.kernel.errors import SignInRequiredError, SsoTokenError
 from bot.kernel.turn import DeliveryError, Teacher
 from bot.reminders.schedule import Slot, digest_entries, due_slot, in_quiet_hours, meets_threshold
 from bot.reminders.waiting import ClassSweeper
-from bot.school.progress import UngradedItem, oldest_first
+from bot.school.progress import oldest_first
 from bot.school.service import EducationService
 from bot.telemetry.metrics import timed_sweep
+from cards.lists import UngradedItem
 from cards.reminders import digest_card
 from graph.connection import RequestBudget, TokenProvider
 from graph.errors import GraphAuthError, GraphError

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.kernel.turn import Teacher
-from bot.school.progress import GradingState, UngradedItem, grading_state, lateness
+from bot.school.progress import GradingState, grading_state, lateness
 from bot.school.service import OPEN_STATUSES, EducationService
+from cards.lists import UngradedItem
 from graph.client import EducationClient
 from graph.errors import GraphNotFoundError
 from graph.models import (
