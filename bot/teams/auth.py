@@ -25,7 +25,7 @@ from botframework.connector.auth import (
 from cachetools import TTLCache
 
 from bot.teams.transport import connector_session, use_aiohttp
-from bot.teams.wire import ModelsAsJson
+from bot.teams.wire import ModelsAsJson, ModelsFromJson
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
@@ -101,8 +101,9 @@ class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
         client = self._clients.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)
-            # Its operations hold the serializer they were made with: replies go out through this one.
+            # Its operations hold the (de)serializers they were made with: replies go out through these.
             client.conversations._serialize = ModelsAsJson(client._serialize.dependencies)  # type: ignore[no-untyped-call]
+            client.conversations._deserialize = ModelsFromJson(client._deserialize.dependencies)
             use_aiohttp(client, self._session())
             self._clients[key] = client
         return client

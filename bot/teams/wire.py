@@ -85,7 +85,7 @@ class ModelsAsJson(Serializer):
             return None
 
 
-class _ModelsFromJson(Deserializer):
+class ModelsFromJson(Deserializer):
     """msrest's deserializer, but a model's attributes are looked up once per key instead of through msrest's key
     extractors for every one of them (an activity has fifty, a message sets a dozen); each value present is still
     msrest's to read, and a model whose JSON is not an object, whose type has subtypes or whose keys are not plain
@@ -124,7 +124,7 @@ class _ModelsFromJson(Deserializer):
 
 
 _MODELS = ModelsAsJson(Activity._infer_class_models())  # type: ignore[no-untyped-call]
-_ACTIVITIES = _ModelsFromJson(Activity._infer_class_models())
+_ACTIVITIES = ModelsFromJson(Activity._infer_class_models())
 
 
 def to_json(model: Model) -> Any:

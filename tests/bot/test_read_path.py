@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from app import PARTS
-from bot.teams.wire import ModelsAsJson
+from bot.teams.wire import ModelsAsJson, ModelsFromJson
 from sandbox.directory import User
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import World, actions_of, card_text, cards_of, elements_of, invoke_card, replies
@@ -350,5 +350,6 @@ async def test_a_card_reply_reaches_the_bot_connector_exactly_as_built(world: Wo
     assert sent[0]["type"] == "message" and sent[0]["replyToId"]
     (client,) = world.client.app[PARTS].edge._auth._clients.values()
     assert isinstance(client.conversations._serialize, ModelsAsJson)  # the reply above went out through it
+    assert isinstance(client.conversations._deserialize, ModelsFromJson)  # …and its ResourceResponse came back so
     session = world.client.app[PARTS].edge._auth._session
     assert session is not None and not session.closed  # …and over the shared aiohttp session (bot/teams/transport.py)
