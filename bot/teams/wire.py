@@ -103,15 +103,18 @@ class ModelsFromJson(Deserializer):
         attributes = model._attribute_map
         try:
             values = {
-                attribute: None
-                if (raw := data.get(described["key"])) is None
-                else self.deserialize_data(raw, described["type"])  # type: ignore[no-untyped-call]
+                attribute: self._read(data.get(described["key"]), described["type"])
                 for attribute, described in attributes.items()
             }
         except (AttributeError, TypeError, KeyError) as exc:
             raise DeserializationError(f"Unable to deserialize to object: {model.__name__}") from exc
         extra = {key: data[key] for key in data.keys() - known}
         return self._instantiate_model(model, values, extra)  # type: ignore[no-untyped-call]
+
+    def _read(self, raw: Any, data_type: str) -> Any:
+        if raw is None or (data_type == "str" and type(raw) is str):  # what msrest returns for these, as they are
+            return raw
+        return self.deserialize_data(raw, data_type)  # type: ignore[no-untyped-call]
 
     def _plain_keys(self, model: Any) -> frozenset[str] | None:
         """The JSON keys of a model msrest reads as plain names (no subtypes, no flattened or escaped keys)."""
