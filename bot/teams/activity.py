@@ -12,11 +12,9 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from azure.core.exceptions import DeserializationError
-from botbuilder.core import Bot, CardFactory, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import Bot, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
-from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
 from botbuilder.schema import Activity, ActivityTypes
-from botbuilder.schema.teams import TeamsChannelData
 from msrest.exceptions import ClientException
 
 from bot.kernel.turn import (
@@ -33,6 +31,7 @@ from bot.kernel.turn import (
     TextReply,
     Turn,
 )
+from bot.teams.wire import card_message, to_json
 from bot.telemetry.context import note, scope
 from bot.telemetry.metrics import TURNS
 
@@ -119,14 +118,14 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _teams_channel_data(activity: Activity) -> TeamsChannelData | None:
-    """Teams' channelData (team, channel, tenant), or None when it is missing or not shaped like Teams sends it."""
-    if not isinstance(activity.channel_data, dict):
-        return None
-    try:
-        return teams_get_channel_data(activity)
-    except (ValueError, TypeError, AttributeError):  # msrest's DeserializationError is a ValueError
-        return None
+def _team(activity: Activity) -> tuple[str | None, str | None]:
+    """The team's id and its class's (aadGroupId) from Teams' channelData, each None when missing or not text."""
+    team = _object(_object(activity.channel_data).get("team"))
+    return _text(team.get("id")), _text(team.get("aadGroupId"))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _tenant_id(activity: Activity) -> str:
@@ -158,7 +157,7 @@ class TeamsTurnIO:
 
 def _reply_activity(reply: Reply) -> Activity | None:
     if isinstance(reply, CardReply | NewCardReply):
-        return MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
+        return card_message(reply.card)
     if isinstance(reply, TextReply):
         return MessageFactory.text(reply.text)
     return None
@@ -167,7 +166,7 @@ def _reply_activity(reply: Reply) -> Activity | None:
 async def _rewrite(context: TurnContext, updates: tuple[tuple[str, Card], ...]) -> None:
     """Rewrite earlier cards of this 1:1 chat that the turn made out of date; one that is gone is not an error."""
     for activity_id, card in updates:
-        update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        update = card_message(card)
         update.id = activity_id
         try:
             await context.update_activity(update)
@@ -242,14 +241,12 @@ class GradebotBot(Bot):  # type: ignore[misc]
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
         activity = context.activity
         tenant_id = _tenant_id(activity)
-        channel_data = _teams_channel_data(activity)
-        team = channel_data.team if channel_data is not None else None
+        team_id, group_id = _team(activity)
         kind = _conversation_kind(activity)
-        team_id = team.id if team is not None and team.id else None
         class_id: str | None = None
         if team_id:
-            class_id = await self._class_id_for(context, team_id, getattr(team, "aad_group_id", None))
-        reference: dict[str, Any] = TurnContext.get_conversation_reference(activity).serialize()
+            class_id = await self._class_id_for(context, team_id, group_id)
+        reference: dict[str, Any] = to_json(TurnContext.get_conversation_reference(activity))
         conversation = ConversationInfo(
             id=activity.conversation.id if activity.conversation else "",
             kind=kind,
@@ -279,7 +276,7 @@ class GradebotBot(Bot):  # type: ignore[misc]
         if isinstance(reply, CardReply | NewCardReply) and _conversation_kind(context.activity) == "personal":
             await _rewrite(context, reply.updates)
         if isinstance(reply, SignInReply):
-            await context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(self._sign_in_card(reply))))
+            await context.send_activity(card_message(self._sign_in_card(reply)))
             return
         if isinstance(reply, PreconditionFailedReply):
             await context.send_activity(MessageFactory.text(reply.message))

@@ -23,9 +23,9 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 from cachetools import TTLCache
-from msrest.serialization import Serializer
 
 from bot.teams.transport import connector_session, use_aiohttp
+from bot.teams.wire import ModelsAsJson, ModelsFromJson
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
@@ -101,34 +101,12 @@ class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
         client = self._clients.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)
-            # Its operations hold the serializer they were made with: replies go out through this one.
-            client.conversations._serialize = CardsAsIs(client._serialize.dependencies)  # type: ignore[no-untyped-call]
+            # Its operations hold the (de)serializers they were made with: replies go out through these.
+            client.conversations._serialize = ModelsAsJson(client._serialize.dependencies)  # type: ignore[no-untyped-call]
+            client.conversations._deserialize = ModelsFromJson(client._deserialize.dependencies)
             use_aiohttp(client, self._session())
             self._clients[key] = client
         return client
-
-
-class CardsAsIs(Serializer):
-    """msrest's serializer, except that an activity with JSON attachment contents (Adaptive Cards) is serialized in
-    one pass and its cards go out as they are: msrest re-deserializes the activity, then walks every node of a card
-    twice — most of the cost of sending a card reply."""
-
-    def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
-        attachments: list[Any] = list(data.attachments or []) if isinstance(data, Activity) else []
-        cards = {index: a.content for index, a in enumerate(attachments) if isinstance(a.content, dict)}
-        if not cards:
-            return super().body(data, data_type, **kwargs)  # type: ignore[no-untyped-call]
-        try:
-            for index in cards:
-                attachments[index].content = None
-            # An Activity botbuilder built needs no second pass through msrest's deserializer first.
-            body = self._serialize(data, data_type, **kwargs)  # type: ignore[no-untyped-call]
-        finally:
-            for index, content in cards.items():
-                attachments[index].content = content
-        for index, content in cards.items():
-            body["attachments"][index]["content"] = content
-        return body
 
 
 class SigningKeysUnavailableError(Exception):

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.integration.aiohttp.configuration_service_client_credential_factory import (
@@ -32,6 +32,7 @@ from bot.teams.auth import (
     SigningKeysUnavailableError,
     looks_like_bot_framework_token,
 )
+from bot.teams.wire import card_message, read_activity, to_json
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class TeamsEdge:
             log.info("rejected an inbound activity: malformed Authorization header")
             return EdgeResponse(401)
         try:
-            activity = Activity().deserialize(dict(body))
+            activity = read_activity(dict(body))
         except (TypeError, ValueError, AttributeError):  # msrest raises DeserializationError, a ValueError
             return EdgeResponse(400, {"error": "The body is not a Bot Framework activity."})
         problem = _unusable(activity)
@@ -124,7 +125,7 @@ class TeamsEdge:
             return EdgeResponse(503, {"error": "Signing keys unavailable; retry later."})
         if result is None:
             return EdgeResponse(201 if activity.type != ActivityTypes.invoke else 200)
-        response_body = result.body.serialize() if isinstance(result.body, Model) else result.body  # type: ignore[no-untyped-call]
+        response_body = to_json(result.body) if isinstance(result.body, Model) else result.body
         return EdgeResponse(int(result.status), response_body)
 
     async def class_id_for(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
@@ -150,7 +151,7 @@ class TeamsEdge:
         sent: list[str | None] = []
 
         async def callback(context: TurnContext) -> None:
-            response = await context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+            response = await context.send_activity(card_message(card))
             sent.append(response.id if response is not None else None)
 
         await self._continue(reference, callback)
@@ -160,7 +161,7 @@ class TeamsEdge:
         """Replace a card the bot posted earlier, for everyone in the conversation."""
 
         async def callback(context: TurnContext) -> None:
-            update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+            update = card_message(card)
             update.id = activity_id
             await context.update_activity(update)
 

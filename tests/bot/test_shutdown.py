@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -194,3 +195,12 @@ async def test_a_gradebot_whose_database_went_away_still_stops_every_worker_and_
     finally:
         await relay.cut()
         drop_schema(schema)
+
+
+async def test_what_startup_made_is_left_out_of_garbage_collection_until_the_app_closes(
+    make_world: WorldFactory,
+) -> None:
+    world = await make_world()
+    assert gc.get_freeze_count() > 0  # a full collection walks only what turns made since startup
+    await world.client.close()
+    assert gc.get_freeze_count() == 0
