@@ -5,15 +5,11 @@ from __future__ import annotations
 from typing import Final
 
 from cards.blocks import ActionPayload, Card, card, execute, facts, heading, line, plain
-from cards.lists import ShowAssignmentsAction, ShowUngradedAction
+from cards.lists import OpenUngradedAction, ShowAssignmentsAction
 
 
 class SignInAction(ActionPayload, verb="signIn"):
     """The sign-in button; its invoke is answered with Teams' loginRequest."""
-
-
-class OpenUngradedAction(ShowUngradedAction, verb="openUngraded"):
-    """ "Ungraded work" on the help (welcome) card: the list opens below and the help card stays as it is."""
 
 
 DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (

@@ -77,6 +77,14 @@ class ShowUngradedAction(ActionPayload, verb="showUngraded"):
     page: Page
 
 
+class OpenUngradedAction(ShowUngradedAction, verb="openUngraded"):
+    """ "Ungraded" on a card that stays (help, classes, assignments, a digest): the list opens below it."""
+
+
+class OpenAssignmentsAction(ShowAssignmentsAction, verb="openAssignments"):
+    """ "Assignments" on the classes card: the class's assignments open below it, the classes stay."""
+
+
 class RefreshViewAction(ActionPayload, verb="refreshView"):
     """The refresh of a neutral channel card: brings the invoking teacher's own view."""
 
@@ -162,12 +170,12 @@ def classes_card(classes: Sequence[EducationClass]) -> Card:
     for education_class in classes:
         details = _class_details(education_class)
         actions = [
-            execute("Assignments", ShowAssignmentsAction(education_class.id)),
-            execute("Ungraded", ShowUngradedAction(education_class.id, 0)),
+            execute("Assignments", OpenAssignmentsAction(education_class.id)),
+            execute("Ungraded", OpenUngradedAction(education_class.id, 0)),
         ]
         name = line(plain(education_class.display_name) or "Unnamed class", bold=True)
         rows.append([section([name, line(details, subtle=True) if details else None, buttons(actions)])])
-    all_ungraded = execute("Ungraded in all classes", ShowUngradedAction(None, 0))
+    all_ungraded = execute("Ungraded in all classes", OpenUngradedAction(None, 0))
     return fitted_card([heading("Your classes")], rows, "classes", [all_ungraded])
 
 
@@ -244,7 +252,7 @@ def assignments_card(
         heading(f"Assignments: {class_name}"),
         line(f"{len(progress)} assignments · {to_grade} submissions to grade", subtle=True),
     ]
-    ungraded = execute("Ungraded work", ShowUngradedAction(education_class.id, 0)) if to_grade else None
+    ungraded = execute("Ungraded work", OpenUngradedAction(education_class.id, 0)) if to_grade else None
     return fitted_card(head, rows, "assignments", [ungraded], full_width=True)
 
 

@@ -39,7 +39,7 @@ from cards.blocks import (
     turned_in_text,
     whole_number,
 )
-from cards.lists import OpenGradingAction, ShowUngradedAction, UngradedItem
+from cards.lists import OpenGradingAction, OpenUngradedAction, UngradedItem
 from graph.models import EducationClass
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -165,7 +165,7 @@ def _entry_block(entry: DigestEntry, tz: ZoneInfo, now: datetime) -> ac.Containe
         if oldest is not None
         else None,
         line(f"Late: {late}", color="Attention") if entry.late else None,
-        buttons([execute("Grade", grade) if grade else None, execute("All ungraded", ShowUngradedAction(class_id, 0))]),
+        buttons([execute("Grade", grade) if grade else None, execute("All ungraded", OpenUngradedAction(class_id, 0))]),
     ]
     return section(items)
 

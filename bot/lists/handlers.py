@@ -4,18 +4,24 @@
 
 from __future__ import annotations
 
+from cachetools import TTLCache
+
 from bot.kernel.errors import NotAClassTeamError, NotATeacherError, SignInRequiredError
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, NewCardReply, Reply, TextReply
-from bot.school.service import EducationService
-from cards.general import OpenUngradedAction, help_card, refusal_card
+from bot.school.service import CACHE_SIZE, UNGRADED_CACHE_S, EducationService
+from cards.blocks import Card
+from cards.general import help_card, refusal_card
 from cards.lists import (
+    OpenAssignmentsAction,
+    OpenUngradedAction,
     PickClassAction,
     RefreshableView,
     RefreshViewAction,
     ShowAssignmentsAction,
     ShowUngradedAction,
     ShowWaitingAction,
+    UngradedItem,
     assignments_card,
     class_picker_card,
     classes_card,
@@ -33,6 +39,9 @@ class ListHandlers:
         self._store = store
         self._bot_app_id = bot_app_id
         """The bot's app id: the 1:1 chat's deep link on neutral channel cards."""
+        self._pages: TTLCache[tuple[str, str | None, int, str], tuple[list[UngradedItem], Card]]
+        self._pages = TTLCache(CACHE_SIZE, UNGRADED_CACHE_S)
+        """Ungraded pages drawn from the list the school service still holds (that very list, the same teacher)."""
 
     def register(self, router: Router) -> None:
         router.command("help", self.help)
@@ -44,6 +53,7 @@ class ListHandlers:
         router.action(ShowWaitingAction, self.show_waiting)
         router.action(ShowUngradedAction, self.show_ungraded)
         router.action(OpenUngradedAction, self.open_ungraded)
+        router.action(OpenAssignmentsAction, self.open_assignments)
         router.action(RefreshViewAction, self.refresh)
 
     # Commands ----------------------------------------------------------------------------------------------------
@@ -115,8 +125,12 @@ class ListHandlers:
         return await self._ungraded_view(context, payload.class_id, payload.page)
 
     async def open_ungraded(self, context: Context, payload: OpenUngradedAction) -> Reply:
-        """From the help (welcome) card: the list opens below it, never in its place."""
+        """From a card that stays (help, classes, assignments, a digest): the list opens below it."""
         return NewCardReply((await self._ungraded_view(context, payload.class_id, payload.page)).card)
+
+    async def open_assignments(self, context: Context, payload: OpenAssignmentsAction) -> Reply:
+        """From the classes card: the class's assignments open below it."""
+        return NewCardReply((await self._assignments_view(context, payload.class_id)).card)
 
     async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
         """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""
@@ -133,7 +147,7 @@ class ListHandlers:
 
     # Views ---------------------------------------------------------------------------------------------------------
 
-    async def _assignments_view(self, context: Context, class_id: str) -> Reply:
+    async def _assignments_view(self, context: Context, class_id: str) -> CardReply:
         education_class, progress = await self._education.assignments(context.teacher, class_id)
         return CardReply(assignments_card(education_class, progress, context.tz, context.now))
 
@@ -147,7 +161,12 @@ class ListHandlers:
             return CardReply(refusal_card("You don't teach any classes in Teams, so there is nothing to grade."))
         else:
             scope = "all your classes"
-        return CardReply(ungraded_page_card(items, page, scope, context.tz, context.now, class_id=class_id))
+        key = (context.teacher.aad_object_id, class_id, page, str(context.tz))
+        drawn = self._pages.get(key)
+        if drawn is None or drawn[0] is not items:
+            drawn = (items, ungraded_page_card(items, page, scope, context.tz, context.now, class_id=class_id))
+            self._pages[key] = drawn
+        return CardReply(drawn[1])
 
     async def _neutral(self, context: Context, view: RefreshableView) -> Reply:
         """What a shared conversation gets: no student data, a refresh that brings teachers their own view."""

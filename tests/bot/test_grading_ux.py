@@ -188,3 +188,14 @@ async def test_the_grading_card_shows_progress_as_graded_and_to_go(world: World)
     status, body = await press(world, rosa, card, "grade", {"points": "8", "feedback": "Good"})
     assert status == 200
     assert f"{graded + 1} graded · {counts.needs_grading - 1} to go" in card_text(invoke_card(body))
+
+
+async def test_the_classes_card_opens_assignments_and_ungraded_below_itself(world: World) -> None:
+    rosa = world.user("rosa")
+    status, body = await world.post(message(rosa, "classes", world.sandbox.connector_url))
+    (classes,) = cards_of(replies(body))
+    for verb, heading in (("openAssignments", "Assignments: "), ("openUngraded", "Waiting to be graded")):
+        status, body = await press(world, rosa, classes, verb)
+        assert status == 200 and body["value"] == "Opened below."  # the classes card is left as it was
+        opened = opened_below(world, body)
+        assert card_errors(opened) == [] and opened["body"][0]["text"].startswith(heading)

@@ -13,7 +13,7 @@ from bot.teams.wire import ModelsAsJson, ModelsFromJson
 from sandbox.directory import User
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import World, actions_of, card_text, cards_of, elements_of, invoke_card, replies
-from tests.bot.grading_helpers import opened_below
+from tests.bot.grading_helpers import assignment_named, open_grading, opened_below, press
 from tests.bot.truth import assignment_counts, ungraded_submissions
 from tests.cards.schema import card_errors
 
@@ -353,3 +353,17 @@ async def test_a_card_reply_reaches_the_bot_connector_exactly_as_built(world: Wo
     assert isinstance(client.conversations._deserialize, ModelsFromJson)  # …and its ResourceResponse came back so
     session = world.client.app[PARTS].edge._auth._session
     assert session is not None and not session.closed  # …and over the shared aiohttp session (bot/teams/transport.py)
+
+
+async def test_an_ungraded_page_drawn_again_follows_the_teachers_own_grading(world: World) -> None:
+    rosa = world.user("rosa")
+    first = await _ask(world, "rosa", "ungraded")
+    assert await _ask(world, "rosa", "ungraded") == first  # drawn once from the list the school service holds
+    total = len(ungraded_submissions(world.school, rosa.id))
+    assert card_text(first).count(f"{total} submissions in") == 1
+    bio = world.school_class("BIO101")
+    card = await open_grading(world, rosa, bio, assignment_named(world, bio, "Cell structure worksheet"))
+    status, _ = await press(world, rosa, card, "grade", {"points": "8", "feedback": "Good"})
+    assert status == 200
+    after = await _ask(world, "rosa", "ungraded")  # her save dropped the cached list, and so the drawn page
+    assert f"{total - 1} submissions in" in card_text(after)

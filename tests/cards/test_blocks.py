@@ -140,6 +140,7 @@ def test_the_cards_define_exactly_the_contract_verbs() -> None:
         "showUngraded",
         "showWaiting",
         "openUngraded",  # issue 12 (4): from the help card, the list opens below it
+        "openAssignments",  # issue 12 (4): from the classes card, the assignments open below it
         "showGrading",  # issue 12 (4): back to grading in place (Cancel); `openGrading` opens below
         "refreshView",
         "openGrading",

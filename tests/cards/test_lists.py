@@ -18,7 +18,9 @@ from cards.lists import (
     MAX_REFRESH_USERS,
     PER_PAGE,
     AssignmentProgress,
+    OpenAssignmentsAction,
     OpenGradingAction,
+    OpenUngradedAction,
     PickClassAction,
     RefreshViewAction,
     ShowAssignmentsAction,
@@ -55,9 +57,9 @@ def test_classes_card() -> None:
     text = texts(built)
     assert "Biology 9A" in text and "BIO-9A · Autumn 2025" in text and "Chemistry 10B" in text
     shows = [parse_action(action["verb"], action["data"]) for action in executes(built)]
-    assert ShowAssignmentsAction(CLASSES[1].id) in shows
-    assert ShowUngradedAction(CLASSES[0].id, 0) in shows
-    assert ShowUngradedAction(None, 0) in shows
+    assert OpenAssignmentsAction(CLASSES[1].id) in shows  # each opens below: the classes card stays
+    assert OpenUngradedAction(CLASSES[0].id, 0) in shows
+    assert OpenUngradedAction(None, 0) in shows
     assert "any classes" in texts(classes_card([]))
 
 
@@ -124,7 +126,7 @@ def test_assignments_card_counts_and_grade_buttons() -> None:
     # the assignment with work waiting comes first even though Quiz 2 was given first
     assert text.index("Essay 1: Cells") < text.index("Quiz 2")
     assert press_and_parse(built, "Grade (2)") == OpenGradingAction(fx.CLASS_ID, fx.ASSIGNMENT_ID)
-    assert press_and_parse(built, "Ungraded work") == ShowUngradedAction(fx.CLASS_ID, 0)
+    assert press_and_parse(built, "Ungraded work") == OpenUngradedAction(fx.CLASS_ID, 0)  # opens below
     assert verbs(built).count("openGrading") == 1  # nothing waits in the other assignments
     empty = assignments_card(fx.education_class(), [], fx.TZ, fx.NOW)
     assert_valid_card(empty)
@@ -366,6 +368,9 @@ ROUND_TRIPS: list[ActionPayload] = [
     OpenGradingAction(CLASS, ASSIGNMENT, SUBMISSION),
     ShowWaitingAction(CLASS, ASSIGNMENT, 0),
     ShowWaitingAction(CLASS, ASSIGNMENT, 4),
+    OpenUngradedAction(None, 0),
+    OpenUngradedAction(CLASS, 1),
+    OpenAssignmentsAction(CLASS),
 ]
 
 

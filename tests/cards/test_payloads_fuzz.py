@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cards.blocks import ActionDataError, ActionPayload
-from cards.general import OpenUngradedAction, SignInAction
+from cards.general import SignInAction
 from tests.cards import test_grading, test_lists, test_reminders
 from tests.cards.walk import card_data, parse_action, payload_types
 
@@ -76,7 +76,6 @@ _SAMPLES: list[ActionPayload] = [
     *test_grading.ROUND_TRIPS,
     *test_reminders.ROUND_TRIPS,
     SignInAction(),
-    OpenUngradedAction(None, 0),
 ]
 assert {sample.VERB for sample in _SAMPLES} == set(payload_types())  # every verb is a fuzzing target
 
