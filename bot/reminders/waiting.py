@@ -126,7 +126,7 @@ class ClassSweeper:
 
     - Every change that can put a submission into, or take it out of, "waiting to be graded" (a turn-in, a grade, a
       return, a reassign, an excuse) moves that submission's lastModifiedDateTime, so it comes back from the call,
-      whose `$filter=lastModifiedDateTime ge` starts an hour (OVERLAP) before the last sweep. Graph keeps 7 days of
+      read newest first down to an hour (OVERLAP) before the last sweep. Graph keeps 7 days of
       them: a class last swept more than FULL_AFTER (6 days) ago, or never, or stamped later than now (a clock set
       back), is read in full again.
     - The full read takes the submissions of every assignment but drafts (inactive and scheduled ones too), so the
