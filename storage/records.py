@@ -5,6 +5,7 @@ Every timestamp is an aware datetime; the store returns them in UTC. JSON fields
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -36,11 +37,15 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def from_row(record: type[_Record], row: Row, **columns: str) -> _Record:
-    """A `record` from the row's columns of the same names (`columns` maps a field to another column), with times
-    in UTC and lists (array columns) as frozensets."""
-    values = {field.name: row[columns.get(field.name, field.name)] for field in fields(record)}
-    return record(**{name: _plain(value) for name, value in values.items()})
+def dump_json(value: object) -> str:
+    """Compact JSON, refusing NaN and infinities (which JSON cannot carry)."""
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def from_row(record: type[_Record], row: Row) -> _Record:
+    """A `record` from the row's columns of the same names, with times in UTC and lists (array columns) as
+    frozensets."""
+    return record(**{field.name: _plain(row[field.name]) for field in fields(record)})
 
 
 def _plain(value: object) -> object:
