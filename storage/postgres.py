@@ -41,21 +41,15 @@ def _param(value: object) -> object:
     return sorted(value) if isinstance(value, frozenset) else value
 
 
-def valid_schema_name(schema: str) -> str:
-    """A lowercase SQL identifier, so it needs no quoting anywhere (connection options included)."""
-    if not _SCHEMA_NAME.match(schema):
-        raise ValueError(f"schema must be a lowercase identifier (a-z, 0-9, _), got {schema!r}")
-    return schema
-
-
 def session_conninfo(conninfo: str, schema: str | None) -> str:
-    """`conninfo` (URL or key=value) plus UTC and, when given, the schema as search_path."""
-    options = conninfo_to_dict(conninfo).get("options")
-    extra = "-c TimeZone=UTC" + ("" if schema is None else f" -c search_path={valid_schema_name(schema)}")
-    params: dict[str, Any] = {"options": f"{options} {extra}" if options else extra}
-    if "application_name" not in conninfo_to_dict(conninfo):
-        params["application_name"] = "gradebot"
-    return make_conninfo(conninfo, **params)
+    """`conninfo` (URL or key=value) plus UTC and, when given, the schema as search_path: a lowercase identifier, so
+    it needs no quoting anywhere (connection options included)."""
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"schema must be a lowercase identifier (a-z, 0-9, _), got {schema!r}")
+    given = conninfo_to_dict(conninfo)
+    extra = "-c TimeZone=UTC" + ("" if schema is None else f" -c search_path={schema}")
+    options = f"{given['options']} {extra}" if given.get("options") else extra
+    return make_conninfo(conninfo, options=options, application_name=given.get("application_name", "gradebot"))
 
 
 def _store_error(context: str, error: psycopg.Error) -> StoreError:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -22,9 +22,6 @@ Row = Mapping[str, Any]
 ConversationKind = Literal["personal", "channel", "groupChat"]
 OutboxStatus = Literal["pending", "inflight", "done", "failed", "conflict"]
 OutboxFailure = Literal["failed", "conflict"]
-
-OUTBOX_FAILURES: Final[frozenset[str]] = frozenset(get_args(OutboxFailure))
-OUTBOX_FINISHED: Final[frozenset[str]] = frozenset({"done", *OUTBOX_FAILURES})
 
 _CLOCK_TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _Record = TypeVar("_Record", bound="DataclassInstance")
@@ -132,7 +129,7 @@ class OutboxEntry(NewOutboxEntry):
     @property
     def finished(self) -> bool:
         """True once the entry is done, failed or in conflict: no worker will touch it again."""
-        return self.status in OUTBOX_FINISHED
+        return self.status in ("done", "failed", "conflict")
 
 
 @dataclass(frozen=True, slots=True)

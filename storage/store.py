@@ -6,15 +6,15 @@ by an implementation); a backend fills in only the seam. Callers pass the clock 
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar, get_args
 
 from storage.records import (
-    OUTBOX_FAILURES,
     AuditRecord,
     ClassSweep,
     ConversationRecord,
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 CURRENT_VERSION = "SELECT COALESCE(MAX(version), 0) AS version FROM schema_version"
 RECORD_VERSION = "INSERT INTO schema_version (version, name) VALUES (?, ?)"
 _UNFINISHED = "status IN ('pending', 'inflight')"
-_HELD_BY = "WHERE id = ? AND status = 'inflight' AND lease_owner = ? RETURNING id"
-"""Ends an update of an entry that only the worker holding it may make."""
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
 
@@ -66,7 +64,7 @@ def positive_limit(limit: int) -> int:
     return limit
 
 
-class Store(ABC):
+class Store(AbstractAsyncContextManager["Store"]):
     """Durable state shared by every Gradebot instance that opens the same database.
 
     Usable as `async with store:`; closing twice is harmless. Unless a method says otherwise, "not found" is None.
@@ -75,9 +73,6 @@ class Store(ABC):
 
     LIST_MARKS: ClassVar[dict[str, str]] = {}
     """How a statement takes a list column's parameter when `?` alone does not do (a backend may add a cast)."""
-
-    async def __aenter__(self) -> Self:
-        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
@@ -267,34 +262,22 @@ class Store(ABC):
         A lease that ran out still belongs to its owner until another worker claims the entry, so a slow but
         successful attempt is recorded; once another worker has claimed it, the old owner gets False.
         """
-        statement = (
-            "UPDATE outbox SET status = 'done', result = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
-        )
-        return bool(await self._sql(f"{statement} {_HELD_BY}", (result, now, entry_id, owner)))
+        return await self._let_go(entry_id, owner, now, "status = 'done', result = ?", (result,))
 
     async def retry_outbox(
         self, entry_id: int, owner: str, error: str, next_attempt_at: datetime, now: datetime
     ) -> bool:
         """Release the entry back to `pending`, due at `next_attempt_at`. False unless `owner` still holds it."""
-        rows = await self._sql(
-            f"""UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ?, lease_owner = NULL,
-                   lease_until = NULL, updated_at = ? {_HELD_BY}""",
-            (error, next_attempt_at, now, entry_id, owner),
-        )
-        return bool(rows)
+        changes = "status = 'pending', last_error = ?, next_attempt_at = ?"
+        return await self._let_go(entry_id, owner, now, changes, (error, next_attempt_at))
 
     async def fail_outbox(
         self, entry_id: int, owner: str, error: str, now: datetime, status: OutboxFailure = "failed"
     ) -> bool:
         """Give up on the entry (`failed`, or `conflict` when Graph changed underneath). False unless owner holds it."""
-        if status not in OUTBOX_FAILURES:
+        if status not in get_args(OutboxFailure):
             raise ValueError(f"an outbox entry can only fail as 'failed' or 'conflict', not {status!r}")
-        rows = await self._sql(
-            f"""UPDATE outbox SET status = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-               {_HELD_BY}""",
-            (status, error, now, entry_id, owner),
-        )
-        return bool(rows)
+        return await self._let_go(entry_id, owner, now, "status = ?, last_error = ?", (status, error))
 
     async def get_outbox(self, entry_id: int) -> OutboxEntry | None:
         return await self._first(OutboxEntry, "outbox WHERE id = ?", (entry_id,))
@@ -492,6 +475,15 @@ class Store(ABC):
                 ON CONFLICT ({key}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in others)}""",
             tuple(values.values()),
         )
+
+    async def _let_go(self, entry_id: int, owner: str, now: datetime, changes: str, values: tuple[object, ...]) -> bool:
+        """Make `changes` to the entry and end its lease, if `owner` still holds it in flight; False when not."""
+        rows = await self._sql(
+            f"""UPDATE outbox SET {changes}, lease_owner = NULL, lease_until = NULL, updated_at = ?
+                WHERE id = ? AND status = 'inflight' AND lease_owner = ? RETURNING id""",
+            (*values, now, entry_id, owner),
+        )
+        return bool(rows)
 
     async def _purge(self, table: str, column: str, before: datetime) -> int:
         """Delete the rows of `table` whose `column` is at or before `before`; returns how many."""
