@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -95,8 +95,6 @@ async def _migrate(
 
 class PostgresStore(Store):
     """The Store on a PostgreSQL database (optionally in one schema). Open with `await PostgresStore.open()`."""
-
-    LIST_MARKS: ClassVar[dict[str, str]] = {"days": "?::integer[]", "class_ids": "?::text[]"}
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool

@@ -29,7 +29,7 @@ _Record = TypeVar("_Record", bound="DataclassInstance")
 
 def utc(moment: datetime) -> datetime:
     """`moment` in UTC; a naive datetime is a caller bug (whose clock would it be?)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if moment.utcoffset() is None:
         raise ValueError("the store takes aware datetimes only (got a naive one)")
     return moment.astimezone(UTC)
 

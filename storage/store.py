@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, TypeVar, get_args
+from typing import TYPE_CHECKING, TypeVar, get_args
 
 from storage.records import (
     AuditRecord,
@@ -70,9 +70,6 @@ class Store(AbstractAsyncContextManager["Store"]):
     Usable as `async with store:`; closing twice is harmless. Unless a method says otherwise, "not found" is None.
     Statements mark every parameter with `?` and use `?` nowhere else.
     """
-
-    LIST_MARKS: ClassVar[dict[str, str]] = {}
-    """How a statement takes a list column's parameter when `?` alone does not do (a backend may add a cast)."""
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
@@ -469,7 +466,7 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def _upsert(self, table: str, **values: object) -> None:
         """Insert a row of `values` into `table`, or replace the row with the same first value (its primary key)."""
         key, *others = values
-        marks = ", ".join(self.LIST_MARKS.get(column, "?") for column in values)
+        marks = ", ".join("?" for _ in values)
         await self._sql(
             f"""INSERT INTO {table} ({", ".join(values)}) VALUES ({marks})
                 ON CONFLICT ({key}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in others)}""",
