@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, get_args
@@ -88,7 +88,7 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def save_conversation(self, record: ConversationRecord) -> None:
         """Insert or replace the conversation with this id."""
-        await self._upsert("conversations", **asdict(record))
+        await self._upsert("conversations", **_columns(record))
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
         return await self._first(ConversationRecord, "conversations WHERE conversation_id = ?", (conversation_id,))
@@ -138,7 +138,7 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def save_user_profile(self, profile: UserProfile) -> None:
         """Insert or replace the profile of `profile.user_aad_id`."""
-        await self._upsert("user_profiles", **asdict(profile))
+        await self._upsert("user_profiles", **_columns(profile))
 
     async def get_user_profile(self, user_aad_id: str) -> UserProfile | None:
         return await self._first(UserProfile, "user_profiles WHERE user_aad_id = ?", (user_aad_id,))
@@ -219,7 +219,7 @@ class Store(AbstractAsyncContextManager["Store"]):
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
                ON CONFLICT (idempotency_key) DO NOTHING
                RETURNING *""",
-            (*asdict(new).values(), now, now, now),
+            (*_columns(new).values(), now, now, now),
         )
         if created:
             return from_row(OutboxEntry, created[0]), True
@@ -343,7 +343,7 @@ class Store(AbstractAsyncContextManager["Store"]):
                    before_state, after_state, outbox_key)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                RETURNING *""",
-            tuple(asdict(new).values()),
+            tuple(_columns(new).values()),
         )
         return _audit(rows[0])
 
@@ -388,7 +388,7 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def save_schedule(self, schedule: ReminderSchedule) -> None:
         """Insert or replace the schedule of `schedule.teacher_id`."""
-        await self._upsert("reminder_schedules", **asdict(schedule))
+        await self._upsert("reminder_schedules", **_columns(schedule))
 
     async def get_schedule(self, teacher_id: str) -> ReminderSchedule | None:
         return await self._first(ReminderSchedule, "reminder_schedules WHERE teacher_id = ?", (teacher_id,))
@@ -420,7 +420,7 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def save_class_sweep(self, sweep: ClassSweep) -> None:
         """Insert or replace what the sweep knows about `sweep.class_id`."""
-        await self._upsert("class_sweeps", **asdict(sweep))
+        await self._upsert("class_sweeps", **_columns(sweep))
 
     async def get_class_sweep(self, class_id: str) -> ClassSweep | None:
         return await self._first(ClassSweep, "class_sweeps WHERE class_id = ?", (class_id,))
@@ -485,6 +485,11 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def _purge(self, table: str, column: str, before: datetime) -> int:
         """Delete the rows of `table` whose `column` is at or before `before`; returns how many."""
         return len(await self._sql(f"DELETE FROM {table} WHERE {column} <= ? RETURNING 1", (before,)))
+
+
+def _columns(record: DataclassInstance) -> dict[str, object]:
+    """The record's fields by name, in declaration order (`asdict` without its deep copy)."""
+    return {field.name: getattr(record, field.name) for field in fields(record)}
 
 
 def _audit(row: Row) -> AuditRecord:
