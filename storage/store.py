@@ -95,12 +95,9 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def personal_conversation(self, user_aad_id: str) -> ConversationRecord | None:
         """The most recently updated personal (1:1) chat with this user."""
-        return await self._first(
-            ConversationRecord,
-            """conversations WHERE kind = 'personal' AND user_aad_id = ?
-               ORDER BY updated_at DESC, conversation_id DESC LIMIT 1""",
-            (user_aad_id,),
-        )
+        query = """conversations WHERE kind = 'personal' AND user_aad_id = ?
+                   ORDER BY updated_at DESC, conversation_id DESC"""
+        return await self._first(ConversationRecord, query, (user_aad_id,))
 
     async def set_class_choice(self, conversation_id: str, class_id: str, now: datetime) -> None:
         await self._upsert("class_choices", conversation_id=conversation_id, class_id=class_id, updated_at=now)
@@ -150,8 +147,7 @@ class Store(AbstractAsyncContextManager["Store"]):
         rows = await self._sql(
             """INSERT INTO claims (namespace, claim_key, claimed_at, expires_at) VALUES (?, ?, ?, ?)
                ON CONFLICT (namespace, claim_key) DO UPDATE SET claimed_at = EXCLUDED.claimed_at,
-                   expires_at = EXCLUDED.expires_at
-               WHERE claims.expires_at <= EXCLUDED.claimed_at
+                   expires_at = EXCLUDED.expires_at WHERE claims.expires_at <= EXCLUDED.claimed_at
                RETURNING claim_key""",
             (namespace, key, now, now + positive(ttl, "ttl")),
         )
@@ -196,8 +192,7 @@ class Store(AbstractAsyncContextManager["Store"]):
         """True once, when `digest` is the user's unexpired code and fewer than `max_wrong` wrong guesses were
         made; the code is then used up. Any other digest counts as a wrong guess against the user's code."""
         if await self._sql(
-            """DELETE FROM sign_in_codes
-               WHERE user_key = ? AND digest = ? AND expires_at > ? AND wrong_guesses < ?
+            """DELETE FROM sign_in_codes WHERE user_key = ? AND digest = ? AND expires_at > ? AND wrong_guesses < ?
                RETURNING user_key""",
             (user_key, digest, now, positive_limit(max_wrong)),
         ):
@@ -214,11 +209,10 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def enqueue_outbox(self, new: NewOutboxEntry, now: datetime) -> tuple[OutboxEntry, bool]:
         """Record a pending write due at `now`. An existing key returns that entry unchanged and False."""
         created = await self._sql(
-            """INSERT INTO outbox (idempotency_key, kind, teacher_id, tenant_id, class_id, assignment_id,
-                   submission_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
+            """INSERT INTO outbox (idempotency_key, kind, teacher_id, tenant_id, class_id, assignment_id, submission_id,
+                   payload, status, attempts, next_attempt_at, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-               ON CONFLICT (idempotency_key) DO NOTHING
-               RETURNING *""",
+               ON CONFLICT (idempotency_key) DO NOTHING RETURNING *""",
             (*_columns(new).values(), now, now, now),
         )
         if created:
@@ -238,8 +232,7 @@ class Store(AbstractAsyncContextManager["Store"]):
         rows = await self._sql(
             """UPDATE outbox SET status = 'inflight', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
                    updated_at = ?
-               WHERE id = ? AND (status = 'pending' OR (status = 'inflight' AND lease_until <= ?))
-               RETURNING *""",
+               WHERE id = ? AND (status = 'pending' OR (status = 'inflight' AND lease_until <= ?)) RETURNING *""",
             (owner, now + positive(lease, "lease"), now, entry_id, now),
         )
         return from_row(OutboxEntry, rows[0]) if rows else None
@@ -287,9 +280,7 @@ class Store(AbstractAsyncContextManager["Store"]):
         instance to resume; the attempt still counts. Returns their ids."""
         rows = await self._sql(
             """UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,
-                   updated_at = ?
-               WHERE status = 'inflight' AND lease_owner = ?
-               RETURNING id""",
+                   updated_at = ? WHERE status = 'inflight' AND lease_owner = ? RETURNING id""",
             (now, now, owner),
         )
         return sorted(int(row["id"]) for row in rows)
@@ -307,10 +298,8 @@ class Store(AbstractAsyncContextManager["Store"]):
         """Delete done, failed and conflict entries last updated at or before `before`, except those of a
         submission that still has an unfinished entry (it checks them before writing); returns how many."""
         rows = await self._sql(
-            f"""DELETE FROM outbox
-               WHERE status IN ('done', 'failed', 'conflict') AND updated_at <= ?
-                   AND submission_id NOT IN (SELECT submission_id FROM outbox WHERE {_UNFINISHED})
-               RETURNING id""",
+            f"""DELETE FROM outbox WHERE status IN ('done', 'failed', 'conflict') AND updated_at <= ?
+                   AND submission_id NOT IN (SELECT submission_id FROM outbox WHERE {_UNFINISHED}) RETURNING id""",
             (before,),
         )
         # A notice about a purged write can no longer be given (nor one older than the retention).
@@ -340,9 +329,7 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def record_audit(self, new: NewAuditRecord) -> AuditRecord:
         rows = await self._sql(
             """INSERT INTO audit_log (at, teacher_id, tenant_id, class_id, assignment_id, submission_id, action,
-                   before_state, after_state, outbox_key)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               RETURNING *""",
+                   before_state, after_state, outbox_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
             tuple(_columns(new).values()),
         )
         return _audit(rows[0])
@@ -437,8 +424,7 @@ class Store(AbstractAsyncContextManager["Store"]):
         rows = await self._sql(
             """INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
                ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-               WHERE leases.expires_at <= ? OR leases.holder = EXCLUDED.holder
-               RETURNING holder""",
+               WHERE leases.expires_at <= ? OR leases.holder = EXCLUDED.holder RETURNING holder""",
             (name, holder, now + positive(ttl, "ttl"), now),
         )
         return bool(rows)
@@ -456,7 +442,7 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def _first(self, record: type[_Record], query: str, params: Sequence[object]) -> _Record | None:
         """The first row of `SELECT * FROM {query}` as a `record`."""
-        rows = await self._sql(f"SELECT * FROM {query}", params)
+        rows = await self._sql(f"SELECT * FROM {query} LIMIT 1", params)
         return from_row(record, rows[0]) if rows else None
 
     async def _all(self, record: type[_Record], query: str, params: Sequence[object]) -> list[_Record]:
