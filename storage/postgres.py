@@ -7,7 +7,6 @@ decision that must hold across instances is one atomic statement (INSERT … ON 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,10 +21,9 @@ from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
 from storage.migrations import MIGRATIONS, POSTGRES_VERSION_TABLE, Migration, missing_steps
-from storage.records import Row, utc
+from storage.records import Row, dump_json, utc
 from storage.store import CURRENT_VERSION, RECORD_VERSION, Store, StoreClosedError, StoreError, positive
 
-DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -34,21 +32,24 @@ def _native(statement: str) -> str:
     return statement.replace("?", "%s")
 
 
-def valid_schema_name(schema: str) -> str:
-    """A lowercase SQL identifier, so it needs no quoting anywhere (connection options included)."""
-    if not _SCHEMA_NAME.match(schema):
-        raise ValueError(f"schema must be a lowercase identifier (a-z, 0-9, _), got {schema!r}")
-    return schema
+def _param(value: object) -> object:
+    """Times as timestamptz (sessions run at UTC), JSON objects as json, frozensets as sorted arrays."""
+    if isinstance(value, datetime):
+        return utc(value)
+    if isinstance(value, dict):
+        return Json(value, dumps=dump_json)
+    return sorted(value) if isinstance(value, frozenset) else value
 
 
 def session_conninfo(conninfo: str, schema: str | None) -> str:
-    """`conninfo` (URL or key=value) plus UTC and, when given, the schema as search_path."""
-    options = conninfo_to_dict(conninfo).get("options")
-    extra = "-c TimeZone=UTC" + ("" if schema is None else f" -c search_path={valid_schema_name(schema)}")
-    params: dict[str, Any] = {"options": f"{options} {extra}" if options else extra}
-    if "application_name" not in conninfo_to_dict(conninfo):
-        params["application_name"] = "gradebot"
-    return make_conninfo(conninfo, **params)
+    """`conninfo` (URL or key=value) plus UTC and, when given, the schema as search_path: a lowercase identifier, so
+    it needs no quoting anywhere (connection options included)."""
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"schema must be a lowercase identifier (a-z, 0-9, _), got {schema!r}")
+    given = conninfo_to_dict(conninfo)
+    extra = "-c TimeZone=UTC" + ("" if schema is None else f" -c search_path={schema}")
+    options = f"{given['options']} {extra}" if given.get("options") else extra
+    return make_conninfo(conninfo, options=options, application_name=given.get("application_name", "gradebot"))
 
 
 def _store_error(context: str, error: psycopg.Error) -> StoreError:
@@ -95,9 +96,6 @@ async def _migrate(
 class PostgresStore(Store):
     """The Store on a PostgreSQL database (optionally in one schema). Open with `await PostgresStore.open()`."""
 
-    INT_LIST_PARAM = "?::integer[]"
-    TEXT_LIST_PARAM = "?::text[]"
-
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
         self._closed = False
@@ -109,26 +107,27 @@ class PostgresStore(Store):
         *,
         schema: str | None = None,
         max_connections: int = 10,
-        connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT,
+        connect_timeout: timedelta = timedelta(seconds=10),
         migrations: Sequence[Migration] = MIGRATIONS,
     ) -> PostgresStore:
         """Open a pool on `conninfo` (URL or key=value), create `schema` if missing, apply missing migrations."""
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
-        positive(connect_timeout, "connect_timeout")
-        pool = AsyncConnectionPool(
-            session_conninfo(conninfo, schema),
-            min_size=1,
-            max_size=max_connections,
-            kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
-            timeout=connect_timeout.total_seconds(),
-            name="gradebot-store",
-            open=False,
+        timeout = positive(connect_timeout, "connect_timeout").total_seconds()
+        store = cls(
+            AsyncConnectionPool(
+                session_conninfo(conninfo, schema),
+                min_size=1,
+                max_size=max_connections,
+                kwargs={"autocommit": True},
+                check=AsyncConnectionPool.check_connection,
+                timeout=timeout,
+                name="gradebot-store",
+                open=False,
+            )
         )
-        store = cls(pool)
         try:
-            await pool.open(wait=True, timeout=connect_timeout.total_seconds())
+            await store._pool.open(wait=True, timeout=timeout)
             async with store._connection() as connection:
                 await _migrate(connection, schema, migrations)
         except psycopg.Error as error:
@@ -140,10 +139,9 @@ class PostgresStore(Store):
         return store
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._pool.close()
+        if not self._closed:
+            self._closed = True
+            await self._pool.close()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -155,21 +153,8 @@ class PostgresStore(Store):
         except psycopg.Error as error:
             raise _store_error("PostgreSQL operation failed", error) from _safe_cause(error)
 
-    async def _read(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
+    async def _sql(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
         """Run one statement on its own (autocommit, so a write is atomic)."""
         async with self._connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(_native(statement), params)
+            await cursor.execute(_native(statement), [_param(value) for value in params])
             return list(await cursor.fetchall()) if cursor.description else []
-
-    _write = _read
-
-    def _time(self, moment: datetime) -> datetime:
-        """A timestamptz parameter (sessions run at UTC)."""
-        return utc(moment)
-
-    def _json(self, value: object) -> Json:
-        return Json(value, dumps=lambda obj: json.dumps(obj, allow_nan=False, separators=(",", ":")))
-
-    def _list(self, values: list[Any]) -> list[Any]:
-        """An array parameter (typed by the casts in INT_LIST_PARAM and TEXT_LIST_PARAM)."""
-        return values

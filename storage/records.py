@@ -5,11 +5,12 @@ Every timestamp is an aware datetime; the store returns them in UTC. JSON fields
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -22,25 +23,26 @@ ConversationKind = Literal["personal", "channel", "groupChat"]
 OutboxStatus = Literal["pending", "inflight", "done", "failed", "conflict"]
 OutboxFailure = Literal["failed", "conflict"]
 
-OUTBOX_FAILURES: Final[frozenset[str]] = frozenset(get_args(OutboxFailure))
-OUTBOX_FINISHED: Final[frozenset[str]] = frozenset({"done", *OUTBOX_FAILURES})
-
 _CLOCK_TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _Record = TypeVar("_Record", bound="DataclassInstance")
 
 
 def utc(moment: datetime) -> datetime:
     """`moment` in UTC; a naive datetime is a caller bug (whose clock would it be?)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if moment.utcoffset() is None:
         raise ValueError("the store takes aware datetimes only (got a naive one)")
     return moment.astimezone(UTC)
 
 
-def from_row(record: type[_Record], row: Row, **columns: str) -> _Record:
-    """A `record` from the row's columns of the same names (`columns` maps a field to another column), with times
-    in UTC and lists (array columns) as frozensets."""
-    values = {field.name: row[columns.get(field.name, field.name)] for field in fields(record)}
-    return record(**{name: _plain(value) for name, value in values.items()})
+def dump_json(value: object) -> str:
+    """Compact JSON, refusing NaN and infinities (which JSON cannot carry)."""
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def from_row(record: type[_Record], row: Row) -> _Record:
+    """A `record` from the row's columns of the same names, with times in UTC and lists (array columns) as
+    frozensets."""
+    return record(**{field.name: _plain(row[field.name]) for field in fields(record)})
 
 
 def _plain(value: object) -> object:
@@ -127,7 +129,7 @@ class OutboxEntry(NewOutboxEntry):
     @property
     def finished(self) -> bool:
         """True once the entry is done, failed or in conflict: no worker will touch it again."""
-        return self.status in OUTBOX_FINISHED
+        return self.status in ("done", "failed", "conflict")
 
 
 @dataclass(frozen=True, slots=True)

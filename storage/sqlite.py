@@ -10,20 +10,17 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from storage.migrations import MIGRATIONS, SQLITE_VERSION_TABLE, Migration, missing_steps
-from storage.records import Row, utc
+from storage.records import Row, dump_json, utc
 from storage.store import CURRENT_VERSION, RECORD_VERSION, Store, StoreClosedError, StoreError, positive
 
 MEMORY = ":memory:"
-DEFAULT_BUSY_TIMEOUT = timedelta(seconds=10)
-_WAL_SWITCH_RETRY = timedelta(milliseconds=5)
 
 # Columns are decoded by name, so a name means the same type in every table: times are `at`, `*_at`, `*_until`.
 _JSON_COLUMNS = frozenset(
@@ -47,17 +44,13 @@ def _decode_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, An
     return {column[0]: _decode(column[0], value) for column, value in zip(cursor.description, values, strict=True)}
 
 
-@contextmanager
-def _immediate(connection: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction that takes the database's write lock at BEGIN (waiting up to the busy timeout)."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
+def _param(value: object) -> object:
+    """Times as fixed-width ISO 8601 UTC text (so comparing the text compares the instants); JSON and lists as text."""
+    if isinstance(value, datetime):
+        return utc(value).isoformat(timespec="microseconds")
+    if isinstance(value, frozenset):
+        return dump_json(sorted(value))
+    return dump_json(value) if isinstance(value, dict) else value
 
 
 def _use_wal(connection: sqlite3.Connection, busy_timeout: timedelta) -> None:
@@ -70,32 +63,35 @@ def _use_wal(connection: sqlite3.Connection, busy_timeout: timedelta) -> None:
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
-            time.sleep(_WAL_SWITCH_RETRY.total_seconds())
+            time.sleep(0.005)
 
 
-def _connect(path: str, busy_timeout: timedelta) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
-    """The connection, and the identity of the file it opened (see `_file_identity`)."""
+def _connect(
+    path: str, busy_timeout: timedelta, migrations: Sequence[Migration]
+) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+    """The connection, in WAL mode and migrated, and the identity of the file it opened (see `_file_identity`).
+
+    isolation_level IMMEDIATE: sqlite3 opens BEGIN IMMEDIATE before each changing statement, `with connection`
+    commits it (or rolls it back).
+    """
     if path != MEMORY:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=busy_timeout.total_seconds(), isolation_level=None)
+    connection = sqlite3.connect(path, timeout=busy_timeout.total_seconds(), isolation_level="IMMEDIATE")
     try:
         connection.row_factory = _decode_row
         _use_wal(connection, busy_timeout)
         connection.execute("PRAGMA synchronous = FULL")
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(SQLITE_VERSION_TABLE)
+            for step in missing_steps(migrations, connection.execute(CURRENT_VERSION).fetchone()["version"]):
+                for statement in step.sqlite:
+                    connection.execute(statement)
+                connection.execute(RECORD_VERSION, (step.version, step.name))
         return connection, _file_identity(path)
     except BaseException:
         connection.close()
         raise
-
-
-def _migrate(connection: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
-    with _immediate(connection):
-        connection.execute(SQLITE_VERSION_TABLE)
-        current = connection.execute(CURRENT_VERSION).fetchone()
-        for step in missing_steps(migrations, int(current["version"])):
-            for statement in step.sqlite:
-                connection.execute(statement)
-            connection.execute(RECORD_VERSION, (step.version, step.name))
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:
@@ -123,7 +119,7 @@ class SqliteStore(Store):
         cls,
         path: str | Path,
         *,
-        busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT,
+        busy_timeout: timedelta = timedelta(seconds=10),
         migrations: Sequence[Migration] = MIGRATIONS,
     ) -> SqliteStore:
         """Connect (creating the file and its folder if needed) and apply missing migrations."""
@@ -131,20 +127,13 @@ class SqliteStore(Store):
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebot-sqlite")
         loop = asyncio.get_running_loop()
         try:
-            connection, file = await loop.run_in_executor(executor, _connect, str(path), busy_timeout)
-        except sqlite3.Error as error:
+            connection, file = await loop.run_in_executor(executor, _connect, str(path), busy_timeout, migrations)
+        except BaseException as error:
             executor.shutdown()
-            raise StoreError(f"cannot open the SQLite database: {error}") from error
-        except BaseException:
-            executor.shutdown()
+            if isinstance(error, sqlite3.Error):
+                raise StoreError(f"cannot open the SQLite database: {error}") from error
             raise
-        store = cls(connection, executor, str(path), file)
-        try:
-            await store._call(lambda conn: _migrate(conn, migrations))
-        except BaseException:
-            await store.close()
-            raise
-        return store
+        return cls(connection, executor, str(path), file)
 
     async def close(self) -> None:
         if self._closed:
@@ -158,46 +147,28 @@ class SqliteStore(Store):
     async def check(self) -> int:
         """The schema version, read after making sure the file at the store's path is still the one it has open: a
         connection keeps using a moved or deleted file, and whatever it writes there is gone at the next start."""
-
-        def work(conn: sqlite3.Connection) -> int:
-            if self._file is not None:
-                try:
-                    now_there = _file_identity(self._path)
-                except OSError as error:
-                    raise StoreError(f"the SQLite database file is no longer at its path ({error.strerror})") from None
-                if now_there != self._file:
-                    raise StoreError("the SQLite database path now holds another file than the one open")
-            return int(conn.execute(CURRENT_VERSION).fetchone()["version"])
-
-        return await self._call(work)
+        try:
+            now_there = await self._call(lambda _: _file_identity(self._path))
+        except OSError as error:
+            raise StoreError(f"the SQLite database file is no longer at its path ({error.strerror})") from None
+        if now_there != self._file:
+            raise StoreError("the SQLite database path now holds another file than the one open")
+        return await super().check()
 
     async def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work` on the store's thread, which alone touches the connection."""
         if self._closed:
             raise StoreClosedError("the SQLite store is closed")
-        connection = self._connection
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work, connection)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, self._connection)
         except sqlite3.Error as error:
             raise StoreError(f"SQLite operation failed: {error}") from error
 
-    async def _read(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
-        return await self._call(lambda conn: conn.execute(statement, params).fetchall())
+    async def _sql(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
+        values = [_param(value) for value in params]
 
-    async def _write(self, statement: str, params: Sequence[object] = ()) -> list[Row]:
-        def work(conn: sqlite3.Connection) -> list[Row]:
-            with _immediate(conn):
-                return conn.execute(statement, params).fetchall()
+        def work(connection: sqlite3.Connection) -> list[Row]:
+            with connection:
+                return connection.execute(statement, values).fetchall()
 
         return await self._call(work)
-
-    def _time(self, moment: datetime) -> str:
-        """Fixed-width ISO 8601 in UTC, so comparing the text compares the instants."""
-        return utc(moment).isoformat(timespec="microseconds")
-
-    def _json(self, value: object) -> str:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-
-    def _list(self, values: list[Any]) -> str:
-        """A JSON array (SQLite has no array type)."""
-        return self._json(values)
