@@ -66,12 +66,7 @@ class GraphUnavailableError(GraphError):
     """5xx, a timeout or a dropped connection. With `status` None a POST action's effect is unknown: re-read state."""
 
 
-_BY_STATUS: Mapping[int, type[GraphError]] = {
-    401: GraphAuthError,
-    403: GraphForbiddenError,
-    404: GraphNotFoundError,
-    429: GraphThrottledError,
-}
+_BY_STATUS = {401: GraphAuthError, 403: GraphForbiddenError, 404: GraphNotFoundError, 429: GraphThrottledError}
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
