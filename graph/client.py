@@ -21,15 +21,10 @@ from graph.batch import BatchRequest, Settled, run_batch
 from graph.connection import GraphHttp, TokenProvider
 from graph.errors import GraphError
 from graph.models import (
-    ASSIGNMENT_FIELDS,
-    CLASS_FIELDS,
     FEEDBACK_OUTCOME,
     POINTS_GRADE,
     POINTS_OUTCOME,
-    RECENT_SUBMISSION_FIELDS,
     RUBRIC_OUTCOME,
-    SUBMISSION_FIELDS,
-    USER_FIELDS,
     Assignment,
     AssignmentRubric,
     EducationClass,
@@ -45,6 +40,7 @@ from graph.models import (
     Submission,
     SubmissionStatus,
     parse,
+    select,
 )
 
 T = TypeVar("T")
@@ -196,34 +192,36 @@ class EducationClient:
 
     async def taught_classes(self) -> list[EducationClass]:
         """Classes the signed-in user teaches (/education/me/taughtClasses)."""
-        return await self._list(Page[EducationClass], "/education/me/taughtClasses", CLASS_FIELDS)
+        return await self._list(Page[EducationClass], "/education/me/taughtClasses", select(EducationClass))
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:
         """Classes a given user teaches (/education/users/{id}/taughtClasses): the app-permission form of /me."""
-        return await self._list(Page[EducationClass], f"/education/users/{_id(user_id)}/taughtClasses", CLASS_FIELDS)
+        return await self._list(
+            Page[EducationClass], f"/education/users/{_id(user_id)}/taughtClasses", select(EducationClass)
+        )
 
     async def get_class(self, class_id: str) -> EducationClass:
-        return await self._get(EducationClass, self._url(_class_path(class_id), CLASS_FIELDS))
+        return await self._get(EducationClass, self._url(_class_path(class_id), select(EducationClass)))
 
     async def class_teachers(self, class_id: str) -> list[EducationUser]:
         """The class's teachers: the only roster that says who teaches (Teams rosters have no teacher flag)."""
-        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/teachers", USER_FIELDS)
+        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/teachers", select(EducationUser))
 
     async def class_members(self, class_id: str) -> list[EducationUser]:
         """Everyone in the class, students and teachers."""
-        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/members", USER_FIELDS)
+        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/members", select(EducationUser))
 
     def assignment_pages(self, class_id: str) -> AsyncIterator[list[Assignment]]:
         """The class's assignments (drafts included) a page at a time, so work on one can start before the next."""
-        url = self._url(f"{_class_path(class_id)}/assignments", ASSIGNMENT_FIELDS, paged=True)
+        url = self._url(f"{_class_path(class_id)}/assignments", select(Assignment), paged=True)
         return self._pages(Page[Assignment], url)
 
     async def list_assignments(self, class_id: str) -> list[Assignment]:
         """The class's assignments, drafts included."""
-        return await self._list(Page[Assignment], f"{_class_path(class_id)}/assignments", ASSIGNMENT_FIELDS)
+        return await self._list(Page[Assignment], f"{_class_path(class_id)}/assignments", select(Assignment))
 
     async def get_assignment(self, class_id: str, assignment_id: str) -> Assignment:
-        return await self._get(Assignment, self._url(_class_path(class_id, assignment_id), ASSIGNMENT_FIELDS))
+        return await self._get(Assignment, self._url(_class_path(class_id, assignment_id), select(Assignment)))
 
     async def get_rubric(self, class_id: str, assignment_id: str) -> Rubric | None:
         """The assignment's rubric, or None when it has none; GraphNotFoundError when the assignment is missing
@@ -234,7 +232,7 @@ class EducationClient:
     def _submissions_url(self, class_id: str, assignment_id: str, status: SubmissionStatus | None = None) -> str:
         path = f"{_class_path(class_id, assignment_id)}/submissions"
         where = f"status eq '{status.value}'" if status is not None else ""
-        return self._url(path, SUBMISSION_FIELDS, ["outcomes"], paged=True, where=where)
+        return self._url(path, select(Submission), ["outcomes"], paged=True, where=where)
 
     async def list_submissions(self, class_id: str, assignment_id: str) -> list[Submission]:
         """Every submission of an assignment, outcomes included."""
@@ -253,7 +251,7 @@ class EducationClient:
         Newest first, the one `$orderby` it takes, so paging stops at the first older one (no date `$filter` exists)."""
         path = f"{_class_path(class_id)}/getRecentlyModifiedSubmissions"
         newest_first = quote("lastModifiedDateTime desc", safe="")
-        url = f"{self._url(path, RECENT_SUBMISSION_FIELDS, ['outcomes'], paged=True)}&$orderby={newest_first}"
+        url = f"{self._url(path, select(RecentSubmission), ['outcomes'], paged=True)}&$orderby={newest_first}"
         found: list[RecentSubmission] = []
         async for page in self._pages(Page[RecentSubmission], url):
             recent = [s for s in page if s.modified_at is None or s.modified_at >= since]

@@ -7,6 +7,7 @@ Graph dicts. Whole pages are validated at once (`parse(Page[Submission], body)`)
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Self, TypeVar, cast
@@ -293,25 +294,22 @@ class Page(Generic[ItemT]):
     next_link: str | None = Field(default=None, validation_alias="@odata.nextLink")
 
 
-def _wire_names(model: type[object]) -> tuple[str, ...]:
-    """The Graph properties a model reads (the first key of each alias path), in field order."""
+_EXPANDED = ("outcomes", "submittedResources")
+
+
+@functools.cache
+def select(model: type[object]) -> tuple[str, ...]:
+    """The `$select` list of a model: the Graph properties it reads (the first key of each alias path) in field order,
+    but those read through `$expand`, so Graph sends nothing we would drop."""
     assert is_pydantic_dataclass(model)
-    names: list[str] = []
+    names: dict[str, None] = {}
     for info in model.__pydantic_fields__.values():
         alias = info.validation_alias or info.alias
         first = alias.choices[0] if isinstance(alias, AliasChoices) else alias
         wire = first.path[0] if isinstance(first, AliasPath) else first
-        if isinstance(wire, str) and wire not in names:
-            names.append(wire)
+        if isinstance(wire, str) and wire not in _EXPANDED:
+            names[wire] = None
     return tuple(names)
-
-
-# `$select` lists: exactly the properties the models above read, so Graph sends nothing we would drop.
-USER_FIELDS = _wire_names(EducationUser)
-CLASS_FIELDS = _wire_names(EducationClass)
-ASSIGNMENT_FIELDS = _wire_names(Assignment)
-SUBMISSION_FIELDS = tuple(name for name in _wire_names(Submission) if name not in ("outcomes", "submittedResources"))
-RECENT_SUBMISSION_FIELDS = (*SUBMISSION_FIELDS, "assignmentId", "lastModifiedDateTime")
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
