@@ -80,8 +80,7 @@ class RetryPolicy:
 @dataclass
 class RequestBudget:
     """Graph's throttle budget kept on our side: at most `limit` request units (each `$batch` item counts) per
-    `window_s`, so a busy instance slows itself down instead of collecting 429s, and background work can leave room
-    for teachers."""
+    `window_s`, so a busy instance slows down instead of collecting 429s and background work leaves teachers room."""
 
     limit: int
     window_s: float = 10.0
@@ -121,25 +120,18 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 class GraphHttp:
-    """One pooled `httpx.AsyncClient` plus everything every Graph request shares.
-
-    `base_url` is the version root (`https://graph.microsoft.com/v1.0`, the sandbox's, or a beta root); only URLs of
-    its origin get the token. Every request carries `Accept: application/json`, `Prefer:
-    include-unknown-enum-members` (so `reassigned`, `excused` and `inactive` are not masked) and a fresh
-    `client-request-id`. At most `max_concurrency` requests are in flight (waits between retries hold no slot); every
-    attempt spends from `budget` (None = unlimited). `transport`, `sleep` and `random` are seams for tests.
-
-    Retries (limits from `retry`; `Retry-After` honoured whenever Graph sends it):
+    """One pooled `httpx.AsyncClient` plus what every Graph request shares: only URLs of `base_url`'s origin get the
+    token; every request carries `Prefer: include-unknown-enum-members` (so `reassigned`, `excused` and `inactive` are
+    not masked) and a fresh `client-request-id`; at most `max_concurrency` are in flight (waits between retries hold
+    no slot); every attempt spends from `budget` (None = unlimited). Retries, within `retry`'s limits:
 
     | failure                                   | GET, PATCH (idempotent)  | POST (actions, `$batch` with a POST)   |
     |-------------------------------------------|--------------------------|----------------------------------------|
-    | 429, 503                                  | retried                  | retried: Graph did not run it          |
+    | 429, 503 (`Retry-After` honoured)         | retried                  | retried: Graph did not run it          |
     | 504                                       | retried                  | GraphUnavailableError: may have run    |
     | connect error / connect or pool timeout   | retried                  | retried: never sent                    |
     | read timeout, dropped connection          | retried                  | GraphUnavailableError (`status` None)  |
     | 401                                       | token asked for again, then retried once                          |
-
-    A POST that ends in GraphUnavailableError may or may not have happened: the caller re-reads before acting again.
     """
 
     def __init__(
