@@ -77,7 +77,7 @@ class RetryPolicy:
         return attempts_made < self.max_attempts and waited + next_delay <= self.max_total_wait
 
 
-@dataclass
+@dataclass(eq=False)
 class RequestBudget:
     """Graph's throttle budget kept on our side: at most `limit` request units (each `$batch` item counts) per
     `window_s`, so a busy instance slows down instead of collecting 429s and background work leaves teachers room."""

@@ -243,12 +243,8 @@ class Outcomes:
     def _by_type(cls, data: object) -> object:
         if not isinstance(data, list):
             return data
-        picked: dict[str, object] = {}
-        for item in data:
-            kind = item.get("@odata.type") if isinstance(item, dict) else None
-            if isinstance(kind, str) and kind in _OUTCOME_KINDS:
-                picked[_OUTCOME_KINDS[kind]] = item
-        return picked
+        by_type = {str(item.get("@odata.type")): item for item in data if isinstance(item, dict)}
+        return {name: by_type[kind] for kind, name in _OUTCOME_KINDS.items() if kind in by_type}
 
 
 _RESOURCE_URLS = AliasChoices(*(AliasPath("resource", key) for key in ("fileUrl", "link", "webUrl", "url")))
