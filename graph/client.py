@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from http import HTTPStatus
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar, get_args
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from pydantic import ValidationError
@@ -185,31 +185,29 @@ class EducationClient:
             page = await self._get(kind, urljoin(url, page.next_link))
             yield list(page.value)
 
-    async def _list(self, kind: type[Page[T]], path: str, select: Sequence[str]) -> list[T]:
-        """Every item of a collection, every page of it."""
-        url = self._url(path, select, paged=True)
+    async def _list(self, kind: type[Page[T]], path: str) -> list[T]:
+        """Every item of a collection, every page of it, reading (`$select`) what the item model reads."""
+        url = self._url(path, select(*get_args(kind)), paged=True)
         return [item async for items in self._pages(kind, url) for item in items]
 
     async def taught_classes(self) -> list[EducationClass]:
         """Classes the signed-in user teaches (/education/me/taughtClasses)."""
-        return await self._list(Page[EducationClass], "/education/me/taughtClasses", select(EducationClass))
+        return await self._list(Page[EducationClass], "/education/me/taughtClasses")
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:
         """Classes a given user teaches (/education/users/{id}/taughtClasses): the app-permission form of /me."""
-        return await self._list(
-            Page[EducationClass], f"/education/users/{_id(user_id)}/taughtClasses", select(EducationClass)
-        )
+        return await self._list(Page[EducationClass], f"/education/users/{_id(user_id)}/taughtClasses")
 
     async def get_class(self, class_id: str) -> EducationClass:
         return await self._get(EducationClass, self._url(_class_path(class_id), select(EducationClass)))
 
     async def class_teachers(self, class_id: str) -> list[EducationUser]:
         """The class's teachers: the only roster that says who teaches (Teams rosters have no teacher flag)."""
-        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/teachers", select(EducationUser))
+        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/teachers")
 
     async def class_members(self, class_id: str) -> list[EducationUser]:
         """Everyone in the class, students and teachers."""
-        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/members", select(EducationUser))
+        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/members")
 
     def assignment_pages(self, class_id: str) -> AsyncIterator[list[Assignment]]:
         """The class's assignments (drafts included) a page at a time, so work on one can start before the next."""
@@ -218,7 +216,7 @@ class EducationClient:
 
     async def list_assignments(self, class_id: str) -> list[Assignment]:
         """The class's assignments, drafts included."""
-        return await self._list(Page[Assignment], f"{_class_path(class_id)}/assignments", select(Assignment))
+        return await self._list(Page[Assignment], f"{_class_path(class_id)}/assignments")
 
     async def get_assignment(self, class_id: str, assignment_id: str) -> Assignment:
         return await self._get(Assignment, self._url(_class_path(class_id, assignment_id), select(Assignment)))
