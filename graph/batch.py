@@ -30,11 +30,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class BatchRequest:
-    """One request inside a `$batch`; `url` is version-relative (`/education/…`, query included).
-
-    A `conditional` write was checked against what the caller just read: it is never sent again here, even after a
-    429 or 503 (a later resend could overwrite what changed meanwhile); the caller re-reads, re-checks and decides.
-    """
+    """One request inside a `$batch` (`url` version-relative, query included). A `conditional` write, checked against
+    what the caller just read, is never sent again here, even after a 429 or 503: a resend could overwrite a change."""
 
     method: str
     url: str

@@ -1,7 +1,6 @@
 """`EducationClient`: Gradebot's typed view of Graph education (classes, assignments, submissions, grades), the URLs
 it spells and the grade writes it sends. One cheap client per identity binds the shared `GraphHttp` to its
-`TokenProvider`; every method returns `graph.models`, follows every `@odata.nextLink` and raises `graph.errors`.
-"""
+`TokenProvider`; every method returns `graph.models`, follows every `@odata.nextLink` and raises `graph.errors`."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """Graph failures as one exception tree, and the one function that turns an HTTP answer into the right exception.
-
-Logic keys off `status`, `code` and `inner_code`, never off Graph's `message`. `str(error)` carries only the status,
-codes, request path and request id, so it is safe to log; Graph's own `message` may echo request values.
-"""
+Logic keys off `status`, `code` and `inner_code`, never off Graph's `message` (it may echo request values, so `str()`
+leaves it out: `str(error)` carries only the status, codes, request path and id, and is safe to log)."""
 
 from __future__ import annotations
 
@@ -14,11 +12,8 @@ from email.utils import parsedate_to_datetime
 
 
 class GraphError(Exception):
-    """A request to Microsoft Graph failed: 400 (`inner_code` "invalidGrading"), 409, 424… and the subclasses below.
-
-    `status` is None when no answer arrived; `code` is Graph's ("badRequest", "20241") or ours for transport failures
-    ("timeout"); `inner_code` is `innerError.code`; `retry_after` seconds when Graph said (429, 5xx).
-    """
+    """A request to Microsoft Graph failed (400 with `inner_code` "invalidGrading", 409, 424…): `status` None when no
+    answer arrived; `code` Graph's ("badRequest", "20241") or ours ("timeout"); `retry_after` when Graph said."""
 
     def __init__(
         self,

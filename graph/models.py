@@ -1,8 +1,6 @@
-"""Typed views of Microsoft Graph education resources: frozen pydantic dataclasses read under Graph's camelCase names.
-
-Unknown properties are ignored and unknown enum values read as `unknownFutureValue`; nothing else in Gradebot reads
-Graph dicts. Whole pages are validated at once (`parse(Page[Submission], body)`), so the loop runs in pydantic-core.
-"""
+"""Typed views of Microsoft Graph education resources: frozen pydantic dataclasses read under Graph's camelCase names
+(unknown properties ignored, unknown enum values read as `unknownFutureValue`); nothing else in Gradebot reads Graph
+dicts. Whole pages are validated at once (`parse(Page[Submission], body)`), so the loop runs in pydantic-core."""
 
 from __future__ import annotations
 
@@ -312,9 +310,7 @@ _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
 def parse(kind: type[T], data: object) -> T:
-    """Graph JSON as `kind` (e.g. `Submission`, `Page[Submission]`), validated in one pass by a cached TypeAdapter.
-
-    Raises pydantic's ValidationError when the JSON does not fit (the client turns that into a GraphError).
-    """
+    """Graph JSON as `kind` (e.g. `Page[Submission]`), validated in one pass by a cached TypeAdapter; pydantic's
+    ValidationError when it does not fit (the client turns that into a GraphError)."""
     adapter = _ADAPTERS.get(kind) or _ADAPTERS.setdefault(kind, TypeAdapter(kind))
     return cast(T, adapter.validate_python(data))
