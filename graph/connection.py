@@ -92,7 +92,8 @@ class RequestBudget:
 
     def used(self) -> int:
         """Units spent within the current window."""
-        while self._sent and self._sent[0][0] <= self.monotonic() - self.window_s:
+        now = self.monotonic()
+        while self._sent and self._sent[0][0] <= now - self.window_s:
             self._sent.popleft()
         return sum(units for _, units in self._sent)
 
@@ -123,11 +124,11 @@ class GraphHttp:
     """One pooled `httpx.AsyncClient` plus what every Graph request shares: only URLs of `base_url`'s origin get the
     token; every request carries `Prefer: include-unknown-enum-members` (so `reassigned`, `excused` and `inactive` are
     not masked) and a fresh `client-request-id`; at most `max_concurrency` are in flight (waits between retries hold
-    no slot); every attempt spends from `budget` (None = unlimited). Retries, within `retry`'s limits:
+    no slot); every attempt spends from `budget` (None = unlimited). Retries (`Retry-After` always honoured):
 
     | failure                                   | GET, PATCH (idempotent)  | POST (actions, `$batch` with a POST)   |
     |-------------------------------------------|--------------------------|----------------------------------------|
-    | 429, 503 (`Retry-After` honoured)         | retried                  | retried: Graph did not run it          |
+    | 429, 503                                  | retried                  | retried: Graph did not run it          |
     | 504                                       | retried                  | GraphUnavailableError: may have run    |
     | connect error / connect or pool timeout   | retried                  | retried: never sent                    |
     | read timeout, dropped connection          | retried                  | GraphUnavailableError (`status` None)  |
