@@ -10,14 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from graph.connection import (
-    IDEMPOTENT_METHODS,
-    PREFER_UNKNOWN_ENUMS,
-    THROTTLED,
-    GraphHttp,
-    TokenProvider,
-    is_retryable_status,
-)
+from graph.connection import GRAPH_HEADERS, IDEMPOTENT_METHODS, THROTTLED, GraphHttp, TokenProvider, is_retryable_status
 from graph.errors import GraphError, GraphUnavailableError, error_from_response
 
 logger = logging.getLogger(__name__)
@@ -43,7 +36,7 @@ class BatchRequest:
         return self.method.upper() in IDEMPOTENT_METHODS
 
     def wire(self, item_id: str) -> dict[str, Any]:
-        headers = {"Accept": "application/json", "Prefer": PREFER_UNKNOWN_ENUMS}
+        headers = dict(GRAPH_HEADERS)
         entry: dict[str, Any] = {"id": item_id, "method": self.method.upper(), "url": self.url, "headers": headers}
         if self.body is not None:
             headers["Content-Type"] = "application/json"

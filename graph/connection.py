@@ -27,7 +27,8 @@ THROTTLED = metrics.get_meter("graph").create_counter(
 
 Sleep = Callable[[float], Awaitable[None]]
 
-PREFER_UNKNOWN_ENUMS = "include-unknown-enum-members"
+GRAPH_HEADERS: Mapping[str, str] = {"Accept": "application/json", "Prefer": "include-unknown-enum-members"}
+"""Sent with every request and `$batch` item: the Prefer header unmasks `reassigned`, `excused` and `inactive`."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 """PATCH counts: Gradebot only PATCHes outcomes, and writing the same grade twice leaves the same state."""
 
@@ -122,9 +123,8 @@ def _origin(url: str) -> tuple[str, str]:
 
 class GraphHttp:
     """One pooled `httpx.AsyncClient` plus what every Graph request shares: only URLs of `base_url`'s origin get the
-    token; every request carries `Prefer: include-unknown-enum-members` (so `reassigned`, `excused` and `inactive` are
-    not masked) and a fresh `client-request-id`; at most `max_concurrency` are in flight (waits between retries hold
-    no slot); every attempt spends from `budget` (None = unlimited). Retries (`Retry-After` always honoured):
+    token; each request carries `GRAPH_HEADERS` and a fresh `client-request-id`; at most `max_concurrency` are in
+    flight (waits between retries hold no slot); each attempt spends from `budget`. Retries (`Retry-After` honoured):
 
     | failure                                   | GET, PATCH (idempotent)  | POST (actions, `$batch` with a POST)   |
     |-------------------------------------------|--------------------------|----------------------------------------|
@@ -200,7 +200,7 @@ class GraphHttp:
             raise GraphError(None, "foreignUrl", method=method, path=path)
         may_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request_id = str(uuid.uuid4())
-        headers = {"Accept": "application/json", "Prefer": PREFER_UNKNOWN_ENUMS, "client-request-id": request_id}
+        headers = {**GRAPH_HEADERS, "client-request-id": request_id}
         headers["Authorization"] = f"Bearer {await token()}"
         refreshed, attempt, retries, waited = False, 0, 0, 0.0
         while True:
