@@ -1,9 +1,6 @@
 """`EducationClient`: Gradebot's typed view of Graph education (classes, assignments, submissions, grades), the URLs
-it spells and the grade writes it sends.
-
-One cheap client per identity: it binds the shared `GraphHttp` to that identity's `TokenProvider`. Every method
-returns models from `graph.models`, follows every `@odata.nextLink`, and raises the `graph.errors` tree.
-"""
+it spells and the grade writes it sends. One cheap client per identity binds the shared `GraphHttp` to its
+`TokenProvider`; every method returns `graph.models`, follows every `@odata.nextLink` and raises `graph.errors`."""
 
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from http import HTTPStatus
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar, get_args
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from pydantic import ValidationError
@@ -23,15 +20,10 @@ from graph.batch import BatchRequest, Settled, run_batch
 from graph.connection import GraphHttp, TokenProvider
 from graph.errors import GraphError
 from graph.models import (
-    ASSIGNMENT_FIELDS,
-    CLASS_FIELDS,
     FEEDBACK_OUTCOME,
     POINTS_GRADE,
     POINTS_OUTCOME,
-    RECENT_SUBMISSION_FIELDS,
     RUBRIC_OUTCOME,
-    SUBMISSION_FIELDS,
-    USER_FIELDS,
     Assignment,
     AssignmentRubric,
     EducationClass,
@@ -47,16 +39,16 @@ from graph.models import (
     Submission,
     SubmissionStatus,
     parse,
+    select,
 )
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+_WITH_WORK = ("outcomes", "submittedResources")
 PAGE_TOP = 100
 """`$top` on every list, since each page is a round trip: Graph documents no default or maximum page for education
-(the sandbox serves 10 without `$top`). 100 is the default page Graph documents for listing users, far under the
-999 it allows there; a service that caps lower still answers with nextLinks, which are followed."""
-_WITH_WORK = ("outcomes", "submittedResources")
+(the sandbox serves 10 without it); 100 is its default page for users. Lower caps still answer with nextLinks."""
 
 
 def _id(value: str) -> str:
@@ -66,12 +58,9 @@ def _id(value: str) -> str:
     return quote(value, safe="")
 
 
-def _class_path(class_id: str) -> str:
-    return f"/education/classes/{_id(class_id)}"
-
-
-def _assignment_path(class_id: str, assignment_id: str) -> str:
-    return f"{_class_path(class_id)}/assignments/{_id(assignment_id)}"
+def _class_path(class_id: str, assignment_id: str | None = None) -> str:
+    path = f"/education/classes/{_id(class_id)}"
+    return path if assignment_id is None else f"{path}/assignments/{_id(assignment_id)}"
 
 
 class SubmissionRef(NamedTuple):
@@ -83,14 +72,13 @@ class SubmissionRef(NamedTuple):
 
     @property
     def path(self) -> str:
-        return f"{_assignment_path(self.class_id, self.assignment_id)}/submissions/{_id(self.submission_id)}"
-
-
-# -- the grade writes: typed values that know their PATCH body (never a `published*` property) -------------------
+        return f"{_class_path(self.class_id, self.assignment_id)}/submissions/{_id(self.submission_id)}"
 
 
 @dataclass(frozen=True, slots=True)
 class _OutcomePatch:
+    """A grade write: a typed value that knows its PATCH body (never a `published*` property)."""
+
     submission: SubmissionRef
     outcome_id: str
 
@@ -143,15 +131,26 @@ OutcomePatch = PointsPatch | FeedbackPatch | RubricPatch
 
 
 def _read(kind: type[T], body: object, method: str, url: str) -> T:
-    """A Graph answer as `kind`, validated in one pass; a body of the wrong shape is a GraphError like any other.
-
-    Only the failing locations and error types are kept: pydantic's own text would repeat Graph's values.
-    """
+    """A Graph answer as `kind`; a body of the wrong shape is a GraphError that keeps only the failing locations and
+    error types (pydantic's own text would repeat Graph's values)."""
     try:
         return parse(kind, body)
     except ValidationError as exc:
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors()[:5])
         raise GraphError(200, "invalidResponse", message=where, method=method, path=urlsplit(url).path) from None
+
+
+def _outcome(patch: OutcomePatch, body: Mapping[str, Any]) -> GradeOutcome:
+    """The outcome a PATCH answered with (its `@odata.type` taken from the request when Graph omits it)."""
+    kind = patch.body()["@odata.type"]
+    if body.get("@odata.type", kind) != kind:
+        raise GraphError(200, "invalidResponse", method="PATCH", path=patch.path)
+    return _read(patch.answer, {"id": patch.outcome_id, **body}, "PATCH", patch.path)
+
+
+def _acted(url: str, body: Mapping[str, Any]) -> Submission | None:
+    """The submission a POST action answered with; None for 204 No Content (older service versions)."""
+    return _read(Submission, body, "POST", url) if body else None
 
 
 class EducationClient:
@@ -185,70 +184,57 @@ class EducationClient:
             page = await self._get(kind, urljoin(url, page.next_link))
             yield list(page.value)
 
-    async def _list(self, kind: type[Page[T]], url: str) -> list[T]:
-        """Every item of a collection, every page of it."""
+    async def _list(self, kind: type[Page[T]], path: str) -> list[T]:
+        """Every item of a collection, every page of it, reading (`$select`) what the item model reads."""
+        url = self._url(path, select(*get_args(kind)), paged=True)
         return [item async for items in self._pages(kind, url) for item in items]
-
-    # -- people and classes -----------------------------------------------------------------------------------
 
     async def taught_classes(self) -> list[EducationClass]:
         """Classes the signed-in user teaches (/education/me/taughtClasses)."""
-        return await self._list(
-            Page[EducationClass], self._url("/education/me/taughtClasses", CLASS_FIELDS, paged=True)
-        )
+        return await self._list(Page[EducationClass], "/education/me/taughtClasses")
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:
         """Classes a given user teaches (/education/users/{id}/taughtClasses): the app-permission form of /me."""
-        path = f"/education/users/{_id(user_id)}/taughtClasses"
-        return await self._list(Page[EducationClass], self._url(path, CLASS_FIELDS, paged=True))
+        return await self._list(Page[EducationClass], f"/education/users/{_id(user_id)}/taughtClasses")
 
     async def get_class(self, class_id: str) -> EducationClass:
-        return await self._get(EducationClass, self._url(_class_path(class_id), CLASS_FIELDS))
+        return await self._get(EducationClass, self._url(_class_path(class_id), select(EducationClass)))
 
     async def class_teachers(self, class_id: str) -> list[EducationUser]:
         """The class's teachers: the only roster that says who teaches (Teams rosters have no teacher flag)."""
-        return await self._list(
-            Page[EducationUser], self._url(f"{_class_path(class_id)}/teachers", USER_FIELDS, paged=True)
-        )
+        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/teachers")
 
     async def class_members(self, class_id: str) -> list[EducationUser]:
         """Everyone in the class, students and teachers."""
-        return await self._list(
-            Page[EducationUser], self._url(f"{_class_path(class_id)}/members", USER_FIELDS, paged=True)
-        )
-
-    # -- assignments and submissions --------------------------------------------------------------------------
+        return await self._list(Page[EducationUser], f"{_class_path(class_id)}/members")
 
     def assignment_pages(self, class_id: str) -> AsyncIterator[list[Assignment]]:
         """The class's assignments (drafts included) a page at a time, so work on one can start before the next."""
-        url = self._url(f"{_class_path(class_id)}/assignments", ASSIGNMENT_FIELDS, paged=True)
+        url = self._url(f"{_class_path(class_id)}/assignments", select(Assignment), paged=True)
         return self._pages(Page[Assignment], url)
 
     async def list_assignments(self, class_id: str) -> list[Assignment]:
         """The class's assignments, drafts included."""
-        return [assignment async for page in self.assignment_pages(class_id) for assignment in page]
+        return await self._list(Page[Assignment], f"{_class_path(class_id)}/assignments")
 
     async def get_assignment(self, class_id: str, assignment_id: str) -> Assignment:
-        return await self._get(Assignment, self._url(_assignment_path(class_id, assignment_id), ASSIGNMENT_FIELDS))
+        return await self._get(Assignment, self._url(_class_path(class_id, assignment_id), select(Assignment)))
 
     async def get_rubric(self, class_id: str, assignment_id: str) -> Rubric | None:
         """The assignment's rubric, or None when it has none; GraphNotFoundError when the assignment is missing
         (read through `$expand=rubric`: `…/rubric` answers 404 both for no rubric and for no assignment)."""
-        url = self._url(_assignment_path(class_id, assignment_id), ["id"], ["rubric"])
+        url = self._url(_class_path(class_id, assignment_id), ["id"], ["rubric"])
         return (await self._get(AssignmentRubric, url)).rubric
 
-    def _submissions_url(
-        self, class_id: str, assignment_id: str, expand_outcomes: bool, status: SubmissionStatus | None = None
-    ) -> str:
-        path = f"{_assignment_path(class_id, assignment_id)}/submissions"
+    def _submissions_url(self, class_id: str, assignment_id: str, status: SubmissionStatus | None = None) -> str:
+        path = f"{_class_path(class_id, assignment_id)}/submissions"
         where = f"status eq '{status.value}'" if status is not None else ""
-        return self._url(path, SUBMISSION_FIELDS, ["outcomes"] if expand_outcomes else [], paged=True, where=where)
+        return self._url(path, select(Submission), ["outcomes"], paged=True, where=where)
 
-    async def list_submissions(
-        self, class_id: str, assignment_id: str, *, expand_outcomes: bool = True
-    ) -> list[Submission]:
-        """Every submission of an assignment (outcomes included by default)."""
-        return await self._list(Page[Submission], self._submissions_url(class_id, assignment_id, expand_outcomes))
+    async def list_submissions(self, class_id: str, assignment_id: str) -> list[Submission]:
+        """Every submission of an assignment, outcomes included."""
+        url = self._submissions_url(class_id, assignment_id)
+        return [submission async for page in self._pages(Page[Submission], url) for submission in page]
 
     async def get_submission(
         self, class_id: str, assignment_id: str, submission_id: str, *, expand: Sequence[str] = _WITH_WORK
@@ -258,13 +244,11 @@ class EducationClient:
         return await self._get(Submission, self._url(path, expand=expand))
 
     async def recently_modified_submissions(self, class_id: str, since: datetime) -> list[RecentSubmission]:
-        """The class's submissions modified at or after `since`, newest first, outcomes expanded
-        (getRecentlyModifiedSubmissions: Graph keeps 7 days of them, teachers and apps only). Ordered by
-        lastModifiedDateTime, the one `$orderby` it takes, so paging stops at the first older one: no date `$filter`,
-        of which Graph documents only that `eq` is refused."""
+        """The class's submissions modified at or after `since`, outcomes expanded (Graph keeps 7 days of them).
+        Newest first, the one `$orderby` it takes, so paging stops at the first older one (no date `$filter` exists)."""
         path = f"{_class_path(class_id)}/getRecentlyModifiedSubmissions"
         newest_first = quote("lastModifiedDateTime desc", safe="")
-        url = f"{self._url(path, RECENT_SUBMISSION_FIELDS, ['outcomes'], paged=True)}&$orderby={newest_first}"
+        url = f"{self._url(path, select(RecentSubmission), ['outcomes'], paged=True)}&$orderby={newest_first}"
         found: list[RecentSubmission] = []
         async for page in self._pages(Page[RecentSubmission], url):
             recent = [s for s in page if s.modified_at is None or s.modified_at >= since]
@@ -277,36 +261,29 @@ class EducationClient:
     # action may or may not have happened: re-read the submission before acting again. Each returns the updated
     # submission, or None when Graph answered 204 No Content.
 
-    async def _action(self, ref: SubmissionRef, action: str) -> Submission | None:
-        url = self._http.url(f"{ref.path}/{action}")
+    async def _action(self, action: str, *ids: str) -> Submission | None:
+        url = self._http.url(f"{SubmissionRef(*ids).path}/{action}")
         return _acted(url, await self._http.request("POST", url, self._token) or {})
 
     async def return_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
         """Release points and feedback to the student (status → returned)."""
-        return await self._action(SubmissionRef(class_id, assignment_id, submission_id), "return")
+        return await self._action("return", class_id, assignment_id, submission_id)
 
     async def reassign_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
         """Return for revision (status → reassigned)."""
-        return await self._action(SubmissionRef(class_id, assignment_id, submission_id), "reassign")
+        return await self._action("reassign", class_id, assignment_id, submission_id)
 
     async def excuse_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
         """Excuse the student (status → excused; Graph drops rubric selections and feedback)."""
-        return await self._action(SubmissionRef(class_id, assignment_id, submission_id), "excuse")
-
-    # -- many at once ($batch) --------------------------------------------------------------------------------
+        return await self._action("excuse", class_id, assignment_id, submission_id)
 
     async def list_submissions_many(
-        self,
-        assignments: Iterable[tuple[str, str]],
-        *,
-        expand_outcomes: bool = True,
-        status: SubmissionStatus | None = None,
+        self, assignments: Iterable[tuple[str, str]], *, status: SubmissionStatus | None = None
     ) -> list[Settled[list[Submission]]]:
-        """Submissions of many assignments (only those in `status`, if given: Graph filters them) in few round trips:
-        first pages in `$batch`es, then each round of nextLinks batched too (a link outside our base URL is followed
-        on its own); input order kept."""
+        """Submissions of many assignments, outcomes included (only those in `status`, if given: Graph filters them),
+        in input order: first pages in `$batch`es, then each round of nextLinks (one outside our base URL alone)."""
         assignments = list(assignments)
-        urls = {n: self._submissions_url(c, a, expand_outcomes, status) for n, (c, a) in enumerate(assignments)}
+        urls = {n: self._submissions_url(c, a, status) for n, (c, a) in enumerate(assignments)}
         found: list[list[Submission]] = [[] for _ in urls]
         errors: dict[int, GraphError] = {}
         base = self._http.base_url
@@ -328,25 +305,18 @@ class EducationClient:
                 if page.next_link:
                     next_urls[n] = urljoin(url, page.next_link)
             urls = next_urls
+        settled = [Settled(error=errors[n]) if n in errors else Settled(items) for n, items in enumerate(found)]
         refused = [n for n, exc in errors.items() if status is not None and exc.status == HTTPStatus.BAD_REQUEST]
         if refused:  # `$filter` on status is documented without an example: if Graph refuses it, filter here instead
             log.warning("graph refused $filter=status on %d submission lists; filtering them locally", len(refused))
-            again = await self.list_submissions_many([assignments[n] for n in refused], expand_outcomes=expand_outcomes)
+            again = await self.list_submissions_many([assignments[n] for n in refused])
             for n, result in zip(refused, again, strict=True):
-                del errors[n]
-                if result.error is not None:
-                    errors[n] = result.error
-                else:
-                    found[n] = [s for s in result.unwrap() if s.status is status]
-        return [Settled(error=errors[n]) if n in errors else Settled(items) for n, items in enumerate(found)]
+                settled[n] = result if result.error else Settled([s for s in result.unwrap() if s.status is status])
+        return settled
 
     async def patch_outcomes_many(self, patches: Sequence[OutcomePatch]) -> list[Settled[GradeOutcome]]:
-        """Many grade writes in few round trips; one settled outcome per patch, in order.
-
-        Each write was checked against what the caller just read, so none is sent again here — not after a 429 or 503
-        either (by then someone may have changed the grade): the error comes back and the outbox re-reads, re-checks
-        and writes only what is missing.
-        """
+        """Many grade writes in few round trips; one settled outcome per patch, in order. Each was checked against
+        what the caller just read, so none is sent again here, not even after a 429 or 503: the outbox re-checks."""
         requests = [BatchRequest("PATCH", patch.path, patch.body(), conditional=True) for patch in patches]
         results = await run_batch(self._http, self._token, requests)
         return [result.settle(partial(_outcome, patch)) for patch, result in zip(patches, results, strict=True)]
@@ -356,16 +326,3 @@ class EducationClient:
         paths = [f"{SubmissionRef(*ids).path}/return" for ids in submissions]
         results = await run_batch(self._http, self._token, [BatchRequest("POST", path) for path in paths])
         return [result.settle(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]
-
-
-def _outcome(patch: OutcomePatch, body: Mapping[str, Any]) -> GradeOutcome:
-    """The outcome a PATCH answered with (its `@odata.type` taken from the request when Graph omits it)."""
-    kind = patch.body()["@odata.type"]
-    if body.get("@odata.type", kind) != kind:
-        raise GraphError(200, "invalidResponse", method="PATCH", path=patch.path)
-    return _read(patch.answer, {"id": patch.outcome_id, **body}, "PATCH", patch.path)
-
-
-def _acted(path: str, body: Mapping[str, Any]) -> Submission | None:
-    """The submission an action answered with; None for 204 No Content (older service versions)."""
-    return _read(Submission, body, "POST", path) if body else None

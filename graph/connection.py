@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -27,7 +27,8 @@ THROTTLED = metrics.get_meter("graph").create_counter(
 
 Sleep = Callable[[float], Awaitable[None]]
 
-PREFER_UNKNOWN_ENUMS = "include-unknown-enum-members"
+GRAPH_HEADERS: Mapping[str, str] = {"Accept": "application/json", "Prefer": "include-unknown-enum-members"}
+"""Sent with every request and `$batch` item: the Prefer header unmasks `reassigned`, `excused` and `inactive`."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 """PATCH counts: Gradebot only PATCHes outcomes, and writing the same grade twice leaves the same state."""
 
@@ -57,24 +58,17 @@ def is_retryable_status(status: int | None, *, idempotent: bool) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Limits for retrying one request: `max_attempts` tries in all (the first included); a backoff ceiling of
-    `base_delay` seconds for the first retry, doubling per retry up to `max_delay`; `max_total_wait` seconds of
-    waiting in all. A `Retry-After` from Graph is always honoured (never retried sooner); if it would take the total
-    wait past `max_total_wait`, the request is not retried and the error (carrying `retry_after`) goes to the caller.
-    """
+    """Limits for retrying one request: `max_attempts` tries in all; full-jitter backoff from `base_delay` doubling
+    up to `max_delay`; `max_total_wait` seconds of waiting in all. Graph's `Retry-After` is always honoured: when it
+    would pass `max_total_wait`, the error (carrying `retry_after`) goes to the caller instead."""
 
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
     max_total_wait: float = 30.0
 
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or min(self.base_delay, self.max_delay, self.max_total_wait) < 0:
-            raise ValueError("a retry policy needs at least one attempt and no negative delays")
-
     def delay(self, retry_number: int, retry_after: float | None, random: Callable[[], float]) -> float:
-        """Seconds to wait before retry `retry_number` (1 for the first retry): Graph's `Retry-After` when given,
-        otherwise full jitter, uniform in [0, min(max_delay, base * 2^(n-1))]."""
+        """Seconds before retry `retry_number` (1 for the first): `retry_after`, else uniform in [0, the ceiling]."""
         if retry_after is not None:
             return retry_after
         return min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1)) * random()
@@ -84,51 +78,42 @@ class RetryPolicy:
         return attempts_made < self.max_attempts and waited + next_delay <= self.max_total_wait
 
 
+@dataclass(eq=False)
 class RequestBudget:
     """Graph's throttle budget kept on our side: at most `limit` request units (each `$batch` item counts) per
-    `window_s`, so a busy instance slows itself down instead of collecting 429s — and background work can leave room
-    for teachers. `acquire` waits (never fails) until the units fit."""
+    `window_s`, so a busy instance slows down instead of collecting 429s and background work leaves teachers room."""
 
-    def __init__(
-        self,
-        limit: int,
-        window_s: float = 10.0,
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        if limit < 1 or window_s <= 0:
-            raise ValueError("a request budget needs a positive limit and window")
-        self.limit = limit
-        self.window_s = window_s
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._sent: deque[tuple[float, int]] = deque()
-        self._lock = asyncio.Lock()
+    limit: int
+    window_s: float = 10.0
+    _: KW_ONLY
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Sleep = asyncio.sleep
+    _sent: deque[tuple[float, int]] = field(default_factory=deque, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def used(self) -> int:
         """Units spent within the current window."""
-        now = self._monotonic()
+        now = self.monotonic()
         while self._sent and self._sent[0][0] <= now - self.window_s:
             self._sent.popleft()
         return sum(units for _, units in self._sent)
 
-    def _wait(self) -> float:
-        """Seconds until the oldest request in the window leaves it."""
-        return max(self._sent[0][0] + self.window_s - self._monotonic(), 0.01)
+    async def _wait(self) -> None:
+        """Until the oldest request in the window leaves it."""
+        await self.sleep(max(self._sent[0][0] + self.window_s - self.monotonic(), 0.01))
 
     async def acquire(self, units: int = 1) -> None:
-        """Take `units` (a `$batch` of n items costs n), waiting for older requests to leave the window."""
+        """Take `units` (a `$batch` of n items costs n), waiting (never failing) until they fit in the window."""
         units = max(1, min(units, self.limit))
         async with self._lock:
             while self.used() + units > self.limit:
-                await self._sleep(self._wait())
-            self._sent.append((self._monotonic(), units))
+                await self._wait()
+            self._sent.append((self.monotonic(), units))
 
     async def wait_below(self, share: float) -> None:
         """Wait until less than `share` of the budget is in use (background work yields to interactive work)."""
         while self.used() >= self.limit * share and self._sent:
-            await self._sleep(self._wait())
+            await self._wait()
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -137,13 +122,9 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 class GraphHttp:
-    """One pooled `httpx.AsyncClient` plus everything every Graph request shares.
-
-    Every request carries `Accept: application/json`, `Prefer: include-unknown-enum-members` (so `reassigned`,
-    `excused` and `inactive` are not masked) and a fresh `client-request-id`. At most `max_concurrency` requests are
-    in flight; waits between retries hold no slot. Every attempt spends from `budget` (None = unlimited).
-
-    Retries (limits from `retry`; `Retry-After` honoured whenever Graph sends it):
+    """One pooled `httpx.AsyncClient` plus what every Graph request shares: only URLs of `base_url`'s origin get the
+    token; each request carries `GRAPH_HEADERS` and a fresh `client-request-id`; at most `max_concurrency` are in
+    flight (waits between retries hold no slot); each attempt spends from `budget`. Retries (`Retry-After` honoured):
 
     | failure                                   | GET, PATCH (idempotent)  | POST (actions, `$batch` with a POST)   |
     |-------------------------------------------|--------------------------|----------------------------------------|
@@ -152,9 +133,6 @@ class GraphHttp:
     | connect error / connect or pool timeout   | retried                  | retried: never sent                    |
     | read timeout, dropped connection          | retried                  | GraphUnavailableError (`status` None)  |
     | 401                                       | token asked for again, then retried once                          |
-
-    A POST that ends in GraphUnavailableError may or may not have happened: the caller re-reads the submission
-    before deciding to act again.
     """
 
     def __init__(
@@ -170,16 +148,9 @@ class GraphHttp:
         random: Callable[[], float] = random_module.random,
         budget: RequestBudget | None = None,
     ) -> None:
-        """`base_url` is the version root (`https://graph.microsoft.com/v1.0`, the sandbox's `…/v1.0`, or a beta
-        root); only URLs of its origin get the token. `transport` replaces the network (tests, in-process sandbox);
-        `sleep` and `random` are the seams for the waits between retries and their jitter."""
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
-        self.sleep = sleep
-        self.random = random
-        self.budget = budget
+        self.sleep, self.random, self.budget = sleep, random, budget
         self.last_answer: float | None = None
         """When (`time.monotonic()`) Graph last answered with a status below 500: proof that it is reachable."""
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -195,18 +166,13 @@ class GraphHttp:
 
     def url(self, path: str) -> str:
         """The absolute URL of a version-relative path (`/education/…`) under `base_url`."""
-        if not path.startswith("/"):
-            raise ValueError("Graph paths start with '/'")
         return self.base_url + path
 
     async def probe(self, timeout_s: float) -> str | None:
-        """One GET of the base URL without a token (Graph answers 401), within `timeout_s`: None when Graph answered
-        with a status below 500, else why not (`timeout`, `connectError`, `connectionLost`, `status 503`…). It
-        spends no throttle budget and no concurrency slot."""
+        """One GET of the base URL without a token (Graph answers 401), spending no budget and no slot: None when
+        Graph answered below 500 within `timeout_s`, else why not (`timeout`, `connectError`, `status 503`…)."""
         try:
-            response = await self._client.get(
-                self.base_url + "/", timeout=timeout_s, headers={"Accept": "application/json"}
-            )
+            response = await self._client.get(self.url("/"), timeout=timeout_s, headers={"Accept": "application/json"})
         except httpx.TransportError as exc:
             return _transport_error(exc, "GET", "/", "probe").code
         if response.status_code >= 500:
@@ -226,19 +192,15 @@ class GraphHttp:
         retry: bool = True,
     ) -> Mapping[str, Any] | None:
         """Send one request (absolute URL: ours or a nextLink) with retries: the JSON object Graph answered (None when
-        empty, e.g. 204), or a GraphError when it failed.
-
-        `idempotent` defaults from the method (POST is not); see the class docstring for what is retried.
-        `units` is what the request costs against the throttle budget (a `$batch` costs one per item).
-        `retry=False` sends it once: a conditional write whose caller re-reads and re-checks before trying again.
-        """
+        empty, e.g. 204), or a GraphError. `idempotent` defaults from the method; `units` is its cost against the
+        budget (one per `$batch` item); `retry=False` sends a conditional write once (its caller re-reads first)."""
         method, path = method.upper(), urlsplit(url).path
         if _origin(url) != _origin(self.base_url):
             # A nextLink pointing elsewhere must not receive the bearer token.
             raise GraphError(None, "foreignUrl", method=method, path=path)
         may_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request_id = str(uuid.uuid4())
-        headers = {"Accept": "application/json", "Prefer": PREFER_UNKNOWN_ENUMS, "client-request-id": request_id}
+        headers = {**GRAPH_HEADERS, "client-request-id": request_id}
         headers["Authorization"] = f"Bearer {await token()}"
         refreshed, attempt, retries, waited = False, 0, 0, 0.0
         while True:

@@ -1,17 +1,6 @@
 """Graph failures as one exception tree, and the one function that turns an HTTP answer into the right exception.
-
-    GraphError                  any failure talking to Graph: 400 (`.inner_code` "invalidGrading"), 409, 424 (a
-    │                           `$batch` item whose `dependsOn` failed)…, and the more specific ones below
-    ├── GraphAuthError          401 — the token was refused even after asking the token provider again
-    ├── GraphForbiddenError     403 — signed in, but not allowed (a student grading, a teacher of another class)
-    ├── GraphNotFoundError      404 — unknown id (outcomes answer code "20241")
-    ├── GraphThrottledError     429 — `.retry_after` seconds, when Graph said
-    └── GraphUnavailableError   5xx, timeouts, dropped connections — `.retry_after` too; `.status` None when no HTTP
-                                answer arrived (a POST action may or may not have happened: re-read)
-
-Logic keys off `status`, `code` and `inner_code`, never off Graph's `message`. `str(error)` carries only the status,
-codes, request path and request id, so it is safe to log; Graph's own `message` may echo request values.
-"""
+Logic keys off `status`, `code` and `inner_code`, never off Graph's `message` (it may echo request values, so `str()`
+leaves it out: `str(error)` carries only the status, codes, request path and id, and is safe to log)."""
 
 from __future__ import annotations
 
@@ -23,11 +12,8 @@ from email.utils import parsedate_to_datetime
 
 
 class GraphError(Exception):
-    """A request to Microsoft Graph failed: its HTTP `status` (None when no answer arrived: a timeout, a dropped
-    connection), Graph's `code` ("badRequest", "20241"; ours for transport failures: "timeout") and `inner_code`
-    (`innerError.code`, the more specific reason), `retry_after` seconds when Graph said (429, 5xx), the request's
-    `method`, `path` and `request_id`, and Graph's own `message` — for diagnostics only: it may echo request values,
-    so `str()` leaves it out."""
+    """A request to Microsoft Graph failed (400 with `inner_code` "invalidGrading", 409, 424…): `status` None when no
+    answer arrived; `code` Graph's ("badRequest", "20241") or ours ("timeout"); `retry_after` when Graph said."""
 
     def __init__(
         self,
@@ -75,12 +61,7 @@ class GraphUnavailableError(GraphError):
     """5xx, a timeout or a dropped connection. With `status` None a POST action's effect is unknown: re-read state."""
 
 
-_BY_STATUS: Mapping[int, type[GraphError]] = {
-    401: GraphAuthError,
-    403: GraphForbiddenError,
-    404: GraphNotFoundError,
-    429: GraphThrottledError,
-}
+_BY_STATUS = {401: GraphAuthError, 403: GraphForbiddenError, 404: GraphNotFoundError, 429: GraphThrottledError}
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -99,6 +80,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+def _object(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -106,20 +91,15 @@ def _text(value: object) -> str | None:
 def error_from_response(
     status: int, headers: Mapping[str, str], body: object, *, method: str | None = None, path: str | None = None
 ) -> GraphError:
-    """The exception for one non-2xx Graph answer (a whole response or one `$batch` item).
-
-    `headers` may use any letter case; `body` is the raw bytes/text or the already-parsed JSON (as in `$batch`).
-    The class follows the HTTP status; `code`/`inner_code` carry Graph's reason for finer decisions.
-    """
+    """The exception for one non-2xx Graph answer (a whole response or one `$batch` item): the class follows the
+    status. `headers` may use any letter case; `body` is raw bytes/text or already-parsed JSON (as in `$batch`)."""
     if isinstance(body, bytes | bytearray | str):
         try:
             body = json.loads(body)
         except ValueError:
             body = None
-    error = body.get("error") if isinstance(body, Mapping) else None
-    error = error if isinstance(error, Mapping) else {}
-    inner = error.get("innerError") or error.get("innererror")
-    inner = inner if isinstance(inner, Mapping) else {}
+    error = _object(_object(body).get("error"))
+    inner = _object(error.get("innerError") or error.get("innererror"))
     lowered = {key.lower(): value for key, value in headers.items()}
     kind = GraphUnavailableError if status >= 500 else _BY_STATUS.get(status, GraphError)
     return kind(

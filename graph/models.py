@@ -1,12 +1,11 @@
-"""Typed views of Microsoft Graph education resources: frozen pydantic dataclasses read under Graph's camelCase names.
-
-Unknown properties are ignored and unknown enum values read as `unknownFutureValue`; nothing else in Gradebot reads
-Graph dicts. Whole pages are validated at once (`parse(Page[Submission], body)`), so the loop runs in pydantic-core.
-"""
+"""Typed views of Microsoft Graph education resources: frozen pydantic dataclasses read under Graph's camelCase names
+(unknown properties ignored, unknown enum values read as `unknownFutureValue`); nothing else in Gradebot reads Graph
+dicts. Whole pages are validated at once (`parse(Page[Submission], body)`), so the loop runs in pydantic-core."""
 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Self, TypeVar, cast
@@ -242,12 +241,8 @@ class Outcomes:
     def _by_type(cls, data: object) -> object:
         if not isinstance(data, list):
             return data
-        picked: dict[str, object] = {}
-        for item in data:
-            kind = item.get("@odata.type") if isinstance(item, dict) else None
-            if isinstance(kind, str) and kind in _OUTCOME_KINDS:
-                picked[_OUTCOME_KINDS[kind]] = item
-        return picked
+        by_type = {str(item.get("@odata.type")): item for item in data if isinstance(item, dict)}
+        return {name: by_type[kind] for kind, name in _OUTCOME_KINDS.items() if kind in by_type}
 
 
 _RESOURCE_URLS = AliasChoices(*(AliasPath("resource", key) for key in ("fileUrl", "link", "webUrl", "url")))
@@ -293,34 +288,29 @@ class Page(Generic[ItemT]):
     next_link: str | None = Field(default=None, validation_alias="@odata.nextLink")
 
 
-def _wire_names(model: type[object]) -> tuple[str, ...]:
-    """The Graph properties a model reads (the first key of each alias path), in field order."""
+_EXPANDED = ("outcomes", "submittedResources")
+
+
+@functools.cache
+def select(model: type[object]) -> tuple[str, ...]:
+    """The `$select` list of a model: the Graph properties it reads (the first key of each alias path) in field order,
+    but those read through `$expand`, so Graph sends nothing we would drop."""
     assert is_pydantic_dataclass(model)
-    names: list[str] = []
+    names: dict[str, None] = {}
     for info in model.__pydantic_fields__.values():
         alias = info.validation_alias or info.alias
         first = alias.choices[0] if isinstance(alias, AliasChoices) else alias
         wire = first.path[0] if isinstance(first, AliasPath) else first
-        if isinstance(wire, str) and wire not in names:
-            names.append(wire)
+        if isinstance(wire, str) and wire not in _EXPANDED:
+            names[wire] = None
     return tuple(names)
-
-
-# `$select` lists: exactly the properties the models above read, so Graph sends nothing we would drop.
-USER_FIELDS = _wire_names(EducationUser)
-CLASS_FIELDS = _wire_names(EducationClass)
-ASSIGNMENT_FIELDS = _wire_names(Assignment)
-SUBMISSION_FIELDS = tuple(name for name in _wire_names(Submission) if name not in ("outcomes", "submittedResources"))
-RECENT_SUBMISSION_FIELDS = (*SUBMISSION_FIELDS, "assignmentId", "lastModifiedDateTime")
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
 def parse(kind: type[T], data: object) -> T:
-    """Graph JSON as `kind` (e.g. `Submission`, `Page[Submission]`), validated in one pass by a cached TypeAdapter.
-
-    Raises pydantic's ValidationError when the JSON does not fit (the client turns that into a GraphError).
-    """
+    """Graph JSON as `kind` (e.g. `Page[Submission]`), validated in one pass by a cached TypeAdapter; pydantic's
+    ValidationError when it does not fit (the client turns that into a GraphError)."""
     adapter = _ADAPTERS.get(kind) or _ADAPTERS.setdefault(kind, TypeAdapter(kind))
     return cast(T, adapter.validate_python(data))

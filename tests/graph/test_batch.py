@@ -1,4 +1,4 @@
-"""$batch over the scripted Graph: chunking, order, throttled items retried, dependsOn, item errors, bulk helpers."""
+"""$batch over the scripted Graph: chunking, order, throttled items retried, item errors, bulk helpers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from graph.batch import MAX_BATCH_SIZE, BatchRequest, BatchResult, _items, pack, run_batch
+from graph.batch import BatchRequest, BatchResult, run_batch
 from graph.client import EducationClient, FeedbackPatch, PointsPatch, RubricPatch, SubmissionRef
 from graph.connection import GraphHttp
 from graph.errors import GraphError, GraphNotFoundError, GraphThrottledError, GraphUnavailableError
@@ -85,62 +85,6 @@ async def test_throttled_items_give_up_with_their_own_error(
     assert results[1].error is None and results[2].error is None
     assert len(scripted.seen) == 4  # max_attempts
     assert sleeps == [1.0, 1.0, 1.0]
-
-
-async def test_depends_on_retries_the_chain_and_maps_424(
-    scripted: ScriptedGraph, batch: Batch, sleeps: RecordedSleeps
-) -> None:
-    requests = [
-        BatchRequest("GET", "/education/a", id="a"),
-        BatchRequest("GET", "/education/b", id="b", depends_on=("a",)),
-        BatchRequest("GET", "/education/c", id="c"),
-        BatchRequest("GET", "/education/d", id="d", depends_on=("c",)),
-    ]
-
-    def first_round(item: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {
-            "a": {"status": 429, "headers": {"Retry-After": "0"}, "body": {"error": {"code": "TooManyRequests"}}},
-            "b": {"status": 424, "body": {"error": {"code": "failedDependency"}}},
-            "c": {"status": 404, "body": {"error": {"code": "itemNotFound"}}},
-            "d": {"status": 424, "body": {"error": {"code": "failedDependency"}}},
-        }[item["id"]]
-
-    scripted.then(batch_answer(first_round), batch_answer(echo))
-    results = await batch(requests)
-    assert [result.id for result in results] == ["a", "b", "c", "d"]
-    assert results[0].json() == {"url": "/education/a"}
-    assert results[1].json() == {"url": "/education/b"}
-    assert isinstance(results[2].error, GraphNotFoundError)
-    assert type(results[3].error) is GraphError and results[3].error.status == 424
-    first, second = (seen.body["requests"] for seen in scripted.seen)
-    assert {item["id"]: item.get("dependsOn") for item in first} == {"a": None, "b": ["a"], "c": None, "d": ["c"]}
-    assert [(item["id"], item.get("dependsOn")) for item in second] == [("a", None), ("b", ["a"])]
-
-
-def test_pack_keeps_dependency_groups_together() -> None:
-    requests = [BatchRequest("GET", f"/x/{n}", id=str(n)) for n in range(19)]
-    requests += [
-        BatchRequest("GET", "/x/a", id="a"),
-        BatchRequest("GET", "/x/b", id="b", depends_on=("a",)),
-        BatchRequest("GET", "/x/c", id="c", depends_on=("b",)),
-    ]
-    chunks = pack(_items(requests))
-    assert [len(chunk) for chunk in chunks] == [19, 3]
-    assert [item.id for item in chunks[1]] == ["a", "b", "c"]
-    assert all(len(chunk) <= MAX_BATCH_SIZE for chunk in chunks)
-
-
-def test_invalid_batches_are_refused() -> None:
-    with pytest.raises(ValueError):
-        _items([BatchRequest("GET", "/x", id="1"), BatchRequest("GET", "/y", id="1")])
-    with pytest.raises(ValueError):
-        _items([BatchRequest("GET", "/x", depends_on=("nope",))])
-    with pytest.raises(ValueError):
-        _items([BatchRequest("GET", "https://graph.microsoft.com/v1.0/x")])
-    chain = [BatchRequest("GET", "/x", id="0")]
-    chain += [BatchRequest("GET", "/x", id=str(n), depends_on=(str(n - 1),)) for n in range(1, 21)]
-    with pytest.raises(ValueError):
-        pack(_items(chain))
 
 
 async def test_empty_batch_sends_nothing(scripted: ScriptedGraph, batch: Batch) -> None:

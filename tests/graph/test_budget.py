@@ -42,8 +42,3 @@ async def test_background_work_waits_until_the_budget_is_mostly_free() -> None:
     await budget.acquire(8)
     await budget.wait_below(0.6)
     assert time.sleeps and budget.used() < 6
-
-
-def test_a_budget_needs_a_positive_limit() -> None:
-    with pytest.raises(ValueError):
-        RequestBudget(0)

@@ -63,14 +63,6 @@ async def test_list_submissions_follows_every_next_link(scripted: ScriptedGraph,
     assert all(seen.headers["Prefer"] == "include-unknown-enum-members" for seen in scripted.seen)
 
 
-async def test_submissions_without_outcomes(scripted: ScriptedGraph, client: EducationClient) -> None:
-    scripted.then(reply(200, collection([submission("s1"), submission("s2", "working"), submission("s3")])))
-    submitted = await client.list_submissions("c-1", "a-1", expand_outcomes=False)
-    assert [(item.id, item.outcomes) for item in submitted] == [("s1", None), ("s2", None), ("s3", None)]
-    assert "$expand" not in query_of(scripted.seen[0].path_qs)
-    assert "$filter" not in query_of(scripted.seen[0].path_qs)
-
-
 async def test_ids_are_url_encoded(scripted: ScriptedGraph, client: EducationClient) -> None:
     scripted.then(reply(200, assignment("a/b")))
     await client.get_assignment("c 1", "a/b?#")

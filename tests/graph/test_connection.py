@@ -249,5 +249,3 @@ def test_retry_policy_full_jitter_and_limits() -> None:
     assert policy.allows(2, 0.0, 1.0)
     assert not policy.allows(3, 0.0, 1.0)
     assert not policy.allows(1, 9.5, 1.0)
-    with pytest.raises(ValueError):
-        RetryPolicy(max_attempts=0)

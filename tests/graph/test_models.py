@@ -13,8 +13,6 @@ from graph.client import EducationClient
 from graph.connection import GraphHttp
 from graph.errors import GraphError
 from graph.models import (
-    ASSIGNMENT_FIELDS,
-    SUBMISSION_FIELDS,
     Actor,
     Assignment,
     AssignmentStatus,
@@ -31,6 +29,7 @@ from graph.models import (
     format_datetime,
     parse,
     parse_datetime,
+    select,
 )
 from tests.graph.conftest import CountingTokens
 from tests.graph.scripted import ScriptedGraph, reply
@@ -173,7 +172,7 @@ def test_submitted_resources() -> None:
 
 
 def test_select_lists_name_what_the_models_read() -> None:
-    assert SUBMISSION_FIELDS == (
+    assert select(Submission) == (
         "id",
         "status",
         "recipient",
@@ -183,8 +182,8 @@ def test_select_lists_name_what_the_models_read() -> None:
         "excusedDateTime",
         "webUrl",
     )
-    assert {"grading", "dueDateTime", "assignDateTime"} <= set(ASSIGNMENT_FIELDS)
-    assert "maxPoints" not in ASSIGNMENT_FIELDS
+    assert {"grading", "dueDateTime", "assignDateTime"} <= set(select(Assignment))
+    assert "maxPoints" not in select(Assignment)
 
 
 async def test_a_body_of_the_wrong_shape_is_a_graph_error_without_its_values(
