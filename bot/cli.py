@@ -27,20 +27,17 @@ GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
 """Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
 
 
-class _PathsOnly(logging.Filter):
+CONSOLE = "gradebot-console"
+"""The name of Gradebot's one handler on the root logger: standard error, one line per record (JSON or text)."""
+_QUERY = re.compile(r'("[A-Z]+ [^ ?"]*)\?[^ "]*')
+
+
+def _paths_only(record: logging.LogRecord) -> bool:
     """Access log lines keep each request's path and drop its query string: a sign-in link carries a signed token
     there (and a `response_mode=query` callback would carry an authorization code)."""
-
-    _QUERY = re.compile(r'("[A-Z]+ [^ ?"]*)\?[^ "]*')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = self._QUERY.sub(r"\1", record.msg)
-        return True
-
-
-class _Console(logging.StreamHandler):  # type: ignore[type-arg]
-    """Gradebot's one handler on the root logger: standard error, one line per record (JSON or text)."""
+    if isinstance(record.msg, str):
+        record.msg = _QUERY.sub(r"\1", record.msg)
+    return True
 
 
 def configure_logging(settings: Settings) -> None:
@@ -49,9 +46,10 @@ def configure_logging(settings: Settings) -> None:
     `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs
     authorization codes and PKCE verifiers."""
     root = logging.getLogger()
-    console = next((handler for handler in root.handlers if isinstance(handler, _Console)), None)
+    console = next((handler for handler in root.handlers if handler.name == CONSOLE), None)
     if console is None:
-        console = _Console(sys.stderr)
+        console = logging.StreamHandler(sys.stderr)
+        console.name = CONSOLE
         root.addHandler(console)
     console.setFormatter(formatter(settings.json_logs))
     root.setLevel(settings.library_log_level)
@@ -63,8 +61,8 @@ def configure_logging(settings: Settings) -> None:
     # Azure Monitor's exporter (azure-core) logs every export's request and headers at INFO: noise every few seconds.
     logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(quiet)
     access = logging.getLogger("aiohttp.access")
-    if not any(isinstance(existing, _PathsOnly) for existing in access.filters):
-        access.addFilter(_PathsOnly())
+    if _paths_only not in access.filters:
+        access.addFilter(_paths_only)
     for warning in settings.warnings:
         log.warning("%s", warning)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -27,6 +28,7 @@ BODY_READ_TIMEOUT_S = 10.0
 """How long a client may take to send a request body (Teams sends a few KB at once; a trickle holds a connection)."""
 MAX_JSON_DEPTH = 64
 """Activities nest about 8 deep (card data included); deeper bodies are refused before anything walks them."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _bounded_body(timeout_s: float) -> Middleware:
@@ -61,7 +63,7 @@ def _json_problem(value: object, depth_limit: int) -> str | None:
     while pending:
         node, depth = pending.pop()
         if isinstance(node, str):
-            if not node.isascii() and not _is_unicode(node):
+            if not node.isascii() and _SURROGATE.search(node):
                 return "The body contains text that is not valid Unicode."
         elif isinstance(node, dict | list):
             if depth > depth_limit:
@@ -69,14 +71,6 @@ def _json_problem(value: object, depth_limit: int) -> str | None:
             children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
             pending.extend((child, depth + 1) for child in children)
     return None
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:

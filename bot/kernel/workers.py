@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -52,7 +52,10 @@ class Workers:
     async def _run(self, worker: Worker) -> None:
         while True:
             await asyncio.sleep(worker.interval_s)
-            await _survive(worker, "tick", lambda: worker.tick(self._clock()))
+            try:
+                await worker.tick(self._clock())
+            except Exception:  # a bad tick (a database blip) must not end the loop
+                log.exception("%s tick failed", worker.name)
 
     async def stop(self) -> None:
         """End every loop (a tick under way is cancelled), then let every worker finish or hand back what it holds,
@@ -65,18 +68,10 @@ class Workers:
         await asyncio.gather(*(self._stop(worker) for worker in self._workers))
 
     async def _stop(self, worker: Worker) -> None:
-        async def bounded() -> None:
-            try:
-                async with asyncio.timeout(STOP_TIMEOUT_S):
-                    await worker.stop()
-            except TimeoutError:
-                log.warning("%s did not stop within %g s", worker.name, STOP_TIMEOUT_S)
-
-        await _survive(worker, "stop", bounded)
-
-
-async def _survive(worker: Worker, what: str, work: Callable[[], Awaitable[object]]) -> None:
-    try:
-        await work()
-    except Exception:  # a bad tick (a database blip) must not end the loop, nor a failed stop keep others running
-        log.exception("%s %s failed", worker.name, what)
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await worker.stop()
+        except TimeoutError:
+            log.warning("%s did not stop within %g s", worker.name, STOP_TIMEOUT_S)
+        except Exception:  # a failed stop must not keep the other workers running
+            log.exception("%s stop failed", worker.name)
