@@ -276,11 +276,8 @@ def _serve(settings: Settings) -> None:
 
 async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
     """One reminder sweep as if at `at` (for operators and tests), with the same parts the server uses."""
-    parts = await build(settings)
-    try:
+    async with contextlib.aclosing(await build(settings)) as parts:
         return await parts.reminders.run_once(at.astimezone(UTC))
-    finally:
-        await parts.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:

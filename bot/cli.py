@@ -18,7 +18,7 @@ from bot.kernel.errors import StartupRefusedError
 from bot.reminders.sweep import SweepReport
 from bot.settings import Settings, SettingsError
 from bot.telemetry import export
-from bot.telemetry.logs import formatter
+from bot.telemetry.context import TEXT_FORMAT, JsonFormatter
 from storage import SchemaVersionError
 
 log = logging.getLogger("gradebot")
@@ -51,7 +51,7 @@ def configure_logging(settings: Settings) -> None:
         console = logging.StreamHandler(sys.stderr)
         console.name = CONSOLE
         root.addHandler(console)
-    console.setFormatter(formatter(settings.json_logs))
+    console.setFormatter(JsonFormatter() if settings.json_logs else logging.Formatter(TEXT_FORMAT))
     root.setLevel(settings.library_log_level)
     for name in GRADEBOT_LOGGERS:
         logging.getLogger(name).setLevel(settings.log_level or "INFO")

@@ -55,8 +55,8 @@ def _bounded_body(timeout_s: float) -> Middleware:
     return middleware
 
 
-def _json_problem(value: object, depth_limit: int) -> str | None:
-    """What makes a parsed body unusable: nesting deeper than `depth_limit`, or text with a lone surrogate
+def _json_problem(value: object) -> str | None:
+    """What makes a parsed body unusable: nesting deeper than MAX_JSON_DEPTH, or text with a lone surrogate
     (`\\ud800` is legal JSON but no valid Unicode: no database or encoder downstream accepts it). Walked without
     recursion."""
     pending: list[tuple[object, int]] = [(value, 1)]
@@ -66,7 +66,7 @@ def _json_problem(value: object, depth_limit: int) -> str | None:
             if not node.isascii() and _SURROGATE.search(node):
                 return "The body contains text that is not valid Unicode."
         elif isinstance(node, dict | list):
-            if depth > depth_limit:
+            if depth > MAX_JSON_DEPTH:
                 return "The body is nested too deeply."
             children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
             pending.extend((child, depth + 1) for child in children)
@@ -83,13 +83,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "Content-Type must be application/json."}, status=415)
     try:
         body = await request.json()
+        problem = _json_problem(body) if isinstance(body, dict) else "The body must be a JSON object (an activity)."
     except RecursionError:
-        return web.json_response({"error": "The body is nested too deeply."}, status=400)
+        problem = "The body is nested too deeply."
     except ValueError:
-        return web.json_response({"error": "The body is not valid JSON."}, status=400)
-    if not isinstance(body, dict):
-        return web.json_response({"error": "The body must be a JSON object (an activity)."}, status=400)
-    problem = _json_problem(body, MAX_JSON_DEPTH)
+        problem = "The body is not valid JSON."
     if problem is not None:
         return web.json_response({"error": problem}, status=400)
     result = await edge.process(body, authorization)

@@ -173,9 +173,7 @@ class Router:
     async def _run_command(self, context: Context) -> Reply:
         word, _, rest = context.turn.text.strip().partition(" ")
         note(operation=word.lower() if word.lower() in self._commands else HELP)  # never other typed text
-        handler = self._commands.get(word.lower()) or self._commands.get(HELP)
-        if handler is None:
-            return TextReply("Gradebot is starting up; try again in a moment.")
+        handler = self._commands.get(word.lower()) or self._commands[HELP]
         return await handler(context, rest.strip())
 
     async def _dispatch(self, context: Context) -> Reply:
