@@ -25,8 +25,6 @@ log = logging.getLogger("gradebot")
 
 GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
 """Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
-
-
 CONSOLE = "gradebot-console"
 """The name of Gradebot's one handler on the root logger: standard error, one line per record (JSON or text)."""
 _QUERY = re.compile(r'("[A-Z]+ [^ ?"]*)\?[^ "]*')

@@ -197,10 +197,8 @@ class Settings(BaseSettings):
 
     def database_path(self) -> Path | None:
         """The SQLite file behind DATABASE_URL, if it is one."""
-        prefix = "sqlite:///"
-        if not self.database_url.startswith(prefix) or self.database_url.endswith(":memory:"):
-            return None
-        return Path(self.database_url[len(prefix) :])
+        path = self.database_url.removeprefix("sqlite:///")
+        return Path(path) if path != self.database_url and not path.endswith(":memory:") else None
 
 
 class _GivenSource(EnvSettingsSource):

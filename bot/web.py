@@ -157,8 +157,7 @@ def web_app(
     lifecycle: Callable[[web.Application], AsyncIterator[None]], *, body_timeout_s: float = BODY_READ_TIMEOUT_S
 ) -> web.Application:
     """The aiohttp application; `lifecycle` builds Gradebot's parts (setting EDGE, PAGES and READINESS) and closes
-    them.
-    Request bodies are limited to 1 MB and `body_timeout_s` seconds."""
+    them. Request bodies are limited to 1 MB and `body_timeout_s` seconds."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_bounded_body(body_timeout_s)])
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(_stopping)

@@ -138,13 +138,8 @@ class Router:
         if turn.sign_in_state and not await self.verify_sign_in(caller, turn.sign_in_state):
             note(outcome="sign-in code refused")
             return TextReply("That sign-in code didn't match. Please sign in again.")
-        teacher = Teacher(
-            caller.tenant_id,
-            caller.aad_object_id,
-            caller.teams_id,
-            caller.name,
-            self._gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token),
-        )
+        token = self._gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token)
+        teacher = Teacher(caller.tenant_id, caller.aad_object_id, caller.teams_id, caller.name, token)
         context = Context(turn, io, teacher, await self._timezone(caller), self._clock())
         try:
             reply = await (self._dispatch(context) if turn.is_action else self._run_command(context))
@@ -172,9 +167,9 @@ class Router:
 
     async def _run_command(self, context: Context) -> Reply:
         word, _, rest = context.turn.text.strip().partition(" ")
-        note(operation=word.lower() if word.lower() in self._commands else HELP)  # never other typed text
-        handler = self._commands.get(word.lower()) or self._commands[HELP]
-        return await handler(context, rest.strip())
+        word = word.lower() if word.lower() in self._commands else HELP
+        note(operation=word)  # never other typed text
+        return await self._commands[word](context, rest.strip())
 
     async def _dispatch(self, context: Context) -> Reply:
         verb = context.turn.verb or ""

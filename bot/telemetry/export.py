@@ -64,8 +64,7 @@ class Scrubber(SpanProcessor):
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         attributes = span.attributes or {}
         for key in URL_ATTRIBUTES:
-            value = attributes.get(key)
-            if isinstance(value, str):
+            if isinstance(value := attributes.get(key), str):
                 span.set_attribute(key, scrubbed_url(value))
         if "url.query" in attributes:
             span.set_attribute("url.query", "")
