@@ -49,11 +49,7 @@ class Readiness:
     """The checks behind /readyz: `store`, `migrations`, then one per remote (e.g. `graph`, `identity`)."""
 
     def __init__(
-        self,
-        store: Store,
-        schema_version: int,
-        remotes: Mapping[str, tuple[str, Remote]],
-        limits: ReadinessLimits,
+        self, store: Store, schema_version: int, remotes: Mapping[str, tuple[str, Remote]], limits: ReadinessLimits
     ) -> None:
         """`remotes`: check name → (the service's name for people, the client that talks to it)."""
         self._store = store
