@@ -1,6 +1,5 @@
 """Gradebot's composition root: settings → every part wired once → the web app, its workers and their lifecycle.
-`python app.py [serve | remind-once --at …]` runs it (bot/cli.py reads the command line).
-"""
+`python app.py [serve | remind-once --at …]` runs it (bot/cli.py reads the command line)."""
 
 from __future__ import annotations
 

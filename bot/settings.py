@@ -1,7 +1,5 @@
 """Gradebot's settings (pydantic-settings), read once from the environment: the only module that reads it.
-
-With no `MicrosoftAppId` Gradebot runs in sandbox mode (local Graph/Entra stand-in, no Azure); otherwise production.
-"""
+With no `MicrosoftAppId` Gradebot runs in sandbox mode (local Graph/Entra stand-in, no Azure); otherwise production."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Gradebot's HTTP surface on aiohttp: POST /api/messages (the Bot Framework endpoint), /healthz (alive), /readyz
 (fit to take turns), and the sign-in page's /auth/start and /auth/callback — every body bounded in size, time and
-nesting before anything reads it.
-"""
+nesting before anything reads it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Readiness: is this instance fit to take turns? The store answers, at the schema version this code knows, and
 Graph and the sign-in authority answered lately (the clients that talk to them remember when) or answer a bounded
-probe now. Every reason is fixed wording: no host, path, error text or data reaches the (public) answer.
-"""
+probe now. Every reason is fixed wording: no host, path, error text or data reaches the (public) answer."""
 
 from __future__ import annotations
 

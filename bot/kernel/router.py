@@ -1,6 +1,5 @@
 """The typed router: command words and card payload types → the one handler each, and the one place where an
-exception in a turn becomes what the teacher sees. It also keeps the conversation bookkeeping every turn needs.
-"""
+exception in a turn becomes what the teacher sees. It also keeps the conversation bookkeeping every turn needs."""
 
 from __future__ import annotations
 

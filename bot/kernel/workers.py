@@ -1,6 +1,5 @@
 """Background work: the `Worker` protocol (the outbox, reminders, the janitor) and the one runner that ticks each
-worker on its interval, survives a bad tick and stops them all together, in bounded time.
-"""
+worker on its interval, survives a bad tick and stops them all together, in bounded time."""
 
 from __future__ import annotations
 

@@ -1,12 +1,10 @@
 """What every log line of a turn says about it — the activity id, a hash of the conversation id, the operation and
 its outcome — held in a context variable, so the lines of concurrent turns never mix; `JsonFormatter` writes them,
 with the trace and span ids of the current span, into each line.
-
 The conversation id is hashed, never logged: a 1:1 chat's id stands for one person (as stable as their user id) and
 logs travel further than the database (stdout, Log Analytics, Azure Monitor). SHA-256 of an id that is already long
 and random keeps a conversation's lines together and lets an operator who holds the id (in the `conversations`
-table) find them (`conversation_hash(id)`); nobody can read the id back from the logs.
-"""
+table) find them (`conversation_hash(id)`); nobody can read the id back from the logs."""
 
 from __future__ import annotations
 

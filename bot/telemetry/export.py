@@ -1,10 +1,8 @@
 """Turning telemetry on: OpenTelemetry's SDK with the aiohttp server (incoming turns) and httpx (Graph calls)
 instrumentations, exported to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set, or to the exporters a
 test hands in. Otherwise nothing is set up: no provider, no instrumentation, nothing sent anywhere.
-
 Every span is scrubbed as it starts: URLs lose their query strings (a sign-in link carries a signed token there,
-Graph's `$filter` and `$skiptoken` travel there too) and Graph paths lose their ids (`/classes/{id}/assignments`).
-"""
+Graph's `$filter` and `$skiptoken` travel there too) and Graph paths lose their ids (`/classes/{id}/assignments`)."""
 
 from __future__ import annotations
 
