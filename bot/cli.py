@@ -89,14 +89,11 @@ def run(
         "--at", required=True, type=_instant, help="ISO 8601 instant with offset, e.g. 2026-11-30T07:00+01:00"
     )
     args = parser.parse_args(argv)
+    telemetry: export.Telemetry | None = None
     try:
         settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings)
-    telemetry = export.start(settings)
-    try:
+        configure_logging(settings)
+        telemetry = export.start(settings)
         if args.command == "remind-once":
             report = asyncio.run(remind_once(settings, args.at))
             print(json.dumps(dataclasses.asdict(report), indent=2))
@@ -104,7 +101,7 @@ def run(
         mode = "sandbox" if settings.sandbox_mode else "production"
         log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
         serve(settings)
-    except (StartupRefusedError, SchemaVersionError) as exc:  # a database a newer release migrated is not ours to use
+    except (SettingsError, StartupRefusedError, SchemaVersionError) as exc:  # a newer release's database isn't ours
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -61,9 +61,8 @@ def _json_problem(value: object) -> str | None:
     pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
         node, depth = pending.pop()
-        if isinstance(node, str):
-            if not node.isascii() and _SURROGATE.search(node):
-                return "The body contains text that is not valid Unicode."
+        if isinstance(node, str) and not node.isascii() and _SURROGATE.search(node):
+            return "The body contains text that is not valid Unicode."
         elif isinstance(node, dict | list):
             if depth > MAX_JSON_DEPTH:
                 return "The body is nested too deeply."

@@ -18,8 +18,7 @@ STOP_TIMEOUT_S = 5.0
 class Worker(Protocol):
     """A loop body: `tick(now)` does one round of work; the runner calls it every `interval_s` seconds."""
 
-    @property
-    def name(self) -> str: ...
+    name: str
 
     @property
     def interval_s(self) -> float: ...

@@ -63,13 +63,9 @@ def scope(
 
 def note(*, operation: str | None = None, outcome: str | None = None) -> None:
     """Name the operation or outcome of the current scope once it is known (nothing happens outside a scope)."""
-    active = _SCOPE.get()
-    if active is None:
-        return
-    if operation is not None:
-        active.operation = operation
-    if outcome is not None:
-        active.outcome = outcome
+    if (active := _SCOPE.get()) is not None:
+        active.operation = active.operation if operation is None else operation
+        active.outcome = active.outcome if outcome is None else outcome
 
 
 def settle(outcome: str) -> None:
@@ -96,8 +92,7 @@ class JsonFormatter(logging.Formatter):
         }
         scope = _SCOPE.get()
         for field in SCOPE_FIELDS:
-            value = getattr(record, field, None) or (getattr(scope, field) if scope is not None else None)
-            if value:
+            if value := getattr(record, field, None) or getattr(scope, field, None):
                 entry[field] = str(value)
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
