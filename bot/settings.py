@@ -117,7 +117,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         given = _GIVEN.get()
-        return (init_settings, env_settings if given is None else _GivenSource(settings_cls, given))
+        if given is not None and isinstance(env_settings, EnvSettingsSource):
+            env_settings.env_vars = given  # from_env's `env` in place of the process environment
+        return (init_settings, env_settings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **values: Any) -> Settings:
@@ -195,17 +197,6 @@ class Settings(BaseSettings):
         """The SQLite file behind DATABASE_URL, if it is one."""
         path = self.database_url.removeprefix("sqlite:///")
         return Path(path) if path != self.database_url and not path.endswith(":memory:") else None
-
-
-class _GivenSource(EnvSettingsSource):
-    """The environment source, over a given mapping instead of the process environment (from_env's `env`)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], given: Mapping[str, str]) -> None:
-        self._given = given
-        super().__init__(settings_cls, case_sensitive=True)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return self._given
 
 
 def _is_loopback(host: str) -> bool:
