@@ -22,7 +22,6 @@ class Worker(Protocol):
 
     @property
     def interval_s(self) -> float: ...
-
     async def tick(self, now: datetime) -> object: ...
 
     async def stop(self) -> None:

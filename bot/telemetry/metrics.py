@@ -66,7 +66,6 @@ class SweepResult(Protocol):
 
     @property
     def held_lease(self) -> bool: ...
-
     @property
     def sent(self) -> Sequence[str]: ...
 
