@@ -1,6 +1,5 @@
 """Gradebot's composition root: settings → every part wired once → the web app, its workers and their lifecycle.
-`python app.py [serve | remind-once --at …]` runs it (bot/cli.py reads the command line).
-"""
+`python app.py [serve | remind-once --at …]` runs it (bot/cli.py reads the command line)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,7 @@ from bot.janitor import Janitor
 from bot.kernel.errors import StartupRefusedError
 from bot.kernel.health import Readiness, ReadinessLimits, Remote
 from bot.kernel.router import Router
-from bot.kernel.workers import Worker, Workers
+from bot.kernel.workers import Workers
 from bot.lists.handlers import ListHandlers
 from bot.outbox.queue import Outbox
 from bot.reminders.handlers import ReminderHandlers
@@ -59,11 +58,9 @@ def utc_now() -> datetime:
 
 @dataclass
 class Gradebot:
-    """Everything one running Gradebot owns; closed in reverse order of building."""
+    """Everything one running Gradebot owns; `closing` closes the clients and the store in reverse order of building."""
 
-    settings: Settings
     store: Store
-    graphs: list[GraphHttp]
     accounts: TeacherIdentity
     router: Router
     edge: TeamsEdge
@@ -72,26 +69,15 @@ class Gradebot:
     reminders: Reminders
     janitor: Janitor
     readiness: Readiness
-    sandbox: SandboxLink | None
+    workers: Workers
     clock: Clock
-    workers: Workers = field(init=False)
-
-    def __post_init__(self) -> None:
-        running: list[Worker] = [self.janitor, self.outbox]
-        if self.settings.reminders_enabled:
-            running.append(self.reminders)
-        self.workers = Workers(running, self.clock)
+    closing: contextlib.AsyncExitStack
 
     async def aclose(self) -> None:
         """Stop the workers (the outbox lets writes in flight land for a moment, then hands them back), then close
         the clients and the store."""
         await self.workers.stop()
-        await self.edge.aclose()
-        for graph in self.graphs:
-            await graph.aclose()
-        await self.store.close()
-        if self.sandbox is not None:
-            await self.sandbox.close()
+        await self.closing.aclose()
 
 
 async def build(
@@ -139,23 +125,22 @@ async def build(
         )
         graph_url, key, ephemeral_key = settings.graph_base_url, settings.token_encryption_key, False
     cipher = TokenCipher(key, settings.token_encryption_old_keys)
-    store = await open_store(settings.database_url)
-    dev_sso_token = sandbox.sso_token if sandbox is not None and dev_sso else None
-    accounts = TeacherIdentity(config, store, cipher, SsoValidator(config), clock, sandbox_sso=dev_sso_token)
-    try:
+    async with contextlib.AsyncExitStack() as opened:  # on failure, what was opened so far is closed
+        if sandbox is not None:
+            opened.push_async_callback(sandbox.close)
+        store = await open_store(settings.database_url)
+        opened.push_async_callback(store.close)
+        dev_sso_token = sandbox.sso_token if sandbox is not None and dev_sso else None
+        accounts = TeacherIdentity(config, store, cipher, SsoValidator(config), clock, sandbox_sso=dev_sso_token)
         # A key that opens none of the stored sign-ins would lose them one by one: refuse to start instead.
         await accounts.check_stored_sign_ins(ephemeral_key=ephemeral_key)
-    except Exception:
-        await store.close()
-        if sandbox is not None:
-            await sandbox.close()
-        raise
+        closing = opened.pop_all()
     pages = SignInPages(accounts, store, cipher, public_base, clock)
     # One budget for everything this instance sends as this app (delegated and app-only count alike in Graph).
     budget = RequestBudget(settings.graph_request_budget)
     limits = {"read_timeout": settings.graph_timeout_s, "max_concurrency": settings.graph_max_concurrency}
     graph = GraphHttp(graph_url, budget=budget, **limits)  # type: ignore[arg-type]
-    graphs = [graph]
+    closing.push_async_callback(graph.aclose)
     education = EducationService(graph, clock)
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
 
@@ -176,12 +161,15 @@ async def build(
 
     reminder_reads = education
     providers: Callable[[str, str], TokenProvider] = accounts.provider
-    if settings.reminder_data_access == "application":
+    app_only = settings.reminder_data_access == "application"
+    if app_only:
         # Application permissions are beta-only for some education reads: the base is its own setting.
         app_base = settings.graph_app_base_url or beta_url_for(graph_url)
-        graphs.append(GraphHttp(app_base, budget=budget, **limits))  # type: ignore[arg-type]
-        reminder_reads = EducationService(graphs[-1], clock)
+        app_graph = GraphHttp(app_base, budget=budget, **limits)  # type: ignore[arg-type]
+        closing.push_async_callback(app_graph.aclose)
+        reminder_reads = EducationService(app_graph, clock)
         providers = lambda tenant, _teacher: accounts.app_provider(tenant)  # noqa: E731 - one-line adapter
+    closing.push_async_callback(edge.aclose)
     reminders = Reminders(
         store,
         reminder_reads,
@@ -192,7 +180,7 @@ async def build(
         sign_in_note=lambda tenant, teacher: sign_in_card(
             "Your grading reminder couldn't be prepared: please sign in to Gradebot again."
         ),
-        app_only=settings.reminder_data_access == "application",
+        app_only=app_only,
         budget=budget,
         clock=clock,
     )
@@ -205,14 +193,13 @@ async def build(
         outbox_retention=timedelta(days=settings.outbox_retention_days),
         audit_retention=timedelta(days=settings.audit_retention_days),
     )
+    workers = Workers([janitor, outbox, *([reminders] if settings.reminders_enabled else [])], clock)
     remotes: dict[str, tuple[str, Remote]] = {
         "graph": ("Microsoft Graph", graph),
         "identity": ("the sign-in authority", accounts),
     }
     ready = Readiness(store, SCHEMA_VERSION, remotes, readiness or ReadinessLimits())
-    return Gradebot(
-        settings, store, graphs, accounts, router, edge, pages, outbox, reminders, janitor, ready, sandbox, clock
-    )
+    return Gradebot(store, accounts, router, edge, pages, outbox, reminders, janitor, ready, workers, clock, closing)
 
 
 async def _sandbox(settings: Settings) -> SandboxLink:
@@ -220,15 +207,11 @@ async def _sandbox(settings: Settings) -> SandboxLink:
     try:
         from sandbox.link import SandboxLink  # only sandbox mode needs the development package
     except ImportError as exc:
-        raise SandboxModeError(
+        raise StartupRefusedError(
             "No MicrosoftAppId is set, so Gradebot would run in sandbox mode, which needs the development package "
             "gradebot-sandbox (scripts/setup installs it). Set MicrosoftAppId and the other production settings."
         ) from exc
     return await (SandboxLink.connect(settings.sandbox_url) if settings.sandbox_url else SandboxLink.start())
-
-
-class SandboxModeError(StartupRefusedError):
-    """Sandbox mode was asked for (no MicrosoftAppId) where the sandbox is not installed."""
 
 
 def _development_key(settings: Settings) -> bytes:
@@ -239,13 +222,11 @@ def _development_key(settings: Settings) -> bytes:
         return os.urandom(32)
     path = database.with_name(database.name + ".token-key")
     with contextlib.suppress(FileNotFoundError):
-        data = path.read_bytes()
-        if len(data) == 32:
+        if len(data := path.read_bytes()) == 32:
             return data
     path.parent.mkdir(parents=True, exist_ok=True)
     key = os.urandom(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
         file.write(key)
     return key
 
@@ -294,11 +275,8 @@ def _serve(settings: Settings) -> None:
 
 async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
     """One reminder sweep as if at `at` (for operators and tests), with the same parts the server uses."""
-    parts = await build(settings)
-    try:
+    async with contextlib.aclosing(await build(settings)) as parts:
         return await parts.reminders.run_once(at.astimezone(UTC))
-    finally:
-        await parts.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,29 +18,24 @@ from bot.kernel.errors import StartupRefusedError
 from bot.reminders.sweep import SweepReport
 from bot.settings import Settings, SettingsError
 from bot.telemetry import export
-from bot.telemetry.logs import formatter
+from bot.telemetry.context import TEXT_FORMAT, JsonFormatter
 from storage import SchemaVersionError
 
 log = logging.getLogger("gradebot")
 
 GRADEBOT_LOGGERS = ("gradebot", "bot", "graph", "storage", "cards")
 """Gradebot's own loggers: they follow LOG_LEVEL. Every other logger follows the root's level."""
+CONSOLE = "gradebot-console"
+"""The name of Gradebot's one handler on the root logger: standard error, one line per record (JSON or text)."""
+_QUERY = re.compile(r'("[A-Z]+ [^ ?"]*)\?[^ "]*')
 
 
-class _PathsOnly(logging.Filter):
+def _paths_only(record: logging.LogRecord) -> bool:
     """Access log lines keep each request's path and drop its query string: a sign-in link carries a signed token
     there (and a `response_mode=query` callback would carry an authorization code)."""
-
-    _QUERY = re.compile(r'("[A-Z]+ [^ ?"]*)\?[^ "]*')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = self._QUERY.sub(r"\1", record.msg)
-        return True
-
-
-class _Console(logging.StreamHandler):  # type: ignore[type-arg]
-    """Gradebot's one handler on the root logger: standard error, one line per record (JSON or text)."""
+    if isinstance(record.msg, str):
+        record.msg = _QUERY.sub(r"\1", record.msg)
+    return True
 
 
 def configure_logging(settings: Settings) -> None:
@@ -49,11 +44,12 @@ def configure_logging(settings: Settings) -> None:
     `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs
     authorization codes and PKCE verifiers."""
     root = logging.getLogger()
-    console = next((handler for handler in root.handlers if isinstance(handler, _Console)), None)
+    console = next((handler for handler in root.handlers if handler.name == CONSOLE), None)
     if console is None:
-        console = _Console(sys.stderr)
+        console = logging.StreamHandler(sys.stderr)
+        console.name = CONSOLE
         root.addHandler(console)
-    console.setFormatter(formatter(settings.json_logs))
+    console.setFormatter(JsonFormatter() if settings.json_logs else logging.Formatter(TEXT_FORMAT))
     root.setLevel(settings.library_log_level)
     for name in GRADEBOT_LOGGERS:
         logging.getLogger(name).setLevel(settings.log_level or "INFO")
@@ -63,8 +59,8 @@ def configure_logging(settings: Settings) -> None:
     # Azure Monitor's exporter (azure-core) logs every export's request and headers at INFO: noise every few seconds.
     logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(quiet)
     access = logging.getLogger("aiohttp.access")
-    if not any(isinstance(existing, _PathsOnly) for existing in access.filters):
-        access.addFilter(_PathsOnly())
+    if _paths_only not in access.filters:
+        access.addFilter(_paths_only)
     for warning in settings.warnings:
         log.warning("%s", warning)
 
@@ -93,14 +89,11 @@ def run(
         "--at", required=True, type=_instant, help="ISO 8601 instant with offset, e.g. 2026-11-30T07:00+01:00"
     )
     args = parser.parse_args(argv)
+    telemetry: export.Telemetry | None = None
     try:
         settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"Gradebot cannot start: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings)
-    telemetry = export.start(settings)
-    try:
+        configure_logging(settings)
+        telemetry = export.start(settings)
         if args.command == "remind-once":
             report = asyncio.run(remind_once(settings, args.at))
             print(json.dumps(dataclasses.asdict(report), indent=2))
@@ -108,7 +101,7 @@ def run(
         mode = "sandbox" if settings.sandbox_mode else "production"
         log.info("starting Gradebot in %s mode on %s:%s", mode, settings.host, settings.port)
         serve(settings)
-    except (StartupRefusedError, SchemaVersionError) as exc:  # a database a newer release migrated is not ours to use
+    except (SettingsError, StartupRefusedError, SchemaVersionError) as exc:  # a newer release's database isn't ours
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     finally:

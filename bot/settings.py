@@ -1,7 +1,5 @@
 """Gradebot's settings (pydantic-settings), read once from the environment: the only module that reads it.
-
-With no `MicrosoftAppId` Gradebot runs in sandbox mode (local Graph/Entra stand-in, no Azure); otherwise production.
-"""
+With no `MicrosoftAppId` Gradebot runs in sandbox mode (local Graph/Entra stand-in, no Azure); otherwise production."""
 
 from __future__ import annotations
 
@@ -13,17 +11,17 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 AppType = Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"]
-DataAccess = Literal["delegated", "application"]
+DataAccess = Annotated[Literal["delegated", "application"], BeforeValidator(lambda v: str(v).lower())]
 LogLevel = Literal["", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-LogFormat = Literal["", "json", "text"]
+LogFormat = Annotated[Literal["", "json", "text"], BeforeValidator(lambda v: str(v).lower())]
 
-_APP_TYPES = {name.lower(): name for name in ("MultiTenant", "SingleTenant", "UserAssignedMSI")}
+_APP_TYPES = {name.lower(): name for name in get_args(AppType)}
 _GIVEN: ContextVar[Mapping[str, str] | None] = ContextVar("gradebot_settings_source", default=None)
 
 
@@ -81,9 +79,7 @@ class Settings(BaseSettings):
         (), alias="TOKEN_ENCRYPTION_OLD_KEYS", repr=False
     )
     """Earlier keys, still accepted for reading stored sign-ins (each is re-sealed with the current key on use)."""
-    reminder_data_access: Annotated[DataAccess, BeforeValidator(lambda v: str(v).lower())] = Field(
-        "delegated", alias="REMINDER_DATA_ACCESS"
-    )
+    reminder_data_access: DataAccess = Field("delegated", alias="REMINDER_DATA_ACCESS")
     reminders_enabled: bool = Field(True, alias="REMINDERS")
     reminder_interval_s: float = Field(60.0, alias="REMINDER_INTERVAL_S", ge=1, le=86400)
     bot_openid_metadata_url: str = Field("", alias="BOT_OPENID_METADATA_URL")
@@ -95,7 +91,7 @@ class Settings(BaseSettings):
     log_level: Level = Field("INFO", alias="LOG_LEVEL")
     log_level_libraries: Level = Field("", alias="LOG_LEVEL_LIBRARIES")
     """Level for other packages' loggers (msal, urllib3, botbuilder…); empty = LOG_LEVEL, but never below INFO."""
-    log_format: Annotated[LogFormat, BeforeValidator(lambda v: str(v).lower())] = Field("", alias="LOG_FORMAT")
+    log_format: LogFormat = Field("", alias="LOG_FORMAT")
     """`json` (one object per line) or `text`; empty = json in production, text in sandbox mode (development)."""
     applicationinsights_connection_string: str = Field("", alias="APPLICATIONINSIGHTS_CONNECTION_STRING", repr=False)
     """Where traces and metrics go (Azure Monitor); empty = telemetry off: no exporter, nothing sent anywhere."""
@@ -121,7 +117,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         given = _GIVEN.get()
-        return (init_settings, env_settings if given is None else _GivenSource(settings_cls, given))
+        if given is not None and isinstance(env_settings, EnvSettingsSource):
+            env_settings.env_vars = given  # from_env's `env` in place of the process environment
+        return (init_settings, env_settings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **values: Any) -> Settings:
@@ -197,28 +195,13 @@ class Settings(BaseSettings):
 
     def database_path(self) -> Path | None:
         """The SQLite file behind DATABASE_URL, if it is one."""
-        prefix = "sqlite:///"
-        if not self.database_url.startswith(prefix) or self.database_url.endswith(":memory:"):
-            return None
-        return Path(self.database_url[len(prefix) :])
-
-
-class _GivenSource(EnvSettingsSource):
-    """The environment source, over a given mapping instead of the process environment (from_env's `env`)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], given: Mapping[str, str]) -> None:
-        self._given = given
-        super().__init__(settings_cls, case_sensitive=True)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return self._given
+        path = self.database_url.removeprefix("sqlite:///")
+        return Path(path) if path != self.database_url and not path.endswith(":memory:") else None
 
 
 def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host.lower() == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

@@ -1,13 +1,13 @@
 """Gradebot's HTTP surface on aiohttp: POST /api/messages (the Bot Framework endpoint), /healthz (alive), /readyz
 (fit to take turns), and the sign-in page's /auth/start and /auth/callback — every body bounded in size, time and
-nesting before anything reads it.
-"""
+nesting before anything reads it."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -27,6 +27,7 @@ BODY_READ_TIMEOUT_S = 10.0
 """How long a client may take to send a request body (Teams sends a few KB at once; a trickle holds a connection)."""
 MAX_JSON_DEPTH = 64
 """Activities nest about 8 deep (card data included); deeper bodies are refused before anything walks them."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _bounded_body(timeout_s: float) -> Middleware:
@@ -53,30 +54,21 @@ def _bounded_body(timeout_s: float) -> Middleware:
     return middleware
 
 
-def _json_problem(value: object, depth_limit: int) -> str | None:
-    """What makes a parsed body unusable: nesting deeper than `depth_limit`, or text with a lone surrogate
+def _json_problem(value: object) -> str | None:
+    """What makes a parsed body unusable: nesting deeper than MAX_JSON_DEPTH, or text with a lone surrogate
     (`\\ud800` is legal JSON but no valid Unicode: no database or encoder downstream accepts it). Walked without
     recursion."""
     pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
         node, depth = pending.pop()
-        if isinstance(node, str):
-            if not node.isascii() and not _is_unicode(node):
-                return "The body contains text that is not valid Unicode."
+        if isinstance(node, str) and not node.isascii() and _SURROGATE.search(node):
+            return "The body contains text that is not valid Unicode."
         elif isinstance(node, dict | list):
-            if depth > depth_limit:
+            if depth > MAX_JSON_DEPTH:
                 return "The body is nested too deeply."
             children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
             pending.extend((child, depth + 1) for child in children)
     return None
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -89,13 +81,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "Content-Type must be application/json."}, status=415)
     try:
         body = await request.json()
+        problem = _json_problem(body) if isinstance(body, dict) else "The body must be a JSON object (an activity)."
     except RecursionError:
-        return web.json_response({"error": "The body is nested too deeply."}, status=400)
+        problem = "The body is nested too deeply."
     except ValueError:
-        return web.json_response({"error": "The body is not valid JSON."}, status=400)
-    if not isinstance(body, dict):
-        return web.json_response({"error": "The body must be a JSON object (an activity)."}, status=400)
-    problem = _json_problem(body, MAX_JSON_DEPTH)
+        problem = "The body is not valid JSON."
     if problem is not None:
         return web.json_response({"error": problem}, status=400)
     result = await edge.process(body, authorization)
@@ -165,8 +155,7 @@ def web_app(
     lifecycle: Callable[[web.Application], AsyncIterator[None]], *, body_timeout_s: float = BODY_READ_TIMEOUT_S
 ) -> web.Application:
     """The aiohttp application; `lifecycle` builds Gradebot's parts (setting EDGE, PAGES and READINESS) and closes
-    them.
-    Request bodies are limited to 1 MB and `body_timeout_s` seconds."""
+    them. Request bodies are limited to 1 MB and `body_timeout_s` seconds."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_bounded_body(body_timeout_s)])
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(_stopping)

@@ -46,7 +46,7 @@ class SsoTokenError(Exception):
 
 def graph_error_text(error: GraphError) -> str:
     """A teacher-facing sentence for a Graph failure (no codes they cannot use)."""
-    if error.status == 429 or error.status is None or (error.status or 0) >= 500:
+    if error.status is None or error.status == 429 or error.status >= 500:
         return "Microsoft Graph is busy right now. Nothing was lost; please try again in a minute."
     if error.status in (401, 403):
         return "Microsoft Graph did not allow this with your account."

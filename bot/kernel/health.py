@@ -1,12 +1,12 @@
 """Readiness: is this instance fit to take turns? The store answers, at the schema version this code knows, and
 Graph and the sign-in authority answered lately (the clients that talk to them remember when) or answer a bounded
-probe now. Every reason is fixed wording: no host, path, error text or data reaches the (public) answer.
-"""
+probe now. Every reason is fixed wording: no host, path, error text or data reaches the (public) answer."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,28 +44,19 @@ class ReadinessLimits:
     """A probe's result stands this long, so a poller (or many) cannot turn /readyz into a stream of probes."""
 
 
-@dataclass(slots=True)
-class _Probed:
-    at: float | None = None
-    problem: str | None = None
-
-
 class Readiness:
     """The checks behind /readyz: `store`, `migrations`, then one per remote (e.g. `graph`, `identity`)."""
 
     def __init__(
-        self,
-        store: Store,
-        schema_version: int,
-        remotes: Mapping[str, tuple[str, Remote]],
-        limits: ReadinessLimits,
+        self, store: Store, schema_version: int, remotes: Mapping[str, tuple[str, Remote]], limits: ReadinessLimits
     ) -> None:
         """`remotes`: check name → (the service's name for people, the client that talks to it)."""
         self._store = store
         self._schema_version = schema_version
         self._remotes = dict(remotes)
         self._limits = limits
-        self._probed = {name: _Probed() for name in remotes}
+        self._probed: dict[str, tuple[float, str | None]] = {}
+        """Check name → when it was last probed and its problem then (None: it answered)."""
         self._locks = {name: asyncio.Lock() for name in remotes}
         self._failing: list[str] = []
 
@@ -109,22 +100,22 @@ class Readiness:
         label, remote = self._remotes[name]
         if self._recent(remote.last_answer):
             return OK
-        probed = self._probed[name]
         async with self._locks[name]:  # one probe at a time; those who waited share its result
             if self._recent(remote.last_answer):
                 return OK
-            if probed.at is None or time.monotonic() - probed.at >= self._limits.reprobe_s:
+            at, problem = self._probed.get(name, (-math.inf, None))
+            if time.monotonic() - at >= self._limits.reprobe_s:
                 try:
                     async with asyncio.timeout(self._limits.timeout_s):
                         problem = await remote.probe(self._limits.timeout_s)
                 except TimeoutError:
                     problem = "timeout"
-                probed.at, probed.problem = time.monotonic(), problem
-        if probed.problem is None:
+                self._probed[name] = (time.monotonic(), problem)
+        if problem is None:
             return OK
         last = remote.last_answer
         since = "it never answered" if last is None else f"its last answer was {time.monotonic() - last:.0f} s ago"
-        return f"{label} did not answer ({probed.problem}); {since}"
+        return f"{label} did not answer ({problem}); {since}"
 
     def _recent(self, moment: float | None) -> bool:
         return moment is not None and time.monotonic() - moment < self._limits.fresh_s

@@ -1,13 +1,12 @@
 """The typed router: command words and card payload types → the one handler each, and the one place where an
-exception in a turn becomes what the teacher sees. It also keeps the conversation bookkeeping every turn needs.
-"""
+exception in a turn becomes what the teacher sees. It also keeps the conversation bookkeeping every turn needs."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -81,13 +80,9 @@ class Gate(Protocol):
     """What the router needs from identity: a token provider per turn, sign-in links, SSO and sign-in codes."""
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider: ...
-
     def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str: ...
-
     async def verify_sign_in(self, tenant_id: str, aad_object_id: str, code: str) -> bool: ...
-
     async def exchange_once(self, caller: Caller, exchange_id: str, token: str) -> bool: ...
-
     @property
     def sso_resource(self) -> tuple[str, str]: ...
 
@@ -108,7 +103,7 @@ class Router:
         self._clock = clock
         self._commands: dict[str, Command] = {}
         self._actions: dict[str, _Route] = {}
-        self._stored: TTLCache[tuple[object, ...], bool] = TTLCache(SEEN_KEPT, SEEN_REFRESH_S)
+        self._stored: TTLCache[object, bool] = TTLCache(SEEN_KEPT, SEEN_REFRESH_S)
 
     def command(self, word: str, handler: Command) -> None:
         if word in self._commands:
@@ -138,13 +133,8 @@ class Router:
         if turn.sign_in_state and not await self.verify_sign_in(caller, turn.sign_in_state):
             note(outcome="sign-in code refused")
             return TextReply("That sign-in code didn't match. Please sign in again.")
-        teacher = Teacher(
-            caller.tenant_id,
-            caller.aad_object_id,
-            caller.teams_id,
-            caller.name,
-            self._gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token),
-        )
+        token = self._gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token)
+        teacher = Teacher(caller.tenant_id, caller.aad_object_id, caller.teams_id, caller.name, token)
         context = Context(turn, io, teacher, await self._timezone(caller), self._clock())
         try:
             reply = await (self._dispatch(context) if turn.is_action else self._run_command(context))
@@ -172,11 +162,9 @@ class Router:
 
     async def _run_command(self, context: Context) -> Reply:
         word, _, rest = context.turn.text.strip().partition(" ")
-        note(operation=word.lower() if word.lower() in self._commands else HELP)  # never other typed text
-        handler = self._commands.get(word.lower()) or self._commands.get(HELP)
-        if handler is None:
-            return TextReply("Gradebot is starting up; try again in a moment.")
-        return await handler(context, rest.strip())
+        word = word.lower() if word.lower() in self._commands else HELP
+        note(operation=word)  # never other typed text
+        return await self._commands[word](context, rest.strip())
 
     async def _dispatch(self, context: Context) -> Reply:
         verb = context.turn.verb or ""
@@ -215,11 +203,8 @@ class Router:
             updated_at=now,
         )
         # The reference's activityId is the latest inbound activity's: it changes every turn and matters to nothing.
-        stored = (
-            *(record.conversation_id, record.kind, record.tenant_id, record.service_url, record.bot_id),
-            *(record.user_aad_id, record.team_id, record.class_id),
-            json.dumps({**reference, "activityId": None}, sort_keys=True, default=str),
-        )
+        unchanged = {**asdict(record), "reference": {**reference, "activityId": None}, "updated_at": None}
+        stored = json.dumps(unchanged, sort_keys=True, default=str)
         if stored not in self._stored:
             await self._store.save_conversation(record)
             self._stored[stored] = True
@@ -229,24 +214,18 @@ class Router:
         if seen in self._stored:
             return
         known = await self._store.get_user_profile(caller.aad_object_id)
-        timezone = caller.timezone if caller.timezone and time_zone(caller.timezone) is not None else None
-        timezone = timezone or (known.timezone if known else None)
-        if known is None or (known.timezone, known.teams_id, known.service_url) != (
-            timezone,
-            caller.teams_id,
-            conversation.service_url,
-        ):
-            await self._store.save_user_profile(
-                UserProfile(
-                    caller.aad_object_id,
-                    caller.tenant_id,
-                    known.upn if known else None,
-                    timezone,
-                    now,
-                    teams_id=caller.teams_id,
-                    service_url=conversation.service_url,
-                )
-            )
+        timezone = caller.timezone if time_zone(caller.timezone) is not None else None
+        profile = UserProfile(
+            caller.aad_object_id,
+            caller.tenant_id,
+            known.upn if known else None,
+            timezone or (known.timezone if known else None),
+            now,
+            teams_id=caller.teams_id,
+            service_url=conversation.service_url,
+        )
+        if known is None or replace(known, updated_at=now) != profile:
+            await self._store.save_user_profile(profile)
         self._stored[seen] = True
 
     async def first_welcome(self, conversation: ConversationInfo) -> bool:
@@ -265,9 +244,7 @@ class Router:
         return self._gate.sso_resource
 
     async def _timezone(self, caller: Caller) -> ZoneInfo:
-        if caller.timezone and (zone := time_zone(caller.timezone)) is not None:
+        if zone := time_zone(caller.timezone):
             return zone
         profile = await self._store.get_user_profile(caller.aad_object_id)
-        if profile is not None and profile.timezone and (zone := time_zone(profile.timezone)) is not None:
-            return zone
-        return ZoneInfo("UTC")
+        return (time_zone(profile.timezone) if profile else None) or ZoneInfo("UTC")

@@ -1,7 +1,5 @@
 """The neutral types of a turn: a `Turn` in, `Reply` values out, the per-turn `TeamsIO` seam, and the `Teacher` asking.
-
-bot/teams translates botbuilder activities into these; nothing else in Gradebot sees botbuilder.
-"""
+bot/teams translates botbuilder activities into these; nothing else in Gradebot sees botbuilder."""
 
 from __future__ import annotations
 

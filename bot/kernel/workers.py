@@ -1,12 +1,11 @@
 """Background work: the `Worker` protocol (the outbox, reminders, the janitor) and the one runner that ticks each
-worker on its interval, survives a bad tick and stops them all together, in bounded time.
-"""
+worker on its interval, survives a bad tick and stops them all together, in bounded time."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -19,12 +18,10 @@ STOP_TIMEOUT_S = 5.0
 class Worker(Protocol):
     """A loop body: `tick(now)` does one round of work; the runner calls it every `interval_s` seconds."""
 
-    @property
-    def name(self) -> str: ...
+    name: str
 
     @property
     def interval_s(self) -> float: ...
-
     async def tick(self, now: datetime) -> object: ...
 
     async def stop(self) -> None:
@@ -52,7 +49,10 @@ class Workers:
     async def _run(self, worker: Worker) -> None:
         while True:
             await asyncio.sleep(worker.interval_s)
-            await _survive(worker, "tick", lambda: worker.tick(self._clock()))
+            try:
+                await worker.tick(self._clock())
+            except Exception:  # a bad tick (a database blip) must not end the loop
+                log.exception("%s tick failed", worker.name)
 
     async def stop(self) -> None:
         """End every loop (a tick under way is cancelled), then let every worker finish or hand back what it holds,
@@ -65,18 +65,10 @@ class Workers:
         await asyncio.gather(*(self._stop(worker) for worker in self._workers))
 
     async def _stop(self, worker: Worker) -> None:
-        async def bounded() -> None:
-            try:
-                async with asyncio.timeout(STOP_TIMEOUT_S):
-                    await worker.stop()
-            except TimeoutError:
-                log.warning("%s did not stop within %g s", worker.name, STOP_TIMEOUT_S)
-
-        await _survive(worker, "stop", bounded)
-
-
-async def _survive(worker: Worker, what: str, work: Callable[[], Awaitable[object]]) -> None:
-    try:
-        await work()
-    except Exception:  # a bad tick (a database blip) must not end the loop, nor a failed stop keep others running
-        log.exception("%s %s failed", worker.name, what)
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await worker.stop()
+        except TimeoutError:
+            log.warning("%s did not stop within %g s", worker.name, STOP_TIMEOUT_S)
+        except Exception:  # a failed stop must not keep the other workers running
+            log.exception("%s stop failed", worker.name)

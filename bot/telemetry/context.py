@@ -1,19 +1,24 @@
 """What every log line of a turn says about it — the activity id, a hash of the conversation id, the operation and
-its outcome — held in a context variable, so the lines of concurrent turns never mix.
-
+its outcome — held in a context variable, so the lines of concurrent turns never mix; `JsonFormatter` writes them,
+with the trace and span ids of the current span, into each line.
 The conversation id is hashed, never logged: a 1:1 chat's id stands for one person (as stable as their user id) and
 logs travel further than the database (stdout, Log Analytics, Azure Monitor). SHA-256 of an id that is already long
 and random keeps a conversation's lines together and lets an operator who holds the id (in the `conversations`
-table) find them (`conversation_hash(id)`); nobody can read the id back from the logs.
-"""
+table) find them (`conversation_hash(id)`); nobody can read the id back from the logs."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
 
 MAX_ID_LENGTH = 128
 """Activity ids come from the request body: longer ones are cut (Teams' are well under this)."""
@@ -56,19 +61,11 @@ def scope(
         _SCOPE.reset(token)
 
 
-def current() -> Scope | None:
-    return _SCOPE.get()
-
-
 def note(*, operation: str | None = None, outcome: str | None = None) -> None:
     """Name the operation or outcome of the current scope once it is known (nothing happens outside a scope)."""
-    active = _SCOPE.get()
-    if active is None:
-        return
-    if operation is not None:
-        active.operation = operation
-    if outcome is not None:
-        active.outcome = outcome
+    if (active := _SCOPE.get()) is not None:
+        active.operation = active.operation if operation is None else operation
+        active.outcome = active.outcome if outcome is None else outcome
 
 
 def settle(outcome: str) -> None:
@@ -76,3 +73,33 @@ def settle(outcome: str) -> None:
     active = _SCOPE.get()
     if active is not None and active.outcome is None:
         active.outcome = outcome
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+SCOPE_FIELDS = ("activity", "conversation", "operation", "outcome")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (newlines in messages and tracebacks are escaped); text is kept as written
+    (`ensure_ascii=False`), so what a line holds is what anyone searching it finds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        scope = _SCOPE.get()
+        for field in SCOPE_FIELDS:
+            if value := getattr(record, field, None) or getattr(scope, field, None):
+                entry[field] = str(value)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)

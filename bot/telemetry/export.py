@@ -1,10 +1,8 @@
 """Turning telemetry on: OpenTelemetry's SDK with the aiohttp server (incoming turns) and httpx (Graph calls)
 instrumentations, exported to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set, or to the exporters a
 test hands in. Otherwise nothing is set up: no provider, no instrumentation, nothing sent anywhere.
-
 Every span is scrubbed as it starts: URLs lose their query strings (a sign-in link carries a signed token there,
-Graph's `$filter` and `$skiptoken` travel there too) and Graph paths lose their ids (`/classes/{id}/assignments`).
-"""
+Graph's `$filter` and `$skiptoken` travel there too) and Graph paths lose their ids (`/classes/{id}/assignments`)."""
 
 from __future__ import annotations
 
@@ -31,7 +29,6 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "gradebot"
 URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.path")
 """Where the HTTP instrumentations put a URL or path (old and new semantic conventions)."""
-QUERY_ATTRIBUTES = ("url.query",)
 COLLECTIONS = frozenset(
     {"classes", "assignments", "submissions", "outcomes", "users", "schools", "members", "teachers", "categories"}
     | {"resources", "submittedResources", "rubrics", "conversations", "activities"}
@@ -65,12 +62,10 @@ class Scrubber(SpanProcessor):
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         attributes = span.attributes or {}
         for key in URL_ATTRIBUTES:
-            value = attributes.get(key)
-            if isinstance(value, str):
+            if isinstance(value := attributes.get(key), str):
                 span.set_attribute(key, scrubbed_url(value))
-        for key in QUERY_ATTRIBUTES:
-            if key in attributes:
-                span.set_attribute(key, "")
+        if "url.query" in attributes:
+            span.set_attribute("url.query", "")
         if span.kind is trace.SpanKind.CLIENT:
             url = attributes.get("url.full") or attributes.get("http.url")
             method = attributes.get("http.request.method") or attributes.get("http.method")
@@ -114,16 +109,13 @@ def start(
     return _started
 
 
-def _resource() -> Resource:
-    return Resource.create({"service.name": SERVICE_NAME})
-
-
 def _local(span_exporter: SpanExporter | None, metric_reader: MetricReader | None) -> Telemetry:
-    tracer_provider = TracerProvider(resource=_resource())
+    resource = Resource.create({"service.name": SERVICE_NAME})
+    tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(Scrubber())
     if span_exporter is not None:
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-    meter_provider = MeterProvider(metric_readers=[metric_reader] if metric_reader else [], resource=_resource())
+    meter_provider = MeterProvider(metric_readers=[metric_reader] if metric_reader else [], resource=resource)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(tracer_provider, meter_provider)
@@ -141,7 +133,7 @@ def _azure_monitor(connection_string: str) -> Telemetry:
 
     configure_azure_monitor(
         connection_string=connection_string,
-        resource=_resource(),
+        resource=Resource.create({"service.name": SERVICE_NAME}),
         span_processors=[Scrubber()],
         disable_logging=True,  # log lines go to stdout as JSON; the platform collects them
         enable_live_metrics=False,

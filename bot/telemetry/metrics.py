@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import ParamSpec, Protocol, TypeVar
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import Observation
 
 _meter = metrics.get_meter("gradebot")
 
@@ -38,30 +38,24 @@ class OutboxGauges:
     def __init__(self) -> None:
         self.observed = False
         """True once telemetry is on: only then does the worker spend a query on these numbers."""
-        self._depth: int | None = None
-        self._oldest_age_s = 0.0
+        self.depth: list[Observation] = []
+        self.oldest_age: list[Observation] = []
 
     def update(self, depth: int, oldest: datetime | None, now: datetime) -> None:
-        self._depth = depth
-        self._oldest_age_s = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
-
-    def depth(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [] if self._depth is None else [Observation(self._depth)]
-
-    def oldest_age(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [] if self._depth is None else [Observation(self._oldest_age_s)]
+        self.depth = [Observation(depth)]
+        self.oldest_age = [Observation(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)]
 
 
 OUTBOX = OutboxGauges()
 _meter.create_observable_gauge(
     "gradebot.outbox.depth",
-    callbacks=[OUTBOX.depth],
+    callbacks=[lambda _options: OUTBOX.depth],
     unit="{entry}",
     description="Grade writes recorded but not finished (pending or in flight).",
 )
 _meter.create_observable_gauge(
     "gradebot.outbox.oldest_age",
-    callbacks=[OUTBOX.oldest_age],
+    callbacks=[lambda _options: OUTBOX.oldest_age],
     unit="s",
     description="Seconds since the oldest unfinished grade write was recorded (0 when none).",
 )
@@ -72,7 +66,6 @@ class SweepResult(Protocol):
 
     @property
     def held_lease(self) -> bool: ...
-
     @property
     def sent(self) -> Sequence[str]: ...
 

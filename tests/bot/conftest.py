@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app import create_app
 from bot.cli import configure_logging
 from bot.settings import Settings
-from bot.telemetry.logs import JsonFormatter
+from bot.telemetry.context import JsonFormatter
 from sandbox.app import Sandbox
 from sandbox.directory import SchoolClass, User
 from sandbox.school import School

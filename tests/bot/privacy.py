@@ -17,7 +17,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan  # noqa: TID251 - spans as the in-memory exporter holds them
 
-from bot.telemetry.logs import JsonFormatter
+from bot.telemetry.context import JsonFormatter
 from sandbox.app import Sandbox
 from sandbox.directory import User
 
@@ -49,7 +49,7 @@ class Posted:
 
 class LogCapture(logging.Handler):
     """Every record at DEBUG and above, formatted (exception text included) as an operator reads it: one JSON
-    object per line, as production writes it (bot.telemetry.logs)."""
+    object per line, as production writes it (bot.telemetry.context)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)

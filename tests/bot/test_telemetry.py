@@ -23,9 +23,8 @@ from opentelemetry.trace import SpanKind
 
 from app import PARTS
 from bot.reminders.schedule import default_schedule
-from bot.telemetry.context import conversation_hash, note, scope
+from bot.telemetry.context import JsonFormatter, conversation_hash, note, scope
 from bot.telemetry.export import path_template, scrubbed_url
-from bot.telemetry.logs import JsonFormatter
 from sandbox.directory import TENANT_ID
 from sandbox.faults import ScriptedFault
 from tests.bot import browser
