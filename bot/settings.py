@@ -118,7 +118,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         given = _GIVEN.get()
         if given is not None and isinstance(env_settings, EnvSettingsSource):
-            env_settings.env_vars = given  # from_env's `env` in place of the process environment
+            # from_env's `env` in place of the process environment, and only the variables' names: with
+            # validate_by_name the source would also read a field's own name (`port`), which _miscased calls ignored.
+            aliases = {field.alias for field in cls.model_fields.values() if field.alias}
+            env_settings.env_vars = {name: value for name, value in given.items() if name in aliases}
         return (init_settings, env_settings)
 
     @classmethod

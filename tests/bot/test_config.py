@@ -158,3 +158,12 @@ def test_sandbox_mode_without_the_sandbox_installed_refuses_to_start_with_a_clea
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Gradebot cannot start" in result.stderr and "gradebot-sandbox" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("spelled", "field", "value"), [("port", "port", "4000"), ("host", "host", "10.0.0.9")])
+def test_a_variable_named_like_a_field_instead_of_its_variable_is_ignored_as_its_warning_says(
+    spelled: str, field: str, value: str
+) -> None:
+    settings = Settings.from_env({spelled: value})
+    assert str(getattr(settings, field)) != value, f"{spelled} must not set {field.upper()}"
+    assert f"{spelled} is set but Gradebot reads {field.upper()}" in "\n".join(settings.warnings)
