@@ -155,6 +155,7 @@ class ActionPayload:
 
 _WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_UNITS = (("day", 86_400), ("hour", 3_600), ("minute", 60))
 
 
 def time_zone(name: object) -> ZoneInfo | None:
@@ -188,15 +189,11 @@ def relative(at: datetime, now: datetime) -> str:
     """ "in 3 days", "2 hours ago" or "just now", in the span's largest whole unit."""
     span = as_utc(at) - as_utc(now)
     seconds = int(abs(span).total_seconds())
-    if seconds < 60:
-        return "just now"
-    if seconds >= 86_400:
-        amount = plural(seconds // 86_400, "day")
-    elif seconds >= 3_600:
-        amount = plural(seconds // 3_600, "hour")
-    else:
-        amount = plural(seconds // 60, "minute")
-    return f"in {amount}" if span > timedelta(0) else f"{amount} ago"
+    for unit, size in _UNITS:
+        if seconds >= size:
+            amount = plural(seconds // size, unit)
+            return f"in {amount}" if span > timedelta(0) else f"{amount} ago"
+    return "just now"
 
 
 def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
@@ -206,16 +203,18 @@ def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
 
 def due_text(due: datetime | None, tz: ZoneInfo, now: datetime) -> str:
     """ "Due Fri 4 Dec, 23:59 (in 3 days)", "Was due … (2 days ago)" or "No due date"."""
-    if due is None:
-        return "No due date"
-    return f"{'Due' if as_utc(due) >= as_utc(now) else 'Was due'} {moment_with_relative(due, tz, now)}"
+    return _deadline("Due", "Was due", due, tz, now) or "No due date"
 
 
 def close_text(close: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
     """ "Closes …" / "Closed …", or None when late turn-ins are accepted indefinitely."""
-    if close is None:
+    return _deadline("Closes", "Closed", close, tz, now)
+
+
+def _deadline(future: str, past: str, at: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
+    if at is None:
         return None
-    return f"{'Closes' if as_utc(close) >= as_utc(now) else 'Closed'} {moment_with_relative(close, tz, now)}"
+    return f"{future if as_utc(at) >= as_utc(now) else past} {moment_with_relative(at, tz, now)}"
 
 
 def late_text(late_by: timedelta | None) -> str | None:
@@ -296,6 +295,7 @@ def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, Actor | Non
 _LINK_SYNTAX = re.compile(r"\]\s*\(")
 _LIST_MARKER = re.compile(r"^(?:[-*+]|\d+[.)])\s")
 _ZERO_WIDTH_SPACE = "\u200b"
+Style = Literal["positive", "destructive"] | None
 _ASCII_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -353,13 +353,7 @@ def facts(pairs: Sequence[tuple[str, str]]) -> ac.FactSet:
     return ac.FactSet(facts=[ac.Fact(title=title, value=value) for title, value in pairs])
 
 
-def execute(
-    title: str,
-    payload: ActionPayload,
-    *,
-    with_inputs: bool = False,
-    style: Literal["positive", "destructive"] | None = None,
-) -> ac.ExecuteAction:
+def execute(title: str, payload: ActionPayload, *, with_inputs: bool = False, style: Style = None) -> ac.ExecuteAction:
     """An Action.Execute button carrying `payload`; inputs are sent only when `with_inputs`."""
     inputs: Literal["auto", "none"] = "auto" if with_inputs else "none"
     return ac.ExecuteAction(
