@@ -514,18 +514,16 @@ def confirm_card(
 
 
 def _changed(
-    who: str, student_name: str, assignment: Assignment, submission: Submission, tz: ZoneInfo, now: datetime
+    who: str, student: str, assignment: Assignment, submission: Submission, tz: ZoneInfo, now: datetime
 ) -> str:
     """ "Alan changed the grade for Ada (Essay 1) on Mon 1 Dec, 09:55 (5 minutes ago)", from `submission` read fresh."""
     changed_at = last_change(submission.outcomes)[0]
     when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
-    return (
-        f"{who} changed the grade for {plain(student_name) or 'the student'} ({plain(assignment.display_name)}){when}"
-    )
+    return f"{who} changed the grade for {plain(student) or 'the student'} ({plain(assignment.display_name)}){when}"
 
 
 def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[ac.CardElement]:
-    """A labelled grade: its points line, and its feedback shown as typed (cut to a preview) or "No feedback"."""
+    """A labelled grade: its points, and its feedback shown as typed (cut to a preview) or "No feedback"."""
     preview = feedback if not feedback or len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
     shown = literal_text(preview, subtle=subtle) if preview else line("No feedback", subtle=True)
     return [line(label, bold=True), line(points), shown]
@@ -555,14 +553,13 @@ def conflict_card(
     ids = (education_class.id, assignment.id, submission.id)
     keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels, shown)
     keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
+    yours, now_saved = (score_text(grade.points, assignment.max_points) for grade in (mine, theirs))
     return card(
         [
             heading("This grade changed meanwhile"),
             line(_changed(changed_by, student_name, assignment, submission, tz, now) + ", after this card was shown."),
-            *_grade_block(
-                "Yours (not saved)", score_text(mine.points, assignment.max_points), mine.feedback, subtle=True
-            ),
-            *_grade_block("Now saved", score_text(theirs.points, assignment.max_points), theirs.feedback, subtle=True),
+            *_grade_block("Yours (not saved)", yours, mine.feedback, subtle=True),
+            *_grade_block("Now saved", now_saved, theirs.feedback, subtle=True),
         ],
         [execute("Keep mine", keep_mine), execute("Keep theirs", keep_theirs)],
     )
@@ -591,16 +588,14 @@ def undo_conflict_card(
         ("Undo would put back", restores),
     ]
     changed = _changed(who, student_name, assignment, submission, tz, now)
+    body: list[ac.CardElement] = [
+        heading("This grade changed after you saved it"),
+        line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
+    ]
+    for label, grade in blocks:
+        body += _grade_block(label, _points_and_levels(grade, assignment), grade.feedback)
     return card(
-        [
-            heading("This grade changed after you saved it"),
-            line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
-            *(
-                element
-                for label, grade in blocks
-                for element in _grade_block(label, _points_and_levels(grade, assignment), grade.feedback)
-            ),
-        ],
+        body,
         [
             execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,
             execute("Keep the current grade", ShowGradingAction(education_class.id, assignment.id, submission.id)),
