@@ -115,12 +115,9 @@ def _levels(value: object) -> tuple[RubricSelection, ...]:
         return ()
     if not isinstance(value, Mapping) or len(value) > MAX_RUBRIC_LEVELS:
         raise ValueError("not a mapping of levels")
-    pairs = [
-        (quality, level) for quality, level in value.items() if isinstance(quality, str) and isinstance(level, str)
-    ]
-    if len(pairs) < len(value) or any(not re.fullmatch(ID_PATTERN, text) for pair in pairs for text in pair):
+    if not all(isinstance(text, str) and re.fullmatch(ID_PATTERN, text) for pair in value.items() for text in pair):
         raise ValueError("not a mapping of ids")
-    return tuple(RubricSelection(quality, level) for quality, level in sorted(pairs))
+    return tuple(RubricSelection(quality, level) for quality, level in sorted(value.items()))
 
 
 Points = Annotated[

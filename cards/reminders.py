@@ -62,25 +62,21 @@ def _clock(value: object) -> time | None:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def _weekdays(value: object) -> tuple[str, ...]:
-    """ "mon,wed" (a multi-select's value) in week order."""
+def _comma_list(value: object, limit: int = MAX_CLASS_IDS * 130) -> tuple[str, ...]:
+    """ "a,b" (a multi-select's value) as distinct parts; class ids are then checked as ids."""
     if is_blank(value):
         return ()
-    if not isinstance(value, str) or len(value) > 64:
-        raise ValueError("not weekdays")
-    chosen = {part.strip().lower() for part in value.split(",") if part.strip()}
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError("not a list")
+    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+
+
+def _weekdays(value: object) -> tuple[str, ...]:
+    """ "mon,wed" (a multi-select's value) in week order."""
+    chosen = {part.lower() for part in _comma_list(value, 64)}
     if not chosen <= set(WEEKDAYS):
         raise ValueError("not weekdays")
     return tuple(day for day in WEEKDAYS if day in chosen)
-
-
-def _comma_list(value: object) -> object:
-    """ "a,b" (a multi-select's value) as distinct parts; each is then checked as an id."""
-    if is_blank(value):
-        return ()
-    if not isinstance(value, str) or len(value) > MAX_CLASS_IDS * 130:
-        raise ValueError("not a list")
-    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
 
 def _toggle(value: object) -> object:
