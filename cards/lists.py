@@ -367,10 +367,8 @@ def waiting_card(
         late = late_text(item.late_by)
         details = turned_in_text(item.turned_in_at, tz, now) + (f" · {late}" if late else "")
         grade = execute("Grade", OpenGradingAction(class_id, assignment_id, item.submission.id))
-        student = ac.Column(
-            width="stretch",
-            items=[line(plain(item.student_name) or "A student", bold=True), line(details, subtle=True)],
-        )
+        name = line(plain(item.student_name) or "A student", bold=True)
+        student = ac.Column(width="stretch", items=[name, line(details, subtle=True)])
         button = ac.Column(width="auto", vertical_content_alignment="Center", items=[ac.ActionSet(actions=[grade])])
         body.append(ac.ColumnSet(columns=[student, button], separator=True))
     navigation = _navigation(page, page_count, lambda number: ShowWaitingAction(class_id, assignment_id, number))
@@ -407,9 +405,7 @@ def neutral_channel_card(
     action = ac.ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())
     manual = len(dict.fromkeys(teacher_ids)) > MAX_REFRESH_USERS or not user_ids
     command = f"{refresh.view} {plain(class_name, 100)}" if class_name else refresh.view
-    chat = (
-        ac.OpenUrlAction(title="Open our 1:1 chat", url=personal_chat_url(bot_app_id, command)) if bot_app_id else None
-    )
+    chat = open_url("Open our 1:1 chat", personal_chat_url(bot_app_id, command)) if bot_app_id else None
     return card(
         [
             heading(title),
