@@ -25,6 +25,8 @@ from graph.models import Actor, Outcomes, RubricSelection
 
 Card = dict[str, Any]
 """A JSON-ready Adaptive Card."""
+Color = Literal["Attention", "Good"] | None
+Style = Literal["positive", "destructive"] | None
 CARD_VERSION: Final = "1.5"
 """Teams' highest Adaptive Card version for bot-sent cards."""
 MAX_CARD_BYTES: Final = 72_000
@@ -295,7 +297,6 @@ def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, Actor | Non
 _LINK_SYNTAX = re.compile(r"\]\s*\(")
 _LIST_MARKER = re.compile(r"^(?:[-*+]|\d+[.)])\s")
 _ZERO_WIDTH_SPACE = "\u200b"
-Style = Literal["positive", "destructive"] | None
 _ASCII_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -335,9 +336,7 @@ def heading(text: str) -> ac.TextBlock:
     return ac.TextBlock(text=text, size="Medium", weight="Bolder", wrap=True, style="heading")
 
 
-def line(
-    text: str, *, subtle: bool = False, bold: bool = False, color: Literal["Attention", "Good"] | None = None
-) -> ac.TextBlock:
+def line(text: str, *, subtle: bool = False, bold: bool = False, color: Color = None) -> ac.TextBlock:
     return ac.TextBlock(
         text=text, wrap=True, spacing="Small", is_subtle=subtle or None, weight="Bolder" if bold else None, color=color
     )
@@ -392,14 +391,13 @@ def card(
     fallback_text: str | None = None,
 ) -> Card:
     """Assemble and serialize a version 1.5 card (None entries are skipped)."""
-    elements: list[ac.CardElement] = []
+    banner = None
     if status is not None:
         text = ac.TextBlock(text=plain(status.text, 400), wrap=True, weight="Bolder")
-        elements.append(ac.Container(style=status.tone, items=[text]))
-    elements.extend(element for element in body if element is not None)
+        banner = ac.Container(style=status.tone, items=[text])
     model = ac.AdaptiveCard(
         version=CARD_VERSION,
-        body=elements,
+        body=[element for element in (banner, *body) if element is not None],
         actions=[action for action in actions if action is not None] or None,
         msteams=ac.TeamsCardProperties(width="full") if full_width else None,
         refresh=refresh,
