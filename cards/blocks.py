@@ -1,6 +1,5 @@
 """What every card shares: the 1.5 envelope, buttons, safe text, banners and the size budget; times and grades in the
-teacher's words; and the base of the Action.Execute payloads with the typed fields they share.
-"""
+teacher's words; and the base of the Action.Execute payloads with the typed fields they share."""
 
 from __future__ import annotations
 

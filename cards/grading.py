@@ -1,7 +1,6 @@
 """The grading card (one submission at a time: points, feedback, rubric levels) and its follow-ups: all graded,
 confirm steps, grade and undo conflicts; and the payloads they carry (grade, skip, return, returnAll, reassign,
-excuse, resolveConflict, undo).
-"""
+excuse, resolveConflict, undo)."""
 
 from __future__ import annotations
 

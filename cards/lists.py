@@ -1,7 +1,6 @@
 """Cards that list things: classes, the class picker, assignments, ungraded work in pages, the neutral channel card;
 and the navigation payloads every feature's buttons carry (pickClass, showAssignments, showUngraded, refreshView,
-openGrading).
-"""
+openGrading)."""
 
 from __future__ import annotations
 

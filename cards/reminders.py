@@ -1,6 +1,5 @@
 """Reminder cards: the digest sent to a teacher's 1:1 chat and the settings card; and the payloads they carry
-(snooze, saveReminders, remindOff).
-"""
+(snooze, saveReminders, remindOff)."""
 
 from __future__ import annotations
 
