@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal, Self, dataclass_transform
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_teams import cards as ac
@@ -341,12 +340,6 @@ def line(text: str, *, subtle: bool = False, bold: bool = False, color: Color = 
     )
 
 
-def literal_text(text: str, *, subtle: bool = False) -> ac.RichTextBlock:
-    """Free text shown exactly as typed (a TextRun has no markdown), e.g. feedback."""
-    inlines: list[ac.CardElement] = [ac.TextRun(text=text, is_subtle=subtle or None)]
-    return ac.RichTextBlock(inlines=inlines, spacing="Small")
-
-
 def facts(pairs: Sequence[tuple[str, str]]) -> ac.FactSet:
     return ac.FactSet(facts=[ac.Fact(title=title, value=value) for title, value in pairs])
 
@@ -462,13 +455,3 @@ def largest_fitting(build: Callable[[int], Card], count: int, budget: int = MAX_
             high, high_size = guess, size
         bisect = not bisect and (high - low) * 2 > width
     return low
-
-
-# --- links into Teams ------------------------------------------------------------------------------------------------
-
-
-def personal_chat_url(bot_app_id: str, message: str | None = None) -> str:
-    """The Teams deep link to the 1:1 chat with the bot (`users=28:<app id>`), `message` prefilled in a new chat's
-    compose box (https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/deep-link-teams)."""
-    query = {"users": f"28:{bot_app_id.removeprefix('28:')}"} | ({"message": message} if message else {})
-    return "https://teams.microsoft.com/l/chat/0/0?" + urlencode(query)

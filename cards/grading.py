@@ -42,7 +42,6 @@ from cards.blocks import (
     last_change,
     late_text,
     line,
-    literal_text,
     moment_with_relative,
     open_url,
     plain,
@@ -519,10 +518,13 @@ def _changed(
 
 
 def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[ac.CardElement]:
-    """A labelled grade: its points, and its feedback shown as typed (cut to a preview) or "No feedback"."""
-    preview = feedback if not feedback or len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
-    shown = literal_text(preview, subtle=subtle) if preview else line("No feedback", subtle=True)
-    return [line(label, bold=True), line(points), shown]
+    """A labelled grade: its points, and its feedback exactly as typed (a TextRun has no markdown), cut to a preview, or
+    "No feedback"."""
+    if not feedback:
+        return [line(label, bold=True), line(points), line("No feedback", subtle=True)]
+    preview = feedback if len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
+    run: list[ac.CardElement] = [ac.TextRun(text=preview, is_subtle=subtle or None)]
+    return [line(label, bold=True), line(points), ac.RichTextBlock(inlines=run, spacing="Small")]
 
 
 def _points_and_levels(grade: GradeValues, assignment: Assignment) -> str:

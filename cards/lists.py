@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Final, Literal, Self, TypeVar
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
@@ -37,7 +38,6 @@ from cards.blocks import (
     late_text,
     line,
     open_url,
-    personal_chat_url,
     plain,
     plural,
     relative,
@@ -391,6 +391,13 @@ def waiting_page_card(items: Sequence[UngradedItem], page: int, tz: ZoneInfo, no
     return waiting_card(pages[page], page, len(pages), tz, now, total=len(items), first=first)
 
 
+def _personal_chat_url(bot_app_id: str, message: str) -> str:
+    """The Teams deep link to the 1:1 chat with the bot (`users=28:<app id>`), `message` prefilled in a new chat's
+    compose box (https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/deep-link-teams)."""
+    query = {"users": f"28:{bot_app_id.removeprefix('28:')}", "message": message}
+    return "https://teams.microsoft.com/l/chat/0/0?" + urlencode(query)
+
+
 def neutral_channel_card(
     refresh: RefreshViewAction, class_name: str | None, teacher_ids: Sequence[str], *, bot_app_id: str = ""
 ) -> Card:
@@ -404,7 +411,7 @@ def neutral_channel_card(
     action = ac.ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())
     manual = len(dict.fromkeys(teacher_ids)) > MAX_REFRESH_USERS or not user_ids
     command = f"{refresh.view} {plain(class_name, 100)}" if class_name else refresh.view
-    chat = open_url("Open our 1:1 chat", personal_chat_url(bot_app_id, command)) if bot_app_id else None
+    chat = open_url("Open our 1:1 chat", _personal_chat_url(bot_app_id, command)) if bot_app_id else None
     return card(
         [
             heading(title),
