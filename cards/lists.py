@@ -197,9 +197,8 @@ def status_text(assignment: Assignment, tz: ZoneInfo, now: datetime) -> str:
 
 
 def _assignment_block(class_id: str, progress: AssignmentProgress, tz: ZoneInfo, now: datetime) -> ac.Container:
-    """An assignment with work waiting for the teacher: status, dates, counts — what waits for the teacher ("To grade 5
-    · Graded, not returned 2"), then where the rest stand ("Returned 10 · Not turned in 3 · Late 1 · Excused 1") — and
-    Grade (or Review and return)."""
+    """An assignment with work waiting for the teacher: status, dates, what waits ("To grade 5 · Graded, not returned
+    2") and where the rest stand ("Returned 10 · Not turned in 3 · Late 1 · Excused 1"); Grade, or Review and return."""
     assignment = progress.assignment
     no_points = " · No points" if assignment.max_points is None else ""
     closes = close_text(assignment.close, tz, now)
