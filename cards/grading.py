@@ -251,7 +251,7 @@ class UndoAction(ActionPayload, verb="undo"):
         return self
 
 
-def _noted(template: str, points: float | None) -> str:
+def _note(template: str, points: float | None) -> str:
     """ " (18 pts)" from " ({} pts)", or "" without points."""
     return template.format(format_points(points)) if points is not None else ""
 
@@ -276,14 +276,14 @@ def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeVa
         level_ids = {level.level_id for level in rubric.levels}
         chosen = {level.quality_id: level.column_id for level in values.levels if level.column_id in level_ids}
         choices = [
-            ac.Choice(title=plain(level.display_name, 60) + _noted(" ({} pts)", level.points), value=level.level_id)
+            ac.Choice(title=plain(level.display_name, 60) + _note(" ({} pts)", level.points), value=level.level_id)
             for level in rubric.levels
         ]
         inputs.append(line(f"Rubric: {plain(rubric.display_name)}", bold=True))
         inputs.extend(
             ac.ChoiceSetInput(
                 id=f"{LEVEL_INPUT_PREFIX}{quality.quality_id}",
-                label=(plain(quality.display_name, 80) or "Quality") + _noted(" (weight {}%)", quality.weight),
+                label=(plain(quality.display_name, 80) or "Quality") + _note(" (weight {}%)", quality.weight),
                 choices=choices,
                 style="compact",
                 placeholder="Pick a level",
