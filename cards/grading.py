@@ -252,7 +252,7 @@ class UndoAction(ActionPayload, verb="undo"):
 
 
 def _note(template: str, points: float | None) -> str:
-    """ " (18 pts)" from " ({} pts)", or "" without points."""
+    """`template` ("({} pts)") filled with the points, as "18"; "" when there are none."""
     return template.format(format_points(points)) if points is not None else ""
 
 
