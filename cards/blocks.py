@@ -1,6 +1,5 @@
 """What every card shares: the 1.5 envelope, buttons, safe text, banners and the size budget; times and grades in the
-teacher's words; and the base of the Action.Execute payloads with the typed fields they share.
-"""
+teacher's words; and the base of the Action.Execute payloads with the typed fields they share."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal, Self, dataclass_transform
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_teams import cards as ac
@@ -25,6 +23,8 @@ from graph.models import Actor, Outcomes, RubricSelection
 
 Card = dict[str, Any]
 """A JSON-ready Adaptive Card."""
+Color = Literal["Attention", "Good"] | None
+Style = Literal["positive", "destructive"] | None
 CARD_VERSION: Final = "1.5"
 """Teams' highest Adaptive Card version for bot-sent cards."""
 MAX_CARD_BYTES: Final = 72_000
@@ -155,6 +155,7 @@ class ActionPayload:
 
 _WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_UNITS = (("day", 86_400), ("hour", 3_600), ("minute", 60))
 
 
 def time_zone(name: object) -> ZoneInfo | None:
@@ -188,15 +189,11 @@ def relative(at: datetime, now: datetime) -> str:
     """ "in 3 days", "2 hours ago" or "just now", in the span's largest whole unit."""
     span = as_utc(at) - as_utc(now)
     seconds = int(abs(span).total_seconds())
-    if seconds < 60:
-        return "just now"
-    if seconds >= 86_400:
-        amount = plural(seconds // 86_400, "day")
-    elif seconds >= 3_600:
-        amount = plural(seconds // 3_600, "hour")
-    else:
-        amount = plural(seconds // 60, "minute")
-    return f"in {amount}" if span > timedelta(0) else f"{amount} ago"
+    for unit, size in _UNITS:
+        if seconds >= size:
+            amount = plural(seconds // size, unit)
+            return f"in {amount}" if span > timedelta(0) else f"{amount} ago"
+    return "just now"
 
 
 def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
@@ -206,16 +203,18 @@ def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
 
 def due_text(due: datetime | None, tz: ZoneInfo, now: datetime) -> str:
     """ "Due Fri 4 Dec, 23:59 (in 3 days)", "Was due … (2 days ago)" or "No due date"."""
-    if due is None:
-        return "No due date"
-    return f"{'Due' if as_utc(due) >= as_utc(now) else 'Was due'} {moment_with_relative(due, tz, now)}"
+    return _deadline("Due", "Was due", due, tz, now) or "No due date"
 
 
 def close_text(close: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
     """ "Closes …" / "Closed …", or None when late turn-ins are accepted indefinitely."""
-    if close is None:
+    return _deadline("Closes", "Closed", close, tz, now)
+
+
+def _deadline(future: str, past: str, at: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
+    if at is None:
         return None
-    return f"{'Closes' if as_utc(close) >= as_utc(now) else 'Closed'} {moment_with_relative(close, tz, now)}"
+    return f"{future if as_utc(at) >= as_utc(now) else past} {moment_with_relative(at, tz, now)}"
 
 
 def late_text(late_by: timedelta | None) -> str | None:
@@ -335,31 +334,17 @@ def heading(text: str) -> ac.TextBlock:
     return ac.TextBlock(text=text, size="Medium", weight="Bolder", wrap=True, style="heading")
 
 
-def line(
-    text: str, *, subtle: bool = False, bold: bool = False, color: Literal["Attention", "Good"] | None = None
-) -> ac.TextBlock:
+def line(text: str, *, subtle: bool = False, bold: bool = False, color: Color = None) -> ac.TextBlock:
     return ac.TextBlock(
         text=text, wrap=True, spacing="Small", is_subtle=subtle or None, weight="Bolder" if bold else None, color=color
     )
-
-
-def literal_text(text: str, *, subtle: bool = False) -> ac.RichTextBlock:
-    """Free text shown exactly as typed (a TextRun has no markdown), e.g. feedback."""
-    inlines: list[ac.CardElement] = [ac.TextRun(text=text, is_subtle=subtle or None)]
-    return ac.RichTextBlock(inlines=inlines, spacing="Small")
 
 
 def facts(pairs: Sequence[tuple[str, str]]) -> ac.FactSet:
     return ac.FactSet(facts=[ac.Fact(title=title, value=value) for title, value in pairs])
 
 
-def execute(
-    title: str,
-    payload: ActionPayload,
-    *,
-    with_inputs: bool = False,
-    style: Literal["positive", "destructive"] | None = None,
-) -> ac.ExecuteAction:
+def execute(title: str, payload: ActionPayload, *, with_inputs: bool = False, style: Style = None) -> ac.ExecuteAction:
     """An Action.Execute button carrying `payload`; inputs are sent only when `with_inputs`."""
     inputs: Literal["auto", "none"] = "auto" if with_inputs else "none"
     return ac.ExecuteAction(
@@ -398,14 +383,13 @@ def card(
     fallback_text: str | None = None,
 ) -> Card:
     """Assemble and serialize a version 1.5 card (None entries are skipped)."""
-    elements: list[ac.CardElement] = []
+    banner = None
     if status is not None:
         text = ac.TextBlock(text=plain(status.text, 400), wrap=True, weight="Bolder")
-        elements.append(ac.Container(style=status.tone, items=[text]))
-    elements.extend(element for element in body if element is not None)
+        banner = ac.Container(style=status.tone, items=[text])
     model = ac.AdaptiveCard(
         version=CARD_VERSION,
-        body=elements,
+        body=[element for element in (banner, *body) if element is not None],
         actions=[action for action in actions if action is not None] or None,
         msteams=ac.TeamsCardProperties(width="full") if full_width else None,
         refresh=refresh,
@@ -471,13 +455,3 @@ def largest_fitting(build: Callable[[int], Card], count: int, budget: int = MAX_
             high, high_size = guess, size
         bisect = not bisect and (high - low) * 2 > width
     return low
-
-
-# --- links into Teams ------------------------------------------------------------------------------------------------
-
-
-def personal_chat_url(bot_app_id: str, message: str | None = None) -> str:
-    """The Teams deep link to the 1:1 chat with the bot (`users=28:<app id>`), `message` prefilled in a new chat's
-    compose box (https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/deep-link-teams)."""
-    query = {"users": f"28:{bot_app_id.removeprefix('28:')}"} | ({"message": message} if message else {})
-    return "https://teams.microsoft.com/l/chat/0/0?" + urlencode(query)

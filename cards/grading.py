@@ -1,7 +1,6 @@
 """The grading card (one submission at a time: points, feedback, rubric levels) and its follow-ups: all graded,
 confirm steps, grade and undo conflicts; and the payloads they carry (grade, skip, return, returnAll, reassign,
-excuse, resolveConflict, undo).
-"""
+excuse, resolveConflict, undo)."""
 
 from __future__ import annotations
 
@@ -43,26 +42,19 @@ from cards.blocks import (
     last_change,
     late_text,
     line,
-    literal_text,
     moment_with_relative,
     open_url,
     plain,
     plural,
     returned_values,
     score_text,
+    section,
     turned_in_text,
     whole_number,
     working_values,
 )
 from cards.lists import OpenGradingAction, ShowUngradedAction
-from graph.models import (
-    Assignment,
-    EducationClass,
-    Rubric,
-    RubricSelection,
-    Submission,
-    format_datetime,
-)
+from graph.models import Assignment, EducationClass, Rubric, RubricSelection, Submission, format_datetime
 
 FEEDBACK_MAX_LENGTH: Final = 4000
 POINTS_LIMIT: Final = Decimal(10_000_000)
@@ -121,12 +113,9 @@ def _levels(value: object) -> tuple[RubricSelection, ...]:
         return ()
     if not isinstance(value, Mapping) or len(value) > MAX_RUBRIC_LEVELS:
         raise ValueError("not a mapping of levels")
-    pairs = [
-        (quality, level) for quality, level in value.items() if isinstance(quality, str) and isinstance(level, str)
-    ]
-    if len(pairs) < len(value) or any(not re.fullmatch(ID_PATTERN, text) for pair in pairs for text in pair):
+    if not all(isinstance(text, str) and re.fullmatch(ID_PATTERN, text) for pair in value.items() for text in pair):
         raise ValueError("not a mapping of ids")
-    return tuple(RubricSelection(quality, level) for quality, level in sorted(pairs))
+    return tuple(RubricSelection(quality, level) for quality, level in sorted(value.items()))
 
 
 Points = Annotated[
@@ -262,30 +251,56 @@ class UndoAction(ActionPayload, verb="undo"):
         return self
 
 
-def _rubric_inputs(rubric: Rubric, selected: tuple[RubricSelection, ...]) -> list[ac.CardElement]:
-    chosen = {level.quality_id: level.column_id for level in selected}
-    level_ids = {level.level_id for level in rubric.levels}
-    choices = []
-    for level in rubric.levels:
-        points = f" ({format_points(level.points)} pts)" if level.points is not None else ""
-        choices.append(ac.Choice(title=plain(level.display_name, 60) + points, value=level.level_id))
-    inputs: list[ac.CardElement] = [line(f"Rubric: {plain(rubric.display_name)}", bold=True)]
-    for quality in rubric.qualities:
-        label = plain(quality.display_name, 80) or "Quality"
-        if quality.weight is not None:
-            label += f" (weight {format_points(quality.weight)}%)"
-        current = chosen.get(quality.quality_id)
-        inputs.append(
+def _note(template: str, points: float | None) -> str:
+    """`template` ("({} pts)") filled with the points, as "18"; "" when there are none."""
+    return template.format(format_points(points)) if points is not None else ""
+
+
+def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeValues) -> list[ac.CardElement | None]:
+    """Points (when the assignment has a maximum), a level per rubric quality and feedback, filled with `values`."""
+    maximum = format_points(assignment.max_points) if assignment.max_points is not None else None
+    inputs: list[ac.CardElement | None] = [
+        # No min/max: a client that clamps would turn 150 into full marks without a word. The bound is in the
+        # label, and the server checks what was typed.
+        ac.NumberInput(
+            id="points",
+            label=f"Points (0–{maximum})",
+            placeholder=f"0–{maximum}",
+            error_message=f"Enter points from 0 to {maximum}.",
+            value=values.points,
+        )
+        if maximum is not None
+        else None
+    ]
+    if rubric is not None and rubric.qualities:
+        level_ids = {level.level_id for level in rubric.levels}
+        chosen = {level.quality_id: level.column_id for level in values.levels if level.column_id in level_ids}
+        choices = [
+            ac.Choice(title=plain(level.display_name, 60) + _note(" ({} pts)", level.points), value=level.level_id)
+            for level in rubric.levels
+        ]
+        inputs.append(line(f"Rubric: {plain(rubric.display_name)}", bold=True))
+        inputs.extend(
             ac.ChoiceSetInput(
                 id=f"{LEVEL_INPUT_PREFIX}{quality.quality_id}",
-                label=label,
+                label=(plain(quality.display_name, 80) or "Quality") + _note(" (weight {}%)", quality.weight),
                 choices=choices,
                 style="compact",
                 placeholder="Pick a level",
-                value=current if current in level_ids else None,
+                value=chosen.get(quality.quality_id),
             )
+            for quality in rubric.qualities
         )
-    return inputs
+    feedback = ac.TextInput(
+        id="feedback",
+        label="Feedback (the student sees it after you return the work)",
+        is_multiline=True,
+        max_length=FEEDBACK_MAX_LENGTH,
+        placeholder="Write feedback for the student",
+        error_message=f"Feedback can be at most {FEEDBACK_MAX_LENGTH} characters.",
+        value=values.feedback or None,
+    )
+    return [*inputs, feedback]
 
 
 def _grade_parts(grade: GradeValues, max_points: float | None, *, to_student: bool = False) -> list[str]:
@@ -307,42 +322,20 @@ def _grade_summary(assignment: Assignment, working: GradeValues, returned: Grade
         return f"{text} (returned: the student sees this)."
     if returned.is_empty:
         return f"{text} (draft: the student hasn't seen it)."
+    seen = "earlier feedback"
     if returned.points is not None and assignment.max_points is not None:
         seen = score_text(returned.points, assignment.max_points)
-    else:
-        seen = "earlier feedback"
     return f"{text} (draft: the student still sees {seen} until you return it)."
 
 
-def _grade_inputs(assignment: Assignment, rubric: Rubric | None, values: GradeValues) -> list[ac.CardElement]:
-    inputs: list[ac.CardElement] = []
-    if assignment.max_points is not None:
-        maximum = format_points(assignment.max_points)
-        inputs.append(
-            # No min/max: a client that clamps would turn 150 into full marks without a word. The bound is in the
-            # label, and the server checks what was typed.
-            ac.NumberInput(
-                id="points",
-                label=f"Points (0–{maximum})",
-                placeholder=f"0–{maximum}",
-                error_message=f"Enter points from 0 to {maximum}.",
-                value=values.points,
-            )
-        )
-    if rubric is not None and rubric.qualities:
-        inputs.extend(_rubric_inputs(rubric, values.levels))
-    inputs.append(
-        ac.TextInput(
-            id="feedback",
-            label="Feedback (the student sees it after you return the work)",
-            is_multiline=True,
-            max_length=FEEDBACK_MAX_LENGTH,
-            placeholder="Write feedback for the student",
-            error_message=f"Feedback can be at most {FEEDBACK_MAX_LENGTH} characters.",
-            value=values.feedback or None,
-        )
-    )
-    return inputs
+def _undo_button(undo: UndoAction | None) -> ac.ActionSet | None:
+    return buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None
+
+
+def _return_all_button(class_id: str, assignment_id: str, count: int, nonce: str) -> ac.ExecuteAction | None:
+    """ "Return all graded (3)", when graded work is not yet returned."""
+    action = ReturnAllAction(class_id, assignment_id, False, count, nonce)
+    return execute(f"Return all graded ({count})", action, style="destructive") if count > 0 else None
 
 
 def grading_card(
@@ -367,29 +360,24 @@ def grading_card(
     button under it for the save it reports; `entered` re-shows what the teacher typed (after a refused save, or an
     undo) in the fields."""
     working = working_values(submission.outcomes)
-    shown = working
     if isinstance(entered, GradeAction):
-        points = float(entered.points) if entered.points is not None else None
-        shown = GradeValues(points, entered.feedback, entered.levels)
-    elif entered is not None:
-        shown = entered
+        shown = GradeValues(None if entered.points is None else float(entered.points), entered.feedback, entered.levels)
+    else:
+        shown = working if entered is None else entered
     ids = (education_class.id, assignment.id, submission.id)
     late = late_text(late_by)
     links = [open_url(item.display_name or "Turned-in work", item.url) for item in submission.submitted_resources or ()]
     work_links = [link for link in links if link is not None][:MAX_RESOURCE_LINKS]
     save = GradeAction(*ids, None, None, (), last_change(submission.outcomes)[0], False, nonce)
-    return_all = ReturnAllAction(education_class.id, assignment.id, False, graded_not_returned, nonce)
     more = [
-        execute(f"Return all graded ({graded_not_returned})", return_all, style="destructive")
-        if graded_not_returned > 0
-        else None,
+        _return_all_button(education_class.id, assignment.id, graded_not_returned, nonce),
         execute("Return for revision", ReassignAction(*ids, False, nonce), style="destructive"),
         execute("Excuse", ExcuseAction(*ids, False, nonce), style="destructive"),
     ]
     more_card = ac.AdaptiveCard(version=CARD_VERSION, body=[ac.ActionSet(actions=[a for a in more if a is not None])])
     return card(
         [
-            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
+            _undo_button(undo),
             heading(plain(student_name) or "A student"),
             line(f"{plain(assignment.display_name)} · {plain(education_class.display_name)}", subtle=True),
             line(
@@ -403,7 +391,7 @@ def grading_card(
             if not work_links and submission.submitted_resources is not None
             else None,
             buttons([*work_links, open_url("Open in Teams", submission.web_url)]),
-            ac.Container(items=_grade_inputs(assignment, rubric, shown), separator=True, spacing="Medium"),
+            section(_grade_inputs(assignment, rubric, shown), spacing="Medium"),
         ],
         [
             execute("Save grade", save, with_inputs=True, style="positive"),
@@ -429,10 +417,9 @@ def all_graded_card(
     for the save the banner reports (`undo`)."""
     title = plain(assignment.display_name) or "this assignment"
     noun = "submission is" if returned_pending == 1 else "submissions are"
-    return_all = ReturnAllAction(education_class.id, assignment.id, False, returned_pending, nonce)
     return card(
         [
-            buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None,
+            _undo_button(undo),
             heading("All graded"),
             line(f"Everything turned in for {title} ({plain(education_class.display_name)}) has a grade."),
             line(f"{returned_pending} graded {noun} not returned yet: students can't see those grades.")
@@ -440,13 +427,31 @@ def all_graded_card(
             else None,
         ],
         [
-            execute(f"Return all graded ({returned_pending})", return_all, style="destructive")
-            if returned_pending > 0
-            else None,
+            _return_all_button(education_class.id, assignment.id, returned_pending, nonce),
             execute("Other ungraded work", ShowUngradedAction(education_class.id, 0)),
         ],
         status=status,
     )
+
+
+_CONFIRMATIONS: Final[dict[type[ActionPayload], tuple[str, str]]] = {
+    ReturnAllAction: (
+        "Yes, return all",
+        "Return {count} of {title}: their points and feedback become visible to those students.",
+    ),
+    ReturnAction: ("Yes, return", "Return to {student}: {visible}"),
+    ReassignAction: (
+        "Yes, return for revision",
+        "Return {title} to {student} for revision: the student gets the work back with your feedback, can change it "
+        "and turn it in again.",
+    ),
+    ExcuseAction: (
+        "Yes, excuse",
+        "Excuse {student} from {title}: they won't need to turn it in. "
+        "Excusing deletes the feedback and rubric selections.",
+    ),
+}
+"""Each confirmed step's button and what it says will happen."""
 
 
 def _what_becomes_visible(assignment: Assignment, submission: Submission | None) -> str:
@@ -469,31 +474,17 @@ def confirm_card(
     """Say exactly what will happen, with "Yes, …" (same verb, confirmed) and "Cancel" (back to grading);
     `submission` (with outcomes) lets the card name the grade that becomes visible, `warning` adds a caution, and
     `released` lists each student Return all releases a grade to, with that grade (as many as fit in a message)."""
-    student = plain(student_name) or "the student"
-    title = plain(assignment.display_name) or "this assignment"
-    match action:
-        case ReturnAllAction():
-            statement = (
-                f"Return {plural(action.expected_count, 'graded submission')} of {title}: "
-                "their points and feedback become visible to those students."
-            )
-            yes = "Yes, return all"
-        case ReturnAction():
-            statement = f"Return to {student}: {_what_becomes_visible(assignment, submission)}"
-            yes = "Yes, return"
-        case ReassignAction():
-            statement = (
-                f"Return {title} to {student} for revision: the student gets the work back with your feedback, "
-                "can change it and turn it in again."
-            )
-            yes = "Yes, return for revision"
-        case ExcuseAction():
-            statement = (
-                f"Excuse {student} from {title}: they won't need to turn it in. "
-                "Excusing deletes the feedback and rubric selections."
-            )
-            yes = "Yes, excuse"
-    submission_id = None if isinstance(action, ReturnAllAction) else action.submission_id
+    yes, template = _CONFIRMATIONS[type(action)]
+    if isinstance(action, ReturnAllAction):
+        count, submission_id = plural(action.expected_count, "graded submission"), None
+    else:
+        count, submission_id = "", action.submission_id
+    statement = template.format(
+        count=count,
+        title=plain(assignment.display_name) or "this assignment",
+        student=plain(student_name) or "the student",
+        visible=_what_becomes_visible(assignment, submission),
+    )
     back = ShowGradingAction(action.class_id, action.assignment_id, submission_id)
     style: Literal["destructive"] | None = None if isinstance(action, ReturnAction) else "destructive"
     rows = [
@@ -518,21 +509,22 @@ def confirm_card(
 
 
 def _changed(
-    who: str, student_name: str, assignment: Assignment, submission: Submission, tz: ZoneInfo, now: datetime
+    who: str, student: str, assignment: Assignment, submission: Submission, tz: ZoneInfo, now: datetime
 ) -> str:
     """ "Alan changed the grade for Ada (Essay 1) on Mon 1 Dec, 09:55 (5 minutes ago)", from `submission` read fresh."""
     changed_at = last_change(submission.outcomes)[0]
     when = f" on {moment_with_relative(changed_at, tz, now)}" if changed_at else ""
-    return (
-        f"{who} changed the grade for {plain(student_name) or 'the student'} ({plain(assignment.display_name)}){when}"
-    )
+    return f"{who} changed the grade for {plain(student) or 'the student'} ({plain(assignment.display_name)}){when}"
 
 
 def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool = False) -> list[ac.CardElement]:
-    """A labelled grade: its points line, and its feedback shown as typed (cut to a preview) or "No feedback"."""
-    preview = feedback if not feedback or len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
-    shown = literal_text(preview, subtle=subtle) if preview else line("No feedback", subtle=True)
-    return [line(label, bold=True), line(points), shown]
+    """A labelled grade: its points, and its feedback exactly as typed (a TextRun has no markdown), cut to a preview, or
+    "No feedback"."""
+    if not feedback:
+        return [line(label, bold=True), line(points), line("No feedback", subtle=True)]
+    preview = feedback if len(feedback) <= FEEDBACK_PREVIEW else feedback[: FEEDBACK_PREVIEW - 1] + "…"
+    run: list[ac.CardElement] = [ac.TextRun(text=preview, is_subtle=subtle or None)]
+    return [line(label, bold=True), line(points), ac.RichTextBlock(inlines=run, spacing="Small")]
 
 
 def _points_and_levels(grade: GradeValues, assignment: Assignment) -> str:
@@ -559,14 +551,13 @@ def conflict_card(
     ids = (education_class.id, assignment.id, submission.id)
     keep_mine = ResolveConflictAction(*ids, "mine", mine.points, mine.feedback, nonce, mine.levels, shown)
     keep_theirs = ResolveConflictAction(*ids, "theirs", None, None, nonce)
+    yours, now_saved = (score_text(grade.points, assignment.max_points) for grade in (mine, theirs))
     return card(
         [
             heading("This grade changed meanwhile"),
             line(_changed(changed_by, student_name, assignment, submission, tz, now) + ", after this card was shown."),
-            *_grade_block(
-                "Yours (not saved)", score_text(mine.points, assignment.max_points), mine.feedback, subtle=True
-            ),
-            *_grade_block("Now saved", score_text(theirs.points, assignment.max_points), theirs.feedback, subtle=True),
+            *_grade_block("Yours (not saved)", yours, mine.feedback, subtle=True),
+            *_grade_block("Now saved", now_saved, theirs.feedback, subtle=True),
         ],
         [execute("Keep mine", keep_mine), execute("Keep theirs", keep_theirs)],
     )
@@ -595,16 +586,14 @@ def undo_conflict_card(
         ("Undo would put back", restores),
     ]
     changed = _changed(who, student_name, assignment, submission, tz, now)
+    body: list[ac.CardElement] = [
+        heading("This grade changed after you saved it"),
+        line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
+    ]
+    for label, grade in blocks:
+        body += _grade_block(label, _points_and_levels(grade, assignment), grade.feedback)
     return card(
-        [
-            heading("This grade changed after you saved it"),
-            line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
-            *(
-                element
-                for label, grade in blocks
-                for element in _grade_block(label, _points_and_levels(grade, assignment), grade.feedback)
-            ),
-        ],
+        body,
         [
             execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,
             execute("Keep the current grade", ShowGradingAction(education_class.id, assignment.id, submission.id)),

@@ -1,16 +1,15 @@
 """Cards that list things: classes, the class picker, assignments, ungraded work in pages, the neutral channel card;
 and the navigation payloads every feature's buttons carry (pickClass, showAssignments, showUngraded, refreshView,
-openGrading).
-"""
+openGrading)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Annotated, Final, Literal, Self, TypeVar
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
@@ -39,7 +38,6 @@ from cards.blocks import (
     late_text,
     line,
     open_url,
-    personal_chat_url,
     plain,
     plural,
     relative,
@@ -169,12 +167,10 @@ def classes_card(classes: Sequence[EducationClass]) -> Card:
     rows: list[list[ac.CardElement | None]] = []
     for education_class in classes:
         details = _class_details(education_class)
-        actions = [
-            execute("Assignments", OpenAssignmentsAction(education_class.id)),
-            execute("Ungraded", OpenUngradedAction(education_class.id, 0)),
-        ]
+        assignments = execute("Assignments", OpenAssignmentsAction(education_class.id))
         name = line(plain(education_class.display_name) or "Unnamed class", bold=True)
-        rows.append([section([name, line(details, subtle=True) if details else None, buttons(actions)])])
+        actions = buttons([assignments, execute("Ungraded", OpenUngradedAction(education_class.id, 0))])
+        rows.append([section([name, line(details, subtle=True) if details else None, actions])])
     all_ungraded = execute("Ungraded in all classes", OpenUngradedAction(None, 0))
     return fitted_card([heading("Your classes")], rows, "classes", [all_ungraded])
 
@@ -200,32 +196,25 @@ def status_text(assignment: Assignment, tz: ZoneInfo, now: datetime) -> str:
     return _STATUS_LABELS.get(status, "Status unknown")
 
 
-def counts_text(progress: AssignmentProgress) -> tuple[str, str]:
-    """Two lines: what waits for the teacher ("To grade 5 · Graded, not returned 2"), then where the rest stand
-    ("Returned 10 · Not turned in 3 · Late 1 · Excused 1")."""
-    waiting = f"To grade {progress.needs_grading} · Graded, not returned {progress.graded_not_returned}"
-    rest = [f"Returned {progress.returned}", f"Not turned in {progress.not_turned_in}", f"Late {progress.late}"]
-    return waiting, " · ".join([*rest, f"Excused {progress.excused}"] if progress.excused else rest)
-
-
 def _assignment_block(class_id: str, progress: AssignmentProgress, tz: ZoneInfo, now: datetime) -> ac.Container:
-    """An assignment with work waiting for the teacher: status, dates, counts, and Grade (or Review and return)."""
+    """An assignment with work waiting for the teacher: status, dates, what waits ("To grade 5 · Graded, not returned
+    2") and where the rest stand ("Returned 10 · Not turned in 3 · Late 1 · Excused 1"); Grade, or Review and return."""
     assignment = progress.assignment
     no_points = " · No points" if assignment.max_points is None else ""
     closes = close_text(assignment.close, tz, now)
-    if progress.needs_grading:
-        title = f"Grade ({progress.needs_grading})"
-    else:
-        title = f"Review and return ({progress.graded_not_returned})"
+    waiting = progress.needs_grading or progress.graded_not_returned
+    title = f"Grade ({waiting})" if progress.needs_grading else f"Review and return ({waiting})"
     grade = execute(title, OpenGradingAction(class_id, assignment.id))
     items = [
         line(plain(assignment.display_name) or "Untitled assignment", bold=True),
         line(f"{status_text(assignment, tz, now)}{no_points} · {due_text(assignment.due, tz, now)}", subtle=True),
         line(closes, subtle=True) if closes else None,
-        *(map(line, counts_text(progress)) if assignment.status is not AssignmentStatus.DRAFT else ()),
-        buttons([grade, open_url("Open in Teams", assignment.web_url)]),
     ]
-    return section(items)
+    if assignment.status is not AssignmentStatus.DRAFT:
+        rest = [f"Returned {progress.returned}", f"Not turned in {progress.not_turned_in}", f"Late {progress.late}"]
+        items.append(line(f"To grade {progress.needs_grading} · Graded, not returned {progress.graded_not_returned}"))
+        items.append(line(" · ".join([*rest, f"Excused {progress.excused}"] if progress.excused else rest)))
+    return section([*items, buttons([grade, open_url("Open in Teams", assignment.web_url)])])
 
 
 def assignments_card(
@@ -302,55 +291,11 @@ def _assignment_row(group: Sequence[UngradedItem], now: datetime) -> list[ac.Car
     oldest = f" · oldest turned in {relative(first.turned_in_at, now)}" if first.turned_in_at is not None else ""
     title = plain(first.assignment.display_name, 80) or "Untitled assignment"
     class_id, assignment_id = first.education_class.id, first.assignment.id
+    students = execute(f"Students ({len(group)})", ShowWaitingAction(class_id, assignment_id, 0))
     return [
         line(f"**{title}** — {len(group)} waiting{oldest}" + (f" · {late} late" if late else "")),
-        buttons(
-            [
-                execute(f"Students ({len(group)})", ShowWaitingAction(class_id, assignment_id, 0)),
-                execute("Start grading", OpenGradingAction(class_id, assignment_id)),
-            ]
-        ),
+        buttons([students, execute("Start grading", OpenGradingAction(class_id, assignment_id))]),
     ]
-
-
-def ungraded_card(
-    groups: Sequence[Sequence[UngradedItem]],
-    page: int,
-    page_count: int,
-    scope_label: str,
-    now: datetime,
-    *,
-    class_id: str | None = None,
-    totals: str = "",
-    class_totals: Mapping[str, int] | None = None,
-) -> Card:
-    """One page of the ungraded overview: `totals` over every page first ("78 submissions in 6 assignments, 3
-    classes"), then per class (when the scope is every taught class: `class_id` None) each assignment with work
-    waiting, with its count and buttons to list its students or start grading; no student names. `class_totals`
-    (class id → submissions waiting, over every page) feeds the class lines."""
-    if not groups:
-        return card(
-            [heading("No work waiting to be graded"), line(f"All turned-in work in {plain(scope_label)} is graded.")]
-        )
-    body: list[ac.CardElement | None] = [
-        heading(f"Waiting to be graded: {plain(scope_label)}"),
-        line(f"{totals}{', ' if totals else ''}oldest first{_page_line(page, page_count)}", subtle=True),
-    ]
-    rows: list[ac.CardElement | None] = []
-    for number, group in enumerate(groups):
-        education_class = group[0].education_class
-        if class_id is None and (number == 0 or groups[number - 1][0].education_class.id != education_class.id):
-            if rows:
-                body.append(section(rows))
-            waiting = (class_totals or {}).get(education_class.id)
-            rows = [
-                line(plain(education_class.display_name, 80) or "Unnamed class", bold=True),
-                line(f"{plural(waiting, 'submission')} waiting", subtle=True) if waiting else None,
-            ]
-        rows.extend(_assignment_row(group, now))
-    body.append(section(rows))
-    navigation = _navigation(page, page_count, lambda number: ShowUngradedAction(class_id, number))
-    return card(body, navigation, full_width=True)
 
 
 def ungraded_page_card(
@@ -362,16 +307,40 @@ def ungraded_page_card(
     *,
     class_id: str | None = None,
 ) -> Card:
-    """The ungraded overview's page `page` (clamped to the last, e.g. after grading shrank it); see `ungraded_card`.
-    Its times are relative ("oldest turned in 3 days ago"), so `tz` goes unused: it is taken as every list's is."""
+    """Page `page` (clamped to the last, e.g. after grading shrank it) of the ungraded overview: the totals over every
+    page first ("78 submissions in 6 assignments, 3 classes"), then per class (when the scope is every taught class:
+    `class_id` None) each assignment with work waiting, with its count and buttons to list its students or start
+    grading; no student names. Its times are relative, so `tz` goes unused: it is taken as every list's is."""
     groups = group_by_assignment(items)
+    if not groups:
+        return card(
+            [heading("No work waiting to be graded"), line(f"All turned-in work in {plain(scope_label)} is graded.")]
+        )
     class_totals = Counter(item.education_class.id for item in items)
     classes = f", {plural(len(class_totals), 'class', 'classes')}" if class_id is None else ""
     totals = f"{plural(len(items), 'submission')} in {plural(len(groups), 'assignment')}{classes}"
-    render = partial(
-        ungraded_card, scope_label=scope_label, now=now, class_id=class_id, totals=totals, class_totals=class_totals
-    )
-    pages = paginate(groups, lambda rows, number: render(rows, number, len(groups)), per_page=GROUPS_PER_PAGE) or [[]]
+
+    def render(shown: Sequence[Sequence[UngradedItem]], page: int, page_count: int) -> Card:
+        body: list[ac.CardElement | None] = [
+            heading(f"Waiting to be graded: {plain(scope_label)}"),
+            line(f"{totals}, oldest first{_page_line(page, page_count)}", subtle=True),
+        ]
+        rows: list[ac.CardElement | None] = []
+        for number, group in enumerate(shown):
+            education_class = group[0].education_class
+            if class_id is None and (number == 0 or shown[number - 1][0].education_class.id != education_class.id):
+                if rows:
+                    body.append(section(rows))
+                rows = [
+                    line(plain(education_class.display_name, 80) or "Unnamed class", bold=True),
+                    line(f"{plural(class_totals[education_class.id], 'submission')} waiting", subtle=True),
+                ]
+            rows.extend(_assignment_row(group, now))
+        body.append(section(rows))
+        navigation = _navigation(page, page_count, lambda number: ShowUngradedAction(class_id, number))
+        return card(body, navigation, full_width=True)
+
+    pages = paginate(groups, lambda rows, number: render(rows, number, len(groups)), per_page=GROUPS_PER_PAGE)
     page = min(max(page, 0), len(pages) - 1)
     return render(pages[page], page, len(pages))
 
@@ -396,10 +365,8 @@ def waiting_card(
         late = late_text(item.late_by)
         details = turned_in_text(item.turned_in_at, tz, now) + (f" · {late}" if late else "")
         grade = execute("Grade", OpenGradingAction(class_id, assignment_id, item.submission.id))
-        student = ac.Column(
-            width="stretch",
-            items=[line(plain(item.student_name) or "A student", bold=True), line(details, subtle=True)],
-        )
+        name = line(plain(item.student_name) or "A student", bold=True)
+        student = ac.Column(width="stretch", items=[name, line(details, subtle=True)])
         button = ac.Column(width="auto", vertical_content_alignment="Center", items=[ac.ActionSet(actions=[grade])])
         body.append(ac.ColumnSet(columns=[student, button], separator=True))
     navigation = _navigation(page, page_count, lambda number: ShowWaitingAction(class_id, assignment_id, number))
@@ -423,6 +390,13 @@ def waiting_page_card(items: Sequence[UngradedItem], page: int, tz: ZoneInfo, no
     return waiting_card(pages[page], page, len(pages), tz, now, total=len(items), first=first)
 
 
+def _personal_chat_url(bot_app_id: str, message: str) -> str:
+    """The Teams deep link to the 1:1 chat with the bot (`users=28:<app id>`), `message` prefilled in a new chat's
+    compose box (https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/deep-link-teams)."""
+    query = {"users": f"28:{bot_app_id.removeprefix('28:')}", "message": message}
+    return "https://teams.microsoft.com/l/chat/0/0?" + urlencode(query)
+
+
 def neutral_channel_card(
     refresh: RefreshViewAction, class_name: str | None, teacher_ids: Sequence[str], *, bot_app_id: str = ""
 ) -> Card:
@@ -436,9 +410,7 @@ def neutral_channel_card(
     action = ac.ExecuteAction(title="Show my view", verb=refresh.VERB, data=refresh.to_data())
     manual = len(dict.fromkeys(teacher_ids)) > MAX_REFRESH_USERS or not user_ids
     command = f"{refresh.view} {plain(class_name, 100)}" if class_name else refresh.view
-    chat = (
-        ac.OpenUrlAction(title="Open our 1:1 chat", url=personal_chat_url(bot_app_id, command)) if bot_app_id else None
-    )
+    chat = open_url("Open our 1:1 chat", _personal_chat_url(bot_app_id, command)) if bot_app_id else None
     return card(
         [
             heading(title),

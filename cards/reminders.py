@@ -1,6 +1,5 @@
 """Reminder cards: the digest sent to a teacher's 1:1 chat and the settings card; and the payloads they carry
-(snooze, saveReminders, remindOff).
-"""
+(snooze, saveReminders, remindOff)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Annotated, ClassVar, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
@@ -49,7 +48,7 @@ MAX_CLASS_IDS: Final = 200
 LATE_SHOWN: Final = 5
 """Late submissions named per class in the digest; the rest are counted."""
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?", re.ASCII)
-_TIMEZONE_HINT = "Pick a time zone from the list."
+_ZONE_HINT = "Pick a time zone from the list."
 
 
 def _clock(value: object) -> time | None:
@@ -62,25 +61,21 @@ def _clock(value: object) -> time | None:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def _weekdays(value: object) -> tuple[str, ...]:
-    """ "mon,wed" (a multi-select's value) in week order."""
+def _comma_list(value: object, limit: int = MAX_CLASS_IDS * 130) -> tuple[str, ...]:
+    """ "a,b" (a multi-select's value) as distinct parts; class ids are then checked as ids."""
     if is_blank(value):
         return ()
-    if not isinstance(value, str) or len(value) > 64:
-        raise ValueError("not weekdays")
-    chosen = {part.strip().lower() for part in value.split(",") if part.strip()}
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError("not a list")
+    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+
+
+def _weekdays(value: object) -> tuple[str, ...]:
+    """ "mon,wed" (a multi-select's value) in week order."""
+    chosen = {part.lower() for part in _comma_list(value, 64)}
     if not chosen <= set(WEEKDAYS):
         raise ValueError("not weekdays")
     return tuple(day for day in WEEKDAYS if day in chosen)
-
-
-def _comma_list(value: object) -> object:
-    """ "a,b" (a multi-select's value) as distinct parts; each is then checked as an id."""
-    if is_blank(value):
-        return ()
-    if not isinstance(value, str) or len(value) > MAX_CLASS_IDS * 130:
-        raise ValueError("not a list")
-    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
 
 def _toggle(value: object) -> object:
@@ -107,7 +102,7 @@ class SaveRemindersAction(ActionPayload, verb="saveReminders"):
         "time": "Reminder time must be a time like 16:30.",
         "quietStart": "Quiet hours start must be a time like 16:30.",
         "quietEnd": "Quiet hours end must be a time like 16:30.",
-        "timezone": _TIMEZONE_HINT,
+        "timezone": _ZONE_HINT,
         "days": "Pick days from the list.",
         "classIds": "Pick classes from the list.",
         "minWaiting": f"Minimum waiting must be a number from {MIN_WAITING_RANGE[0]} to {MIN_WAITING_RANGE[1]}.",
@@ -186,67 +181,18 @@ def digest_card(entries: Sequence[DigestEntry], tz: ZoneInfo, now: datetime) -> 
     return fitted_card(head, rows, "classes", snooze, full_width=True)
 
 
-COMMON_TIME_ZONES: Final = (
-    "UTC",
-    "Pacific/Honolulu",
-    "America/Anchorage",
-    "America/Los_Angeles",
-    "America/Phoenix",
-    "America/Denver",
-    "America/Chicago",
-    "America/Mexico_City",
-    "America/Bogota",
-    "America/New_York",
-    "America/Toronto",
-    "America/Caracas",
-    "America/Halifax",
-    "America/Santiago",
-    "America/St_Johns",
-    "America/Sao_Paulo",
-    "America/Argentina/Buenos_Aires",
-    "Atlantic/Azores",
-    "Atlantic/Reykjavik",
-    "Europe/London",
-    "Europe/Dublin",
-    "Europe/Lisbon",
-    "Africa/Lagos",
-    "Europe/Amsterdam",
-    "Europe/Berlin",
-    "Europe/Madrid",
-    "Europe/Paris",
-    "Europe/Rome",
-    "Europe/Stockholm",
-    "Europe/Warsaw",
-    "Africa/Cairo",
-    "Africa/Johannesburg",
-    "Europe/Athens",
-    "Europe/Helsinki",
-    "Asia/Jerusalem",
-    "Europe/Istanbul",
-    "Europe/Moscow",
-    "Africa/Nairobi",
-    "Asia/Riyadh",
-    "Asia/Tehran",
-    "Asia/Dubai",
-    "Asia/Karachi",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Asia/Dhaka",
-    "Asia/Bangkok",
-    "Asia/Jakarta",
-    "Asia/Singapore",
-    "Asia/Hong_Kong",
-    "Asia/Shanghai",
-    "Asia/Manila",
-    "Australia/Perth",
-    "Asia/Seoul",
-    "Asia/Tokyo",
-    "Australia/Darwin",
-    "Australia/Adelaide",
-    "Australia/Brisbane",
-    "Australia/Sydney",
-    "Pacific/Auckland",
-)
+_WEST_TO_EAST = """
+    UTC Pacific/Honolulu America/Anchorage America/Los_Angeles America/Phoenix America/Denver America/Chicago
+    America/Mexico_City America/Bogota America/New_York America/Toronto America/Caracas America/Halifax
+    America/Santiago America/St_Johns America/Sao_Paulo America/Argentina/Buenos_Aires Atlantic/Azores
+    Atlantic/Reykjavik Europe/London Europe/Dublin Europe/Lisbon Africa/Lagos Europe/Amsterdam Europe/Berlin
+    Europe/Madrid Europe/Paris Europe/Rome Europe/Stockholm Europe/Warsaw Africa/Cairo Africa/Johannesburg
+    Europe/Athens Europe/Helsinki Asia/Jerusalem Europe/Istanbul Europe/Moscow Africa/Nairobi Asia/Riyadh
+    Asia/Tehran Asia/Dubai Asia/Karachi Asia/Kolkata Asia/Kathmandu Asia/Dhaka Asia/Bangkok Asia/Jakarta
+    Asia/Singapore Asia/Hong_Kong Asia/Shanghai Asia/Manila Australia/Perth Asia/Seoul Asia/Tokyo Australia/Darwin
+    Australia/Adelaide Australia/Brisbane Australia/Sydney Pacific/Auckland
+    """
+COMMON_TIME_ZONES: Final = tuple(_WEST_TO_EAST.split())
 """The time zones the settings card offers, one or more per UTC offset in use; the client's own and the saved one
 are always added."""
 INPUT_IDS: Final = ("enabled", *SaveRemindersAction.MESSAGES)
@@ -290,42 +236,44 @@ def zone_choices(now: datetime, *extra: str) -> list[ac.Choice]:
     return [ac.Choice(title=title(name), value=name) for name in sorted(zones, key=lambda name: (offsets[name], name))]
 
 
-def _clock_value(text: str | None) -> str | None:
-    """An Input.Time value ("16:30"), or None when the text is not a time."""
-    match = _CLOCK.fullmatch(text.strip()) if text else None
-    return f"{match.group(1)}:{match.group(2)}" if match else None
-
-
-def _number_value(text: str | None) -> float | None:
-    try:
-        number = float(text) if text else None
-    except ValueError:
-        return None
-    return number if number is not None and math.isfinite(number) else None
-
-
-def _picked(text: str | None, choices: Sequence[ac.Choice]) -> str | None:
-    """A multi- or single-select's value: what `text` picks among the choices, in their order."""
-    wanted = {part.strip() for part in (text or "").split(",")}
-    return ",".join(choice.value for choice in choices if choice.value in wanted) or None
-
-
 def reminder_settings_card(
     settings: ReminderSettingsView, *, tz: ZoneInfo, now: datetime, status: Banner | None = None
 ) -> Card:
     """Whether reminders are on, inputs for every setting (a refused one with its message under it), "Save"
     (saveReminders) and, when they are on, "Turn off" (remindOff); `tz` renders the snooze end."""
-    (low_waiting, high_waiting), (low_age, high_age) = MIN_WAITING_RANGE, MIN_AGE_RANGE
-    values, errors = settings.values, settings.errors
+    values, errors, until = settings.values, settings.errors, settings.snoozed_until
     classes = [ac.Choice(title=plain(c.display_name, 80) or "Unnamed class", value=c.id) for c in settings.classes]
     days = [ac.Choice(title=day.capitalize(), value=day) for day in WEEKDAYS]
     zones = zone_choices(now, settings.own_zone, values.get("timezone", ""))
-    until = settings.snoozed_until
 
     def refused(input_id: str) -> ac.TextBlock | None:
         return line(plain(errors[input_id], 300), color="Attention") if input_id in errors else None
 
+    def clock(input_id: str, label: str, **more: Any) -> list[ac.CardElement | None]:
+        """An Input.Time showing the value as "16:30" (none when the text is not a time), and why it was refused."""
+        match = _CLOCK.fullmatch(values.get(input_id, "").strip())
+        value = f"{match[1]}:{match[2]}" if match else None
+        return [ac.TimeInput(id=input_id, label=label, value=value, **more), refused(input_id)]
+
+    def number(input_id: str, label: str, bounds: tuple[int, int], what: str) -> list[ac.CardElement | None]:
+        """An Input.Number showing the value when it is a finite number, and why it was refused."""
+        try:
+            value = float(values.get(input_id) or "nan")
+        except ValueError:
+            value = math.nan
+        low, high = bounds
+        shown = value if math.isfinite(value) else None
+        number = ac.NumberInput(id=input_id, label=label, min=low, max=high, value=shown, is_required=True)
+        return [number.with_error_message(f"Enter {what} from {low} to {high}."), refused(input_id)]
+
+    def pick(input_id: str, label: str, choices: list[ac.Choice], **more: Any) -> list[ac.CardElement | None]:
+        """A multi- or single-select showing what the value picks among the choices, in their order."""
+        wanted = {part.strip() for part in values.get(input_id, "").split(",")}
+        picked = ",".join(choice.value for choice in choices if choice.value in wanted) or None
+        return [ac.ChoiceSetInput(id=input_id, label=label, choices=choices, value=picked, **more), refused(input_id)]
+
     state = "Reminders are on." if settings.enabled else "Reminders are off: switch them on below and Save."
+    enabled = "true" if values.get("enabled") == "true" else "false"
     body: list[ac.CardElement | None] = [
         heading("Grading reminders"),
         line(state, bold=True, color="Good" if settings.enabled else None),
@@ -333,76 +281,20 @@ def reminder_settings_card(
         if until is not None and as_utc(until) > as_utc(now)
         else None,
         ac.ToggleInput(
-            id="enabled",
-            title="Send me grading reminders",
-            value="true" if values.get("enabled") == "true" else "false",
-            value_on="true",
-            value_off="false",
+            id="enabled", title="Send me grading reminders", value=enabled, value_on="true", value_off="false"
         ),
-        ac.ChoiceSetInput(
-            id="days",
-            label="Days",
-            is_multi_select=True,
-            style="expanded",
-            choices=days,
-            value=_picked(values.get("days"), days),
+        *pick("days", "Days", days, is_multi_select=True, style="expanded"),
+        *clock("time", "Time", is_required=True, error_message="Pick a time for the reminder."),
+        *pick("timezone", "Time zone", zones, style="compact", is_required=True, error_message=_ZONE_HINT),
+        *clock("quietStart", "Quiet hours from (optional)"),
+        *clock("quietEnd", "Quiet hours until (optional)"),
+        *(
+            pick("classIds", "Classes (none selected = all classes)", classes, is_multi_select=True, style="expanded")
+            if classes
+            else [refused("classIds")]
         ),
-        refused("days"),
-        ac.TimeInput(
-            id="time",
-            label="Time",
-            value=_clock_value(values.get("time")),
-            is_required=True,
-            error_message="Pick a time for the reminder.",
-        ),
-        refused("time"),
-        ac.ChoiceSetInput(
-            id="timezone",
-            label="Time zone",
-            style="compact",
-            choices=zones,
-            value=_picked(values.get("timezone"), zones),
-            is_required=True,
-            error_message=_TIMEZONE_HINT,
-        ),
-        refused("timezone"),
-        ac.TimeInput(
-            id="quietStart", label="Quiet hours from (optional)", value=_clock_value(values.get("quietStart"))
-        ),
-        refused("quietStart"),
-        ac.TimeInput(id="quietEnd", label="Quiet hours until (optional)", value=_clock_value(values.get("quietEnd"))),
-        refused("quietEnd"),
-        ac.ChoiceSetInput(
-            id="classIds",
-            label="Classes (none selected = all classes)",
-            is_multi_select=True,
-            style="expanded",
-            choices=classes,
-            value=_picked(values.get("classIds"), classes),
-        )
-        if classes
-        else None,
-        refused("classIds"),
-        ac.NumberInput(
-            id="minWaiting",
-            label="Remind me when at least this many submissions wait",
-            min=low_waiting,
-            max=high_waiting,
-            value=_number_value(values.get("minWaiting")),
-            is_required=True,
-            error_message=f"Enter a number from {low_waiting} to {high_waiting}.",
-        ),
-        refused("minWaiting"),
-        ac.NumberInput(
-            id="minAgeDays",
-            label="…and the oldest has waited at least this many days",
-            min=low_age,
-            max=high_age,
-            value=_number_value(values.get("minAgeDays")),
-            is_required=True,
-            error_message=f"Enter a number of days from {low_age} to {high_age}.",
-        ),
-        refused("minAgeDays"),
+        *number("minWaiting", "Remind me when at least this many submissions wait", MIN_WAITING_RANGE, "a number"),
+        *number("minAgeDays", "…and the oldest has waited at least this many days", MIN_AGE_RANGE, "a number of days"),
     ]
     unplaced = [message for key, message in errors.items() if key not in INPUT_IDS]
     if errors and status is None:
