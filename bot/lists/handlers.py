@@ -80,11 +80,11 @@ class ListHandlers:
         class_id = _team_class(context)
         if args or class_id is None:
             classes = await self._education.taught_classes(context.teacher)
-            chosen = _match_class(classes, args) if args else None
-            if chosen is None:
+            if args:
+                chosen = _match_class(classes, args)
+            else:
                 remembered = await self._store.get_class_choice(context.conversation.id)
-                if not args and remembered in {c.id for c in classes}:
-                    chosen = next(c for c in classes if c.id == remembered)
+                chosen = next((c for c in classes if c.id == remembered), None)
             if chosen is None:
                 return CardReply(class_picker_card(classes, "assignments"))
             class_id = chosen.id

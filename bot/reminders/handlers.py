@@ -48,15 +48,9 @@ class ReminderHandlers:
         )
 
     async def _card(
-        self,
-        context: Context,
-        schedule: ReminderSchedule,
-        status: Banner | None = None,
-        *,
-        typed: Mapping[str, object] | None = None,
-        errors: Mapping[str, str] | None = None,
+        self, context: Context, schedule: ReminderSchedule, status: Banner | None = None, errors: Mapping[str, str] = {}
     ) -> Reply:
-        """The settings card for `schedule`; after a refused Save, with what was `typed` and the `errors` beside it."""
+        """The settings card for `schedule`; after a refused Save, the form as typed with the `errors` beside it."""
         values = {
             "enabled": "true" if schedule.enabled else "false",
             "days": ",".join(WEEKDAYS[d] for d in sorted(schedule.days)),
@@ -67,14 +61,14 @@ class ReminderHandlers:
             "classIds": ",".join(sorted(schedule.class_ids)),
             "minWaiting": str(schedule.min_waiting),
             "minAgeDays": str(schedule.min_age_days),
-        } | submitted_values(typed or {})
+        } | (submitted_values(context.turn.data) if errors else {})
         view = ReminderSettingsView(
             values=values,
             classes=await self._education.taught_classes(context.teacher),
             own_zone=context.tz.key,
             enabled=schedule.enabled,
             snoozed_until=schedule.snoozed_until,
-            errors=errors or {},
+            errors=errors,
         )
         return CardReply(reminder_settings_card(view, tz=context.tz, now=context.now, status=status))
 
@@ -82,9 +76,9 @@ class ReminderHandlers:
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
         word = args.strip().lower()
-        schedule = await self._schedule(context)
         if word == "off":
             return await self.turn_off(context, RemindOffAction())
+        schedule = await self._schedule(context)
         if word == "on":
             schedule = replace(schedule, enabled=True, paused_reason=None, paused_at=None, updated_at=context.now)
             await self._store.save_schedule(schedule)
@@ -103,7 +97,7 @@ class ReminderHandlers:
         if quiet[0] is not None and quiet[1] is not None and inside(payload.at, quiet[0], quiet[1]):
             errors["time"] = "The reminder time falls inside your quiet hours. Pick another time."
         if errors:
-            return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=errors)
+            return await self._card(context, await self._schedule(context), errors=errors)
         schedule = schedule_from_action(payload, context.teacher.aad_object_id, context.teacher.tenant_id, context.now)
         await self._store.save_schedule(schedule)
         text = "Saved. " + (_next_text(schedule, context) if schedule.enabled else "Reminders are off.")
@@ -113,7 +107,7 @@ class ReminderHandlers:
         """A Save whose inputs did not validate: the form again as typed, each refused input with its message."""
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
-        return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=error.refusals)
+        return await self._card(context, await self._schedule(context), errors=error.refusals)
 
     async def turn_off(self, context: Context, _: RemindOffAction) -> Reply:
         existing = await self._store.get_schedule(context.teacher.aad_object_id)

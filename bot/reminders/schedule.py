@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from cards.blocks import time_zone
 from cards.lists import UngradedItem
 from cards.reminders import WEEKDAYS, DigestEntry, SaveRemindersAction
 from storage.records import ReminderSchedule
@@ -32,18 +33,14 @@ def local_instant(day: Any, at: time, tz: ZoneInfo) -> datetime:
 
 def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
     """The newest scheduled slot at or before `now` (looking back a week), or None."""
-    try:
-        tz = ZoneInfo(schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    tz = time_zone(schedule.timezone)
+    if tz is None:
         return None
     at = time.fromisoformat(schedule.local_time)
     today = now.astimezone(tz).date()
-    for back in range(8):
-        day = today - timedelta(days=back)
-        if day.weekday() not in schedule.days:
-            continue
+    for day in (today - timedelta(days=back) for back in range(8)):
         instant = local_instant(day, at, tz)
-        if instant <= now:
+        if day.weekday() in schedule.days and instant <= now:
             return Slot(f"{day.isoformat()}T{schedule.local_time}", instant)
     return None
 
@@ -54,13 +51,12 @@ def inside(at: time, start: time, end: time) -> bool:
 
 
 def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
-    if schedule.quiet_start is None or schedule.quiet_end is None:
+    tz = time_zone(schedule.timezone)
+    if schedule.quiet_start is None or schedule.quiet_end is None or tz is None:
         return False
-    try:
-        local = now.astimezone(ZoneInfo(schedule.timezone)).time()
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return inside(local, time.fromisoformat(schedule.quiet_start), time.fromisoformat(schedule.quiet_end))
+    return inside(
+        now.astimezone(tz).time(), time.fromisoformat(schedule.quiet_start), time.fromisoformat(schedule.quiet_end)
+    )
 
 
 def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) -> list[DigestEntry]:

@@ -49,11 +49,7 @@ class WaitingSet:
     @classmethod
     def load(cls, data: dict[str, Any]) -> WaitingSet:
         waiting = {sid: (str(a), str(s), str(t)) for sid, (a, s, t) in data.get("waiting", {}).items()}
-        return cls(
-            data.get("assignments", {}),
-            parse_datetime(data.get("assignmentsAt")),
-            waiting,
-        )
+        return cls(data.get("assignments", {}), parse_datetime(data.get("assignmentsAt")), waiting)
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -89,12 +85,8 @@ class WaitingSet:
         items = []
         for submission_id, (assignment_id, student_id, turned_in) in self.open_waiting(now).items():
             assignment = parse(Assignment, self.assignments[assignment_id])
-            submission = Submission(
-                id=submission_id,
-                status=SubmissionStatus.SUBMITTED,
-                student_id=student_id or None,
-                submitted_at=parse_datetime(turned_in),
-            )
+            submitted_at = parse_datetime(turned_in)
+            submission = Submission(submission_id, SubmissionStatus.SUBMITTED, student_id or None, submitted_at)
             name = students.get(student_id, "A student")
             items.append(UngradedItem(education_class, assignment, submission, name, lateness(submission, assignment)))
         return items

@@ -6,6 +6,7 @@ Graph has no "ungraded" or "late" flag: both follow from a submission's status, 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -87,13 +88,9 @@ def lateness(submission: Submission, assignment: Assignment) -> timedelta | None
 
 def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> AssignmentProgress:
     """Tally an assignment's submissions."""
-    counts = dict.fromkeys(GradingState, 0)
-    late = 0
-    for submission in submissions:
-        state = grading_state(submission)
-        counts[state] += 1
-        if state is not GradingState.NOT_TURNED_IN and lateness(submission, assignment) is not None:
-            late += 1
+    states = [(grading_state(submission), lateness(submission, assignment)) for submission in submissions]
+    counts = Counter(state for state, _ in states)
+    late = sum(state is not GradingState.NOT_TURNED_IN and late_by is not None for state, late_by in states)
     return AssignmentProgress(
         assignment=assignment,
         needs_grading=counts[GradingState.NEEDS_GRADING],
