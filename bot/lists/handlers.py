@@ -52,8 +52,8 @@ class ListHandlers:
         router.action(ShowAssignmentsAction, self.show_assignments)
         router.action(ShowWaitingAction, self.show_waiting)
         router.action(ShowUngradedAction, self.show_ungraded)
-        router.action(OpenUngradedAction, self.open_ungraded)
-        router.action(OpenAssignmentsAction, self.open_assignments)
+        router.action(OpenUngradedAction, self.show_ungraded)
+        router.action(OpenAssignmentsAction, self.show_assignments)
         router.action(RefreshViewAction, self.refresh)
 
     # Commands ----------------------------------------------------------------------------------------------------
@@ -114,7 +114,9 @@ class ListHandlers:
         return await self._assignments_view(context, payload.class_id)
 
     async def show_assignments(self, context: Context, payload: ShowAssignmentsAction) -> Reply:
-        return await self._assignments_view(context, payload.class_id)
+        """In place of the card; from the classes card (Open…), below it."""
+        reply = await self._assignments_view(context, payload.class_id)
+        return NewCardReply(reply.card) if isinstance(payload, OpenAssignmentsAction) else reply
 
     async def show_waiting(self, context: Context, payload: ShowWaitingAction) -> Reply:
         items = await self._education.ungraded(context.teacher, [payload.class_id])
@@ -122,15 +124,9 @@ class ListHandlers:
         return CardReply(waiting_page_card(waiting, payload.page, context.tz, context.now))
 
     async def show_ungraded(self, context: Context, payload: ShowUngradedAction) -> Reply:
-        return await self._ungraded_view(context, payload.class_id, payload.page)
-
-    async def open_ungraded(self, context: Context, payload: OpenUngradedAction) -> Reply:
-        """From a card that stays (help, classes, assignments, a digest): the list opens below it."""
-        return NewCardReply((await self._ungraded_view(context, payload.class_id, payload.page)).card)
-
-    async def open_assignments(self, context: Context, payload: OpenAssignmentsAction) -> Reply:
-        """From the classes card: the class's assignments open below it."""
-        return NewCardReply((await self._assignments_view(context, payload.class_id)).card)
+        """In place of the card; from a card that stays (Open…: help, classes, assignments, a digest), below it."""
+        reply = await self._ungraded_view(context, payload.class_id, payload.page)
+        return NewCardReply(reply.card) if isinstance(payload, OpenUngradedAction) else reply
 
     async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
         """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""

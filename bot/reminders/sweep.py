@@ -67,28 +67,6 @@ class SweepReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class _Lease:
-    """The reminder lease as one sweep holds it: taken, then renewed only once a share of it has passed."""
-
-    store: Store
-    owner: str
-    clock: Callable[[], datetime]
-    ttl: timedelta
-    taken_at: datetime | None = None
-
-    async def keep(self) -> bool:
-        """True while the lease is this sweep's: taken or renewed until `ttl` from now once RENEW_AFTER of it has
-        passed (False when another instance holds it), else left as it is."""
-        now = self.clock()
-        if self.taken_at is not None and now - self.taken_at < self.ttl * RENEW_AFTER:
-            return True
-        if not await self.store.acquire_lease(LEASE_NAME, self.owner, now, self.ttl):
-            return False
-        self.taken_at = now
-        return True
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -121,20 +99,22 @@ class Reminders:
         twice, and the new holder carries on.
         """
         report = SweepReport()
-        lease = _Lease(self.store, self.owner, self.clock, max(timedelta(seconds=self.interval_s * 3), MIN_LEASE))
-        if not await lease.keep():
+        ttl, taken_at = max(timedelta(seconds=self.interval_s * 3), MIN_LEASE), self.clock()
+        if not await self.store.acquire_lease(LEASE_NAME, self.owner, taken_at, ttl):
             return report
         report.held_lease = True
         schedules = await self.store.list_schedules(enabled_only=True)
         for done, schedule in enumerate(schedules):
-            if not await lease.keep():
-                report.lease_lost = True
-                log.warning(
-                    "reminder lease taken by another instance after %d of %d schedules: this sweep stops",
-                    done,
-                    len(schedules),
-                )
-                break
+            if (at := self.clock()) - taken_at >= ttl * RENEW_AFTER:
+                taken_at = at
+                if not await self.store.acquire_lease(LEASE_NAME, self.owner, taken_at, ttl):
+                    report.lease_lost = True
+                    log.warning(
+                        "reminder lease taken by another instance after %d of %d schedules: this sweep stops",
+                        done,
+                        len(schedules),
+                    )
+                    break
             try:
                 await self._consider(schedule, now, report)
             except GraphError as exc:

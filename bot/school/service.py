@@ -120,11 +120,7 @@ class EducationService:
             for batch in batches:
                 batch.cancel()
         with_work = [a for a in assignments if a.status in OPEN_STATUSES]
-        submissions: dict[str, list[Submission]] = {}
-        for assignment, result in zip(with_work, settled, strict=True):
-            if result.error is not None:
-                raise result.error
-            submissions[assignment.id] = result.unwrap()
+        submissions = {a.id: result.unwrap() for a, result in zip(with_work, settled, strict=True)}
         return ClassWork(education_class, assignments, submissions, students)
 
     async def assignments(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[AssignmentProgress]]:
