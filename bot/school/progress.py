@@ -41,22 +41,14 @@ def has_unreturned_grade(outcomes: Outcomes | None) -> bool:
     """True when a working grade differs from what the student was last shown."""
     if outcomes is None:
         return False
-    points = outcomes.points
-    if (
-        points
-        and points.points
-        and (points.published_points is None or points.published_points.points != points.points.points)
-    ):
-        return True
-    feedback = outcomes.feedback
-    if (
-        feedback
-        and feedback.feedback
-        and (feedback.published_feedback is None or feedback.published_feedback.text != feedback.feedback.text)
-    ):
-        return True
-    rubric = outcomes.rubric
-    return bool(rubric and rubric.selected_levels and rubric.selected_levels != rubric.published_selected_levels)
+    points, feedback, rubric = outcomes.points, outcomes.feedback, outcomes.rubric
+    shown_points = points.published_points.points if points and points.published_points else None
+    shown_text = feedback.published_feedback.text if feedback and feedback.published_feedback else None
+    return bool(
+        (points and points.points and points.points.points != shown_points)
+        or (feedback and feedback.feedback and feedback.feedback.text != shown_text)
+        or (rubric and rubric.selected_levels and rubric.selected_levels != rubric.published_selected_levels)
+    )
 
 
 def grading_state(submission: Submission) -> GradingState:
