@@ -8,7 +8,7 @@ from datetime import time, timedelta
 
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, Reply, TextReply
-from bot.reminders.schedule import default_schedule, inside, local_instant, schedule_from_action
+from bot.reminders.schedule import default_schedule, inside, local_instant, schedule_from_action, slots
 from bot.school.service import EducationService
 from cards.blocks import ActionDataError, Banner, time_zone
 from cards.reminders import (
@@ -62,14 +62,8 @@ class ReminderHandlers:
             "minWaiting": str(schedule.min_waiting),
             "minAgeDays": str(schedule.min_age_days),
         } | (submitted_values(context.turn.data) if errors else {})
-        view = ReminderSettingsView(
-            values=values,
-            classes=await self._education.taught_classes(context.teacher),
-            own_zone=context.tz.key,
-            enabled=schedule.enabled,
-            snoozed_until=schedule.snoozed_until,
-            errors=errors,
-        )
+        classes = await self._education.taught_classes(context.teacher)
+        view = ReminderSettingsView(values, classes, context.tz.key, schedule.enabled, schedule.snoozed_until, errors)
         return CardReply(reminder_settings_card(view, tz=context.tz, now=context.now, status=status))
 
     async def remind(self, context: Context, args: str) -> Reply:
@@ -131,9 +125,5 @@ class ReminderHandlers:
 def _next_text(schedule: ReminderSchedule, context: Context) -> str:
     """When the next digest is due, in the teacher's time zone ("" when no day is picked)."""
     tz = time_zone(schedule.timezone) or context.tz
-    for ahead in range(8):
-        day = context.now.astimezone(tz).date() + timedelta(days=ahead)
-        at = local_instant(day, time.fromisoformat(schedule.local_time), tz)
-        if day.weekday() in schedule.days and at > context.now:
-            return f"Next reminder {at.astimezone(tz).strftime('%a %d %b at %H:%M')}."
-    return ""
+    slot = next((slot for slot in slots(schedule, tz, context.now, range(8)) if slot.at > context.now), None)
+    return f"Next reminder {slot.at.astimezone(tz).strftime('%a %d %b at %H:%M')}." if slot else ""

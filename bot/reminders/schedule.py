@@ -3,6 +3,7 @@ digest holds and whether it is worth sending, and a schedule from the settings c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -31,18 +32,20 @@ def local_instant(day: Any, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at).replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
+def slots(schedule: ReminderSchedule, tz: ZoneInfo, now: datetime, days: range) -> Iterator[Slot]:
+    """The schedule's slots on the days `days` away from today in `tz` (negative: in the past), in that order."""
+    at = time.fromisoformat(schedule.local_time)
+    for day in (now.astimezone(tz).date() + timedelta(days=n) for n in days):
+        if day.weekday() in schedule.days:
+            yield Slot(f"{day.isoformat()}T{schedule.local_time}", local_instant(day, at, tz))
+
+
 def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
     """The newest scheduled slot at or before `now` (looking back a week), or None."""
     tz = time_zone(schedule.timezone)
     if tz is None:
         return None
-    at = time.fromisoformat(schedule.local_time)
-    today = now.astimezone(tz).date()
-    for day in (today - timedelta(days=back) for back in range(8)):
-        instant = local_instant(day, at, tz)
-        if day.weekday() in schedule.days and instant <= now:
-            return Slot(f"{day.isoformat()}T{schedule.local_time}", instant)
-    return None
+    return next((slot for slot in slots(schedule, tz, now, range(0, -8, -1)) if slot.at <= now), None)
 
 
 def inside(at: time, start: time, end: time) -> bool:
