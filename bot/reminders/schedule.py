@@ -14,9 +14,6 @@ from cards.lists import UngradedItem
 from cards.reminders import WEEKDAYS, DigestEntry, SaveRemindersAction
 from storage.records import ReminderSchedule
 
-DEFAULT_DAYS = frozenset({0, 1, 2, 3, 4})
-DEFAULT_TIME = "15:30"
-
 
 @dataclass(frozen=True, slots=True)
 class Slot:
@@ -54,12 +51,10 @@ def inside(at: time, start: time, end: time) -> bool:
 
 
 def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
-    tz = time_zone(schedule.timezone)
-    if schedule.quiet_start is None or schedule.quiet_end is None or tz is None:
+    tz, start, end = time_zone(schedule.timezone), schedule.quiet_start, schedule.quiet_end
+    if start is None or end is None or tz is None:
         return False
-    return inside(
-        now.astimezone(tz).time(), time.fromisoformat(schedule.quiet_start), time.fromisoformat(schedule.quiet_end)
-    )
+    return inside(now.astimezone(tz).time(), time.fromisoformat(start), time.fromisoformat(end))
 
 
 def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) -> list[DigestEntry]:
@@ -93,8 +88,8 @@ def default_schedule(teacher_id: str, tenant_id: str, timezone: str, now: dateti
         teacher_id=teacher_id,
         tenant_id=tenant_id,
         enabled=True,
-        days=DEFAULT_DAYS,
-        local_time=DEFAULT_TIME,
+        days=frozenset(range(5)),  # Monday to Friday
+        local_time="15:30",
         timezone=timezone,
         quiet_start=None,
         quiet_end=None,

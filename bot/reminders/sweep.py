@@ -91,13 +91,9 @@ class Reminders:
 
     @timed_sweep
     async def run_once(self, now: datetime) -> SweepReport:
-        """One sweep as if at `now`: only the lease holder sends, and only while it holds the lease.
-
-        The lease is timed by the instance's clock, not by `now` (which `remind-once --at` may set anywhere), so
-        every instance reads one time line; a sweep renews it between teachers and stops when another instance has
-        taken it (a teacher's digest outlasted the lease): digests are recorded before they are sent, so none is sent
-        twice, and the new holder carries on.
-        """
+        """One sweep as if at `now`: only the lease holder sends, and only while it holds the lease (timed by the
+        instance's clock, not by `now`, which `remind-once --at` may set anywhere, so every instance reads one time
+        line). A sweep whose lease was taken over stops: digests are recorded before they are sent, so none twice."""
         report = SweepReport()
         ttl, taken_at = max(timedelta(seconds=self.interval_s * 3), MIN_LEASE), self.clock()
         if not await self.store.acquire_lease(LEASE_NAME, self.owner, taken_at, ttl):
