@@ -169,8 +169,7 @@ class ListHandlers:
         class_id = _team_class(context)
         if class_id is None:
             return TextReply(f"Use `{view}` in a class team's channel, or in our 1:1 chat.")
-        education_class = await self._education.require_teacher(context.teacher, class_id)
-        teacher_ids = set(await self._education.class_teacher_ids(context.teacher, class_id))
+        education_class, teacher_ids = await self._education.class_and_teachers(context.teacher, class_id)
         teams_ids = [m.teams_id for m in await context.io.members() if m.aad_object_id in teacher_ids]
         refresh = RefreshViewAction(view, class_id, 0)
         card = neutral_channel_card(refresh, education_class.display_name, teams_ids, bot_app_id=self._bot_app_id)

@@ -64,14 +64,10 @@ class EducationService:
 
     async def require_teacher(self, teacher: Teacher, class_id: str) -> EducationClass:
         """The class, if the caller teaches it (checked with Graph's /teachers); else NotATeacherError."""
-        return (await self._teaching(teacher, class_id))[0]
+        return (await self.class_and_teachers(teacher, class_id))[0]
 
-    async def class_teacher_ids(self, teacher: Teacher, class_id: str) -> list[str]:
-        """Entra ids of the class's teachers (after checking the caller is one of them)."""
-        return (await self._teaching(teacher, class_id))[1]
-
-    async def _teaching(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[str]]:
-        """The class and its teachers' ids, read with the caller's token (cached for them alone) if they teach it."""
+    async def class_and_teachers(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[str]]:
+        """The class and its teachers' Entra ids, if the caller teaches it (read with their token, cached for them)."""
         cached = self._teachers.get((class_id, teacher.aad_object_id))
         if cached is not None:
             return cached
