@@ -23,10 +23,10 @@ from graph.models import Assignment, AssignmentStatus, EducationClass, Submissio
 
 log = logging.getLogger(__name__)
 
+CACHE_SIZE = 4096
 TEACHER_CACHE_S = 60.0
 ROSTER_CACHE_S = 300.0
 UNGRADED_CACHE_S = 30.0
-CACHE_SIZE = 4096
 """Paging through a long ungraded list reuses it briefly; any write by the teacher drops it."""
 # Assignments whose submissions exist and can hold turned-in work.
 OPEN_STATUSES = frozenset({AssignmentStatus.ASSIGNED, AssignmentStatus.PUBLISHED})
@@ -48,9 +48,8 @@ class EducationService:
     def __init__(self, http: GraphHttp, clock: Callable[[], datetime]) -> None:
         self._http = http
         self.clock = clock
-        self._teachers: TTLCache[tuple[str, str], tuple[EducationClass, list[str]]] = TTLCache(
-            CACHE_SIZE, TEACHER_CACHE_S
-        )
+        self._teachers: TTLCache[tuple[str, str], tuple[EducationClass, list[str]]]
+        self._teachers = TTLCache(CACHE_SIZE, TEACHER_CACHE_S)
         self._rosters: TTLCache[str, dict[str, str]] = TTLCache(CACHE_SIZE, ROSTER_CACHE_S)
         self._lists: TTLCache[tuple[str, ...], list[UngradedItem]] = TTLCache(CACHE_SIZE, UNGRADED_CACHE_S)
 
