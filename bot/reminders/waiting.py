@@ -37,10 +37,10 @@ OVERLAP = timedelta(hours=1)
 
 @dataclass
 class WaitingSet:
-    """What the sweep knows about one class: its assignments (Graph's JSON) and what waits to be graded, by ids
-    (student names are never stored: the roster is read when a digest names them)."""
+    """What the sweep knows about one class: its assignments (stored as Graph's JSON) and what waits to be graded, by
+    ids (student names are never stored: the roster is read when a digest names them)."""
 
-    assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assignments: dict[str, Assignment] = field(default_factory=dict)
     assignments_at: datetime | None = None
     waiting: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     """submission id → (assignment id, student id, turned in at or "")."""
@@ -48,18 +48,19 @@ class WaitingSet:
     @classmethod
     def load(cls, data: dict[str, Any]) -> WaitingSet:
         waiting = {sid: (str(a), str(s), str(t)) for sid, (a, s, t) in data.get("waiting", {}).items()}
-        return cls(data.get("assignments", {}), parse_datetime(data.get("assignmentsAt")), waiting)
+        assignments = {key: parse(Assignment, value) for key, value in data.get("assignments", {}).items()}
+        return cls(assignments, parse_datetime(data.get("assignmentsAt")), waiting)
 
     def dump(self) -> dict[str, Any]:
         return {
-            "assignments": self.assignments,
+            "assignments": {key: _wire(assignment) for key, assignment in self.assignments.items()},
             "assignmentsAt": format_datetime(self.assignments_at) if self.assignments_at else None,
             "waiting": {sid: list(entry) for sid, entry in self.waiting.items()},
         }
 
     def know(self, assignments: list[Assignment], now: datetime) -> None:
         """The class's whole assignment list: work of assignments no longer in it leaves the waiting set."""
-        self.assignments = {a.id: _wire(a) for a in assignments}
+        self.assignments = {a.id: a for a in assignments}
         self.assignments_at = now
         self.waiting = {sid: entry for sid, entry in self.waiting.items() if entry[0] in self.assignments}
 
@@ -73,9 +74,8 @@ class WaitingSet:
 
     def is_open(self, assignment_id: str, now: datetime) -> bool:
         """Known and open now: a scheduled assignment counts from its assignDateTime on (Graph flips it then)."""
-        if (known := self.assignments.get(assignment_id)) is None:
+        if (assignment := self.assignments.get(assignment_id)) is None:
             return False
-        assignment = parse(Assignment, known)
         opens_at = assignment.assign_at
         due_to_open = assignment.status is AssignmentStatus.SCHEDULED and opens_at is not None and opens_at <= now
         return due_to_open or assignment.status in OPEN_STATUSES
@@ -88,7 +88,7 @@ class WaitingSet:
         """The waiting work of open assignments as a full read lists it, students named from `students`."""
         items = []
         for submission_id, (assignment_id, student_id, turned_in) in self.open_waiting(now).items():
-            assignment = parse(Assignment, self.assignments[assignment_id])
+            assignment = self.assignments[assignment_id]
             submitted_at = parse_datetime(turned_in)
             submission = Submission(submission_id, SubmissionStatus.SUBMITTED, student_id or None, submitted_at)
             name = students.get(student_id, "A student")
@@ -166,7 +166,7 @@ class ClassSweeper:
         unknown = {s.assignment_id for s in recent if s.id in state.waiting and not state.is_open(s.assignment_id, now)}
         for assignment_id in sorted(unknown):
             try:
-                state.assignments[assignment_id] = _wire(await client.get_assignment(class_id, assignment_id))
+                state.assignments[assignment_id] = await client.get_assignment(class_id, assignment_id)
             except GraphNotFoundError:  # deleted since: so is its work
                 state.assignments.pop(assignment_id, None)
                 state.waiting = {sid: entry for sid, entry in state.waiting.items() if entry[0] != assignment_id}
