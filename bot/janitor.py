@@ -5,14 +5,13 @@ and classes' stored waiting sets past 30 days, and audit records past AUDIT_RETE
 from __future__ import annotations
 
 import logging
-from dataclasses import astuple, dataclass
+from dataclasses import KW_ONLY, astuple, dataclass
 from datetime import datetime, timedelta
 
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
-JANITOR_INTERVAL_S = 3600.0
 DIGEST_RETENTION = timedelta(days=30)
 """A digest record stops a slot being sent twice; a sweep looks at most a week back and catches up only 12 hours, so
 a month-old record can never matter again."""
@@ -31,26 +30,26 @@ class JanitorReport:
     audit: int
 
 
+@dataclass
 class Janitor:
     """Every instance may run it: each delete is idempotent, so no lease is needed."""
 
+    store: Store
+    _: KW_ONLY
+    outbox_retention: timedelta
+    audit_retention: timedelta
     name = "janitor"
-    interval_s = JANITOR_INTERVAL_S
-
-    def __init__(self, store: Store, *, outbox_retention: timedelta, audit_retention: timedelta) -> None:
-        self._store = store
-        self._outbox_retention = outbox_retention
-        self._audit_retention = audit_retention
+    interval_s = 3600.0
 
     async def tick(self, now: datetime) -> JanitorReport:
         report = JanitorReport(
-            claims=await self._store.purge_claims(now),
-            sign_in_flows=await self._store.purge_sign_in_flows(now),
-            sign_in_codes=await self._store.purge_sign_in_codes(now),
-            finished_outbox=await self._store.purge_finished_outbox(now - self._outbox_retention),
-            digests=await self._store.purge_digests(now - DIGEST_RETENTION),
-            class_sweeps=await self._store.purge_class_sweeps(now - DIGEST_RETENTION),
-            audit=await self._store.purge_audit(now - self._audit_retention),
+            claims=await self.store.purge_claims(now),
+            sign_in_flows=await self.store.purge_sign_in_flows(now),
+            sign_in_codes=await self.store.purge_sign_in_codes(now),
+            finished_outbox=await self.store.purge_finished_outbox(now - self.outbox_retention),
+            digests=await self.store.purge_digests(now - DIGEST_RETENTION),
+            class_sweeps=await self.store.purge_class_sweeps(now - DIGEST_RETENTION),
+            audit=await self.store.purge_audit(now - self.audit_retention),
         )
         log.info(
             "janitor deleted %d expired claims, %d sign-in flows, %d sign-in codes, %d finished grade writes, "

@@ -52,8 +52,8 @@ class ListHandlers:
         router.action(ShowAssignmentsAction, self.show_assignments)
         router.action(ShowWaitingAction, self.show_waiting)
         router.action(ShowUngradedAction, self.show_ungraded)
-        router.action(OpenUngradedAction, self.open_ungraded)
-        router.action(OpenAssignmentsAction, self.open_assignments)
+        router.action(OpenUngradedAction, self.show_ungraded)
+        router.action(OpenAssignmentsAction, self.show_assignments)
         router.action(RefreshViewAction, self.refresh)
 
     # Commands ----------------------------------------------------------------------------------------------------
@@ -80,11 +80,11 @@ class ListHandlers:
         class_id = _team_class(context)
         if args or class_id is None:
             classes = await self._education.taught_classes(context.teacher)
-            chosen = _match_class(classes, args) if args else None
-            if chosen is None:
+            if args:
+                chosen = _match_class(classes, args)
+            else:
                 remembered = await self._store.get_class_choice(context.conversation.id)
-                if not args and remembered in {c.id for c in classes}:
-                    chosen = next(c for c in classes if c.id == remembered)
+                chosen = next((c for c in classes if c.id == remembered), None)
             if chosen is None:
                 return CardReply(class_picker_card(classes, "assignments"))
             class_id = chosen.id
@@ -114,7 +114,9 @@ class ListHandlers:
         return await self._assignments_view(context, payload.class_id)
 
     async def show_assignments(self, context: Context, payload: ShowAssignmentsAction) -> Reply:
-        return await self._assignments_view(context, payload.class_id)
+        """In place of the card; from the classes card (Open…), below it."""
+        reply = await self._assignments_view(context, payload.class_id)
+        return NewCardReply(reply.card) if isinstance(payload, OpenAssignmentsAction) else reply
 
     async def show_waiting(self, context: Context, payload: ShowWaitingAction) -> Reply:
         items = await self._education.ungraded(context.teacher, [payload.class_id])
@@ -122,15 +124,9 @@ class ListHandlers:
         return CardReply(waiting_page_card(waiting, payload.page, context.tz, context.now))
 
     async def show_ungraded(self, context: Context, payload: ShowUngradedAction) -> Reply:
-        return await self._ungraded_view(context, payload.class_id, payload.page)
-
-    async def open_ungraded(self, context: Context, payload: OpenUngradedAction) -> Reply:
-        """From a card that stays (help, classes, assignments, a digest): the list opens below it."""
-        return NewCardReply((await self._ungraded_view(context, payload.class_id, payload.page)).card)
-
-    async def open_assignments(self, context: Context, payload: OpenAssignmentsAction) -> Reply:
-        """From the classes card: the class's assignments open below it."""
-        return NewCardReply((await self._assignments_view(context, payload.class_id)).card)
+        """In place of the card; from a card that stays (Open…: help, classes, assignments, a digest), below it."""
+        reply = await self._ungraded_view(context, payload.class_id, payload.page)
+        return NewCardReply(reply.card) if isinstance(payload, OpenUngradedAction) else reply
 
     async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
         """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""
@@ -173,8 +169,7 @@ class ListHandlers:
         class_id = _team_class(context)
         if class_id is None:
             return TextReply(f"Use `{view}` in a class team's channel, or in our 1:1 chat.")
-        education_class = await self._education.require_teacher(context.teacher, class_id)
-        teacher_ids = set(await self._education.class_teacher_ids(context.teacher, class_id))
+        education_class, teacher_ids = await self._education.class_and_teachers(context.teacher, class_id)
         teams_ids = [m.teams_id for m in await context.io.members() if m.aad_object_id in teacher_ids]
         refresh = RefreshViewAction(view, class_id, 0)
         card = neutral_channel_card(refresh, education_class.display_name, teams_ids, bot_app_id=self._bot_app_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import time, timedelta
 
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, Reply, TextReply
-from bot.reminders.schedule import default_schedule, inside, local_instant, schedule_from_action
+from bot.reminders.schedule import default_schedule, inside, local_instant, schedule_from_action, slots
 from bot.school.service import EducationService
 from cards.blocks import ActionDataError, Banner, time_zone
 from cards.reminders import (
@@ -26,12 +26,12 @@ from storage.store import Store
 ONLY_IN_PERSONAL = "Reminders are personal: use `remind` in our 1:1 chat."
 
 
+@dataclass
 class ReminderHandlers:
     """Handlers for `remind …` and the reminder verbs; schedules live in the store, one per teacher."""
 
-    def __init__(self, store: Store, education: EducationService) -> None:
-        self._store = store
-        self._education = education
+    store: Store
+    education: EducationService
 
     def register(self, router: Router) -> None:
         router.command("remind", self.remind)
@@ -42,21 +42,15 @@ class ReminderHandlers:
     async def _schedule(self, context: Context) -> ReminderSchedule:
         """The teacher's saved schedule, or (off) the default one in the client's time zone."""
         teacher = context.teacher
-        saved = await self._store.get_schedule(teacher.aad_object_id)
+        saved = await self.store.get_schedule(teacher.aad_object_id)
         return saved or replace(
             default_schedule(teacher.aad_object_id, teacher.tenant_id, context.tz.key, context.now), enabled=False
         )
 
     async def _card(
-        self,
-        context: Context,
-        schedule: ReminderSchedule,
-        status: Banner | None = None,
-        *,
-        typed: Mapping[str, object] | None = None,
-        errors: Mapping[str, str] | None = None,
+        self, context: Context, schedule: ReminderSchedule, status: Banner | None = None, errors: Mapping[str, str] = {}
     ) -> Reply:
-        """The settings card for `schedule`; after a refused Save, with what was `typed` and the `errors` beside it."""
+        """The settings card for `schedule`; after a refused Save, the form as typed with the `errors` beside it."""
         values = {
             "enabled": "true" if schedule.enabled else "false",
             "days": ",".join(WEEKDAYS[d] for d in sorted(schedule.days)),
@@ -67,27 +61,21 @@ class ReminderHandlers:
             "classIds": ",".join(sorted(schedule.class_ids)),
             "minWaiting": str(schedule.min_waiting),
             "minAgeDays": str(schedule.min_age_days),
-        } | submitted_values(typed or {})
-        view = ReminderSettingsView(
-            values=values,
-            classes=await self._education.taught_classes(context.teacher),
-            own_zone=context.tz.key,
-            enabled=schedule.enabled,
-            snoozed_until=schedule.snoozed_until,
-            errors=errors or {},
-        )
+        } | (submitted_values(context.turn.data) if errors else {})
+        classes = await self.education.taught_classes(context.teacher)
+        view = ReminderSettingsView(values, classes, context.tz.key, schedule.enabled, schedule.snoozed_until, errors)
         return CardReply(reminder_settings_card(view, tz=context.tz, now=context.now, status=status))
 
     async def remind(self, context: Context, args: str) -> Reply:
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
         word = args.strip().lower()
-        schedule = await self._schedule(context)
         if word == "off":
             return await self.turn_off(context, RemindOffAction())
+        schedule = await self._schedule(context)
         if word == "on":
             schedule = replace(schedule, enabled=True, paused_reason=None, paused_at=None, updated_at=context.now)
-            await self._store.save_schedule(schedule)
+            await self.store.save_schedule(schedule)
             days = ", ".join(WEEKDAYS[d].capitalize() for d in sorted(schedule.days))
             return await self._card(context, schedule, Banner.good(f"Reminders on: {days} at {schedule.local_time}."))
         return await self._card(context, schedule)
@@ -95,7 +83,7 @@ class ReminderHandlers:
     async def save(self, context: Context, payload: SaveRemindersAction) -> Reply:
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
-        taught = {c.id for c in await self._education.taught_classes(context.teacher)}
+        taught = {c.id for c in await self.education.taught_classes(context.teacher)}
         errors: dict[str, str] = {}
         if not set(payload.class_ids) <= taught:
             errors["classIds"] = "Pick only classes you teach."
@@ -103,9 +91,9 @@ class ReminderHandlers:
         if quiet[0] is not None and quiet[1] is not None and inside(payload.at, quiet[0], quiet[1]):
             errors["time"] = "The reminder time falls inside your quiet hours. Pick another time."
         if errors:
-            return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=errors)
+            return await self._card(context, await self._schedule(context), errors=errors)
         schedule = schedule_from_action(payload, context.teacher.aad_object_id, context.teacher.tenant_id, context.now)
-        await self._store.save_schedule(schedule)
+        await self.store.save_schedule(schedule)
         text = "Saved. " + (_next_text(schedule, context) if schedule.enabled else "Reminders are off.")
         return await self._card(context, schedule, Banner.good(text))
 
@@ -113,23 +101,23 @@ class ReminderHandlers:
         """A Save whose inputs did not validate: the form again as typed, each refused input with its message."""
         if context.conversation.is_shared:
             return TextReply(ONLY_IN_PERSONAL)
-        return await self._card(context, await self._schedule(context), typed=context.turn.data, errors=error.refusals)
+        return await self._card(context, await self._schedule(context), errors=error.refusals)
 
     async def turn_off(self, context: Context, _: RemindOffAction) -> Reply:
-        existing = await self._store.get_schedule(context.teacher.aad_object_id)
+        existing = await self.store.get_schedule(context.teacher.aad_object_id)
         if existing is not None and existing.enabled:
-            await self._store.save_schedule(replace(existing, enabled=False, updated_at=context.now))
+            await self.store.save_schedule(replace(existing, enabled=False, updated_at=context.now))
         return TextReply("Reminders are off. Type `remind on` to turn them back on.")
 
     async def snooze(self, context: Context, payload: SnoozeAction) -> Reply:
-        existing = await self._store.get_schedule(context.teacher.aad_object_id)
+        existing = await self.store.get_schedule(context.teacher.aad_object_id)
         if existing is None or not existing.enabled:
             return TextReply("Reminders are off, so there is nothing to snooze.")
         # "Snooze N days" skips the next N days: reminders resume at local midnight after them.
         tz = time_zone(existing.timezone) or context.tz
         resume_day = context.now.astimezone(tz).date() + timedelta(days=payload.days + 1)
         until = local_instant(resume_day, time(0, 0), tz)
-        await self._store.save_schedule(replace(existing, snoozed_until=until, updated_at=context.now))
+        await self.store.save_schedule(replace(existing, snoozed_until=until, updated_at=context.now))
         last_day = (resume_day - timedelta(days=1)).strftime("%A %d %B")
         return TextReply(f"Snoozed: no reminders until after {last_day}.")
 
@@ -137,9 +125,5 @@ class ReminderHandlers:
 def _next_text(schedule: ReminderSchedule, context: Context) -> str:
     """When the next digest is due, in the teacher's time zone ("" when no day is picked)."""
     tz = time_zone(schedule.timezone) or context.tz
-    for ahead in range(8):
-        day = context.now.astimezone(tz).date() + timedelta(days=ahead)
-        at = local_instant(day, time.fromisoformat(schedule.local_time), tz)
-        if day.weekday() in schedule.days and at > context.now:
-            return f"Next reminder {at.astimezone(tz).strftime('%a %d %b at %H:%M')}."
-    return ""
+    slot = next((slot for slot in slots(schedule, tz, context.now, range(8)) if slot.at > context.now), None)
+    return f"Next reminder {slot.at.astimezone(tz).strftime('%a %d %b at %H:%M')}." if slot else ""

@@ -3,17 +3,16 @@ digest holds and whether it is worth sending, and a schedule from the settings c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from cards.blocks import time_zone
 from cards.lists import UngradedItem
 from cards.reminders import WEEKDAYS, DigestEntry, SaveRemindersAction
 from storage.records import ReminderSchedule
-
-DEFAULT_DAYS = frozenset({0, 1, 2, 3, 4})
-DEFAULT_TIME = "15:30"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,22 +29,20 @@ def local_instant(day: Any, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at).replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
+def slots(schedule: ReminderSchedule, tz: ZoneInfo, now: datetime, days: range) -> Iterator[Slot]:
+    """The schedule's slots on the days `days` away from today in `tz` (negative: in the past), in that order."""
+    at = time.fromisoformat(schedule.local_time)
+    for day in (now.astimezone(tz).date() + timedelta(days=n) for n in days):
+        if day.weekday() in schedule.days:
+            yield Slot(f"{day.isoformat()}T{schedule.local_time}", local_instant(day, at, tz))
+
+
 def due_slot(schedule: ReminderSchedule, now: datetime) -> Slot | None:
     """The newest scheduled slot at or before `now` (looking back a week), or None."""
-    try:
-        tz = ZoneInfo(schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    tz = time_zone(schedule.timezone)
+    if tz is None:
         return None
-    at = time.fromisoformat(schedule.local_time)
-    today = now.astimezone(tz).date()
-    for back in range(8):
-        day = today - timedelta(days=back)
-        if day.weekday() not in schedule.days:
-            continue
-        instant = local_instant(day, at, tz)
-        if instant <= now:
-            return Slot(f"{day.isoformat()}T{schedule.local_time}", instant)
-    return None
+    return next((slot for slot in slots(schedule, tz, now, range(0, -8, -1)) if slot.at <= now), None)
 
 
 def inside(at: time, start: time, end: time) -> bool:
@@ -54,13 +51,10 @@ def inside(at: time, start: time, end: time) -> bool:
 
 
 def in_quiet_hours(schedule: ReminderSchedule, now: datetime) -> bool:
-    if schedule.quiet_start is None or schedule.quiet_end is None:
+    tz, start, end = time_zone(schedule.timezone), schedule.quiet_start, schedule.quiet_end
+    if start is None or end is None or tz is None:
         return False
-    try:
-        local = now.astimezone(ZoneInfo(schedule.timezone)).time()
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return inside(local, time.fromisoformat(schedule.quiet_start), time.fromisoformat(schedule.quiet_end))
+    return inside(now.astimezone(tz).time(), time.fromisoformat(start), time.fromisoformat(end))
 
 
 def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) -> list[DigestEntry]:
@@ -94,8 +88,8 @@ def default_schedule(teacher_id: str, tenant_id: str, timezone: str, now: dateti
         teacher_id=teacher_id,
         tenant_id=tenant_id,
         enabled=True,
-        days=DEFAULT_DAYS,
-        local_time=DEFAULT_TIME,
+        days=frozenset(range(5)),  # Monday to Friday
+        local_time="15:30",
         timezone=timezone,
         quiet_start=None,
         quiet_end=None,

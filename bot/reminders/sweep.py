@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.kernel.errors import SignInRequiredError, SsoTokenError
 from bot.kernel.turn import DeliveryError, Teacher
-from bot.reminders.schedule import Slot, digest_entries, due_slot, in_quiet_hours, meets_threshold
+from bot.reminders.schedule import digest_entries, due_slot, in_quiet_hours, meets_threshold
 from bot.reminders.waiting import ClassSweeper
 from bot.school.progress import oldest_first
 from bot.school.service import EducationService
@@ -67,86 +67,50 @@ class SweepReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
-class _Lease:
-    """The reminder lease as one sweep holds it: taken, then renewed only once a share of it has passed."""
+class Reminders:
+    """The worker: finds due digests, builds them with the teacher's cached token (or the app's), sends each once."""
 
     store: Store
+    education: EducationService
+    messenger: Messenger
+    providers: Callable[[str, str], TokenProvider]
+    _: KW_ONLY
     owner: str
-    clock: Callable[[], datetime]
-    ttl: timedelta
-    taken_at: datetime | None = None
-
-    async def take(self) -> bool:
-        """Take or renew the lease until `ttl` from now; False when another instance holds it."""
-        now = self.clock()
-        if not await self.store.acquire_lease(LEASE_NAME, self.owner, now, self.ttl):
-            return False
-        self.taken_at = now
-        return True
-
-    async def keep(self) -> bool:
-        """True while the lease is this sweep's: renewed when RENEW_AFTER of it has passed, else left as it is."""
-        if self.taken_at is not None and self.clock() - self.taken_at < self.ttl * RENEW_AFTER:
-            return True
-        return await self.take()
-
-
-class Reminders:
-    """Finds due digests, builds them with the teacher's cached token (or the app's), and sends each once."""
-
-    def __init__(
-        self,
-        store: Store,
-        education: EducationService,
-        messenger: Messenger,
-        providers: Callable[[str, str], TokenProvider],
-        *,
-        owner: str,
-        interval_s: float,
-        sign_in_note: Callable[[str, str], dict[str, Any]],
-        app_only: bool = False,
-        budget: RequestBudget | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._store = store
-        self._education = education
-        self._messenger = messenger
-        self._providers = providers
-        self._owner = owner
-        self._interval_s = interval_s
-        self._sign_in_note = sign_in_note
-        self._app_only = app_only
-        self._budget = budget
-        self._sleep = sleep
-        self._clock = clock
-        self._classes = ClassSweeper(store, education)
+    interval_s: float
+    sign_in_note: Callable[[str, str], dict[str, Any]]
+    app_only: bool = False
+    budget: RequestBudget | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], datetime] = _utc_now
+    name = "reminders"
 
     @timed_sweep
     async def run_once(self, now: datetime) -> SweepReport:
-        """One sweep as if at `now`: only the lease holder sends, and only while it holds the lease.
-
-        The lease is timed by the instance's clock, not by `now` (which `remind-once --at` may set anywhere), so
-        every instance reads one time line; a sweep renews it between teachers and stops when another instance has
-        taken it (a teacher's digest outlasted the lease): digests are recorded before they are sent, so none is sent
-        twice, and the new holder carries on.
-        """
+        """One sweep as if at `now`: only the lease holder sends, and only while it holds the lease (timed by the
+        instance's clock, not by `now`, which `remind-once --at` may set anywhere, so every instance reads one time
+        line). A sweep whose lease was taken over stops: digests are recorded before they are sent, so none twice."""
         report = SweepReport()
-        lease = _Lease(self._store, self._owner, self._clock, max(timedelta(seconds=self._interval_s * 3), MIN_LEASE))
-        if not await lease.take():
+        ttl, taken_at = max(timedelta(seconds=self.interval_s * 3), MIN_LEASE), self.clock()
+        if not await self.store.acquire_lease(LEASE_NAME, self.owner, taken_at, ttl):
             return report
         report.held_lease = True
-        schedules = await self._store.list_schedules(enabled_only=True)
+        schedules = await self.store.list_schedules(enabled_only=True)
         for done, schedule in enumerate(schedules):
-            if not await lease.keep():
-                report.lease_lost = True
-                log.warning(
-                    "reminder lease taken by another instance after %d of %d schedules: this sweep stops",
-                    done,
-                    len(schedules),
-                )
-                break
+            if (at := self.clock()) - taken_at >= ttl * RENEW_AFTER:
+                taken_at = at
+                if not await self.store.acquire_lease(LEASE_NAME, self.owner, taken_at, ttl):
+                    report.lease_lost = True
+                    log.warning(
+                        "reminder lease taken by another instance after %d of %d schedules: this sweep stops",
+                        done,
+                        len(schedules),
+                    )
+                    break
             try:
                 await self._consider(schedule, now, report)
             except GraphError as exc:
@@ -154,67 +118,57 @@ class Reminders:
                 log.warning("digest for teacher %s failed: %s", schedule.teacher_id, exc)
         return report
 
+    async def tick(self, now: datetime) -> SweepReport:
+        return await self.run_once(now)
+
+    async def stop(self) -> None:
+        await self.store.release_lease(LEASE_NAME, self.owner)
+
     async def _consider(self, schedule: ReminderSchedule, now: datetime, report: SweepReport) -> None:
-        teacher_id = schedule.teacher_id
+        teacher_id, tenant_id = schedule.teacher_id, schedule.tenant_id
+        if schedule.paused_reason:
+            report.skipped[teacher_id] = f"paused: {schedule.paused_reason}"
+            return
         slot = due_slot(schedule, now)
-        reason = self._skip_reason(schedule, slot, now)
-        if reason is not None or slot is None:
-            if reason not in (None, "not due"):
-                report.skipped[teacher_id] = reason or ""
+        if slot is None or now - slot.at > CATCH_UP:
             return
-        if await self._store.digest_sent(teacher_id, slot.key) or await self._store.digest_sent(
-            teacher_id, slot.key + "/none"
-        ):
+        snoozed = schedule.snoozed_until is not None and slot.at < schedule.snoozed_until
+        if snoozed or in_quiet_hours(schedule, now):
+            report.skipped[teacher_id] = "snoozed" if snoozed else "quiet hours"
             return
-        if self._budget is not None:
+        none_key = slot.key + "/none"
+        if await self.store.digest_sent(teacher_id, slot.key) or await self.store.digest_sent(teacher_id, none_key):
+            return
+        if self.budget is not None:
             # A sweep is background work: it only starts the next teacher while teachers grading now have room.
-            await self._budget.wait_below(BACKGROUND_SHARE)
-        teacher = Teacher(
-            schedule.tenant_id,
-            teacher_id,
-            "",
-            "",
-            self._providers(schedule.tenant_id, teacher_id),
-            app_only=self._app_only,
-        )
+            await self.budget.wait_below(BACKGROUND_SHARE)
+        provider = self.providers(tenant_id, teacher_id)
+        teacher = Teacher(tenant_id, teacher_id, "", "", provider, app_only=self.app_only)
         try:
             items = await self._waiting(teacher, schedule, now)
         except (SignInRequiredError, SsoTokenError, GraphAuthError):
-            if await self._store.record_digest(teacher_id, slot.key, now):
-                await self._deliver(schedule, self._sign_in_note(schedule.tenant_id, teacher_id), report, now)
+            if await self.store.record_digest(teacher_id, slot.key, now):
+                await self._deliver(schedule, self.sign_in_note(tenant_id, teacher_id), report, now)
                 report.sign_in_notes.append(teacher_id)
             return
         entries = digest_entries(items, schedule.min_age_days, now)
         if not meets_threshold(schedule, entries, now):
-            await self._store.record_digest(teacher_id, slot.key + "/none", now)
+            await self.store.record_digest(teacher_id, none_key, now)
             report.nothing_waiting.append(teacher_id)
             return
-        if not await self._store.record_digest(teacher_id, slot.key, now):
+        if not await self.store.record_digest(teacher_id, slot.key, now):
             return  # another instance claimed this slot first
-        tz = ZoneInfo(schedule.timezone)
-        if await self._deliver(schedule, digest_card(entries, tz, now), report, now):
+        if await self._deliver(schedule, digest_card(entries, ZoneInfo(schedule.timezone), now), report, now):
             report.sent.append(teacher_id)
 
     async def _waiting(self, teacher: Teacher, schedule: ReminderSchedule, now: datetime) -> list[UngradedItem]:
         """The teacher's waiting work in the classes they chose (all they teach, if none), each class brought up to
         date from its stored waiting set (bot/reminders/waiting.py)."""
-        classes = await self._education.taught_classes(teacher)
+        classes = await self.education.taught_classes(teacher)
+        sweeper = ClassSweeper(self.store, self.education)
         chosen = [c for c in classes if not schedule.class_ids or c.id in schedule.class_ids]
-        found = await asyncio.gather(*(self._classes.waiting(teacher, c, now) for c in chosen))
+        found = await asyncio.gather(*(sweeper.waiting(teacher, c, now) for c in chosen))
         return oldest_first(item for items in found for item in items)
-
-    def _skip_reason(self, schedule: ReminderSchedule, slot: Slot | None, now: datetime) -> str | None:
-        if schedule.paused_reason:
-            return f"paused: {schedule.paused_reason}"
-        if slot is None:
-            return "not due"
-        if now - slot.at > CATCH_UP:
-            return "not due"
-        if schedule.snoozed_until is not None and slot.at < schedule.snoozed_until:
-            return "snoozed"
-        if in_quiet_hours(schedule, now):
-            return "quiet hours"
-        return None
 
     async def _deliver(
         self, schedule: ReminderSchedule, card: dict[str, Any], report: SweepReport, now: datetime
@@ -227,42 +181,40 @@ class Reminders:
                 if reference is None:
                     report.failed[teacher_id] = "no chat with this teacher yet"
                     return False
-                await self._messenger.send_card(reference, card)
-                await self._sleep(SEND_INTERVAL_S)
+                await self.messenger.send_card(reference, card)
+                await self.sleep(SEND_INTERVAL_S)
                 return True
             except DeliveryError as exc:
                 if exc.is_blocked:
-                    await self._store.save_schedule(
-                        replace(
-                            schedule, paused_reason="Gradebot was blocked or removed", paused_at=now, updated_at=now
-                        )
+                    paused = replace(
+                        schedule, paused_reason="Gradebot was blocked or removed", paused_at=now, updated_at=now
                     )
+                    await self.store.save_schedule(paused)
                     report.failed[teacher_id] = "blocked (reminders paused)"
                     log.info("teacher %s blocked the app; reminders paused", teacher_id)
                     return False
                 if not exc.is_transient or attempt + 1 == MAX_DELIVERY_TRIES:
                     report.failed[teacher_id] = f"delivery failed ({exc.status})"
                     return False
-                await self._sleep(exc.retry_after if exc.retry_after is not None else 2.0**attempt)
+                await self.sleep(exc.retry_after if exc.retry_after is not None else 2.0**attempt)
         return False
 
     async def _personal_reference(self, schedule: ReminderSchedule, now: datetime) -> Mapping[str, Any] | None:
-        existing = await self._store.personal_conversation(schedule.teacher_id)
+        existing = await self.store.personal_conversation(schedule.teacher_id)
         if existing is not None:
             return existing.reference
-        profile = await self._store.get_user_profile(schedule.teacher_id)
+        profile = await self.store.get_user_profile(schedule.teacher_id)
         if profile is None or not profile.teams_id or not profile.service_url:
             return None
-        reference = await self._messenger.open_personal_chat(profile.service_url, schedule.tenant_id, profile.teams_id)
-        conversation = reference.get("conversation") if isinstance(reference.get("conversation"), dict) else {}
-        bot = reference.get("bot") if isinstance(reference.get("bot"), dict) else {}
-        await self._store.save_conversation(
+        reference = await self.messenger.open_personal_chat(profile.service_url, schedule.tenant_id, profile.teams_id)
+        conversation, bot = reference.get("conversation") or {}, reference.get("bot") or {}
+        await self.store.save_conversation(
             ConversationRecord(
-                conversation_id=str(conversation.get("id") if conversation else ""),
+                conversation_id=str(conversation.get("id", "")),
                 kind="personal",
                 tenant_id=schedule.tenant_id,
                 service_url=profile.service_url,
-                bot_id=str(bot.get("id") if bot else ""),
+                bot_id=str(bot.get("id", "")),
                 user_aad_id=schedule.teacher_id,
                 team_id=None,
                 class_id=None,
@@ -271,17 +223,3 @@ class Reminders:
             )
         )
         return reference
-
-    # The worker -------------------------------------------------------------------------------------------------
-
-    name = "reminders"
-
-    @property
-    def interval_s(self) -> float:
-        return self._interval_s
-
-    async def tick(self, now: datetime) -> SweepReport:
-        return await self.run_once(now)
-
-    async def stop(self) -> None:
-        await self._store.release_lease(LEASE_NAME, self._owner)

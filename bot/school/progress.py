@@ -6,6 +6,7 @@ Graph has no "ungraded" or "late" flag: both follow from a submission's status, 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -40,22 +41,14 @@ def has_unreturned_grade(outcomes: Outcomes | None) -> bool:
     """True when a working grade differs from what the student was last shown."""
     if outcomes is None:
         return False
-    points = outcomes.points
-    if (
-        points
-        and points.points
-        and (points.published_points is None or points.published_points.points != points.points.points)
-    ):
-        return True
-    feedback = outcomes.feedback
-    if (
-        feedback
-        and feedback.feedback
-        and (feedback.published_feedback is None or feedback.published_feedback.text != feedback.feedback.text)
-    ):
-        return True
-    rubric = outcomes.rubric
-    return bool(rubric and rubric.selected_levels and rubric.selected_levels != rubric.published_selected_levels)
+    points, feedback, rubric = outcomes.points, outcomes.feedback, outcomes.rubric
+    shown_points = points.published_points.points if points and points.published_points else None
+    shown_text = feedback.published_feedback.text if feedback and feedback.published_feedback else None
+    return bool(
+        (points and points.points and points.points.points != shown_points)
+        or (feedback and feedback.feedback and feedback.feedback.text != shown_text)
+        or (rubric and rubric.selected_levels and rubric.selected_levels != rubric.published_selected_levels)
+    )
 
 
 def grading_state(submission: Submission) -> GradingState:
@@ -87,13 +80,9 @@ def lateness(submission: Submission, assignment: Assignment) -> timedelta | None
 
 def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> AssignmentProgress:
     """Tally an assignment's submissions."""
-    counts = dict.fromkeys(GradingState, 0)
-    late = 0
-    for submission in submissions:
-        state = grading_state(submission)
-        counts[state] += 1
-        if state is not GradingState.NOT_TURNED_IN and lateness(submission, assignment) is not None:
-            late += 1
+    states = [(grading_state(submission), lateness(submission, assignment)) for submission in submissions]
+    counts = Counter(state for state, _ in states)
+    late = sum(state is not GradingState.NOT_TURNED_IN and late_by is not None for state, late_by in states)
     return AssignmentProgress(
         assignment=assignment,
         needs_grading=counts[GradingState.NEEDS_GRADING],

@@ -19,14 +19,14 @@ from graph.batch import Settled
 from graph.client import EducationClient
 from graph.connection import GraphHttp
 from graph.errors import GraphForbiddenError, GraphNotFoundError
-from graph.models import Assignment, AssignmentStatus, EducationClass, EducationUser, Submission, SubmissionStatus
+from graph.models import Assignment, AssignmentStatus, EducationClass, Submission, SubmissionStatus
 
 log = logging.getLogger(__name__)
 
+CACHE_SIZE = 4096
 TEACHER_CACHE_S = 60.0
 ROSTER_CACHE_S = 300.0
 UNGRADED_CACHE_S = 30.0
-CACHE_SIZE = 4096
 """Paging through a long ungraded list reuses it briefly; any write by the teacher drops it."""
 # Assignments whose submissions exist and can hold turned-in work.
 OPEN_STATUSES = frozenset({AssignmentStatus.ASSIGNED, AssignmentStatus.PUBLISHED})
@@ -48,7 +48,8 @@ class EducationService:
     def __init__(self, http: GraphHttp, clock: Callable[[], datetime]) -> None:
         self._http = http
         self.clock = clock
-        self._teachers: TTLCache[tuple[str, str], object] = TTLCache(CACHE_SIZE, TEACHER_CACHE_S)
+        self._teachers: TTLCache[tuple[str, str], tuple[EducationClass, list[str]]]
+        self._teachers = TTLCache(CACHE_SIZE, TEACHER_CACHE_S)
         self._rosters: TTLCache[str, dict[str, str]] = TTLCache(CACHE_SIZE, ROSTER_CACHE_S)
         self._lists: TTLCache[tuple[str, ...], list[UngradedItem]] = TTLCache(CACHE_SIZE, UNGRADED_CACHE_S)
 
@@ -57,16 +58,17 @@ class EducationService:
 
     async def taught_classes(self, teacher: Teacher) -> list[EducationClass]:
         client = self.client(teacher)
-        if teacher.app_only:
-            classes = await client.user_taught_classes(teacher.aad_object_id)
-        else:
-            classes = await client.taught_classes()
-        return sorted(classes, key=lambda c: c.display_name.casefold())
+        mine = client.user_taught_classes(teacher.aad_object_id) if teacher.app_only else client.taught_classes()
+        return sorted(await mine, key=lambda c: c.display_name.casefold())
 
     async def require_teacher(self, teacher: Teacher, class_id: str) -> EducationClass:
         """The class, if the caller teaches it (checked with Graph's /teachers); else NotATeacherError."""
+        return (await self.class_and_teachers(teacher, class_id))[0]
+
+    async def class_and_teachers(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[str]]:
+        """The class and its teachers' Entra ids, if the caller teaches it (read with their token, cached for them)."""
         cached = self._teachers.get((class_id, teacher.aad_object_id))
-        if isinstance(cached, EducationClass):
+        if cached is not None:
             return cached
         client = self.client(teacher)
         try:
@@ -78,26 +80,14 @@ class EducationService:
         if teacher.aad_object_id not in {t.id for t in teachers}:
             log.info("refused: user %s is not a teacher of class %s", teacher.aad_object_id, class_id)
             raise NotATeacherError()
-        self._teachers[(class_id, teacher.aad_object_id)] = education_class
-        self._teachers[(class_id, "teachers")] = teachers
-        return education_class
-
-    async def class_teacher_ids(self, teacher: Teacher, class_id: str) -> list[str]:
-        """Entra ids of the class's teachers (after checking the caller is one of them)."""
-        await self.require_teacher(teacher, class_id)
-        teachers = self._teachers.get((class_id, "teachers"))
-        if not isinstance(teachers, list):
-            teachers = await self.client(teacher).class_teachers(class_id)
-        return [t.id for t in teachers if isinstance(t, EducationUser)]
+        found = self._teachers[(class_id, teacher.aad_object_id)] = (education_class, [t.id for t in teachers])
+        return found
 
     async def students(self, client: EducationClient, class_id: str) -> dict[str, str]:
         """Student id → display name for a class (cached briefly)."""
-        cached = self._rosters.get(class_id)
-        if cached is not None:
-            return cached
-        members = await client.class_members(class_id)
-        names = {m.id: m.display_name for m in members}
-        self._rosters[class_id] = names
+        names = self._rosters.get(class_id)
+        if names is None:
+            names = self._rosters[class_id] = {m.id: m.display_name for m in await client.class_members(class_id)}
         return names
 
     async def class_work(
@@ -125,11 +115,7 @@ class EducationService:
             for batch in batches:
                 batch.cancel()
         with_work = [a for a in assignments if a.status in OPEN_STATUSES]
-        submissions: dict[str, list[Submission]] = {}
-        for assignment, result in zip(with_work, settled, strict=True):
-            if result.error is not None:
-                raise result.error
-            submissions[assignment.id] = result.unwrap()
+        submissions = {a.id: result.unwrap() for a, result in zip(with_work, settled, strict=True)}
         return ClassWork(education_class, assignments, submissions, students)
 
     async def assignments(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[AssignmentProgress]]:
