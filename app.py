@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -138,10 +139,12 @@ async def build(
     pages = SignInPages(accounts, store, cipher, public_base, clock)
     # One budget for everything this instance sends as this app (delegated and app-only count alike in Graph).
     budget = RequestBudget(settings.graph_request_budget)
-    limits = {"read_timeout": settings.graph_timeout_s, "max_concurrency": settings.graph_max_concurrency}
-    graph = GraphHttp(graph_url, budget=budget, **limits)  # type: ignore[arg-type]
+    new_graph = partial(
+        GraphHttp, budget=budget, read_timeout=settings.graph_timeout_s, max_concurrency=settings.graph_max_concurrency
+    )
+    graph = new_graph(graph_url)
     closing.push_async_callback(graph.aclose)
-    education = EducationService(graph, clock)
+    education = EducationService(graph)
     owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
 
     identity = IdentityHandlers(accounts, pages, education)
@@ -165,9 +168,9 @@ async def build(
     if app_only:
         # Application permissions are beta-only for some education reads: the base is its own setting.
         app_base = settings.graph_app_base_url or beta_url_for(graph_url)
-        app_graph = GraphHttp(app_base, budget=budget, **limits)  # type: ignore[arg-type]
+        app_graph = new_graph(app_base)
         closing.push_async_callback(app_graph.aclose)
-        reminder_reads = EducationService(app_graph, clock)
+        reminder_reads = EducationService(app_graph)
         providers = lambda tenant, _teacher: accounts.app_provider(tenant)  # noqa: E731 - one-line adapter
     closing.push_async_callback(edge.aclose)
     reminders = Reminders(

@@ -13,7 +13,6 @@ import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import httpx
@@ -62,7 +61,7 @@ async def _gradebot(host: SandboxHost, seeded: SeededTeacher, token: str) -> lis
     async with contextlib.aclosing(product_http(host, timeline)) as http:
 
         async def ungraded() -> Found:
-            items = await EducationService(http, lambda: datetime.now(UTC)).ungraded(teacher, None)
+            items = await EducationService(http).ungraded(teacher, None)
             return {(item.submission.id, item.student_name) for item in items}
 
         for _ in range(1 + GRADEBOT_RUNS):

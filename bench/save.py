@@ -62,7 +62,7 @@ async def _one_save(host: SandboxHost, store_path: Path) -> SaveCost:
     store = await open_store(f"sqlite:///{store_path}")
     try:
         async with contextlib.aclosing(product_http(host, recorder)) as http:
-            education = EducationService(http, lambda: datetime.now(UTC))
+            education = EducationService(http)
             session = GradingSession(education, store)
             outbox = Outbox(
                 store,

@@ -234,7 +234,7 @@ class _Run:
 
     async def first_sweep(self) -> None:
         """Every class read in full, as the first sweep does (not measured)."""
-        education = EducationService(self.unpaced, self.clock)
+        education = EducationService(self.unpaced)
         sweeper = ClassSweeper(self.store, education)
         for teacher in self.teachers:
             for education_class in await education.taught_classes(teacher):
@@ -245,7 +245,7 @@ class _Run:
         # A day after the last sweep nothing of its in-process caches (rosters: 5 minutes) is left.
         reminders = Reminders(
             self.store,
-            EducationService(self.paced, self.clock),
+            EducationService(self.paced),
             self.sink,
             self.provider,
             owner="bench",
@@ -267,7 +267,7 @@ class _Run:
         tally.throttled += faults.stats.throttled
         tally.digests += len(report.sent)
         faults.plan = UNTHROTTLED
-        reference = EducationService(self.unpaced, self.clock)
+        reference = EducationService(self.unpaced)
         for teacher in self.teachers:
             schedule = self.schedules[teacher.aad_object_id]
             entries = digest_entries(await reference.ungraded(teacher, None), schedule.min_age_days, now)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from cachetools import TTLCache
 
@@ -45,9 +44,8 @@ class ClassWork:
 class EducationService:
     """Reads what a teacher may see, always with the teacher's own delegated Graph token."""
 
-    def __init__(self, http: GraphHttp, clock: Callable[[], datetime]) -> None:
+    def __init__(self, http: GraphHttp) -> None:
         self._http = http
-        self.clock = clock
         self._teachers: TTLCache[tuple[str, str], tuple[EducationClass, list[str]]]
         self._teachers = TTLCache(CACHE_SIZE, TEACHER_CACHE_S)
         self._rosters: TTLCache[str, dict[str, str]] = TTLCache(CACHE_SIZE, ROSTER_CACHE_S)

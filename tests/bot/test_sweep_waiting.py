@@ -53,12 +53,12 @@ class Sweeping:
 
     async def swept(self) -> list[UngradedItem]:
         """What the sweep lists for Rosa now (her classes from Graph, each from its stored waiting set)."""
-        sweeper = ClassSweeper(self.store, EducationService(self.http, self.clock))
-        classes = await EducationService(self.http, self.clock).taught_classes(self.teacher)
+        sweeper = ClassSweeper(self.store, EducationService(self.http))
+        classes = await EducationService(self.http).taught_classes(self.teacher)
         return oldest_first([i for c in classes for i in await sweeper.waiting(self.teacher, c, self.clock.now)])
 
     async def full_read(self) -> list[UngradedItem]:
-        return await EducationService(self.http, self.clock).ungraded(self.teacher, None)
+        return await EducationService(self.http).ungraded(self.teacher, None)
 
     async def assert_sweep_equals_full_read(self) -> list[UngradedItem]:
         """Sweep (counting its requests), then check it against a full read of Rosa's classes."""

@@ -99,7 +99,7 @@ class District:
 
         return Reminders(
             self.store,
-            EducationService(self.graph, self.clock),
+            EducationService(self.graph),
             self.connector.messenger(name),
             provider,
             owner=name,
