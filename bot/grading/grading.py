@@ -12,12 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.grading.rules import (
-    check_levels,
-    check_points,
-    snapshot,
-    working_grade,
-)
+from bot.grading.rules import check_levels, check_points, snapshot, working_grade
 from bot.grading.session import AllGraded, GradingSession, GradingView, Known, Screen
 from bot.grading.writes import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange
 from bot.kernel.errors import NotFoundError, UserError
@@ -101,13 +96,7 @@ class Grading:
     # Saving a grade ----------------------------------------------------------------------------------------------
 
     async def grade(
-        self,
-        teacher: Teacher,
-        ref: SubmissionRef,
-        change: GradeChange,
-        *,
-        nonce: str,
-        card: CardRef,
+        self, teacher: Teacher, ref: SubmissionRef, change: GradeChange, *, nonce: str, card: CardRef
     ) -> Outcome | Conflict:
         """Check what was typed against the assignment fresh from Graph, record it in the outbox, apply it within the
         invoke budget (the outbox re-reads the submission and checks for conflicts as it writes). The key covers what
@@ -167,14 +156,7 @@ class Grading:
     # Return, return for revision, excuse ------------------------------------------------------------------------
 
     async def act(
-        self,
-        teacher: Teacher,
-        kind: ActionKind,
-        ref: SubmissionRef,
-        *,
-        confirmed: bool,
-        nonce: str,
-        card: CardRef,
+        self, teacher: Teacher, kind: ActionKind, ref: SubmissionRef, *, confirmed: bool, nonce: str, card: CardRef
     ) -> Outcome | Confirm:
         class_id, assignment_id, submission_id = ref
         view = await self._session.view(teacher, *ref)

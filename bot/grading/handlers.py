@@ -7,13 +7,7 @@ from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflic
 from bot.grading.rules import InvalidGradeError
 from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.shown import ShownCards
-from bot.grading.views import (
-    confirm_view_card,
-    conflict_view_card,
-    outcome_card,
-    screen_card,
-    undo_conflict_view_card,
-)
+from bot.grading.views import confirm_view_card, conflict_view_card, outcome_card, screen_card, undo_conflict_view_card
 from bot.grading.writes import GradeChange
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import Card, CardReply, NewCardReply, Reply, TextReply, Updates
