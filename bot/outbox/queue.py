@@ -6,10 +6,10 @@ What a write does against Graph is its feature's `Executor`; this module only kn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -106,7 +106,7 @@ class Outbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._concluding: set[asyncio.Task[None]] = set()
         self._answered_late: set[int] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def record(self, new: NewOutboxEntry) -> OutboxEntry:
         """Write the intent durably before anything touches Graph; a replayed key returns the first entry."""
@@ -118,31 +118,37 @@ class Outbox:
         reported to `on_settled` when it finishes."""
         if entry.finished:
             return entry
-        task: asyncio.Task[OutboxEntry] = self._spawn(self.attempt(entry.id, token))
-        try:
-            current: OutboxEntry = await asyncio.wait_for(asyncio.shield(task), deadline_s)
-        except TimeoutError:
-            self._answered_late.add(entry.id)
-            task.add_done_callback(self._late_done)
-            current = await self._store.get_outbox(entry.id) or entry
-        if not current.finished:  # the teacher is told "Saving…": they are owed the end, even across a restart
-            await self._store.owe_notice(entry.id, self._clock())
-        return current
+        return (await self._within([entry], self.attempt(entry.id, token), deadline_s))[0]
 
     async def apply_group(
         self, entries: list[OutboxEntry], token: TokenProvider | None, deadline_s: float
     ) -> list[OutboxEntry]:
         """Apply entries of one assignment together, waiting at most `deadline_s`."""
-        task = self._spawn(self._group(entries, token))
+        return await self._within(entries, self._group(entries, token), deadline_s)
+
+    async def _within(
+        self, entries: list[OutboxEntry], work: Awaitable[object], deadline_s: float
+    ) -> list[OutboxEntry]:
+        """The entries as `work` left them after at most `deadline_s`; those it finishes later go to `on_settled`."""
+        task = self._spawn(self._then_settle_late(entries, work))
         try:
             await asyncio.wait_for(asyncio.shield(task), deadline_s)
         except TimeoutError:
             self._answered_late.update(e.id for e in entries)
-        current = [c for e in entries if (c := await self._store.get_outbox(e.id)) is not None]
+        current = [await self._store.get_outbox(e.id) or e for e in entries]
         for entry in current:
-            if not entry.finished:
+            if not entry.finished:  # the teacher is told "Saving…": they are owed the end, even across a restart
                 await self._store.owe_notice(entry.id, self._clock())
         return current
+
+    async def _then_settle_late(self, entries: list[OutboxEntry], work: Awaitable[object]) -> None:
+        await work
+        for entry in entries:
+            if entry.id in self._answered_late:
+                final = await self._store.get_outbox(entry.id)
+                if final is not None and final.finished:
+                    self._answered_late.discard(entry.id)
+                    await self._settled(final)
 
     async def _group(self, entries: list[OutboxEntry], token: TokenProvider | None) -> None:
         now = self._clock()
@@ -158,11 +164,6 @@ class Outbox:
             results = {entry.id: stop for entry in claimed}
         for entry in claimed:
             await self._conclude_fully(entry, results[entry.id])
-            if entry.id in self._answered_late:
-                final = await self._store.get_outbox(entry.id)
-                if final is not None and final.finished:
-                    self._answered_late.discard(entry.id)
-                    await self._settled(final)
 
     async def attempt(self, entry_id: int, token: TokenProvider | None = None) -> OutboxEntry:
         """Claim the entry and try once; returns its state afterwards (whoever else may hold it)."""
@@ -174,7 +175,8 @@ class Outbox:
             return current
         client = EducationClient(self._http, token or self._providers(entry.tenant_id, entry.teacher_id))
         # Writes to one submission run one at a time, in order: a slow older write must not land after a newer one.
-        async with self._submission_lock(entry.submission_id):
+        # (A submission's lock is in `_locks` while a write holds or awaits it.)
+        async with self._locks.setdefault(entry.submission_id, asyncio.Lock()):
             try:
                 result: Result | Exception = await self._executor.execute(client, entry)
             except (RetryLaterError, GiveUpError) as stop:
@@ -183,16 +185,6 @@ class Outbox:
                 result = _stop_for(exc)
             await self._conclude_fully(entry, result)
         return await self._store.get_outbox(entry.id) or entry
-
-    @contextlib.asynccontextmanager
-    async def _submission_lock(self, submission_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(submission_id, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked() and self._locks.get(submission_id) is lock:
-                del self._locks[submission_id]
 
     async def _conclude_fully(self, entry: OutboxEntry, result: Result | Exception) -> None:
         """Conclude even when the attempt is cancelled meanwhile (the instance is stopping): an entry marked done
@@ -275,14 +267,6 @@ class Outbox:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    def _late_done(self, task: asyncio.Task[OutboxEntry]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            return
-        entry = task.result()
-        if entry.finished and entry.id in self._answered_late:
-            self._answered_late.discard(entry.id)
-            self._spawn(self._settled(entry))
 
     async def _settled(self, entry: OutboxEntry) -> None:
         if await self._on_settled(entry):
