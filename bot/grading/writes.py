@@ -176,8 +176,6 @@ class GradeWrites:
             patches.append(PointsPatch(ref, outcomes.points.id, None))
         if "feedback" in change.clear and outcomes.feedback is not None:
             patches.append(FeedbackPatch(ref, outcomes.feedback.id, None))
-        if not patches:
-            return {"before": snapshot(outcomes, submission), "after": snapshot(outcomes, submission)}
         after = outcomes
         for settled in await client.patch_outcomes_many(patches):
             match settled.unwrap():  # Graph answers each PATCH with the outcome as it now is
