@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,8 +25,6 @@ from graph.models import Assignment, Outcomes, RubricSelection, Submission, Subm
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
-log = logging.getLogger(__name__)
-
 ActionKind = Literal["return", "reassign", "excuse"]
 INVOKE_BUDGET_S = 2.5
 """Teams waits ~15 s for an invoke; Gradebot answers within 3 s and finishes slow writes in the background."""
@@ -35,55 +32,51 @@ INVOKE_BUDGET_S = 2.5
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a grading action produced: the screen to show next and a banner about what happened."""
+    """What a grading action produced: the screen to show next and a banner about what happened; `undo` is the save
+    that just landed (its write id), which the card offers to undo; after an undo, `entered` holds what the teacher
+    had typed (shown in the fields instead of the grade) and `stale_card` the card (activity id) that reported the
+    undone save, now out of date."""
 
     screen: Screen
     tone: Literal["good", "attention", "warning"] = "good"
     message: str | None = None
     undo: int | None = None
-    """The save that just landed (its write id), which the card offers to undo."""
     entered: GradeValues | None = None
-    """Values to show in the fields instead of the saved grade (after undo: what the teacher had typed)."""
     stale_card: str | None = None
-    """After undo: the card (activity id) that reported the undone save, now out of date."""
 
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    """Someone else changed the grade after the teacher's card was rendered: show both and let them choose."""
+    """Someone else changed the grade after the teacher's card was rendered: show both and let them choose. The
+    `view` is read fresh, so its outcomes hold the other person's values."""
 
     view: GradingView
-    """Read fresh, so its outcomes hold the other person's values."""
 
 
 @dataclass(frozen=True, slots=True)
 class UndoConflict:
     """The grade changed after the teacher saved it: undo would replace someone's later grade. Show all three and
-    let the teacher choose ("Undo anyway" / "Keep the current grade")."""
+    let the teacher choose ("Undo anyway" / "Keep the current grade"): `view` read fresh (what Graph holds now),
+    the save being undone (`write_id`, what "Undo anyway" names), the working grades (`working_grade`) it wrote
+    (`mine`) and undo puts back (`restores`), who changed it last (a teacher's name, "You", or "Someone else") and
+    when (`known_modified`: "Undo anyway" replaces exactly that grade, not a later one)."""
 
     view: GradingView
-    """Read fresh: its outcomes hold what Graph holds now."""
     write_id: int | None
-    """The save being undone (what "Undo anyway" names)."""
     mine: Mapping[str, Any]
-    """The working grade the teacher's save wrote (`working_grade`)."""
     restores: Mapping[str, Any]
-    """The working grade undo puts back."""
     changed_by: str
-    """Who changed the grade last: a teacher's name, "You", or "Someone else"."""
     known_modified: datetime | None
-    """The newest outcome change now in Graph: "Undo anyway" replaces exactly that grade, not a later one."""
 
 
 @dataclass(frozen=True, slots=True)
 class Confirm:
-    """The confirm step of return / returnAll / reassign / excuse."""
+    """The confirm step of return / returnAll / reassign / excuse; for Return all, `released` names each student
+    whose grade becomes visible, with that grade."""
 
     kind: Literal["return", "returnAll", "reassign", "excuse"]
     screen: Screen
-    count: int = 1
     released: tuple[tuple[str, GradeValues], ...] = ()
-    """Return all: each student whose grade becomes visible, with that grade."""
 
 
 class Grading:
@@ -144,14 +137,11 @@ class Grading:
             )
         if entry.status == "conflict" and isinstance(current, GradingView):
             return Conflict(current)
-        if entry.status == "failed":
-            return Outcome(current, "attention", "Gradebot could not save this grade: " + _failure_text(entry))
-        return Outcome(
-            current,
-            "warning",
+        saving = (
             "Saving… Microsoft Graph is slow right now. Your grade is safe with Gradebot and will be saved "
-            "automatically; this card updates when it lands.",
+            "automatically; this card updates when it lands."
         )
+        return _unfinished(entry, current, "save this grade", saving)
 
     # Return, return for revision, excuse ------------------------------------------------------------------------
 
@@ -170,9 +160,9 @@ class Grading:
             screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
             return Outcome(screen, "good", f"{verb} {view.student_name}.")
         current = await self._session.open(teacher, class_id, assignment_id, submission_id)
-        if entry.status == "failed":
-            return Outcome(current, "attention", "Gradebot could not do that: " + _failure_text(entry))
-        return Outcome(current, "warning", "Working on it… Microsoft Graph is slow; this card updates when it's done.")
+        return _unfinished(
+            entry, current, "do that", "Working on it… Microsoft Graph is slow; this card updates when it's done."
+        )
 
     async def return_all(
         self,
@@ -200,7 +190,7 @@ class Grading:
             released = tuple(
                 (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
             )
-            return Confirm("returnAll", screen, len(targets), released)
+            return Confirm("returnAll", screen, released)
         entries = [
             await self._record(
                 teacher,
@@ -244,10 +234,10 @@ class Grading:
             record = await self._store.last_undoable(teacher.aad_object_id, UNDOABLE)
             if record is None:
                 return None
-            write = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
-            write_id = write.id if write is not None else None
+            saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
+            write_id = saved.id if saved is not None else None
         else:
-            record = await self._saved_by(teacher, write_id)
+            saved, record = await self._saved_by(teacher, write_id)
         if record.undone_at is not None:
             view = await self._view(teacher, record)
             return Outcome(
@@ -283,11 +273,7 @@ class Grading:
             GradeChange.from_payload(before),  # the points, feedback and levels the save replaced
             known_modified=known_modified if anyway else parse_datetime(record.after.get("modifiedAt")),
             force=anyway and known_modified is None,
-            clear=tuple(
-                name
-                for name in ("points", "feedback")
-                if record.after.get(name) is not None and before.get(name) is None
-            ),
+            clear=tuple(n for n in ("points", "feedback") if record.after.get(n) is not None and before.get(n) is None),
             expect=None if anyway else mine,
         )
         entry = await self._record(
@@ -310,7 +296,6 @@ class Grading:
                 known_modified=last_change(outcomes)[0],
             )
         if entry.status == "done" and not (entry.result or {}).get("superseded"):
-            saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
             reported = (saved.payload.get("card") if saved is not None else None) or {}
             restored = _grade_text(view)
             back = f"'s grade is back to {restored}" if restored != "no grade" else " has no grade again"
@@ -319,12 +304,12 @@ class Grading:
             return Outcome(view, "good", message, entered=grade_values(mine), stale_card=stale)
         if entry.status == "done":
             return Outcome(view, "attention", "Not undone: a newer grade you saved for this student takes its place.")
-        if entry.status == "failed":
-            return Outcome(view, "attention", "Gradebot could not undo that: " + _failure_text(entry))
-        return Outcome(view, "warning", "Undoing… Microsoft Graph is slow; this card updates when it's done.")
+        return _unfinished(
+            entry, view, "undo that", "Undoing… Microsoft Graph is slow; this card updates when it's done."
+        )
 
-    async def _saved_by(self, teacher: Teacher, write_id: int) -> AuditRecord:
-        """The audit record of the save `write_id` names, checked to be this teacher's own landed save."""
+    async def _saved_by(self, teacher: Teacher, write_id: int) -> tuple[OutboxEntry, AuditRecord]:
+        """The save `write_id` names and its audit record, checked to be this teacher's own landed save."""
         write = await self._store.get_outbox(write_id)
         if (
             write is None
@@ -337,7 +322,7 @@ class Grading:
             submission_id=write.submission_id, teacher_id=teacher.aad_object_id, limit=100
         ):
             if record.outbox_key == write.idempotency_key:
-                return record
+                return write, record
         if not write.finished:
             raise UserError("That grade is still being saved. You can undo it once it has landed.")
         raise UserError("That grade never reached Teams Assignments, so there is nothing to undo.")
@@ -410,6 +395,9 @@ def _grade_text(view: GradingView) -> str:
     return values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
 
 
-def _failure_text(entry: OutboxEntry) -> str:
-    reason = entry.last_error or "Microsoft Graph refused it"
-    return reason.rstrip(".") + "."
+def _unfinished(entry: OutboxEntry, screen: Screen, could_not: str, slow: str) -> Outcome:
+    """A write that failed for good (saying why), or is still on its way (the card updates when it ends)."""
+    if entry.status == "failed":
+        reason = entry.last_error or "Microsoft Graph refused it"
+        return Outcome(screen, "attention", f"Gradebot could not {could_not}: {reason.rstrip('.')}.")
+    return Outcome(screen, "warning", slow)
