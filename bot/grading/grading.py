@@ -104,8 +104,7 @@ class Grading:
             if change.levels:
                 check_levels(change.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
             key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{change.digest()}"
-            entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
-            entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
+            entry = await self._write(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
             listed = await listing
         finally:
             if not listing.done():
@@ -153,8 +152,7 @@ class Grading:
         if not confirmed:
             return Confirm(kind, view)
         key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}"
-        entry = await self._record(teacher, kind, ref, key, {"card": card.payload()})
-        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
+        entry = await self._write(teacher, kind, ref, key, {"card": card.payload()})
         verb = {RETURN: "Returned to", REASSIGN: "Returned for revision to", EXCUSE: "Excused"}[kind]
         if entry.status == "done":
             screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
@@ -238,17 +236,16 @@ class Grading:
             write_id = saved.id if saved is not None else None
         else:
             saved, record = await self._saved_by(teacher, write_id)
+        ref = SubmissionRef(record.class_id, record.assignment_id, record.submission_id)
         if record.undone_at is not None:
-            view = await self._view(teacher, record)
+            view = await self._session.view(teacher, *ref)
             return Outcome(
                 view, "good", f"Already undone: the grade for {view.student_name} is {_grade_text(view)} now."
             )
         await self._education.require_teacher(teacher, record.class_id)
         client = self._education.client(teacher)
         try:
-            submission = await client.get_submission(
-                record.class_id, record.assignment_id, record.submission_id, expand=("outcomes",)
-            )
+            submission = await client.get_submission(*ref, expand=("outcomes",))
         except GraphNotFoundError as exc:
             raise NotFoundError("That submission") from exc
         if submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes):
@@ -276,15 +273,9 @@ class Grading:
             clear=tuple(n for n in ("points", "feedback") if record.after.get(n) is not None and before.get(n) is None),
             expect=None if anyway else mine,
         )
-        entry = await self._record(
-            teacher,
-            GRADE,
-            SubmissionRef(record.class_id, record.assignment_id, record.submission_id),
-            key,
-            {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id},
-        )
-        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
-        view = await self._view(teacher, record)
+        payload = {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id}
+        entry = await self._write(teacher, GRADE, ref, key, payload)
+        view = await self._session.view(teacher, *ref)
         if entry.status == "conflict":
             outcomes = view.submission.outcomes
             return UndoConflict(
@@ -327,9 +318,6 @@ class Grading:
             raise UserError("That grade is still being saved. You can undo it once it has landed.")
         raise UserError("That grade never reached Teams Assignments, so there is nothing to undo.")
 
-    async def _view(self, teacher: Teacher, record: AuditRecord) -> GradingView:
-        return await self._session.view(teacher, record.class_id, record.assignment_id, record.submission_id)
-
     async def _changed_by(self, teacher: Teacher, class_id: str, outcomes: Outcomes | None) -> str:
         """Who changed the grade last, for the teacher's own eyes: "You", a class member's name, or "Someone else"."""
         by = last_change(outcomes)[1]
@@ -342,6 +330,13 @@ class Grading:
         return names.get(user_id) or "Someone else"
 
     # Helpers -------------------------------------------------------------------------------------------------------
+
+    async def _write(
+        self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]
+    ) -> OutboxEntry:
+        """Record the write and apply it within the invoke budget."""
+        entry = await self._record(teacher, kind, ref, key, payload)
+        return await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
 
     async def _record(
         self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]

@@ -135,9 +135,8 @@ class GradeWrites:
         if await self._superseded(entry):
             return {"superseded": True}
         change = GradeChange.from_payload(entry.payload)
-        submission = await client.get_submission(
-            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
-        )
+        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
+        submission = await client.get_submission(*ref, expand=("outcomes",))
         outcomes = submission.outcomes or Outcomes()
         if submission.status is SubmissionStatus.EXCUSED:
             raise GiveUpError("This student is excused from the assignment, so there is nothing to grade.")
@@ -152,7 +151,6 @@ class GradeWrites:
                 raise GiveUpError("the grade changed since it was written", conflict=True)
         elif not change.force and changed_by_someone_else(outcomes, change.known_modified, entry.teacher_id):
             raise GiveUpError("someone else changed this grade", conflict=True)
-        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
         patches: list[OutcomePatch] = []
         # A value Graph already holds is not written again: after a crash between Graph's answer and "done", or an
         # answer lost on the way, the retry finds this entry's own write landed.
@@ -188,21 +186,18 @@ class GradeWrites:
         return {"before": snapshot(outcomes, submission), "after": snapshot(after, submission)}
 
     async def _act(self, client: EducationClient, entry: OutboxEntry) -> Result:
-        before = await client.get_submission(
-            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
-        )
+        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
+        before = await client.get_submission(*ref, expand=("outcomes",))
         if not _landed(before, entry):
             action = {
                 RETURN: client.return_submission,
                 REASSIGN: client.reassign_submission,
                 EXCUSE: client.excuse_submission,
             }[entry.kind]
-            await action(entry.class_id, entry.assignment_id, entry.submission_id)
+            await action(*ref)
         # Graph runs submission actions asynchronously: read back until the new state shows.
         for attempt in range(CONFIRM_ATTEMPTS):
-            current = await client.get_submission(
-                entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
-            )
+            current = await client.get_submission(*ref, expand=("outcomes",))
             if _landed(current, entry):
                 return {"before": snapshot(before.outcomes, before), "after": snapshot(current.outcomes, current)}
             if attempt + 1 < CONFIRM_ATTEMPTS:
