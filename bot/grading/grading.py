@@ -189,16 +189,12 @@ class Grading:
                 (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
             )
             return Confirm("returnAll", screen, released)
-        entries = [
-            await self._record(
-                teacher,
-                RETURN,
-                SubmissionRef(class_id, assignment_id, sid),
-                f"returnAll:{teacher.aad_object_id}:{nonce}:{sid}",
-                {"card": card.payload(), "auditAction": "returnAll"},
-            )
-            for sid in targets
-        ]
+        payload = {"card": card.payload(), "auditAction": "returnAll"}
+        entries = []
+        for sid in targets:
+            key = f"returnAll:{teacher.aad_object_id}:{nonce}:{sid}"
+            ref = SubmissionRef(class_id, assignment_id, sid)
+            entries.append(await self._record(teacher, RETURN, ref, key, payload))
         finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
         done = sum(1 for e in finished if e.status == "done")
         after = await self._session.open(teacher, class_id, assignment_id)

@@ -199,7 +199,7 @@ class GradeWrites:
         for attempt in range(CONFIRM_ATTEMPTS):
             current = await client.get_submission(*ref, expand=("outcomes",))
             if _landed(current, entry):
-                return {"before": snapshot(before.outcomes, before), "after": snapshot(current.outcomes, current)}
+                return _change(before, current)
             if attempt + 1 < CONFIRM_ATTEMPTS:
                 await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         raise RetryLaterError("Graph has not confirmed the new status yet", timedelta(seconds=2))
@@ -212,16 +212,15 @@ class GradeWrites:
         before = {s.id: s for s in await client.list_submissions(first.class_id, first.assignment_id)}
         todo = [e for e in entries if e.submission_id in before and not _landed(before[e.submission_id], e)]
         settled = await client.return_many([(e.class_id, e.assignment_id, e.submission_id) for e in todo])
-        outcome: dict[int, Result | Exception] = {}
+        outcome: dict[int, Result | Exception] = {
+            e.id: GiveUpError("the submission no longer exists") for e in entries if e.submission_id not in before
+        }
         for entry, result in zip(todo, settled, strict=True):
             error = result.error
             if isinstance(error, GraphThrottledError | GraphUnavailableError):
                 outcome[entry.id] = RetryLaterError("Graph is busy", seconds(error.retry_after))
             elif error is not None:
                 outcome[entry.id] = GiveUpError(f"Graph refused the write ({error.status} {error.code})")
-        for entry in entries:
-            if entry.submission_id not in before:
-                outcome[entry.id] = GiveUpError("the submission no longer exists")
         waiting = [e for e in entries if e.id not in outcome]
         for attempt in range(CONFIRM_ATTEMPTS):
             if not waiting:
@@ -230,17 +229,18 @@ class GradeWrites:
             for entry in list(waiting):
                 now_sub = current.get(entry.submission_id)
                 if now_sub is not None and _landed(now_sub, entry):
-                    old = before[entry.submission_id]
-                    outcome[entry.id] = {
-                        "before": snapshot(old.outcomes, old),
-                        "after": snapshot(now_sub.outcomes, now_sub),
-                    }
+                    outcome[entry.id] = _change(before[entry.submission_id], now_sub)
                     waiting.remove(entry)
             if waiting and attempt + 1 < CONFIRM_ATTEMPTS:
                 await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         for entry in waiting:
             outcome[entry.id] = RetryLaterError("Graph has not confirmed the return yet", timedelta(seconds=2))
         return outcome
+
+
+def _change(before: Submission, after: Submission) -> Result:
+    """An action's result: the submission's snapshots before and after it, for the audit log."""
+    return {"before": snapshot(before.outcomes, before), "after": snapshot(after.outcomes, after)}
 
 
 def _landed(submission: Submission, entry: OutboxEntry) -> bool:
