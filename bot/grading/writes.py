@@ -49,7 +49,10 @@ _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIG
 
 @dataclass(frozen=True, slots=True)
 class GradeChange:
-    """What a `grade` entry writes (for a save: what the teacher typed); None means "leave as is"."""
+    """What a `grade` entry writes (for a save: what the teacher typed); None means "leave as is". `clear` names
+    outcomes to empty ("points", "feedback": undo of a first grade puts the submission back to ungraded); `expect` is
+    the working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the grade
+    its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
 
     points: Decimal | None
     feedback: str | None
@@ -57,10 +60,7 @@ class GradeChange:
     known_modified: datetime | None
     force: bool
     clear: tuple[str, ...] = ()
-    """Outcomes to empty ("points", "feedback"): undo of a first grade puts the submission back to ungraded."""
     expect: Mapping[str, Any] | None = None
-    """The working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the
-    grade its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
 
     def digest(self) -> str:
         """A short digest of the values typed: part of a save's idempotency key, so the same card pressed again
