@@ -86,8 +86,6 @@ class Grading:
         self._outbox = outbox
         self._store = store
 
-    # Saving a grade ----------------------------------------------------------------------------------------------
-
     async def grade(
         self, teacher: Teacher, ref: SubmissionRef, change: GradeChange, *, nonce: str, card: CardRef
     ) -> Outcome | Conflict:
@@ -142,11 +140,10 @@ class Grading:
         )
         return _unfinished(entry, current, "save this grade", saving)
 
-    # Return, return for revision, excuse ------------------------------------------------------------------------
-
     async def act(
         self, teacher: Teacher, kind: ActionKind, ref: SubmissionRef, *, confirmed: bool, nonce: str, card: CardRef
     ) -> Outcome | Confirm:
+        """Return, return for revision or excuse one submission (after a confirm step)."""
         class_id, assignment_id, submission_id = ref
         view = await self._session.view(teacher, *ref)
         if not confirmed:
@@ -204,8 +201,6 @@ class Grading:
         if failed:
             return Outcome(after, "attention", f"Returned {done}; {failed} could not be returned. Try those again.")
         return Outcome(after, "warning", f"Returned {done} so far; the other {len(entries) - done} are on their way.")
-
-    # Undo --------------------------------------------------------------------------------------------------------
 
     async def undo(
         self,
@@ -324,8 +319,6 @@ class Grading:
             return "You"
         names = await self._education.students(self._education.client(teacher), class_id)  # the class roster
         return names.get(user_id) or "Someone else"
-
-    # Helpers -------------------------------------------------------------------------------------------------------
 
     async def _write(
         self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]

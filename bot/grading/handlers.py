@@ -36,7 +36,6 @@ class GradingHandlers:
     def __init__(self, session: GradingSession, grading: Grading) -> None:
         self._session = session
         self._grading = grading
-        self._education = session.education
         self._shown = ShownCards()
 
     def register(self, router: Router) -> None:
@@ -53,15 +52,13 @@ class GradingHandlers:
         router.action(ResolveConflictAction, self.resolve_conflict)
         router.action(UndoAction, self.undo)
 
-    # Commands ----------------------------------------------------------------------------------------------------
-
     async def grade_command(self, context: Context, args: str) -> Reply:
         if context.conversation.is_shared:
             command = f"grade {args[:80]}".strip()  # the assignment named here, so it need not be retyped
             return TextReply(
                 f"Grading happens in our 1:1 chat, where only you can see it. Message me `{command}` there."
             )
-        items = await self._education.ungraded(context.teacher, None)
+        items = await self._session.education.ungraded(context.teacher, None)
         wanted = args.casefold().strip()
         if not wanted:
             if not items:
@@ -84,8 +81,6 @@ class GradingHandlers:
         if context.conversation.is_shared:
             return TextReply("Use `undo` in our 1:1 chat.")
         return await self.undo(context, UndoAction(""))
-
-    # Card actions --------------------------------------------------------------------------------------------------
 
     async def open(self, context: Context, payload: OpenGradingAction) -> Reply:
         """Grade from a list (or a digest): the grading card opens below, the list stays as it was; or, with
@@ -182,8 +177,6 @@ class GradingHandlers:
             self._shown.show(context.teacher.aad_object_id, None, outcome.stale_card)
         below = not context.turn.is_action  # the `undo` command: a new message
         return self._show(context, outcome.screen, outcome_card(outcome, context.tz, context.now), below, stale)
-
-    # Cards shown ---------------------------------------------------------------------------------------------------
 
     async def _open(
         self,

@@ -39,8 +39,7 @@ class SettledNotices:
 
     async def __call__(self, entry: OutboxEntry) -> bool:
         """Update the teacher's card; False when it could not be done now (Graph or Teams failed: try later)."""
-        raw = entry.payload.get("card")
-        card_info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        card_info: dict[str, Any] = entry.payload.get("card") or {}  # what `CardRef.payload` recorded
         activity_id = card_info.get("activityId")
         if card_info.get("shared") or not activity_id:
             return True
