@@ -356,7 +356,7 @@ def grade_values(grade: Mapping[str, Any]) -> GradeValues:
 
 
 def values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
-    """ "7/10 and feedback", "rubric levels", "no grade" — a working grade as the teacher reads it."""
+    """ "7/10 and feedback", "rubric levels", "no grade" — a working grade (or a `snapshot`) as the teacher reads it."""
     parts = []
     if grade.get("points") is not None:
         parts.append(score_text(float(grade["points"]), max_points))
@@ -369,14 +369,14 @@ def values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
 
 def _saved_text(after: Mapping[str, Any], assignment: Assignment, student: str, next_screen: Screen) -> str:
     """What Graph holds after the save, for whom — and who is next, so the banner is not read as theirs."""
-    saved = values_text(working_grade(after), assignment.max_points)
+    saved = values_text(after, assignment.max_points)
     saved = "the grade" if saved == "no grade" else saved
     following = f" Next: {next_screen.student_name}." if isinstance(next_screen, GradingView) else ""
     return f"Saved {saved} for {student} as a draft; students see it only after you return it.{following}"
 
 
 def _grade_text(view: GradingView) -> str:
-    return values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
+    return values_text(snapshot(view.submission.outcomes), view.assignment.max_points)
 
 
 def _unfinished(entry: OutboxEntry, screen: Screen, could_not: str, slow: str) -> Outcome:

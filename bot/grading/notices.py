@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.grading.grading import values_text
-from bot.grading.rules import working_grade
 from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.views import screen_card
 from bot.kernel.errors import SignInRequiredError, UserError
@@ -67,7 +66,7 @@ def _banner(entry: OutboxEntry, screen: Screen) -> Banner:
     student = screen.student_name if isinstance(screen, GradingView) else "the student"
     if entry.status == "done":
         if undo:
-            grade = values_text(working_grade((entry.result or {}).get("after") or {}), screen.assignment.max_points)
+            grade = values_text((entry.result or {}).get("after") or {}, screen.assignment.max_points)
             return Banner.good(f"Undone in Teams Assignments: {student}'s grade is back to {grade}.")
         return Banner.good(f"Saved to Teams Assignments for {student}. Students see it only after you return it.")
     if entry.status == "conflict":

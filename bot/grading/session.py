@@ -58,9 +58,7 @@ class GradingSession:
         self.education = education
         self._store = store
 
-    async def assignment(
-        self, teacher: Teacher, class_id: str, assignment_id: str
-    ) -> tuple[EducationClass, Assignment]:
+    async def assignment(self, teacher: Teacher, class_id: str, assignment_id: str) -> Known:
         """The class (checked: the caller teaches it) and the assignment, fresh from Graph."""
         education_class = await self.education.require_teacher(teacher, class_id)
         try:

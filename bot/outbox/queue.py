@@ -156,14 +156,11 @@ class Outbox:
         for entry in claimed:
             await self._conclude_fully(entry, results[entry.id])
 
-    async def attempt(self, entry_id: int, token: TokenProvider | None = None) -> OutboxEntry:
-        """Claim the entry and try once; returns its state afterwards (whoever else may hold it)."""
+    async def attempt(self, entry_id: int, token: TokenProvider | None = None) -> None:
+        """Claim the entry and try once (not when it is finished, gone, or leased: another attempt holds it)."""
         entry = await self.store.claim_outbox(entry_id, self.owner, self.clock(), LEASE)
         if entry is None:
-            current = await self.store.get_outbox(entry_id)
-            if current is None:
-                raise KeyError(entry_id)
-            return current
+            return
         client = EducationClient(self.http, token or self.providers(entry.tenant_id, entry.teacher_id))
         # Writes to one submission run one at a time, in order: a slow older write must not land after a newer one.
         # (A submission's lock is in `_locks` while a write holds or awaits it.)
@@ -175,7 +172,6 @@ class Outbox:
             except (GraphError, SignInRequiredError, SsoTokenError) as exc:
                 result = _stop_for(exc)
             await self._conclude_fully(entry, result)
-        return await self.store.get_outbox(entry.id) or entry
 
     async def _conclude_fully(self, entry: OutboxEntry, result: Result | Exception) -> None:
         """Conclude even when the attempt is cancelled meanwhile (the instance is stopping): an entry marked done
