@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.grading.rules import (
-    check_levels,
-    check_points,
-    snapshot,
-    working_grade,
-)
+from bot.grading.rules import check_levels, check_points, snapshot, working_grade
 from bot.grading.session import AllGraded, GradingSession, GradingView, Known, Screen
 from bot.grading.writes import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange
 from bot.kernel.errors import NotFoundError, UserError
@@ -31,8 +25,6 @@ from graph.models import Assignment, Outcomes, RubricSelection, Submission, Subm
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
-log = logging.getLogger(__name__)
-
 ActionKind = Literal["return", "reassign", "excuse"]
 INVOKE_BUDGET_S = 2.5
 """Teams waits ~15 s for an invoke; Gradebot answers within 3 s and finishes slow writes in the background."""
@@ -40,55 +32,51 @@ INVOKE_BUDGET_S = 2.5
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a grading action produced: the screen to show next and a banner about what happened."""
+    """What a grading action produced: the screen to show next and a banner about what happened; `undo` is the save
+    that just landed (its write id), which the card offers to undo; after an undo, `entered` holds what the teacher
+    had typed (shown in the fields instead of the grade) and `stale_card` the card (activity id) that reported the
+    undone save, now out of date."""
 
     screen: Screen
     tone: Literal["good", "attention", "warning"] = "good"
     message: str | None = None
     undo: int | None = None
-    """The save that just landed (its write id), which the card offers to undo."""
     entered: GradeValues | None = None
-    """Values to show in the fields instead of the saved grade (after undo: what the teacher had typed)."""
     stale_card: str | None = None
-    """After undo: the card (activity id) that reported the undone save, now out of date."""
 
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    """Someone else changed the grade after the teacher's card was rendered: show both and let them choose."""
+    """Someone else changed the grade after the teacher's card was rendered: show both and let them choose. The
+    `view` is read fresh, so its outcomes hold the other person's values."""
 
     view: GradingView
-    """Read fresh, so its outcomes hold the other person's values."""
 
 
 @dataclass(frozen=True, slots=True)
 class UndoConflict:
     """The grade changed after the teacher saved it: undo would replace someone's later grade. Show all three and
-    let the teacher choose ("Undo anyway" / "Keep the current grade")."""
+    let the teacher choose ("Undo anyway" / "Keep the current grade"): `view` read fresh (what Graph holds now),
+    the save being undone (`write_id`, what "Undo anyway" names), the working grades (`working_grade`) it wrote
+    (`mine`) and undo puts back (`restores`), who changed it last (a teacher's name, "You", or "Someone else") and
+    when (`known_modified`: "Undo anyway" replaces exactly that grade, not a later one)."""
 
     view: GradingView
-    """Read fresh: its outcomes hold what Graph holds now."""
     write_id: int | None
-    """The save being undone (what "Undo anyway" names)."""
     mine: Mapping[str, Any]
-    """The working grade the teacher's save wrote (`working_grade`)."""
     restores: Mapping[str, Any]
-    """The working grade undo puts back."""
     changed_by: str
-    """Who changed the grade last: a teacher's name, "You", or "Someone else"."""
     known_modified: datetime | None
-    """The newest outcome change now in Graph: "Undo anyway" replaces exactly that grade, not a later one."""
 
 
 @dataclass(frozen=True, slots=True)
 class Confirm:
-    """The confirm step of return / returnAll / reassign / excuse."""
+    """The confirm step of return / returnAll / reassign / excuse; for Return all, `released` names each student
+    whose grade becomes visible, with that grade."""
 
     kind: Literal["return", "returnAll", "reassign", "excuse"]
     screen: Screen
-    count: int = 1
     released: tuple[tuple[str, GradeValues], ...] = ()
-    """Return all: each student whose grade becomes visible, with that grade."""
 
 
 class Grading:
@@ -98,16 +86,8 @@ class Grading:
         self._outbox = outbox
         self._store = store
 
-    # Saving a grade ----------------------------------------------------------------------------------------------
-
     async def grade(
-        self,
-        teacher: Teacher,
-        ref: SubmissionRef,
-        change: GradeChange,
-        *,
-        nonce: str,
-        card: CardRef,
+        self, teacher: Teacher, ref: SubmissionRef, change: GradeChange, *, nonce: str, card: CardRef
     ) -> Outcome | Conflict:
         """Check what was typed against the assignment fresh from Graph, record it in the outbox, apply it within the
         invoke budget (the outbox re-reads the submission and checks for conflicts as it writes). The key covers what
@@ -122,8 +102,7 @@ class Grading:
             if change.levels:
                 check_levels(change.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
             key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{change.digest()}"
-            entry = await self._record(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
-            entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
+            entry = await self._write(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
             listed = await listing
         finally:
             if not listing.done():
@@ -155,42 +134,30 @@ class Grading:
             )
         if entry.status == "conflict" and isinstance(current, GradingView):
             return Conflict(current)
-        if entry.status == "failed":
-            return Outcome(current, "attention", "Gradebot could not save this grade: " + _failure_text(entry))
-        return Outcome(
-            current,
-            "warning",
+        saving = (
             "Saving… Microsoft Graph is slow right now. Your grade is safe with Gradebot and will be saved "
-            "automatically; this card updates when it lands.",
+            "automatically; this card updates when it lands."
         )
-
-    # Return, return for revision, excuse ------------------------------------------------------------------------
+        return _unfinished(entry, current, "save this grade", saving)
 
     async def act(
-        self,
-        teacher: Teacher,
-        kind: ActionKind,
-        ref: SubmissionRef,
-        *,
-        confirmed: bool,
-        nonce: str,
-        card: CardRef,
+        self, teacher: Teacher, kind: ActionKind, ref: SubmissionRef, *, confirmed: bool, nonce: str, card: CardRef
     ) -> Outcome | Confirm:
+        """Return, return for revision or excuse one submission (after a confirm step)."""
         class_id, assignment_id, submission_id = ref
         view = await self._session.view(teacher, *ref)
         if not confirmed:
             return Confirm(kind, view)
         key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}"
-        entry = await self._record(teacher, kind, ref, key, {"card": card.payload()})
-        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
+        entry = await self._write(teacher, kind, ref, key, {"card": card.payload()})
         verb = {RETURN: "Returned to", REASSIGN: "Returned for revision to", EXCUSE: "Excused"}[kind]
         if entry.status == "done":
             screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
             return Outcome(screen, "good", f"{verb} {view.student_name}.")
         current = await self._session.open(teacher, class_id, assignment_id, submission_id)
-        if entry.status == "failed":
-            return Outcome(current, "attention", "Gradebot could not do that: " + _failure_text(entry))
-        return Outcome(current, "warning", "Working on it… Microsoft Graph is slow; this card updates when it's done.")
+        return _unfinished(
+            entry, current, "do that", "Working on it… Microsoft Graph is slow; this card updates when it's done."
+        )
 
     async def return_all(
         self,
@@ -218,17 +185,13 @@ class Grading:
             released = tuple(
                 (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
             )
-            return Confirm("returnAll", screen, len(targets), released)
-        entries = [
-            await self._record(
-                teacher,
-                RETURN,
-                SubmissionRef(class_id, assignment_id, sid),
-                f"returnAll:{teacher.aad_object_id}:{nonce}:{sid}",
-                {"card": card.payload(), "auditAction": "returnAll"},
-            )
-            for sid in targets
-        ]
+            return Confirm("returnAll", screen, released)
+        payload = {"card": card.payload(), "auditAction": "returnAll"}
+        entries = []
+        for sid in targets:
+            key = f"returnAll:{teacher.aad_object_id}:{nonce}:{sid}"
+            ref = SubmissionRef(class_id, assignment_id, sid)
+            entries.append(await self._record(teacher, RETURN, ref, key, payload))
         finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
         done = sum(1 for e in finished if e.status == "done")
         after = await self._session.open(teacher, class_id, assignment_id)
@@ -238,8 +201,6 @@ class Grading:
         if failed:
             return Outcome(after, "attention", f"Returned {done}; {failed} could not be returned. Try those again.")
         return Outcome(after, "warning", f"Returned {done} so far; the other {len(entries) - done} are on their way.")
-
-    # Undo --------------------------------------------------------------------------------------------------------
 
     async def undo(
         self,
@@ -262,21 +223,20 @@ class Grading:
             record = await self._store.last_undoable(teacher.aad_object_id, UNDOABLE)
             if record is None:
                 return None
-            write = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
-            write_id = write.id if write is not None else None
+            saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
+            write_id = saved.id if saved is not None else None
         else:
-            record = await self._saved_by(teacher, write_id)
+            saved, record = await self._saved_by(teacher, write_id)
+        ref = SubmissionRef(record.class_id, record.assignment_id, record.submission_id)
         if record.undone_at is not None:
-            view = await self._view(teacher, record)
+            view = await self._session.view(teacher, *ref)
             return Outcome(
                 view, "good", f"Already undone: the grade for {view.student_name} is {_grade_text(view)} now."
             )
         await self._education.require_teacher(teacher, record.class_id)
         client = self._education.client(teacher)
         try:
-            submission = await client.get_submission(
-                record.class_id, record.assignment_id, record.submission_id, expand=("outcomes",)
-            )
+            submission = await client.get_submission(*ref, expand=("outcomes",))
         except GraphNotFoundError as exc:
             raise NotFoundError("That submission") from exc
         if submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes):
@@ -301,22 +261,12 @@ class Grading:
             GradeChange.from_payload(before),  # the points, feedback and levels the save replaced
             known_modified=known_modified if anyway else parse_datetime(record.after.get("modifiedAt")),
             force=anyway and known_modified is None,
-            clear=tuple(
-                name
-                for name in ("points", "feedback")
-                if record.after.get(name) is not None and before.get(name) is None
-            ),
+            clear=tuple(n for n in ("points", "feedback") if record.after.get(n) is not None and before.get(n) is None),
             expect=None if anyway else mine,
         )
-        entry = await self._record(
-            teacher,
-            GRADE,
-            SubmissionRef(record.class_id, record.assignment_id, record.submission_id),
-            key,
-            {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id},
-        )
-        entry = await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
-        view = await self._view(teacher, record)
+        payload = {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id}
+        entry = await self._write(teacher, GRADE, ref, key, payload)
+        view = await self._session.view(teacher, *ref)
         if entry.status == "conflict":
             outcomes = view.submission.outcomes
             return UndoConflict(
@@ -328,7 +278,6 @@ class Grading:
                 known_modified=last_change(outcomes)[0],
             )
         if entry.status == "done" and not (entry.result or {}).get("superseded"):
-            saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
             reported = (saved.payload.get("card") if saved is not None else None) or {}
             restored = _grade_text(view)
             back = f"'s grade is back to {restored}" if restored != "no grade" else " has no grade again"
@@ -337,12 +286,12 @@ class Grading:
             return Outcome(view, "good", message, entered=grade_values(mine), stale_card=stale)
         if entry.status == "done":
             return Outcome(view, "attention", "Not undone: a newer grade you saved for this student takes its place.")
-        if entry.status == "failed":
-            return Outcome(view, "attention", "Gradebot could not undo that: " + _failure_text(entry))
-        return Outcome(view, "warning", "Undoing… Microsoft Graph is slow; this card updates when it's done.")
+        return _unfinished(
+            entry, view, "undo that", "Undoing… Microsoft Graph is slow; this card updates when it's done."
+        )
 
-    async def _saved_by(self, teacher: Teacher, write_id: int) -> AuditRecord:
-        """The audit record of the save `write_id` names, checked to be this teacher's own landed save."""
+    async def _saved_by(self, teacher: Teacher, write_id: int) -> tuple[OutboxEntry, AuditRecord]:
+        """The save `write_id` names and its audit record, checked to be this teacher's own landed save."""
         write = await self._store.get_outbox(write_id)
         if (
             write is None
@@ -355,13 +304,10 @@ class Grading:
             submission_id=write.submission_id, teacher_id=teacher.aad_object_id, limit=100
         ):
             if record.outbox_key == write.idempotency_key:
-                return record
+                return write, record
         if not write.finished:
             raise UserError("That grade is still being saved. You can undo it once it has landed.")
         raise UserError("That grade never reached Teams Assignments, so there is nothing to undo.")
-
-    async def _view(self, teacher: Teacher, record: AuditRecord) -> GradingView:
-        return await self._session.view(teacher, record.class_id, record.assignment_id, record.submission_id)
 
     async def _changed_by(self, teacher: Teacher, class_id: str, outcomes: Outcomes | None) -> str:
         """Who changed the grade last, for the teacher's own eyes: "You", a class member's name, or "Someone else"."""
@@ -374,7 +320,12 @@ class Grading:
         names = await self._education.students(self._education.client(teacher), class_id)  # the class roster
         return names.get(user_id) or "Someone else"
 
-    # Helpers -------------------------------------------------------------------------------------------------------
+    async def _write(
+        self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]
+    ) -> OutboxEntry:
+        """Record the write and apply it within the invoke budget."""
+        entry = await self._record(teacher, kind, ref, key, payload)
+        return await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
 
     async def _record(
         self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]
@@ -405,7 +356,7 @@ def grade_values(grade: Mapping[str, Any]) -> GradeValues:
 
 
 def values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
-    """ "7/10 and feedback", "rubric levels", "no grade" — a working grade as the teacher reads it."""
+    """ "7/10 and feedback", "rubric levels", "no grade" — a working grade (or a `snapshot`) as the teacher reads it."""
     parts = []
     if grade.get("points") is not None:
         parts.append(score_text(float(grade["points"]), max_points))
@@ -418,16 +369,19 @@ def values_text(grade: Mapping[str, Any], max_points: float | None) -> str:
 
 def _saved_text(after: Mapping[str, Any], assignment: Assignment, student: str, next_screen: Screen) -> str:
     """What Graph holds after the save, for whom — and who is next, so the banner is not read as theirs."""
-    saved = values_text(working_grade(after), assignment.max_points)
+    saved = values_text(after, assignment.max_points)
     saved = "the grade" if saved == "no grade" else saved
     following = f" Next: {next_screen.student_name}." if isinstance(next_screen, GradingView) else ""
     return f"Saved {saved} for {student} as a draft; students see it only after you return it.{following}"
 
 
 def _grade_text(view: GradingView) -> str:
-    return values_text(working_grade(snapshot(view.submission.outcomes)), view.assignment.max_points)
+    return values_text(snapshot(view.submission.outcomes), view.assignment.max_points)
 
 
-def _failure_text(entry: OutboxEntry) -> str:
-    reason = entry.last_error or "Microsoft Graph refused it"
-    return reason.rstrip(".") + "."
+def _unfinished(entry: OutboxEntry, screen: Screen, could_not: str, slow: str) -> Outcome:
+    """A write that failed for good (saying why), or is still on its way (the card updates when it ends)."""
+    if entry.status == "failed":
+        reason = entry.last_error or "Microsoft Graph refused it"
+        return Outcome(screen, "attention", f"Gradebot could not {could_not}: {reason.rstrip('.')}.")
+    return Outcome(screen, "warning", slow)

@@ -3,17 +3,13 @@ call and the card that shows its outcome."""
 
 from __future__ import annotations
 
-from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflict
+from typing import cast
+
+from bot.grading.grading import ActionKind, Confirm, Conflict, Grading, Outcome, UndoConflict
 from bot.grading.rules import InvalidGradeError
 from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.shown import ShownCards
-from bot.grading.views import (
-    confirm_view_card,
-    conflict_view_card,
-    outcome_card,
-    screen_card,
-    undo_conflict_view_card,
-)
+from bot.grading.views import confirm_view_card, conflict_view_card, outcome_card, screen_card, undo_conflict_view_card
 from bot.grading.writes import GradeChange
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import Card, CardReply, NewCardReply, Reply, TextReply, Updates
@@ -40,13 +36,12 @@ class GradingHandlers:
     def __init__(self, session: GradingSession, grading: Grading) -> None:
         self._session = session
         self._grading = grading
-        self._education = session.education
         self._shown = ShownCards()
 
     def register(self, router: Router) -> None:
         router.command("grade", self.grade_command)
         router.command("undo", self.undo_command)
-        router.action(OpenGradingAction, self.open_below)
+        router.action(OpenGradingAction, self.open)
         router.action(ShowGradingAction, self.open)
         router.action(GradeAction, self.save, invalid=self.invalid_grade)
         router.action(SkipAction, self.skip)
@@ -57,15 +52,13 @@ class GradingHandlers:
         router.action(ResolveConflictAction, self.resolve_conflict)
         router.action(UndoAction, self.undo)
 
-    # Commands ----------------------------------------------------------------------------------------------------
-
     async def grade_command(self, context: Context, args: str) -> Reply:
         if context.conversation.is_shared:
             command = f"grade {args[:80]}".strip()  # the assignment named here, so it need not be retyped
             return TextReply(
                 f"Grading happens in our 1:1 chat, where only you can see it. Message me `{command}` there."
             )
-        items = await self._education.ungraded(context.teacher, None)
+        items = await self._session.education.ungraded(context.teacher, None)
         wanted = args.casefold().strip()
         if not wanted:
             if not items:
@@ -87,28 +80,19 @@ class GradingHandlers:
     async def undo_command(self, context: Context, _: str) -> Reply:
         if context.conversation.is_shared:
             return TextReply("Use `undo` in our 1:1 chat.")
-        return await self._undo(context, UndoAction(""))
+        return await self.undo(context, UndoAction(""))
 
-    # Card actions --------------------------------------------------------------------------------------------------
-
-    async def open_below(self, context: Context, payload: OpenGradingAction) -> Reply:
-        """Grade from a list (or a digest): the grading card opens below; the list stays as it was."""
-        return await self._open(context, payload.class_id, payload.assignment_id, payload.submission_id, below=True)
-
-    async def open(self, context: Context, payload: ShowGradingAction) -> Reply:
-        """Back to grading in place of this card (Cancel on a confirm step)."""
-        return await self._open(context, payload.class_id, payload.assignment_id, payload.submission_id)
+    async def open(self, context: Context, payload: OpenGradingAction) -> Reply:
+        """Grade from a list (or a digest): the grading card opens below, the list stays as it was; or, with
+        `showGrading` (Cancel on a confirm step), back to grading in place of this card."""
+        below = not isinstance(payload, ShowGradingAction)
+        return await self._open(context, payload.class_id, payload.assignment_id, payload.submission_id, below=below)
 
     async def save(self, context: Context, payload: GradeAction) -> Reply:
         ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
+        change = GradeChange(payload.points, payload.feedback, payload.levels, payload.known_modified, payload.force)
         try:
-            result = await self._grading.grade(
-                context.teacher,
-                ref,
-                GradeChange(payload.points, payload.feedback, payload.levels, payload.known_modified, payload.force),
-                nonce=payload.nonce,
-                card=context.card_ref,
-            )
+            result = await self._grading.grade(context.teacher, ref, change, nonce=payload.nonce, card=context.card_ref)
         except InvalidGradeError as exc:
             return await self._open(context, *ref, status=Banner.error(exc.message), entered=payload)
         if isinstance(result, Conflict):
@@ -136,13 +120,10 @@ class GradingHandlers:
         return await self._open(context, payload.class_id, payload.assignment_id, after=payload.submission_id)
 
     async def step(self, context: Context, payload: ReturnAction | ReassignAction | ExcuseAction) -> Reply:
+        kind = cast(ActionKind, payload.VERB)  # the verbs of these three payloads are the three kinds
+        ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
         result = await self._grading.act(
-            context.teacher,
-            payload.VERB,  # type: ignore[arg-type]
-            SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id),
-            confirmed=payload.confirmed,
-            nonce=payload.nonce,
-            card=context.card_ref,
+            context.teacher, kind, ref, confirmed=payload.confirmed, nonce=payload.nonce, card=context.card_ref
         )
         return self._outcome_or_confirm(context, result)
 
@@ -168,15 +149,12 @@ class GradingHandlers:
         mine = GradeAction(*ids, payload.points, payload.feedback, payload.levels, shown, shown is None, payload.nonce)
         return await self.save(context, mine)
 
-    async def undo(self, context: Context, payload: UndoAction) -> Reply:
-        if payload.write_id is None:  # a press must name the save it undoes; this one names none
+    async def undo(self, context: Context, press: UndoAction) -> Reply:
+        """Undo the save `press` names (a button), or the teacher's newest save (the command: no write id)."""
+        if press.write_id is None and context.turn.is_action:  # a press must name the save it undoes; this one doesn't
             return CardReply(
                 error_card("This Undo button doesn't say which grade it undoes. Type `undo` to undo your last save.")
             )
-        return await self._undo(context, payload)
-
-    async def _undo(self, context: Context, press: UndoAction) -> Reply:
-        """Undo the save `press` names (a button), or the teacher's newest save (the command: no write id)."""
         outcome = await self._grading.undo(
             context.teacher,
             context.card_ref,
@@ -199,8 +177,6 @@ class GradingHandlers:
             self._shown.show(context.teacher.aad_object_id, None, outcome.stale_card)
         below = not context.turn.is_action  # the `undo` command: a new message
         return self._show(context, outcome.screen, outcome_card(outcome, context.tz, context.now), below, stale)
-
-    # Cards shown ---------------------------------------------------------------------------------------------------
 
     async def _open(
         self,

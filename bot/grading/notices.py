@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.grading.grading import values_text
-from bot.grading.rules import working_grade
 from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.views import screen_card
 from bot.kernel.errors import SignInRequiredError, UserError
@@ -28,38 +28,30 @@ class CardUpdater(Protocol):
     async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: dict[str, Any]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
 class SettledNotices:
-    def __init__(
-        self,
-        store: Store,
-        session: GradingSession,
-        teams: CardUpdater,
-        providers: Callable[[str, str], TokenProvider],
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._store = store
-        self._session = session
-        self._teams = teams
-        self._providers = providers
-        self._clock = clock
+    store: Store
+    session: GradingSession
+    teams: CardUpdater
+    providers: Callable[[str, str], TokenProvider]
+    clock: Callable[[], datetime]
 
     async def __call__(self, entry: OutboxEntry) -> bool:
         """Update the teacher's card; False when it could not be done now (Graph or Teams failed: try later)."""
-        raw = entry.payload.get("card")
-        card_info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        card_info: dict[str, Any] = entry.payload.get("card") or {}  # what `CardRef.payload` recorded
         activity_id = card_info.get("activityId")
         if card_info.get("shared") or not activity_id:
             return True
-        conversation = await self._store.get_conversation(str(card_info.get("conversationId") or ""))
+        conversation = await self.store.get_conversation(str(card_info.get("conversationId") or ""))
         if conversation is None or conversation.kind != "personal":
             return True
-        profile = await self._store.get_user_profile(entry.teacher_id)
+        profile = await self.store.get_user_profile(entry.teacher_id)
         tz = ZoneInfo(profile.timezone) if profile and profile.timezone else ZoneInfo("UTC")
-        teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self._providers(entry.tenant_id, entry.teacher_id))
+        teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self.providers(entry.tenant_id, entry.teacher_id))
         try:
-            screen = await self._session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
-            card = screen_card(screen, tz, self._clock(), status=_banner(entry, screen))
-            await self._teams.update_card(conversation.reference, str(activity_id), card)
+            screen = await self.session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
+            card = screen_card(screen, tz, self.clock(), status=_banner(entry, screen))
+            await self.teams.update_card(conversation.reference, str(activity_id), card)
         except UserError as exc:  # the submission or the teacher's access is gone: nothing left to show
             log.info("no card update for outbox entry %s: %s", entry.id, type(exc).__name__)
         except (GraphError, DeliveryError, SignInRequiredError) as exc:
@@ -74,7 +66,7 @@ def _banner(entry: OutboxEntry, screen: Screen) -> Banner:
     student = screen.student_name if isinstance(screen, GradingView) else "the student"
     if entry.status == "done":
         if undo:
-            grade = values_text(working_grade((entry.result or {}).get("after") or {}), screen.assignment.max_points)
+            grade = values_text((entry.result or {}).get("after") or {}, screen.assignment.max_points)
             return Banner.good(f"Undone in Teams Assignments: {student}'s grade is back to {grade}.")
         return Banner.good(f"Saved to Teams Assignments for {student}. Students see it only after you return it.")
     if entry.status == "conflict":

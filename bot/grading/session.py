@@ -19,7 +19,10 @@ from storage.store import Store
 
 @dataclass(frozen=True, slots=True)
 class GradingView:
-    """One submission to grade, with everything the grading card shows."""
+    """One submission to grade, with everything the grading card shows: its 1-based `position` among the `waiting`
+    submissions (0 when this one is not waiting), how many of the assignment's submissions have a grade (`graded`,
+    returned or not: "3 graded · 8 to go") or one not yet returned (`returnable`), and the writes for this
+    submission still queued in the outbox (`pending`)."""
 
     education_class: EducationClass
     assignment: Assignment
@@ -27,14 +30,10 @@ class GradingView:
     student_name: str
     rubric: Rubric | None
     position: int
-    """1-based place among submissions waiting for a grade (0 when this one is not waiting)."""
     waiting: int
     graded: int
-    """Submissions of this assignment with a grade (returned or not), for "3 graded · 8 to go"."""
     returnable: int
-    """Graded submissions of this assignment not yet returned."""
     pending: tuple[OutboxEntry, ...] = ()
-    """Writes for this submission still queued in the outbox."""
 
     @property
     def subject(self) -> tuple[EducationClass, Assignment, Submission, str]:
@@ -59,9 +58,7 @@ class GradingSession:
         self.education = education
         self._store = store
 
-    async def assignment(
-        self, teacher: Teacher, class_id: str, assignment_id: str
-    ) -> tuple[EducationClass, Assignment]:
+    async def assignment(self, teacher: Teacher, class_id: str, assignment_id: str) -> Known:
         """The class (checked: the caller teaches it) and the assignment, fresh from Graph."""
         education_class = await self.education.require_teacher(teacher, class_id)
         try:

@@ -23,6 +23,9 @@ from cards.grading import (
     undo_conflict_card,
 )
 
+Step = ReturnAction | ReassignAction | ExcuseAction
+_STEPS: dict[str, type[Step]] = {"return": ReturnAction, "reassign": ReassignAction, "excuse": ExcuseAction}
+
 
 def screen_card(
     screen: Screen,
@@ -89,20 +92,13 @@ def confirm_view_card(confirm: Confirm) -> Card:
     nonce = new_nonce()
     screen = confirm.screen
     if confirm.kind == "returnAll":
-        action = ReturnAllAction(screen.education_class.id, screen.assignment.id, False, confirm.count, nonce)
+        action = ReturnAllAction(screen.education_class.id, screen.assignment.id, False, len(confirm.released), nonce)
         return confirm_card(action, screen.assignment, released=confirm.released)
     assert isinstance(screen, GradingView)
     ids = (screen.education_class.id, screen.assignment.id, screen.submission.id)
-    single: ReturnAction | ReassignAction | ExcuseAction
-    if confirm.kind == "return":
-        single = ReturnAction(*ids, False, nonce)
-    elif confirm.kind == "reassign":
-        single = ReassignAction(*ids, False, nonce)
-    else:
-        single = ExcuseAction(*ids, False, nonce)
-    warning = None
-    if confirm.kind == "return" and screen.submission.status.value == "working":
-        warning = "This student has not turned the work in yet."
+    single = _STEPS[confirm.kind](*ids, False, nonce)
+    unsubmitted = confirm.kind == "return" and screen.submission.status.value == "working"
+    warning = "This student has not turned the work in yet." if unsubmitted else None
     return confirm_card(
         single, screen.assignment, student_name=screen.student_name, submission=screen.submission, warning=warning
     )

@@ -49,7 +49,10 @@ _TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIG
 
 @dataclass(frozen=True, slots=True)
 class GradeChange:
-    """What a `grade` entry writes (for a save: what the teacher typed); None means "leave as is"."""
+    """What a `grade` entry writes (for a save: what the teacher typed); None means "leave as is". `clear` names
+    outcomes to empty ("points", "feedback": undo of a first grade puts the submission back to ungraded); `expect` is
+    the working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the grade
+    its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
 
     points: Decimal | None
     feedback: str | None
@@ -57,10 +60,7 @@ class GradeChange:
     known_modified: datetime | None
     force: bool
     clear: tuple[str, ...] = ()
-    """Outcomes to empty ("points", "feedback"): undo of a first grade puts the submission back to ungraded."""
     expect: Mapping[str, Any] | None = None
-    """The working grade (`working_grade`) Graph must still hold for this write to go ahead — an undo expects the
-    grade its teacher wrote; anything else is a conflict for the teacher to resolve, never overwritten."""
 
     def digest(self) -> str:
         """A short digest of the values typed: part of a save's idempotency key, so the same card pressed again
@@ -135,9 +135,8 @@ class GradeWrites:
         if await self._superseded(entry):
             return {"superseded": True}
         change = GradeChange.from_payload(entry.payload)
-        submission = await client.get_submission(
-            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
-        )
+        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
+        submission = await client.get_submission(*ref, expand=("outcomes",))
         outcomes = submission.outcomes or Outcomes()
         if submission.status is SubmissionStatus.EXCUSED:
             raise GiveUpError("This student is excused from the assignment, so there is nothing to grade.")
@@ -152,7 +151,6 @@ class GradeWrites:
                 raise GiveUpError("the grade changed since it was written", conflict=True)
         elif not change.force and changed_by_someone_else(outcomes, change.known_modified, entry.teacher_id):
             raise GiveUpError("someone else changed this grade", conflict=True)
-        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
         patches: list[OutcomePatch] = []
         # A value Graph already holds is not written again: after a crash between Graph's answer and "done", or an
         # answer lost on the way, the retry finds this entry's own write landed.
@@ -176,8 +174,6 @@ class GradeWrites:
             patches.append(PointsPatch(ref, outcomes.points.id, None))
         if "feedback" in change.clear and outcomes.feedback is not None:
             patches.append(FeedbackPatch(ref, outcomes.feedback.id, None))
-        if not patches:
-            return {"before": snapshot(outcomes, submission), "after": snapshot(outcomes, submission)}
         after = outcomes
         for settled in await client.patch_outcomes_many(patches):
             match settled.unwrap():  # Graph answers each PATCH with the outcome as it now is
@@ -190,23 +186,20 @@ class GradeWrites:
         return {"before": snapshot(outcomes, submission), "after": snapshot(after, submission)}
 
     async def _act(self, client: EducationClient, entry: OutboxEntry) -> Result:
-        before = await client.get_submission(
-            entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
-        )
+        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
+        before = await client.get_submission(*ref, expand=("outcomes",))
         if not _landed(before, entry):
             action = {
                 RETURN: client.return_submission,
                 REASSIGN: client.reassign_submission,
                 EXCUSE: client.excuse_submission,
             }[entry.kind]
-            await action(entry.class_id, entry.assignment_id, entry.submission_id)
+            await action(*ref)
         # Graph runs submission actions asynchronously: read back until the new state shows.
         for attempt in range(CONFIRM_ATTEMPTS):
-            current = await client.get_submission(
-                entry.class_id, entry.assignment_id, entry.submission_id, expand=("outcomes",)
-            )
+            current = await client.get_submission(*ref, expand=("outcomes",))
             if _landed(current, entry):
-                return {"before": snapshot(before.outcomes, before), "after": snapshot(current.outcomes, current)}
+                return _change(before, current)
             if attempt + 1 < CONFIRM_ATTEMPTS:
                 await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         raise RetryLaterError("Graph has not confirmed the new status yet", timedelta(seconds=2))
@@ -219,16 +212,15 @@ class GradeWrites:
         before = {s.id: s for s in await client.list_submissions(first.class_id, first.assignment_id)}
         todo = [e for e in entries if e.submission_id in before and not _landed(before[e.submission_id], e)]
         settled = await client.return_many([(e.class_id, e.assignment_id, e.submission_id) for e in todo])
-        outcome: dict[int, Result | Exception] = {}
+        outcome: dict[int, Result | Exception] = {
+            e.id: GiveUpError("the submission no longer exists") for e in entries if e.submission_id not in before
+        }
         for entry, result in zip(todo, settled, strict=True):
             error = result.error
             if isinstance(error, GraphThrottledError | GraphUnavailableError):
                 outcome[entry.id] = RetryLaterError("Graph is busy", seconds(error.retry_after))
             elif error is not None:
                 outcome[entry.id] = GiveUpError(f"Graph refused the write ({error.status} {error.code})")
-        for entry in entries:
-            if entry.submission_id not in before:
-                outcome[entry.id] = GiveUpError("the submission no longer exists")
         waiting = [e for e in entries if e.id not in outcome]
         for attempt in range(CONFIRM_ATTEMPTS):
             if not waiting:
@@ -237,17 +229,18 @@ class GradeWrites:
             for entry in list(waiting):
                 now_sub = current.get(entry.submission_id)
                 if now_sub is not None and _landed(now_sub, entry):
-                    old = before[entry.submission_id]
-                    outcome[entry.id] = {
-                        "before": snapshot(old.outcomes, old),
-                        "after": snapshot(now_sub.outcomes, now_sub),
-                    }
+                    outcome[entry.id] = _change(before[entry.submission_id], now_sub)
                     waiting.remove(entry)
             if waiting and attempt + 1 < CONFIRM_ATTEMPTS:
                 await asyncio.sleep(CONFIRM_DELAY_S * (attempt + 1))
         for entry in waiting:
             outcome[entry.id] = RetryLaterError("Graph has not confirmed the return yet", timedelta(seconds=2))
         return outcome
+
+
+def _change(before: Submission, after: Submission) -> Result:
+    """An action's result: the submission's snapshots before and after it, for the audit log."""
+    return {"before": snapshot(before.outcomes, before), "after": snapshot(after.outcomes, after)}
 
 
 def _landed(submission: Submission, entry: OutboxEntry) -> bool:

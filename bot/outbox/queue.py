@@ -6,10 +6,11 @@ What a write does against Graph is its feature's `Executor`; this module only kn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -59,23 +60,21 @@ class Executor(Protocol):
 
     async def execute(self, client: EducationClient, entry: OutboxEntry) -> Result:
         """Apply the entry; raise RetryLaterError or GiveUpError (Graph errors are mapped by the queue)."""
-        ...
 
     async def execute_group(
         self, client: EducationClient, entries: Sequence[OutboxEntry]
     ) -> dict[int, Result | Exception]:
         """Apply entries of one assignment together ($batch); each entry id → its result or stop."""
-        ...
 
     async def completed(self, entry: OutboxEntry, result: Result, now: datetime) -> None:
         """The write is done and audited (e.g. an undo marks the save it undid)."""
-        ...
 
 
 Settled = Callable[[OutboxEntry], Awaitable[bool]]
 """Tells the teacher how an entry ended; False when that could not be done now (try again later)."""
 
 
+@dataclass(eq=False)
 class Outbox:
     """Records writes, applies them to Graph (in-turn within a deadline, else in the background) and concludes them.
 
@@ -85,32 +84,24 @@ class Outbox:
     name = "outbox"
     interval_s = OUTBOX_INTERVAL_S
 
-    def __init__(
-        self,
-        store: Store,
-        http: GraphHttp,
-        providers: Callable[[str, str], TokenProvider],
-        executor: Executor,
-        *,
-        owner: str,
-        clock: Callable[[], datetime],
-        on_settled: Settled,
-    ) -> None:
-        self._store = store
-        self._http = http
-        self._providers = providers
-        self._executor = executor
-        self._owner = owner
-        self._clock = clock
-        self._on_settled = on_settled
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._concluding: set[asyncio.Task[None]] = set()
-        self._answered_late: set[int] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+    store: Store
+    http: GraphHttp
+    providers: Callable[[str, str], TokenProvider]
+    executor: Executor
+    _: KW_ONLY
+    owner: str
+    clock: Callable[[], datetime]
+    on_settled: Settled
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
+    _concluding: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _answered_late: set[int] = field(default_factory=set, init=False)
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary, init=False
+    )
 
     async def record(self, new: NewOutboxEntry) -> OutboxEntry:
         """Write the intent durably before anything touches Graph; a replayed key returns the first entry."""
-        entry, _ = await self._store.enqueue_outbox(new, self._clock())
+        entry, _ = await self.store.enqueue_outbox(new, self.clock())
         return entry
 
     async def apply_within(self, entry: OutboxEntry, token: TokenProvider | None, deadline_s: float) -> OutboxEntry:
@@ -118,81 +109,69 @@ class Outbox:
         reported to `on_settled` when it finishes."""
         if entry.finished:
             return entry
-        task: asyncio.Task[OutboxEntry] = self._spawn(self.attempt(entry.id, token))
-        try:
-            current: OutboxEntry = await asyncio.wait_for(asyncio.shield(task), deadline_s)
-        except TimeoutError:
-            self._answered_late.add(entry.id)
-            task.add_done_callback(self._late_done)
-            current = await self._store.get_outbox(entry.id) or entry
-        if not current.finished:  # the teacher is told "Saving…": they are owed the end, even across a restart
-            await self._store.owe_notice(entry.id, self._clock())
-        return current
+        return (await self._within([entry], self.attempt(entry.id, token), deadline_s))[0]
 
     async def apply_group(
         self, entries: list[OutboxEntry], token: TokenProvider | None, deadline_s: float
     ) -> list[OutboxEntry]:
         """Apply entries of one assignment together, waiting at most `deadline_s`."""
-        task = self._spawn(self._group(entries, token))
+        return await self._within(entries, self._group(entries, token), deadline_s)
+
+    async def _within(
+        self, entries: list[OutboxEntry], work: Awaitable[object], deadline_s: float
+    ) -> list[OutboxEntry]:
+        """The entries as `work` left them after at most `deadline_s`; those it finishes later go to `on_settled`."""
+        task = self._spawn(self._then_settle_late(entries, work))
         try:
             await asyncio.wait_for(asyncio.shield(task), deadline_s)
         except TimeoutError:
             self._answered_late.update(e.id for e in entries)
-        current = [c for e in entries if (c := await self._store.get_outbox(e.id)) is not None]
+        current = [await self.store.get_outbox(e.id) or e for e in entries]
         for entry in current:
-            if not entry.finished:
-                await self._store.owe_notice(entry.id, self._clock())
+            if not entry.finished:  # the teacher is told "Saving…": they are owed the end, even across a restart
+                await self.store.owe_notice(entry.id, self.clock())
         return current
 
+    async def _then_settle_late(self, entries: list[OutboxEntry], work: Awaitable[object]) -> None:
+        await work
+        for entry in entries:
+            if entry.id in self._answered_late:
+                final = await self.store.get_outbox(entry.id)
+                if final is not None and final.finished:
+                    self._answered_late.discard(entry.id)
+                    await self._settled(final)
+
     async def _group(self, entries: list[OutboxEntry], token: TokenProvider | None) -> None:
-        now = self._clock()
-        claimed = [c for e in entries if (c := await self._store.claim_outbox(e.id, self._owner, now, LEASE))]
+        now = self.clock()
+        claimed = [c for e in entries if (c := await self.store.claim_outbox(e.id, self.owner, now, LEASE))]
         if not claimed:
             return
         first = claimed[0]
-        client = EducationClient(self._http, token or self._providers(first.tenant_id, first.teacher_id))
+        client = EducationClient(self.http, token or self.providers(first.tenant_id, first.teacher_id))
         try:
-            results = await self._executor.execute_group(client, claimed)
+            results = await self.executor.execute_group(client, claimed)
         except (GraphError, SignInRequiredError, SsoTokenError) as exc:
             stop = _stop_for(exc)
             results = {entry.id: stop for entry in claimed}
         for entry in claimed:
             await self._conclude_fully(entry, results[entry.id])
-            if entry.id in self._answered_late:
-                final = await self._store.get_outbox(entry.id)
-                if final is not None and final.finished:
-                    self._answered_late.discard(entry.id)
-                    await self._settled(final)
 
-    async def attempt(self, entry_id: int, token: TokenProvider | None = None) -> OutboxEntry:
-        """Claim the entry and try once; returns its state afterwards (whoever else may hold it)."""
-        entry = await self._store.claim_outbox(entry_id, self._owner, self._clock(), LEASE)
+    async def attempt(self, entry_id: int, token: TokenProvider | None = None) -> None:
+        """Claim the entry and try once (not when it is finished, gone, or leased: another attempt holds it)."""
+        entry = await self.store.claim_outbox(entry_id, self.owner, self.clock(), LEASE)
         if entry is None:
-            current = await self._store.get_outbox(entry_id)
-            if current is None:
-                raise KeyError(entry_id)
-            return current
-        client = EducationClient(self._http, token or self._providers(entry.tenant_id, entry.teacher_id))
+            return
+        client = EducationClient(self.http, token or self.providers(entry.tenant_id, entry.teacher_id))
         # Writes to one submission run one at a time, in order: a slow older write must not land after a newer one.
-        async with self._submission_lock(entry.submission_id):
+        # (A submission's lock is in `_locks` while a write holds or awaits it.)
+        async with self._locks.setdefault(entry.submission_id, asyncio.Lock()):
             try:
-                result: Result | Exception = await self._executor.execute(client, entry)
+                result: Result | Exception = await self.executor.execute(client, entry)
             except (RetryLaterError, GiveUpError) as stop:
                 result = stop
             except (GraphError, SignInRequiredError, SsoTokenError) as exc:
                 result = _stop_for(exc)
             await self._conclude_fully(entry, result)
-        return await self._store.get_outbox(entry.id) or entry
-
-    @contextlib.asynccontextmanager
-    async def _submission_lock(self, submission_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(submission_id, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked() and self._locks.get(submission_id) is lock:
-                del self._locks[submission_id]
 
     async def _conclude_fully(self, entry: OutboxEntry, result: Result | Exception) -> None:
         """Conclude even when the attempt is cancelled meanwhile (the instance is stopping): an entry marked done
@@ -204,22 +183,22 @@ class Outbox:
 
     async def _conclude(self, entry: OutboxEntry, result: Result | Exception) -> None:
         """Record how an attempt ended: done (+ audit), retry later with backoff, or stopped for good."""
-        now = self._clock()
+        now = self.clock()
         if isinstance(result, RetryLaterError):
             if entry.attempts >= MAX_ATTEMPTS:
-                await self._store.fail_outbox(entry.id, self._owner, f"gave up: {result.reason}", now)
+                await self.store.fail_outbox(entry.id, self.owner, f"gave up: {result.reason}", now)
             else:
                 delay = result.delay or _backoff(entry.attempts)
-                await self._store.retry_outbox(entry.id, self._owner, result.reason, now + delay, now)
+                await self.store.retry_outbox(entry.id, self.owner, result.reason, now + delay, now)
             log.info("outbox %s (%s) will retry: %s", entry.id, entry.kind, result.reason)
         elif isinstance(result, GiveUpError):
             status: OutboxFailure = "conflict" if result.conflict else "failed"
-            await self._store.fail_outbox(entry.id, self._owner, result.reason, now, status=status)
+            await self.store.fail_outbox(entry.id, self.owner, result.reason, now, status=status)
             log.info("outbox %s (%s) stopped: %s", entry.id, entry.kind, status)
         elif isinstance(result, Exception):
             raise result
-        elif await self._store.complete_outbox(entry.id, self._owner, result, now) and not result.get("superseded"):
-            await self._store.record_audit(
+        elif await self.store.complete_outbox(entry.id, self.owner, result, now) and not result.get("superseded"):
+            await self.store.record_audit(
                 NewAuditRecord(
                     at=now,
                     teacher_id=entry.teacher_id,
@@ -233,24 +212,24 @@ class Outbox:
                     outbox_key=entry.idempotency_key,
                 )
             )
-            await self._executor.completed(entry, result, now)
+            await self.executor.completed(entry, result, now)
 
     # Background: due entries (retries, and everything left over by a restart or a crashed instance).
 
     async def tick(self, now: datetime) -> int:
         """Attempt every due entry once, then tell the teachers owed a notice how their writes ended; returns how
         many entries were attempted."""
-        due = await self._store.due_outbox(now, 50)
+        due = await self.store.due_outbox(now, 50)
         for entry in due:
             await self.attempt(entry.id)
-        for entry_id in await self._store.owed_notices(50):
-            owed = await self._store.get_outbox(entry_id)
+        for entry_id in await self.store.owed_notices(50):
+            owed = await self.store.get_outbox(entry_id)
             if owed is None:
-                await self._store.settle_notice(entry_id)
+                await self.store.settle_notice(entry_id)
             elif owed.finished:
                 await self._settled(owed)
         if OUTBOX.observed:  # telemetry on: the depth and age gauges report what this tick read
-            backlog = await self._store.outbox_backlog()
+            backlog = await self.store.outbox_backlog()
             OUTBOX.update(backlog.depth, backlog.oldest_created_at, now)
         return len(due)
 
@@ -266,7 +245,7 @@ class Outbox:
             await asyncio.gather(*late, return_exceptions=True)
         if self._concluding:
             await asyncio.gather(*self._concluding, return_exceptions=True)
-        released = await self._store.release_outbox(self._owner, self._clock())
+        released = await self.store.release_outbox(self.owner, self.clock())
         if released:
             log.info("outbox handed back %d writes in flight: %s", len(released), ", ".join(map(str, released)))
 
@@ -276,17 +255,9 @@ class Outbox:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _late_done(self, task: asyncio.Task[OutboxEntry]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            return
-        entry = task.result()
-        if entry.finished and entry.id in self._answered_late:
-            self._answered_late.discard(entry.id)
-            self._spawn(self._settled(entry))
-
     async def _settled(self, entry: OutboxEntry) -> None:
-        if await self._on_settled(entry):
-            await self._store.settle_notice(entry.id)
+        if await self.on_settled(entry):
+            await self.store.settle_notice(entry.id)
 
 
 def _stop_for(exc: Exception) -> RetryLaterError | GiveUpError:
