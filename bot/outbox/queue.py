@@ -252,8 +252,15 @@ class Outbox:
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """A write carried on past its answer has no one awaiting it: a failure is logged here (the entry's lease
+        runs out and the queue tries again)."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("outbox background write failed (%s)", type(error).__name__)
 
     async def _settled(self, entry: OutboxEntry) -> None:
         if await self.on_settled(entry):
