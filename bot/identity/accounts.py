@@ -28,13 +28,11 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 TOKEN_EXCHANGE_DEDUP = timedelta(minutes=10)
+MSAL_TIMEOUT_S = 10.0
 
 
 def user_key(tenant_id: str, aad_object_id: str) -> str:
     return f"{tenant_id}:{aad_object_id}"
-
-
-MSAL_TIMEOUT_S = 10.0
 
 
 class AuthorityHttp(requests.Session):

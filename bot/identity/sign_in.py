@@ -63,10 +63,7 @@ class SignInPages:
         self._clock = clock
         timer = lambda: clock().timestamp()  # noqa: E731 - the caches' timer is Gradebot's clock
         window = SIGN_IN_WINDOW.total_seconds()
-        self._starts: tuple[TTLCache[str, list[int]], TTLCache[str, list[int]]] = (
-            TTLCache(10_000, window, timer=timer),
-            TTLCache(10_000, window, timer=timer),
-        )
+        self._starts = tuple(TTLCache[str, list[int]](10_000, window, timer=timer) for _ in ("client", "user"))
         """Sign-in starts counted per client address and per user in this process (a start stores a pending flow:
         this bounds how many anyone can make)."""
 
