@@ -144,9 +144,6 @@ class TeacherIdentity:
         blob = self._cipher.seal(serialized.encode("utf-8"), key)
         await self._store.save_token_cache(key, blob, self._clock(), key_id=self._cipher.key_id)
 
-    def _lock(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
-
     async def exchange(self, tenant_id: str, aad_object_id: str, sso_token: str) -> str:
         """Validate a Teams SSO token for this user and exchange it on their behalf; returns a Graph token."""
         claims = await self._validator.validate(sso_token)
@@ -185,7 +182,7 @@ class TeacherIdentity:
         A refresh token the authority refuses (invalid_grant: revoked, expired, or issued by another authority, as
         after the sandbox restarts with new keys) is useless: the user's stored sign-in is deleted, so the sign-in
         they are asked for next starts clean instead of meeting the stale entries again."""
-        async with self._lock(key):
+        async with self._locks.setdefault(key, asyncio.Lock()):
             cache, state = await self._load_cache(key)
             result = await asyncio.to_thread(work, cache)
             if isinstance(result, dict) and result.get("error") == "invalid_grant" and not fresh_credential:
@@ -294,7 +291,7 @@ class TeacherIdentity:
 
     async def adopt(self, key: str, fresh: str) -> None:
         """Merge a freshly redeemed cache into the user's stored one (an unreadable stored one is replaced)."""
-        async with self._lock(key):
+        async with self._locks.setdefault(key, asyncio.Lock()):
             existing, state = await self._load_cache(key)
             merged = json.loads(existing.serialize()) if state != "unreadable" else {}
             for section, entries in json.loads(fresh).items():

@@ -38,10 +38,8 @@ from bot.telemetry.metrics import TURNS
 
 log = logging.getLogger(__name__)
 
-CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-LOGIN_REQUEST_TYPE = "application/vnd.microsoft.activity.loginRequest"
-PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
+PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 CONNECTOR_FAILURES = (ClientException, DeserializationError, OSError)
 """What a call to the conversation's serviceUrl raises when the Bot Connector refuses it, cannot be reached, or
 answers something that is not the Bot Connector's JSON (msrest's ClientException covers HttpOperationError)."""
@@ -144,10 +142,9 @@ class GradebotBot(Bot):  # type: ignore[misc]
     """Routes each activity type to the turn handler; its broad `except` keeps errors in a turn from becoming HTTP
     500 (the edge's other one guards botbuilder's authentication)."""
 
-    def __init__(self, handler: Router, sign_in_card: Callable[[SignInReply], Card], invoke_response_key: str) -> None:
+    def __init__(self, handler: Router, sign_in_card: Callable[[SignInReply], Card]) -> None:
         self._handler = handler
         self._sign_in_card = sign_in_card
-        self._invoke_response_key = invoke_response_key
         self._team_classes: dict[str, str | None] = {}
 
     async def on_turn(self, context: TurnContext) -> None:
@@ -306,7 +303,7 @@ class GradebotBot(Bot):  # type: ignore[misc]
 
     def _action_response(self, reply: Reply) -> Activity:
         if isinstance(reply, CardReply | NewCardReply):
-            return _action_response(200, CARD_CONTENT_TYPE, reply.card)
+            return _action_response(200, "application/vnd.microsoft.card.adaptive", reply.card)
         if isinstance(reply, TextReply):
             return _action_response(200, MESSAGE_TYPE, reply.text)
         if isinstance(reply, SignInReply):
@@ -318,14 +315,14 @@ class GradebotBot(Bot):  # type: ignore[misc]
             }
             if reply.offer_sso:
                 login["tokenExchangeResource"] = {"id": resource_id, "uri": resource_uri, "providerId": ""}
-            return _action_response(401, LOGIN_REQUEST_TYPE, login)
+            return _action_response(401, "application/vnd.microsoft.activity.loginRequest", login)
         return _action_response(412, PRECONDITION_TYPE, {"code": "412", "message": reply.message})
 
     async def _apologize(self, context: TurnContext) -> None:
         text = "Sorry, something went wrong on Gradebot's side. Nothing you typed was lost; please try again."
         try:
             if context.activity.type == ActivityTypes.invoke:
-                if not context.turn_state.get(self._invoke_response_key):
+                if not context.turn_state.get(context.adapter._INVOKE_RESPONSE_KEY):
                     await context.send_activity(_action_response(200, MESSAGE_TYPE, text))
             elif context.activity.type == ActivityTypes.message:
                 await context.send_activity(MessageFactory.text(text))

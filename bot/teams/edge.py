@@ -76,7 +76,7 @@ class TeamsEdge:
         self._auth = ReusingAuthentication(inner)
         self._adapter = CloudAdapter(self._auth)
         self._app_id = app_id
-        self._bot = GradebotBot(handler, sign_in_card, self._adapter._INVOKE_RESPONSE_KEY)
+        self._bot = GradebotBot(handler, sign_in_card)
 
     async def aclose(self) -> None:
         await self._auth.aclose()
