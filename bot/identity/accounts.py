@@ -227,7 +227,6 @@ class TeacherIdentity:
 
     def app_provider(self, tenant_id: str) -> TokenProvider:
         """Gradebot's own (application-permission) Graph token for a tenant: client credentials, cached by msal."""
-
         authority = f"{self._config.authority_base.rstrip('/')}/{tenant_id}"
 
         def fetch(refresh: bool) -> dict[str, Any]:
