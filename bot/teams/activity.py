@@ -1,6 +1,6 @@
-"""One inbound activity as a Gradebot turn: who and where (activity → Turn), messages, card actions and sign-in
-invokes routed to the turn handler, and replies as activities — with the edge's one broad `except`, so no error in a
-turn becomes HTTP 500."""
+"""One inbound activity as a Gradebot turn: who and where (activity → Turn, a team's class looked up once), messages,
+card actions and sign-in invokes routed to the turn handler, and replies as activities — with the edge's one broad
+`except`, so no error in a turn becomes HTTP 500."""
 
 from __future__ import annotations
 
@@ -120,8 +120,7 @@ class TeamsTurnIO:
                 page = await TeamsInfo.get_paged_team_members(self._context, self._team_id, token, 500)
             else:
                 page = await TeamsInfo.get_paged_members(self._context, token, 500)
-            for account in page.members or []:
-                members.append(Member(account.id, account.aad_object_id, account.name or ""))
+            members += [Member(account.id, account.aad_object_id, account.name or "") for account in page.members or []]
             token = page.continuation_token
             if not token:
                 return members

@@ -142,12 +142,6 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         accepted = self._accepted.get(key)
         if accepted is not None and _unexpired(accepted.claims_identity):
             return copy.copy(accepted)  # a result of its own for each turn (botbuilder's turn may set fields on it)
-        result = await self._authenticate(activity, auth_header)
-        self._accepted[key] = result
-        self._accepted_headers[auth_header] = True
-        return copy.copy(result)
-
-    async def _authenticate(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
         try:
             result = await self._inner.authenticate_request(activity, auth_header)
         except (PermissionError, jwt.PyJWTError):
@@ -157,7 +151,9 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         except Exception as exc:  # the edge's authentication: whatever botbuilder raises here is a refused token
             raise PermissionError(f"token refused ({type(exc).__name__})") from exc
         result.connector_factory = self._wrap(result.connector_factory, result.claims_identity)
-        return result
+        self._accepted[key] = result
+        self._accepted_headers[auth_header] = True
+        return copy.copy(result)
 
     async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> Any:
         return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
@@ -189,9 +185,8 @@ def looks_like_bot_framework_token(header: str) -> bool:
     match = _BEARER_JWT.fullmatch(header) if len(header) <= MAX_AUTHORIZATION_LENGTH else None
     if match is None:
         return False
-    token = match.group(1)
     try:
-        decoded = jwt.decode_complete(token, options={"verify_signature": False})
+        decoded = jwt.decode_complete(match.group(1), options={"verify_signature": False})
     except jwt.PyJWTError:
         return False
     head, claims = decoded["header"], decoded["payload"]

@@ -1,6 +1,5 @@
 """The Teams edge: owns botbuilder's CloudAdapter, authenticates and runs each inbound activity (never a 500),
-and sends proactive messages — the team's class, cards posted and updated, 1:1 chats opened.
-"""
+and sends proactive messages — cards posted and updated, 1:1 chats opened."""
 
 from __future__ import annotations
 
