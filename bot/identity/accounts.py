@@ -1,6 +1,5 @@
 """Teacher accounts: Teams SSO token → MSAL on-behalf-of → Graph token, silent refresh from the per-user MSAL cache
-(sealed at rest by bot/identity/cipher.py), the app's own token, sign-out, and the check of stored sign-ins at start.
-"""
+(sealed at rest by bot/identity/cipher.py), the app's own token, sign-out, and the check of stored sign-ins at start."""
 
 from __future__ import annotations
 

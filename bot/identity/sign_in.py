@@ -1,6 +1,5 @@
 """Gradebot's own sign-in page, for where Teams SSO cannot work: links signed for the Teams user who asked and
-short-lived, starts limited per user and client, MSAL's authorization-code flow, and a one-time code for Teams.
-"""
+short-lived, starts limited per user and client, MSAL's authorization-code flow, and a one-time code for Teams."""
 
 from __future__ import annotations
 
