@@ -255,16 +255,14 @@ class GradebotBot(Bot):  # type: ignore[misc]
     async def _on_invoke(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
         activity = context.activity
         value = _object(activity.value)
-        if caller is None:
-            problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
-            note(outcome="invalid")
-            await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST, {"error": problem}))
-            return
-        if activity.name == "adaptiveCard/action":
-            await self._on_card_action(context, caller, conversation, value)
-            return
         response = _invoke(HTTPStatus.OK)
-        if activity.name == "signin/tokenExchange":
+        if caller is None:
+            note(outcome="invalid")
+            problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
+            response = _invoke(HTTPStatus.BAD_REQUEST, {"error": problem})
+        elif activity.name == "adaptiveCard/action":
+            response = await self._on_card_action(context, caller, conversation, value)
+        elif activity.name == "signin/tokenExchange":
             if not await self._handler.exchange_sso(caller, str(value.get("id") or ""), str(value.get("token") or "")):
                 note(outcome="sso refused")
                 detail = "The bot is unable to exchange token. Proceed with regular login."
@@ -280,7 +278,8 @@ class GradebotBot(Bot):  # type: ignore[misc]
 
     async def _on_card_action(
         self, context: TurnContext, caller: Caller, conversation: ConversationInfo, value: Mapping[str, Any]
-    ) -> None:
+    ) -> Activity:
+        """A card's button as a turn; returns the Action.Execute answer (a new card also posted below in a 1:1 chat)."""
         action = _object(value.get("action"))
         authentication = _object(value.get("authentication"))
         turn = Turn(
@@ -298,7 +297,7 @@ class GradebotBot(Bot):  # type: ignore[misc]
             reply = CardReply(reply.keep) if reply.keep is not None else TextReply(reply.note)
         elif isinstance(reply, CardReply) and not conversation.is_shared:
             await _rewrite(context, reply.updates)
-        await context.send_activity(self._action_response(reply))
+        return self._action_response(reply)
 
     def _action_response(self, reply: Reply) -> Activity:
         if isinstance(reply, CardReply | NewCardReply):
