@@ -129,10 +129,8 @@ class TeamsTurnIO:
 async def _rewrite(context: TurnContext, updates: tuple[tuple[str, Card], ...]) -> None:
     """Rewrite earlier cards of this 1:1 chat that the turn made out of date; one that is gone is not an error."""
     for activity_id, card in updates:
-        update = card_message(card)
-        update.id = activity_id
         try:
-            await context.update_activity(update)
+            await context.update_activity(card_message(card, activity_id))
         except CONNECTOR_FAILURES as exc:
             log.info("could not rewrite an out-of-date card %s: %s", activity_id, type(exc).__name__)
 

@@ -128,9 +128,7 @@ class TeamsEdge:
         """Replace a card the bot posted earlier, for everyone in the conversation."""
 
         async def callback(context: TurnContext) -> None:
-            update = card_message(card)
-            update.id = activity_id
-            await context.update_activity(update)
+            await context.update_activity(card_message(card, activity_id))
 
         await self._continue(reference, callback)
 

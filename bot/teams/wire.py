@@ -23,10 +23,12 @@ class _Reply(Activity):  # type: ignore[misc]
         return copy.copy(self)
 
 
-def card_message(card: dict[str, Any]) -> Activity:
-    """A message holding one Adaptive Card, as MessageFactory.attachment(CardFactory.adaptive_card(card)) makes it."""
+def card_message(card: dict[str, Any], activity_id: str | None = None) -> Activity:
+    """A message holding one Adaptive Card, as MessageFactory.attachment(CardFactory.adaptive_card(card)) makes it;
+    with an `activity_id`, the update that replaces the card posted as that activity."""
     reply = _Reply()
     reply.__dict__.update(MessageFactory.attachment(CardFactory.adaptive_card(card)).__dict__)
+    reply.id = activity_id
     return reply
 
 
