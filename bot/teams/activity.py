@@ -13,7 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 from azure.core.exceptions import DeserializationError
-from botbuilder.core import Bot, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes
 from msrest.exceptions import ClientException
@@ -135,7 +135,7 @@ async def _rewrite(context: TurnContext, updates: tuple[tuple[str, Card], ...]) 
             log.info("could not rewrite an out-of-date card %s: %s", activity_id, type(exc).__name__)
 
 
-class GradebotBot(Bot):  # type: ignore[misc]
+class GradebotBot:
     """Routes each activity type to the turn handler; its broad `except` keeps errors in a turn from becoming HTTP
     500 (the edge's other one guards botbuilder's authentication)."""
 
