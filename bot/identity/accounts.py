@@ -1,6 +1,5 @@
 """Teacher accounts: Teams SSO token → MSAL on-behalf-of → Graph token, silent refresh from the per-user MSAL cache
-(sealed at rest by bot/identity/cipher.py), the app's own token, sign-out, and the check of stored sign-ins at start.
-"""
+(sealed at rest by bot/identity/cipher.py), the app's own token, sign-out, and the check of stored sign-ins at start."""
 
 from __future__ import annotations
 
@@ -28,13 +27,11 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 TOKEN_EXCHANGE_DEDUP = timedelta(minutes=10)
+MSAL_TIMEOUT_S = 10.0
 
 
 def user_key(tenant_id: str, aad_object_id: str) -> str:
     return f"{tenant_id}:{aad_object_id}"
-
-
-MSAL_TIMEOUT_S = 10.0
 
 
 class AuthorityHttp(requests.Session):
@@ -146,9 +143,6 @@ class TeacherIdentity:
         blob = self._cipher.seal(serialized.encode("utf-8"), key)
         await self._store.save_token_cache(key, blob, self._clock(), key_id=self._cipher.key_id)
 
-    def _lock(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
-
     async def exchange(self, tenant_id: str, aad_object_id: str, sso_token: str) -> str:
         """Validate a Teams SSO token for this user and exchange it on their behalf; returns a Graph token."""
         claims = await self._validator.validate(sso_token)
@@ -187,7 +181,7 @@ class TeacherIdentity:
         A refresh token the authority refuses (invalid_grant: revoked, expired, or issued by another authority, as
         after the sandbox restarts with new keys) is useless: the user's stored sign-in is deleted, so the sign-in
         they are asked for next starts clean instead of meeting the stale entries again."""
-        async with self._lock(key):
+        async with self._locks.setdefault(key, asyncio.Lock()):
             cache, state = await self._load_cache(key)
             result = await asyncio.to_thread(work, cache)
             if isinstance(result, dict) and result.get("error") == "invalid_grant" and not fresh_credential:
@@ -232,7 +226,6 @@ class TeacherIdentity:
 
     def app_provider(self, tenant_id: str) -> TokenProvider:
         """Gradebot's own (application-permission) Graph token for a tenant: client credentials, cached by msal."""
-
         authority = f"{self._config.authority_base.rstrip('/')}/{tenant_id}"
 
         def fetch(refresh: bool) -> dict[str, Any]:
@@ -296,7 +289,7 @@ class TeacherIdentity:
 
     async def adopt(self, key: str, fresh: str) -> None:
         """Merge a freshly redeemed cache into the user's stored one (an unreadable stored one is replaced)."""
-        async with self._lock(key):
+        async with self._locks.setdefault(key, asyncio.Lock()):
             existing, state = await self._load_cache(key)
             merged = json.loads(existing.serialize()) if state != "unreadable" else {}
             for section, entries in json.loads(fresh).items():

@@ -63,8 +63,7 @@ class TokenCipher:
         """(plaintext, id of the key that opened it), or None when the blob is damaged, from another user or
         sealed with a key this cipher does not have."""
         if blob[:1] == self.VERSION and len(blob) >= 37:
-            aead = self._keys.get(blob[1:9])
-            candidates = [(blob[1:9], aead)] if aead is not None else []
+            candidates = [(sealed_by, aead) for sealed_by, aead in self._keys.items() if sealed_by == blob[1:9]]
             nonce, body = blob[9:21], blob[21:]
         elif blob[:1] == self.LEGACY and len(blob) >= 29:
             candidates = list(self._keys.items())

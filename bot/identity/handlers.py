@@ -6,10 +6,9 @@ from __future__ import annotations
 from bot.identity.accounts import TeacherIdentity
 from bot.identity.sign_in import SignInPages
 from bot.kernel.router import Context, Router
-from bot.kernel.turn import Caller, CardReply, Reply, SignInReply
+from bot.kernel.turn import CardReply, Reply, SignInReply
 from bot.school.service import EducationService
 from cards.general import SignInAction, signed_out_card
-from graph.connection import TokenProvider
 
 
 class IdentityHandlers:
@@ -18,24 +17,12 @@ class IdentityHandlers:
 
     def __init__(self, accounts: TeacherIdentity, pages: SignInPages, education: EducationService) -> None:
         self._accounts = accounts
-        self._pages = pages
         self._education = education
-
-    def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider:
-        return self._accounts.provider(tenant_id, aad_object_id, sso_token)
-
-    def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str:
-        return self._pages.sign_in_url(tenant_id, aad_object_id)
-
-    async def verify_sign_in(self, tenant_id: str, aad_object_id: str, code: str) -> bool:
-        return await self._pages.verify(tenant_id, aad_object_id, code)
-
-    async def exchange_once(self, caller: Caller, exchange_id: str, token: str) -> bool:
-        return await self._accounts.exchange_once(caller, exchange_id, token)
-
-    @property
-    def sso_resource(self) -> tuple[str, str]:
-        return self._accounts.sso_resource
+        self.provider = accounts.provider
+        self.exchange_once = accounts.exchange_once
+        self.sso_resource = accounts.sso_resource
+        self.sign_in_url = pages.sign_in_url
+        self.verify_sign_in = pages.verify
 
     def register(self, router: Router) -> None:
         router.command("signout", self.sign_out)

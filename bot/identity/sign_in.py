@@ -1,6 +1,5 @@
 """Gradebot's own sign-in page, for where Teams SSO cannot work: links signed for the Teams user who asked and
-short-lived, starts limited per user and client, MSAL's authorization-code flow, and a one-time code for Teams.
-"""
+short-lived, starts limited per user and client, MSAL's authorization-code flow, and a one-time code for Teams."""
 
 from __future__ import annotations
 
@@ -63,10 +62,7 @@ class SignInPages:
         self._clock = clock
         timer = lambda: clock().timestamp()  # noqa: E731 - the caches' timer is Gradebot's clock
         window = SIGN_IN_WINDOW.total_seconds()
-        self._starts: tuple[TTLCache[str, list[int]], TTLCache[str, list[int]]] = (
-            TTLCache(10_000, window, timer=timer),
-            TTLCache(10_000, window, timer=timer),
-        )
+        self._starts = tuple(TTLCache[str, list[int]](10_000, window, timer=timer) for _ in ("client", "user"))
         """Sign-in starts counted per client address and per user in this process (a start stores a pending flow:
         this bounds how many anyone can make)."""
 

@@ -1,22 +1,24 @@
-"""One inbound activity as a Gradebot turn: who and where (activity → Turn), messages, card actions and sign-in
-invokes routed to the turn handler, and replies as activities — with the edge's one broad `except`, so no error in a
-turn becomes HTTP 500."""
+"""One inbound activity as a Gradebot turn: who and where (activity → Turn, a team's class looked up once), messages,
+card actions and sign-in invokes routed to the turn handler, and replies as activities — with the edge's one broad
+`except`, so no error in a turn becomes HTTP 500."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any
 
 from azure.core.exceptions import DeserializationError
-from botbuilder.core import Bot, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes
 from msrest.exceptions import ClientException
 
+from bot.kernel.router import Router
 from bot.kernel.turn import (
     Caller,
     Card,
@@ -25,7 +27,6 @@ from bot.kernel.turn import (
     ConversationKind,
     Member,
     NewCardReply,
-    PreconditionFailedReply,
     Reply,
     SignInReply,
     TextReply,
@@ -37,38 +38,14 @@ from bot.telemetry.metrics import TURNS
 
 log = logging.getLogger(__name__)
 
-CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-LOGIN_REQUEST_TYPE = "application/vnd.microsoft.activity.loginRequest"
-PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
+PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
 CONNECTOR_FAILURES = (ClientException, DeserializationError, OSError)
 """What a call to the conversation's serviceUrl raises when the Bot Connector refuses it, cannot be reached, or
 answers something that is not the Bot Connector's JSON (msrest's ClientException covers HttpOperationError)."""
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _INVOKES = frozenset({"adaptiveCard/action", "signin/tokenExchange", "signin/verifyState", "signin/failure"})
 _TYPES = frozenset({"message", "invoke", "conversationUpdate", "installationUpdate"})
-
-
-class TurnHandler(Protocol):
-    """What the edge calls for each kind of turn (implemented by bot.kernel.router.Router)."""
-
-    async def handle(self, turn: Turn, io: TeamsTurnIO) -> Reply: ...
-
-    async def conversation_seen(self, caller: Caller | None, conversation: ConversationInfo) -> None: ...
-
-    async def exchange_sso(self, caller: Caller, exchange_id: str, token: str) -> bool:
-        """A `signin/tokenExchange` invoke: True when the SSO token was exchanged (or this id already was)."""
-        ...
-
-    async def verify_sign_in(self, caller: Caller, state: str) -> bool: ...
-
-    def sign_in_resource(self) -> tuple[str, str]:
-        """(tokenExchangeResource id, uri) for loginRequest responses."""
-        ...
-
-    async def first_welcome(self, conversation: ConversationInfo) -> bool:
-        """True the first time this conversation should get the welcome card."""
-        ...
 
 
 def _operation(activity: Activity) -> str:
@@ -87,10 +64,6 @@ def _action_response(status_code: int, content_type: str, value: object) -> Acti
     return _invoke(200, {"statusCode": status_code, "type": content_type, "value": value})
 
 
-def _card_invoke(card: Card) -> Activity:
-    return _action_response(200, CARD_CONTENT_TYPE, card)
-
-
 def _strip_mentions(activity: Activity) -> str:
     """The message text without @mentions of the bot (botbuilder's remove_recipient_mention fails on odd entities)."""
     text = activity.text if isinstance(activity.text, str) else ""
@@ -105,12 +78,11 @@ def _strip_mentions(activity: Activity) -> str:
 
 
 def _conversation_kind(activity: Activity) -> ConversationKind:
-    kind = (activity.conversation.conversation_type if activity.conversation else None) or "personal"
+    conversation = activity.conversation
+    kind = (conversation.conversation_type if conversation else None) or "personal"
     if kind == "channel":
         return "channel"
-    return (
-        "groupChat" if kind == "groupChat" or (activity.conversation and activity.conversation.is_group) else "personal"
-    )
+    return "groupChat" if kind == "groupChat" or (conversation and conversation.is_group) else "personal"
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -148,51 +120,29 @@ class TeamsTurnIO:
                 page = await TeamsInfo.get_paged_team_members(self._context, self._team_id, token, 500)
             else:
                 page = await TeamsInfo.get_paged_members(self._context, token, 500)
-            for account in page.members or []:
-                members.append(Member(account.id, account.aad_object_id, account.name or ""))
+            members += [Member(account.id, account.aad_object_id, account.name or "") for account in page.members or []]
             token = page.continuation_token
             if not token:
                 return members
 
 
-def _reply_activity(reply: Reply) -> Activity | None:
-    if isinstance(reply, CardReply | NewCardReply):
-        return card_message(reply.card)
-    if isinstance(reply, TextReply):
-        return MessageFactory.text(reply.text)
-    return None
-
-
 async def _rewrite(context: TurnContext, updates: tuple[tuple[str, Card], ...]) -> None:
     """Rewrite earlier cards of this 1:1 chat that the turn made out of date; one that is gone is not an error."""
     for activity_id, card in updates:
-        update = card_message(card)
-        update.id = activity_id
         try:
-            await context.update_activity(update)
+            await context.update_activity(card_message(card, activity_id))
         except CONNECTOR_FAILURES as exc:
             log.info("could not rewrite an out-of-date card %s: %s", activity_id, type(exc).__name__)
 
 
-ClassIdFor = Callable[[TurnContext, str, str | None], Awaitable[str | None]]
-
-
-class GradebotBot(Bot):  # type: ignore[misc]
+class GradebotBot:
     """Routes each activity type to the turn handler; its broad `except` keeps errors in a turn from becoming HTTP
     500 (the edge's other one guards botbuilder's authentication)."""
 
-    def __init__(
-        self,
-        handler: TurnHandler,
-        *,
-        class_id_for: ClassIdFor,
-        sign_in_card: Callable[[SignInReply], Card],
-        invoke_response_key: str,
-    ) -> None:
+    def __init__(self, handler: Router, sign_in_card: Callable[[SignInReply], Card]) -> None:
         self._handler = handler
-        self._class_id_for = class_id_for
         self._sign_in_card = sign_in_card
-        self._invoke_response_key = invoke_response_key
+        self._team_classes: dict[str, str | None] = {}
 
     async def on_turn(self, context: TurnContext) -> None:
         """One turn in a telemetry scope: every log line of it carries the activity id, the conversation's hash,
@@ -216,12 +166,7 @@ class GradebotBot(Bot):  # type: ignore[misc]
         activity = context.activity
         try:
             caller, conversation = await self._describe(context)
-            if activity.type in (
-                ActivityTypes.message,
-                ActivityTypes.installation_update,
-                ActivityTypes.conversation_update,
-                ActivityTypes.invoke,
-            ):
+            if activity.type in _TYPES:
                 await self._handler.conversation_seen(caller, conversation)
             if activity.type == ActivityTypes.message and caller is not None:
                 await self._on_message(context, caller, conversation)
@@ -240,52 +185,57 @@ class GradebotBot(Bot):  # type: ignore[misc]
 
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
         activity = context.activity
-        tenant_id = _tenant_id(activity)
         team_id, group_id = _team(activity)
-        kind = _conversation_kind(activity)
-        class_id: str | None = None
-        if team_id:
-            class_id = await self._class_id_for(context, team_id, group_id)
-        reference: dict[str, Any] = to_json(TurnContext.get_conversation_reference(activity))
         conversation = ConversationInfo(
             id=activity.conversation.id if activity.conversation else "",
-            kind=kind,
+            kind=_conversation_kind(activity),
             service_url=activity.service_url or "",
             team_id=team_id,
-            class_id=class_id,
-            reference=reference,
+            class_id=await self._class_id(context, team_id, group_id) if team_id else None,
+            reference=to_json(TurnContext.get_conversation_reference(activity)),
         )
         sender = activity.from_property
         if sender is None or not sender.id or not getattr(sender, "aad_object_id", None):
             return None, conversation
-        caller = Caller(
-            teams_id=sender.id,
-            aad_object_id=sender.aad_object_id,
-            name=sender.name or "",
-            tenant_id=tenant_id,
-            timezone=activity.local_timezone or None,
-        )
-        return caller, conversation
+        timezone = activity.local_timezone or None
+        return Caller(sender.id, sender.aad_object_id, sender.name or "", _tenant_id(activity), timezone), conversation
+
+    async def _class_id(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
+        """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
+        if hinted:
+            self._team_classes[team_id] = hinted
+            return hinted
+        if team_id in self._team_classes:
+            return self._team_classes[team_id]
+        try:
+            client = await TeamsInfo.get_teams_connector_client(context)
+            # botbuilder's TeamsInfo.get_team_details is a blocking HTTP call inside an async def.
+            details = await asyncio.to_thread(client.teams.get_team_details, team_id)
+        except CONNECTOR_FAILURES as exc:
+            log.warning("team details unavailable for team %s: %s", team_id, type(exc).__name__)
+            return None
+        aad_group_id = getattr(details, "aad_group_id", None)
+        self._team_classes[team_id] = aad_group_id
+        return aad_group_id
 
     async def _on_message(self, context: TurnContext, caller: Caller, conversation: ConversationInfo) -> None:
         turn = Turn(caller=caller, conversation=conversation, text=_strip_mentions(context.activity))
         reply = await self._handler.handle(turn, TeamsTurnIO(context, conversation.team_id))
-        await self._send(context, reply)
+        await self._send(context, conversation, reply)
 
-    async def _send(self, context: TurnContext, reply: Reply) -> None:
-        if isinstance(reply, CardReply | NewCardReply) and _conversation_kind(context.activity) == "personal":
+    async def _send(self, context: TurnContext, conversation: ConversationInfo, reply: Reply) -> None:
+        """Post a reply as a message, after rewriting the cards of a 1:1 chat it made out of date."""
+        if isinstance(reply, CardReply | NewCardReply) and not conversation.is_shared:
             await _rewrite(context, reply.updates)
-        if isinstance(reply, SignInReply):
-            await context.send_activity(card_message(self._sign_in_card(reply)))
-            return
-        if isinstance(reply, PreconditionFailedReply):
-            await context.send_activity(MessageFactory.text(reply.message))
-            return
-        activity = _reply_activity(reply)
-        if activity is not None:
-            posted = await context.send_activity(activity)
-            if isinstance(reply, NewCardReply) and reply.posted is not None and posted is not None and posted.id:
-                reply.posted(posted.id)
+        if isinstance(reply, CardReply | NewCardReply):
+            message = card_message(reply.card)
+        elif isinstance(reply, SignInReply):
+            message = card_message(self._sign_in_card(reply))
+        else:
+            message = MessageFactory.text(reply.text if isinstance(reply, TextReply) else reply.message)
+        posted = await context.send_activity(message)
+        if isinstance(reply, NewCardReply) and reply.posted is not None and posted is not None and posted.id:
+            reply.posted(posted.id)
 
     async def _on_installed(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
         """Welcome a teacher once in a new 1:1 chat (Teams sends both installationUpdate and conversationUpdate)."""
@@ -298,74 +248,58 @@ class GradebotBot(Bot):  # type: ignore[misc]
             return
         if await self._handler.first_welcome(conversation):
             turn = Turn(caller=caller, conversation=conversation, text="help")
-            await self._send(context, await self._handler.handle(turn, TeamsTurnIO(context, None)))
+            await self._send(context, conversation, await self._handler.handle(turn, TeamsTurnIO(context, None)))
 
     async def _on_invoke(self, context: TurnContext, caller: Caller | None, conversation: ConversationInfo) -> None:
         activity = context.activity
         value = _object(activity.value)
+        response = _invoke(HTTPStatus.OK)
         if caller is None:
-            problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
             note(outcome="invalid")
-            await context.send_activity(_invoke(HTTPStatus.BAD_REQUEST, {"error": problem}))
-            return
-        if activity.name == "adaptiveCard/action":
-            await self._on_card_action(context, caller, conversation, value)
+            problem = "The invoke has no caller: Teams sends from.id and from.aadObjectId."
+            response = _invoke(HTTPStatus.BAD_REQUEST, {"error": problem})
+        elif activity.name == "adaptiveCard/action":
+            response = await self._on_card_action(context, caller, conversation, value)
         elif activity.name == "signin/tokenExchange":
-            exchanged = await self._handler.exchange_sso(
-                caller, str(value.get("id") or ""), str(value.get("token") or "")
-            )
-            if exchanged:
-                await context.send_activity(_invoke(HTTPStatus.OK))
-            else:
+            if not await self._handler.exchange_sso(caller, str(value.get("id") or ""), str(value.get("token") or "")):
                 note(outcome="sso refused")
-                await context.send_activity(
-                    _invoke(
-                        HTTPStatus.PRECONDITION_FAILED,
-                        {
-                            "id": value.get("id"),
-                            "connectionName": value.get("connectionName"),
-                            "failureDetail": "The bot is unable to exchange token. Proceed with regular login.",
-                        },
-                    )
-                )
+                detail = "The bot is unable to exchange token. Proceed with regular login."
+                body = {"id": value.get("id"), "connectionName": value.get("connectionName"), "failureDetail": detail}
+                response = _invoke(HTTPStatus.PRECONDITION_FAILED, body)
         elif activity.name == "signin/verifyState":
             verified = await self._handler.verify_sign_in(caller, str(value.get("state") or ""))
             note(outcome="ok" if verified else "sign-in code refused")
-            await context.send_activity(_invoke(HTTPStatus.OK if verified else HTTPStatus.NOT_FOUND))
+            response = _invoke(HTTPStatus.OK if verified else HTTPStatus.NOT_FOUND)
         elif activity.name == "signin/failure":
             log.info("Teams reported a sign-in failure: code=%s", value.get("code"))
-            await context.send_activity(_invoke(HTTPStatus.OK))
-        else:
-            await context.send_activity(_invoke(HTTPStatus.OK))
+        await context.send_activity(response)
 
     async def _on_card_action(
         self, context: TurnContext, caller: Caller, conversation: ConversationInfo, value: Mapping[str, Any]
-    ) -> None:
+    ) -> Activity:
+        """A card's button as a turn; returns the Action.Execute answer (a new card also posted below in a 1:1 chat)."""
         action = _object(value.get("action"))
         authentication = _object(value.get("authentication"))
-        data = _object(action.get("data"))
         turn = Turn(
             caller=caller,
             conversation=conversation,
             verb=str(action.get("verb") or ""),
-            data=data,
+            data=_object(action.get("data")),
             reply_to_id=context.activity.reply_to_id,
             sso_token=str(authentication.get("token")) if authentication.get("token") else None,
             sign_in_state=str(value.get("state")) if value.get("state") else None,
         )
         reply = await self._handler.handle(turn, TeamsTurnIO(context, conversation.team_id))
-        if isinstance(reply, CardReply | NewCardReply) and not conversation.is_shared:
-            await _rewrite(context, reply.updates)
         if isinstance(reply, NewCardReply) and not conversation.is_shared:
-            posted = await context.send_activity(_reply_activity(reply))
-            if reply.posted is not None and posted is not None and posted.id:
-                reply.posted(posted.id)
+            await self._send(context, conversation, reply)  # the new card below, the pressed one answered in place
             reply = CardReply(reply.keep) if reply.keep is not None else TextReply(reply.note)
-        await context.send_activity(self._action_response(reply))
+        elif isinstance(reply, CardReply) and not conversation.is_shared:
+            await _rewrite(context, reply.updates)
+        return self._action_response(reply)
 
     def _action_response(self, reply: Reply) -> Activity:
         if isinstance(reply, CardReply | NewCardReply):
-            return _card_invoke(reply.card)
+            return _action_response(200, "application/vnd.microsoft.card.adaptive", reply.card)
         if isinstance(reply, TextReply):
             return _action_response(200, MESSAGE_TYPE, reply.text)
         if isinstance(reply, SignInReply):
@@ -377,14 +311,14 @@ class GradebotBot(Bot):  # type: ignore[misc]
             }
             if reply.offer_sso:
                 login["tokenExchangeResource"] = {"id": resource_id, "uri": resource_uri, "providerId": ""}
-            return _action_response(401, LOGIN_REQUEST_TYPE, login)
+            return _action_response(401, "application/vnd.microsoft.activity.loginRequest", login)
         return _action_response(412, PRECONDITION_TYPE, {"code": "412", "message": reply.message})
 
     async def _apologize(self, context: TurnContext) -> None:
         text = "Sorry, something went wrong on Gradebot's side. Nothing you typed was lost; please try again."
         try:
             if context.activity.type == ActivityTypes.invoke:
-                if not context.turn_state.get(self._invoke_response_key):
+                if not context.turn_state.get(context.adapter._INVOKE_RESPONSE_KEY):
                     await context.send_activity(_action_response(200, MESSAGE_TYPE, text))
             elif context.activity.type == ActivityTypes.message:
                 await context.send_activity(MessageFactory.text(text))

@@ -4,14 +4,19 @@ credentials made once instead of on every turn."""
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import jwt
 import requests
+from botbuilder.integration.aiohttp.configuration_service_client_credential_factory import (
+    ConfigurationServiceClientCredentialFactory,
+)
 from botbuilder.schema import Activity
 from botframework.connector.auth import (
     AuthenticateRequestResult,
@@ -19,7 +24,6 @@ from botframework.connector.auth import (
     ClaimsIdentity,
     ConnectorFactory,
     JwtTokenValidation,
-    ServiceClientCredentialsFactory,
     UserTokenClient,
 )
 from cachetools import TTLCache
@@ -57,55 +61,41 @@ class BotConfiguration:
             self.OAUTH_URL = BOT_FRAMEWORK_ISSUER
 
 
-class ReusedCredentials(ServiceClientCredentialsFactory):  # type: ignore[misc]
+class ReusedCredentials(ConfigurationServiceClientCredentialFactory):  # type: ignore[misc]
     """Creates each outbound credential once (botbuilder makes a new one, with a token fetch, every turn)."""
 
-    def __init__(self, inner: ServiceClientCredentialsFactory) -> None:
-        self._inner = inner
+    def __init__(self, configuration: BotConfiguration) -> None:
+        super().__init__(configuration)
         self._made: dict[tuple[str, str, str, bool], Any] = {}
-
-    async def is_valid_app_id(self, app_id: str) -> bool:
-        return bool(await self._inner.is_valid_app_id(app_id))
-
-    async def is_authentication_disabled(self) -> bool:
-        return bool(await self._inner.is_authentication_disabled())
 
     async def create_credentials(
         self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
     ) -> Any:
         key = (app_id or "", oauth_scope or "", login_endpoint or "", bool(validate_authority))
         if key not in self._made:
-            self._made[key] = await self._inner.create_credentials(
-                app_id, oauth_scope, login_endpoint, validate_authority
-            )
+            self._made[key] = await super().create_credentials(app_id, oauth_scope, login_endpoint, validate_authority)
         return self._made[key]
 
 
+@dataclass
 class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
     """One ConnectorClient per (app, serviceUrl, audience), shared by every turn."""
 
-    def __init__(
-        self,
-        inner: ConnectorFactory,
-        app_id: str,
-        clients: dict[tuple[str, str, str], Any],
-        session: Callable[[], aiohttp.ClientSession],
-    ) -> None:
-        self._inner = inner
-        self._app_id = app_id
-        self._clients = clients
-        self._session = session
+    inner: ConnectorFactory
+    app_id: str
+    clients: dict[tuple[str, str, str], Any]
+    session: Callable[[], aiohttp.ClientSession]
 
     async def create(self, service_url: str, audience: str | None = None) -> Any:
-        key = (self._app_id, service_url, audience or "")
-        client = self._clients.get(key)
+        key = (self.app_id, service_url, audience or "")
+        client = self.clients.get(key)
         if client is None:
-            client = await self._inner.create(service_url, audience)
+            client = await self.inner.create(service_url, audience)
             # Its operations hold the (de)serializers they were made with: replies go out through these.
             client.conversations._serialize = ModelsAsJson(client._serialize.dependencies)  # type: ignore[no-untyped-call]
             client.conversations._deserialize = ModelsFromJson(client._deserialize.dependencies)
-            use_aiohttp(client, self._session())
-            self._clients[key] = client
+            use_aiohttp(client, self.session())
+            self.clients[key] = client
         return client
 
 
@@ -151,13 +141,7 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         key = (auth_header, str(activity.channel_id), str(activity.service_url))
         accepted = self._accepted.get(key)
         if accepted is not None and _unexpired(accepted.claims_identity):
-            return _copy(accepted)
-        result = await self._authenticate(activity, auth_header)
-        self._accepted[key] = result
-        self._accepted_headers[auth_header] = True
-        return _copy(result)
-
-    async def _authenticate(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+            return copy.copy(accepted)  # a result of its own for each turn (botbuilder's turn may set fields on it)
         try:
             result = await self._inner.authenticate_request(activity, auth_header)
         except (PermissionError, jwt.PyJWTError):
@@ -167,7 +151,9 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         except Exception as exc:  # the edge's authentication: whatever botbuilder raises here is a refused token
             raise PermissionError(f"token refused ({type(exc).__name__})") from exc
         result.connector_factory = self._wrap(result.connector_factory, result.claims_identity)
-        return result
+        self._accepted[key] = result
+        self._accepted_headers[auth_header] = True
+        return copy.copy(result)
 
     async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> Any:
         return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
@@ -182,33 +168,15 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return self._token_clients[app_id]
 
     async def aclose(self) -> None:
-        """Close the connector clients made for the turns (each holds an HTTP session)."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            closing = getattr(client, "__aexit__", None)
-            if closing is not None:
-                await closing(None, None, None)
+        """Close the connector clients' one HTTP session (botbuilder's ConnectorClient has nothing else to close)."""
+        self._clients.clear()
         if self._session is not None:
             await self._session.close()
-
-    def get_originating_audience(self) -> str:
-        return str(self._inner.get_originating_audience())
-
-    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
-        return await self._inner.authenticate_channel_request(auth_header)
 
 
 def _unexpired(identity: ClaimsIdentity) -> bool:
     expires = (identity.claims or {}).get("exp")
     return isinstance(expires, int | float) and expires > time.time()
-
-
-def _copy(result: AuthenticateRequestResult) -> AuthenticateRequestResult:
-    """A result of its own for each turn (botbuilder's turn may set fields on it); the identity and factory shared."""
-    copied = AuthenticateRequestResult()
-    copied.audience, copied.claims_identity = result.audience, result.claims_identity
-    copied.caller_id, copied.connector_factory = result.caller_id, result.connector_factory
-    return copied
 
 
 def looks_like_bot_framework_token(header: str) -> bool:
@@ -217,9 +185,8 @@ def looks_like_bot_framework_token(header: str) -> bool:
     match = _BEARER_JWT.fullmatch(header) if len(header) <= MAX_AUTHORIZATION_LENGTH else None
     if match is None:
         return False
-    token = match.group(1)
     try:
-        decoded = jwt.decode_complete(token, options={"verify_signature": False})
+        decoded = jwt.decode_complete(match.group(1), options={"verify_signature": False})
     except jwt.PyJWTError:
         return False
     head, claims = decoded["header"], decoded["payload"]

@@ -1,10 +1,8 @@
 """The Teams edge: owns botbuilder's CloudAdapter, authenticates and runs each inbound activity (never a 500),
-and sends proactive messages — the team's class, cards posted and updated, 1:1 chats opened.
-"""
+and sends proactive messages — cards posted and updated, 1:1 chats opened."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -14,17 +12,14 @@ from urllib.parse import urlsplit
 
 import jwt
 from botbuilder.core import TurnContext
-from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.integration.aiohttp.configuration_service_client_credential_factory import (
-    ConfigurationServiceClientCredentialFactory,
-)
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters, ConversationReference
 from msrest.exceptions import HttpOperationError
 from msrest.serialization import Model
 
+from bot.kernel.router import Router
 from bot.kernel.turn import Card, DeliveryError, SignInReply
-from bot.teams.activity import CONNECTOR_FAILURES, GradebotBot, TurnHandler
+from bot.teams.activity import CONNECTOR_FAILURES, GradebotBot
 from bot.teams.auth import (
     BotConfiguration,
     ReusedCredentials,
@@ -66,7 +61,7 @@ class TeamsEdge:
 
     def __init__(
         self,
-        handler: TurnHandler,
+        handler: Router,
         *,
         app_id: str,
         app_password: str = "",
@@ -76,21 +71,11 @@ class TeamsEdge:
         sign_in_card: Callable[[SignInReply], Card],
     ) -> None:
         config = BotConfiguration(app_id, app_password, app_type, tenant_id, openid_metadata_url)
-        credentials = ReusedCredentials(ConfigurationServiceClientCredentialFactory(config))
-        self._auth = ReusingAuthentication(
-            ConfigurationBotFrameworkAuthentication(config, credentials_factory=credentials)
-        )
+        inner = ConfigurationBotFrameworkAuthentication(config, credentials_factory=ReusedCredentials(config))
+        self._auth = ReusingAuthentication(inner)
         self._adapter = CloudAdapter(self._auth)
         self._app_id = app_id
-        self._handler = handler
-        self._sign_in_card = sign_in_card
-        self._team_classes: dict[str, str | None] = {}
-        self._bot = GradebotBot(
-            handler,
-            class_id_for=self.class_id_for,
-            sign_in_card=sign_in_card,
-            invoke_response_key=self._adapter._INVOKE_RESPONSE_KEY,
-        )
+        self._bot = GradebotBot(handler, sign_in_card)
 
     async def aclose(self) -> None:
         await self._auth.aclose()
@@ -128,24 +113,6 @@ class TeamsEdge:
         response_body = to_json(result.body) if isinstance(result.body, Model) else result.body
         return EdgeResponse(int(result.status), response_body)
 
-    async def class_id_for(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
-        """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
-        if hinted:
-            self._team_classes[team_id] = hinted
-            return hinted
-        if team_id in self._team_classes:
-            return self._team_classes[team_id]
-        try:
-            client = await TeamsInfo.get_teams_connector_client(context)
-            # botbuilder's TeamsInfo.get_team_details is a blocking HTTP call inside an async def.
-            details = await asyncio.to_thread(client.teams.get_team_details, team_id)
-        except CONNECTOR_FAILURES as exc:
-            log.warning("team details unavailable for team %s: %s", team_id, type(exc).__name__)
-            return None
-        aad_group_id = getattr(details, "aad_group_id", None)
-        self._team_classes[team_id] = aad_group_id
-        return aad_group_id
-
     async def send_card(self, reference: Mapping[str, Any], card: Card) -> str | None:
         """Post a card into a stored conversation; returns the new activity's id."""
         sent: list[str | None] = []
@@ -161,9 +128,7 @@ class TeamsEdge:
         """Replace a card the bot posted earlier, for everyone in the conversation."""
 
         async def callback(context: TurnContext) -> None:
-            update = card_message(card)
-            update.id = activity_id
-            await context.update_activity(update)
+            await context.update_activity(card_message(card, activity_id))
 
         await self._continue(reference, callback)
 
@@ -179,38 +144,35 @@ class TeamsEdge:
         )
 
         async def callback(context: TurnContext) -> None:
-            reference = TurnContext.get_conversation_reference(context.activity)
-            created.append(reference.serialize())
+            created.append(TurnContext.get_conversation_reference(context.activity).serialize())
 
-        try:
-            await self._adapter.create_conversation(self._app_id, callback, params, "msteams", service_url, None)
-        except HttpOperationError as exc:
-            raise _delivery_error(exc) from exc
-        except CONNECTOR_FAILURES as exc:  # unreachable, or not the Bot Connector's answer: worth another try
-            raise DeliveryError(0, None, type(exc).__name__) from exc
+        await _deliver(self._adapter.create_conversation(self._app_id, callback, params, "msteams", service_url, None))
         return created[0]
 
     async def _continue(self, reference: Mapping[str, Any], callback: Callable[[TurnContext], Awaitable[None]]) -> None:
         ref = ConversationReference().deserialize(dict(reference))
-        try:
-            await self._adapter.continue_conversation(ref, callback, self._app_id)
-        except HttpOperationError as exc:
-            raise _delivery_error(exc) from exc
-        except CONNECTOR_FAILURES as exc:  # unreachable, or not the Bot Connector's answer: worth another try
-            raise DeliveryError(0, None, type(exc).__name__) from exc
+        await _deliver(self._adapter.continue_conversation(ref, callback, self._app_id))
+
+
+async def _deliver(call: Awaitable[object]) -> None:
+    """A proactive call to the Bot Connector; a refusal or no answer raises DeliveryError."""
+    try:
+        await call
+    except HttpOperationError as exc:
+        raise _delivery_error(exc) from exc
+    except CONNECTOR_FAILURES as exc:  # unreachable, or not the Bot Connector's answer: worth another try
+        raise DeliveryError(0, None, type(exc).__name__) from exc
 
 
 def _delivery_error(exc: HttpOperationError) -> DeliveryError:
+    """The refusal's status, Retry-After and error code, as far as the answer carries them."""
     response = getattr(exc, "response", None)
     status = int(getattr(response, "status_code", 0) or 0)
-    headers = getattr(response, "headers", None) or {}
-    retry_after: float | None = None
+    raw = (getattr(response, "headers", None) or {}).get("Retry-After")
     try:
-        raw = headers.get("Retry-After")
         retry_after = float(raw) if raw else None
     except (TypeError, ValueError):
         retry_after = None
-    code: str | None = None
     try:
         body = json.loads(getattr(response, "text", "") or "{}")
         code = body.get("subCode") or (body.get("error") or {}).get("code")

@@ -41,9 +41,6 @@ class _Session(AsyncHTTPSender):
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
 
-    async def __aenter__(self) -> _Session:
-        return self
-
     async def __aexit__(self, *exc_details: object) -> None:
         return None  # the session belongs to the authentication that made it, and closes with it
 

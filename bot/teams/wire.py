@@ -4,6 +4,7 @@ a serializer that writes a model in one pass with the JSON msrest would write, a
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from azure.core.exceptions import DeserializationError, SerializationError
@@ -22,10 +23,12 @@ class _Reply(Activity):  # type: ignore[misc]
         return copy.copy(self)
 
 
-def card_message(card: dict[str, Any]) -> Activity:
-    """A message holding one Adaptive Card, as MessageFactory.attachment(CardFactory.adaptive_card(card)) makes it."""
+def card_message(card: dict[str, Any], activity_id: str | None = None) -> Activity:
+    """A message holding one Adaptive Card, as MessageFactory.attachment(CardFactory.adaptive_card(card)) makes it;
+    with an `activity_id`, the update that replaces the card posted as that activity."""
     reply = _Reply()
     reply.__dict__.update(MessageFactory.attachment(CardFactory.adaptive_card(card)).__dict__)
+    reply.id = activity_id
     return reply
 
 
@@ -93,18 +96,16 @@ class ModelsFromJson(Deserializer):
 
     def __init__(self, classes: dict[str, type]) -> None:
         super().__init__(classes)  # type: ignore[no-untyped-call]
-        self._known_keys: dict[type, frozenset[str] | None] = {}
 
     def _deserialize(self, target_obj: Any, data: Any) -> Any:
         model: Any = self.dependencies.get(target_obj) if isinstance(target_obj, str) else target_obj
-        known = self._plain_keys(model) if type(data) is dict else None
+        known = _plain_keys(model) if type(data) is dict else None
         if known is None:
             return super()._deserialize(target_obj, data)  # type: ignore[no-untyped-call]
-        attributes = model._attribute_map
         try:
             values = {
                 attribute: self._read(data.get(described["key"]), described["type"])
-                for attribute, described in attributes.items()
+                for attribute, described in model._attribute_map.items()
             }
         except (AttributeError, TypeError, KeyError) as exc:
             raise DeserializationError(f"Unable to deserialize to object: {model.__name__}") from exc
@@ -116,14 +117,14 @@ class ModelsFromJson(Deserializer):
             return raw
         return self.deserialize_data(raw, data_type)  # type: ignore[no-untyped-call]
 
-    def _plain_keys(self, model: Any) -> frozenset[str] | None:
-        """The JSON keys of a model msrest reads as plain names (no subtypes, no flattened or escaped keys)."""
-        if model not in self._known_keys:
-            plain = isinstance(model, type) and issubclass(model, Model) and "_subtype_map" not in vars(model)
-            keys = [described["key"] for described in model._attribute_map.values()] if plain else []
-            plain = plain and all(key and "." not in key and "\\" not in key for key in keys)
-            self._known_keys[model] = frozenset(keys) if plain else None
-        return self._known_keys[model]
+
+@functools.cache
+def _plain_keys(model: Any) -> frozenset[str] | None:
+    """The JSON keys of a model msrest reads as plain names (no subtypes, no flattened or escaped keys)."""
+    if not (isinstance(model, type) and issubclass(model, Model) and "_subtype_map" not in vars(model)):
+        return None
+    keys = [described["key"] for described in model._attribute_map.values()]
+    return frozenset(keys) if all(key and "." not in key and "\\" not in key for key in keys) else None
 
 
 _MODELS = ModelsAsJson(Activity._infer_class_models())  # type: ignore[no-untyped-call]
