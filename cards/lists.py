@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Annotated, Final, Literal, Self, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -325,18 +326,15 @@ def ungraded_page_card(
             heading(f"Waiting to be graded: {plain(scope_label)}"),
             line(f"{totals}, oldest first{_page_line(page, page_count)}", subtle=True),
         ]
-        rows: list[ac.CardElement | None] = []
-        for number, group in enumerate(shown):
-            education_class = group[0].education_class
-            if class_id is None and (number == 0 or shown[number - 1][0].education_class.id != education_class.id):
-                if rows:
-                    body.append(section(rows))
-                rows = [
-                    line(plain(education_class.display_name, 80) or "Unnamed class", bold=True),
-                    line(f"{plural(class_totals[education_class.id], 'submission')} waiting", subtle=True),
-                ]
-            rows.extend(_assignment_row(group, now))
-        body.append(section(rows))
+        for _, same_class in groupby(shown, key=lambda group: group[0].education_class.id):
+            class_groups = list(same_class)
+            education_class = class_groups[0][0].education_class
+            header = [
+                line(plain(education_class.display_name, 80) or "Unnamed class", bold=True),
+                line(f"{plural(class_totals[education_class.id], 'submission')} waiting", subtle=True),
+            ]
+            rows = [row for group in class_groups for row in _assignment_row(group, now)]
+            body.append(section([*(header if class_id is None else []), *rows]))
         navigation = _navigation(page, page_count, lambda number: ShowUngradedAction(class_id, number))
         return card(body, navigation, full_width=True)
 
