@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Annotated, Final, Literal, Self, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -325,18 +326,15 @@ def ungraded_page_card(
             heading(f"Waiting to be graded: {plain(scope_label)}"),
             line(f"{totals}, oldest first{_page_line(page, page_count)}", subtle=True),
         ]
-        rows: list[ac.CardElement | None] = []
-        for number, group in enumerate(shown):
-            education_class = group[0].education_class
-            if class_id is None and (number == 0 or shown[number - 1][0].education_class.id != education_class.id):
-                if rows:
-                    body.append(section(rows))
-                rows = [
-                    line(plain(education_class.display_name, 80) or "Unnamed class", bold=True),
-                    line(f"{plural(class_totals[education_class.id], 'submission')} waiting", subtle=True),
-                ]
-            rows.extend(_assignment_row(group, now))
-        body.append(section(rows))
+        for _, same_class in groupby(shown, key=lambda group: group[0].education_class.id):
+            class_groups = list(same_class)
+            education_class = class_groups[0][0].education_class
+            header = [
+                line(plain(education_class.display_name, 80) or "Unnamed class", bold=True),
+                line(f"{plural(class_totals[education_class.id], 'submission')} waiting", subtle=True),
+            ]
+            rows = [row for group in class_groups for row in _assignment_row(group, now)]
+            body.append(section([*(header if class_id is None else []), *rows]))
         navigation = _navigation(page, page_count, lambda number: ShowUngradedAction(class_id, number))
         return card(body, navigation, full_width=True)
 
@@ -345,49 +343,42 @@ def ungraded_page_card(
     return render(pages[page], page, len(pages))
 
 
-def waiting_card(
-    items: Sequence[UngradedItem], page: int, page_count: int, tz: ZoneInfo, now: datetime, *, total: int, first: int
-) -> Card:
-    """One page of the students waiting for a grade in one assignment, oldest first, each with a Grade button.
-    `total` and `first` (the page's first item in the whole list, from 0) feed the "21–40 of 45" line."""
-    head = items[0]
-    class_id, assignment_id = head.education_class.id, head.assignment.id
-    shown = f"{first + 1}–{first + len(items)} of {total}" if page_count > 1 else f"{total}"
-    body: list[ac.CardElement | None] = [
-        heading(f"Waiting to be graded: {plain(head.assignment.display_name) or 'Untitled assignment'}"),
-        line(
-            f"{plain(head.education_class.display_name, 80)} · {shown} submissions, oldest first"
-            f"{_page_line(page, page_count)}",
-            subtle=True,
-        ),
-    ]
-    for item in items:
-        late = late_text(item.late_by)
-        details = turned_in_text(item.turned_in_at, tz, now) + (f" · {late}" if late else "")
-        grade = execute("Grade", OpenGradingAction(class_id, assignment_id, item.submission.id))
-        name = line(plain(item.student_name) or "A student", bold=True)
-        student = ac.Column(width="stretch", items=[name, line(details, subtle=True)])
-        button = ac.Column(width="auto", vertical_content_alignment="Center", items=[ac.ActionSet(actions=[grade])])
-        body.append(ac.ColumnSet(columns=[student, button], separator=True))
-    navigation = _navigation(page, page_count, lambda number: ShowWaitingAction(class_id, assignment_id, number))
-    back = execute("Other assignments", ShowUngradedAction(class_id, 0))
-    return card(body, [*navigation, back], full_width=True)
-
-
 def waiting_page_card(items: Sequence[UngradedItem], page: int, tz: ZoneInfo, now: datetime) -> Card:
-    """Page `page` (clamped) of one assignment's students waiting for a grade; `items` are all of them."""
+    """Page `page` (clamped) of the students waiting for a grade in one assignment (`items`: all of them, oldest
+    first), each with a Grade button."""
     if not items:
         return card(
             [heading("No work waiting to be graded"), line("Everything turned in for this assignment is graded.")]
         )
+    head, total = items[0], len(items)
+    class_id, assignment_id = head.education_class.id, head.assignment.id
 
-    def render(rows: list[UngradedItem], number: int) -> Card:  # measured with as many digits as any page has, or more
-        return waiting_card(rows, number, len(items), tz, now, total=len(items), first=len(items))
+    def render(rows: Sequence[UngradedItem], page: int, page_count: int, first: int) -> Card:
+        """One page; `first` (the page's first item in the whole list, from 0) feeds the "21–40 of 45" line."""
+        shown = f"{first + 1}–{first + len(rows)} of {total}" if page_count > 1 else f"{total}"
+        body: list[ac.CardElement | None] = [
+            heading(f"Waiting to be graded: {plain(head.assignment.display_name) or 'Untitled assignment'}"),
+            line(
+                f"{plain(head.education_class.display_name, 80)} · {shown} submissions, oldest first"
+                f"{_page_line(page, page_count)}",
+                subtle=True,
+            ),
+        ]
+        for item in rows:
+            late = late_text(item.late_by)
+            details = turned_in_text(item.turned_in_at, tz, now) + (f" · {late}" if late else "")
+            grade = execute("Grade", OpenGradingAction(class_id, assignment_id, item.submission.id))
+            name = line(plain(item.student_name) or "A student", bold=True)
+            student = ac.Column(width="stretch", items=[name, line(details, subtle=True)])
+            button = ac.Column(width="auto", vertical_content_alignment="Center", items=[ac.ActionSet(actions=[grade])])
+            body.append(ac.ColumnSet(columns=[student, button], separator=True))
+        navigation = _navigation(page, page_count, lambda number: ShowWaitingAction(class_id, assignment_id, number))
+        return card(body, [*navigation, execute("Other assignments", ShowUngradedAction(class_id, 0))], full_width=True)
 
-    pages = paginate(items, render, per_page=PER_PAGE)
+    # Measured with as many digits as any page has, or more.
+    pages = paginate(items, lambda rows, number: render(rows, number, total, total), per_page=PER_PAGE)
     page = min(max(page, 0), len(pages) - 1)
-    first = sum(len(earlier) for earlier in pages[:page])
-    return waiting_card(pages[page], page, len(pages), tz, now, total=len(items), first=first)
+    return render(pages[page], page, len(pages), sum(len(earlier) for earlier in pages[:page]))
 
 
 def _personal_chat_url(bot_app_id: str, message: str) -> str:

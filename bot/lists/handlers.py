@@ -9,10 +9,12 @@ from cachetools import TTLCache
 from bot.kernel.errors import NotAClassTeamError, NotATeacherError, SignInRequiredError
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import CardReply, NewCardReply, Reply, TextReply
-from bot.school.service import CACHE_SIZE, UNGRADED_CACHE_S, EducationService
+from bot.school.progress import summarize
+from bot.school.service import CACHE_SIZE, OPEN_STATUSES, UNGRADED_CACHE_S, EducationService
 from cards.blocks import Card
 from cards.general import help_card, refusal_card
 from cards.lists import (
+    AssignmentProgress,
     OpenAssignmentsAction,
     OpenUngradedAction,
     PickClassAction,
@@ -56,8 +58,6 @@ class ListHandlers:
         router.action(OpenAssignmentsAction, self.show_assignments)
         router.action(RefreshViewAction, self.refresh)
 
-    # Commands ----------------------------------------------------------------------------------------------------
-
     async def help(self, context: Context, _: str) -> Reply:
         """`help`, and anything the router does not recognise: then "I didn't understand" comes first, repeating the
         text only in the 1:1 chat (in a shared conversation it might name a student)."""
@@ -80,11 +80,8 @@ class ListHandlers:
         class_id = _team_class(context)
         if args or class_id is None:
             classes = await self._education.taught_classes(context.teacher)
-            if args:
-                chosen = _match_class(classes, args)
-            else:
-                remembered = await self._store.get_class_choice(context.conversation.id)
-                chosen = next((c for c in classes if c.id == remembered), None)
+            remembered = None if args else await self._store.get_class_choice(context.conversation.id)
+            chosen = _match_class(classes, args) if args else next((c for c in classes if c.id == remembered), None)
             if chosen is None:
                 return CardReply(class_picker_card(classes, "assignments"))
             class_id = chosen.id
@@ -102,8 +99,6 @@ class ListHandlers:
         if chosen is None:
             return CardReply(class_picker_card(classes, "ungraded"))
         return await self._ungraded_view(context, chosen.id, 0)
-
-    # Card actions --------------------------------------------------------------------------------------------------
 
     async def pick_class(self, context: Context, payload: PickClassAction) -> Reply:
         await self._education.require_teacher(context.teacher, payload.class_id)
@@ -141,10 +136,11 @@ class ListHandlers:
             return await self._ungraded_view(context, class_id, payload.page)
         return await self._assignments_view(context, class_id)
 
-    # Views ---------------------------------------------------------------------------------------------------------
-
     async def _assignments_view(self, context: Context, class_id: str) -> CardReply:
-        education_class, progress = await self._education.assignments(context.teacher, class_id)
+        education_class = await self._education.require_teacher(context.teacher, class_id)
+        work = await self._education.class_work(context.teacher, education_class)
+        progress = [summarize(a, work.submissions.get(a.id, [])) for a in work.assignments]
+        progress.sort(key=_assignment_order)
         return CardReply(assignments_card(education_class, progress, context.tz, context.now))
 
     async def _ungraded_view(self, context: Context, class_id: str | None, page: int) -> CardReply:
@@ -191,3 +187,11 @@ def _match_class(classes: list[EducationClass], text: str) -> EducationClass | N
         return exact[0]
     partial = [c for c in classes if wanted in c.display_name.casefold()]
     return partial[0] if len(partial) == 1 else None
+
+
+def _assignment_order(progress: AssignmentProgress) -> tuple[int, float, str]:
+    """Open work first (soonest due first), then drafts and scheduled, each by name."""
+    assignment = progress.assignment
+    rank = 0 if assignment.status in OPEN_STATUSES else 1
+    due = assignment.due.timestamp() if assignment.due else float("inf")
+    return (rank, due, assignment.display_name.casefold())

@@ -62,13 +62,14 @@ def digest_entries(items: list[UngradedItem], min_age_days: int, now: datetime) 
     by_class: dict[str, list[UngradedItem]] = {}
     for item in items:
         turned_in = item.turned_in_at
-        if min_age_days and turned_in is not None and now - turned_in < timedelta(days=min_age_days):
-            continue
-        by_class.setdefault(item.education_class.id, []).append(item)
-    entries = []
-    for class_items in by_class.values():
-        late = [item for item in class_items if item.late_by is not None]
-        entries.append(DigestEntry(class_items[0].education_class, len(class_items), class_items[0], late))
+        if not min_age_days or turned_in is None or now - turned_in >= timedelta(days=min_age_days):
+            by_class.setdefault(item.education_class.id, []).append(item)
+    entries = [
+        DigestEntry(
+            group[0].education_class, len(group), group[0], [item for item in group if item.late_by is not None]
+        )
+        for group in by_class.values()
+    ]
     return sorted(entries, key=lambda e: e.education_class.display_name.casefold())
 
 

@@ -12,8 +12,8 @@ from cachetools import TTLCache
 
 from bot.kernel.errors import NotATeacherError
 from bot.kernel.turn import Teacher
-from bot.school.progress import GradingState, grading_state, lateness, oldest_first, summarize
-from cards.lists import AssignmentProgress, UngradedItem
+from bot.school.progress import GradingState, grading_state, lateness, oldest_first
+from cards.lists import UngradedItem
 from graph.batch import Settled
 from graph.client import EducationClient
 from graph.connection import GraphHttp
@@ -116,14 +116,6 @@ class EducationService:
         submissions = {a.id: result.unwrap() for a, result in zip(with_work, settled, strict=True)}
         return ClassWork(education_class, assignments, submissions, students)
 
-    async def assignments(self, teacher: Teacher, class_id: str) -> tuple[EducationClass, list[AssignmentProgress]]:
-        """The class (checked: the caller teaches it) and each assignment's progress, open work first."""
-        education_class = await self.require_teacher(teacher, class_id)
-        work = await self.class_work(teacher, education_class)
-        progress = [summarize(a, work.submissions.get(a.id, [])) for a in work.assignments]
-        progress.sort(key=_assignment_order)
-        return education_class, progress
-
     def forget_lists(self, teacher: Teacher) -> None:
         """The teacher changed something: their cached ungraded lists are stale."""
         for key in [key for key in self._lists if key[0] == teacher.aad_object_id]:
@@ -154,11 +146,3 @@ class EducationService:
             if grading_state(submission) is GradingState.NEEDS_GRADING
         )
         return items
-
-
-def _assignment_order(progress: AssignmentProgress) -> tuple[int, float, str]:
-    """Open work first (soonest due first), then drafts and scheduled, each by name."""
-    assignment = progress.assignment
-    rank = 0 if assignment.status in OPEN_STATUSES else 1
-    due = assignment.due.timestamp() if assignment.due else float("inf")
-    return (rank, due, assignment.display_name.casefold())

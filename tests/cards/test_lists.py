@@ -32,7 +32,6 @@ from cards.lists import (
     neutral_channel_card,
     paginate,
     ungraded_page_card,
-    waiting_card,
     waiting_page_card,
 )
 from tests.cards import fixtures as fx
@@ -241,9 +240,7 @@ def test_four_hundred_long_named_submissions_page_under_the_budget() -> None:
     assert_valid_card(overview)
     assert card_size(overview) < MAX_CARD_BYTES
     one = [item for item in fx.ungraded_items(400, name_length=200)]
-    pages = paginate(
-        one, lambda rows, number: waiting_card(rows, number, 400, fx.TZ, fx.NOW, total=400, first=0), per_page=PER_PAGE
-    )
+    pages = paginate(one, lambda rows, number: waiting_page_card(rows, 0, fx.TZ, fx.NOW), per_page=PER_PAGE)
     assert [item for page in pages for item in page] == one  # all of them, once, still oldest first
     for number in range(len(pages)):
         built = waiting_page_card(one, number, fx.TZ, fx.NOW)
@@ -255,7 +252,7 @@ def test_pages_shrink_when_names_are_huge() -> None:
     items = fx.ungraded_items(40, name_length=20_000)  # names are cut to 120 characters on the card
 
     def render(rows: list[Any], number: int) -> dict[str, Any]:
-        return waiting_card(rows, number, 40, fx.TZ, fx.NOW, total=40, first=0)
+        return waiting_page_card(rows, 0, fx.TZ, fx.NOW)  # a page's rows fit one card of the full budget
 
     pages = paginate(items, render, per_page=20, budget=6_000)
     assert all(len(page) < 20 for page in pages)
