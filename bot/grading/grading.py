@@ -13,19 +13,19 @@ from typing import Any, Literal
 
 from bot.grading.rules import check_levels, check_points, snapshot, working_grade
 from bot.grading.session import AllGraded, GradingSession, GradingView, Known, Screen
-from bot.grading.writes import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange
+from bot.grading.writes import GradeChange
 from bot.kernel.errors import NotFoundError, UserError
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.progress import GradingState, grading_state, has_unreturned_grade
-from cards.blocks import GradeValues, last_change, new_nonce, score_text, working_values
-from graph.client import SubmissionRef
+from cards.blocks import new_nonce
+from cards.grading import GradeValues, last_change, score_text, working_values
+from graph.client import SubmissionAction, SubmissionRef
 from graph.errors import GraphNotFoundError
 from graph.models import Assignment, Outcomes, RubricSelection, Submission, SubmissionStatus, parse_datetime
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
-ActionKind = Literal["return", "reassign", "excuse"]
 INVOKE_BUDGET_S = 2.5
 """Teams waits ~15 s for an invoke; Gradebot answers within 3 s and finishes slow writes in the background."""
 
@@ -102,7 +102,7 @@ class Grading:
             if change.levels:
                 check_levels(change.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
             key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{change.digest()}"
-            entry = await self._write(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
+            entry = await self._write(teacher, "grade", ref, key, {**change.payload(), "card": card.payload()})
             listed = await listing
         finally:
             if not listing.done():
@@ -141,7 +141,14 @@ class Grading:
         return _unfinished(entry, current, "save this grade", saving)
 
     async def act(
-        self, teacher: Teacher, kind: ActionKind, ref: SubmissionRef, *, confirmed: bool, nonce: str, card: CardRef
+        self,
+        teacher: Teacher,
+        kind: SubmissionAction,
+        ref: SubmissionRef,
+        *,
+        confirmed: bool,
+        nonce: str,
+        card: CardRef,
     ) -> Outcome | Confirm:
         """Return, return for revision or excuse one submission (after a confirm step)."""
         class_id, assignment_id, submission_id = ref
@@ -150,7 +157,7 @@ class Grading:
             return Confirm(kind, view)
         key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}"
         entry = await self._write(teacher, kind, ref, key, {"card": card.payload()})
-        verb = {RETURN: "Returned to", REASSIGN: "Returned for revision to", EXCUSE: "Excused"}[kind]
+        verb = {"return": "Returned to", "reassign": "Returned for revision to", "excuse": "Excused"}[kind]
         if entry.status == "done":
             screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
             return Outcome(screen, "good", f"{verb} {view.student_name}.")
@@ -191,7 +198,7 @@ class Grading:
         for sid in targets:
             key = f"returnAll:{teacher.aad_object_id}:{nonce}:{sid}"
             ref = SubmissionRef(class_id, assignment_id, sid)
-            entries.append(await self._record(teacher, RETURN, ref, key, payload))
+            entries.append(await self._record(teacher, "return", ref, key, payload))
         finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
         done = sum(1 for e in finished if e.status == "done")
         after = await self._session.open(teacher, class_id, assignment_id)
@@ -220,7 +227,7 @@ class Grading:
         last at `known_modified`, and nothing newer. The outbox enforces the same when the write is applied.
         """
         if write_id is None:
-            record = await self._store.last_undoable(teacher.aad_object_id, UNDOABLE)
+            record = await self._store.last_undoable(teacher.aad_object_id, ("grade",))
             if record is None:
                 return None
             saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
@@ -236,7 +243,7 @@ class Grading:
         await self._education.require_teacher(teacher, record.class_id)
         client = self._education.client(teacher)
         try:
-            submission = await client.get_submission(*ref, expand=("outcomes",))
+            submission = await client.get_submission(ref, expand=("outcomes",))
         except GraphNotFoundError as exc:
             raise NotFoundError("That submission") from exc
         if submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes):
@@ -265,7 +272,7 @@ class Grading:
             expect=None if anyway else mine,
         )
         payload = {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id}
-        entry = await self._write(teacher, GRADE, ref, key, payload)
+        entry = await self._write(teacher, "grade", ref, key, payload)
         view = await self._session.view(teacher, *ref)
         if entry.status == "conflict":
             outcomes = view.submission.outcomes
@@ -296,7 +303,7 @@ class Grading:
         if (
             write is None
             or write.teacher_id != teacher.aad_object_id
-            or write.kind != GRADE
+            or write.kind != "grade"
             or "undoes" in write.payload
         ):
             raise UserError("That Undo button doesn't name a grade you saved. Type `undo` to undo your last save.")
@@ -332,16 +339,7 @@ class Grading:
     ) -> OutboxEntry:
         self._education.forget_lists(teacher)
         return await self._outbox.record(
-            NewOutboxEntry(
-                idempotency_key=key,
-                kind=kind,
-                teacher_id=teacher.aad_object_id,
-                tenant_id=teacher.tenant_id,
-                class_id=ref.class_id,
-                assignment_id=ref.assignment_id,
-                submission_id=ref.submission_id,
-                payload=payload,
-            )
+            NewOutboxEntry(key, kind, teacher.aad_object_id, teacher.tenant_id, *ref, payload)
         )
 
 

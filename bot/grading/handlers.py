@@ -3,9 +3,7 @@ call and the card that shows its outcome."""
 
 from __future__ import annotations
 
-from typing import cast
-
-from bot.grading.grading import ActionKind, Confirm, Conflict, Grading, Outcome, UndoConflict
+from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflict
 from bot.grading.rules import InvalidGradeError
 from bot.grading.session import GradingSession, GradingView, Screen
 from bot.grading.shown import ShownCards
@@ -120,10 +118,9 @@ class GradingHandlers:
         return await self._open(context, payload.class_id, payload.assignment_id, after=payload.submission_id)
 
     async def step(self, context: Context, payload: ReturnAction | ReassignAction | ExcuseAction) -> Reply:
-        kind = cast(ActionKind, payload.VERB)  # the verbs of these three payloads are the three kinds
         ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
         result = await self._grading.act(
-            context.teacher, kind, ref, confirmed=payload.confirmed, nonce=payload.nonce, card=context.card_ref
+            context.teacher, payload.VERB, ref, confirmed=payload.confirmed, nonce=payload.nonce, card=context.card_ref
         )
         return self._outcome_or_confirm(context, result)
 

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 from bot.grading.grading import Confirm, Conflict, Outcome, UndoConflict, grade_values
 from bot.grading.session import AllGraded, GradingView, Screen
 from bot.school.progress import lateness
-from cards.blocks import Banner, Card, GradeValues, new_nonce
+from cards.blocks import Banner, Card, new_nonce
 from cards.grading import (
     ExcuseAction,
     GradeAction,
+    GradeValues,
     ReassignAction,
     ReturnAction,
     ReturnAllAction,
