@@ -269,6 +269,10 @@ class ExcuseAction(_SubmissionStep, verb="excuse"):
     """Excuse the student from the assignment (deletes feedback and rubric selections)."""
 
 
+Step = ReturnAction | ReassignAction | ExcuseAction
+"""A confirmed step on one submission; its VERB is the Graph action it takes."""
+
+
 class ReturnAllAction(ActionPayload, verb="returnAll"):
     """Return every graded, not yet returned submission of an assignment; `expected_count` is what the card showed."""
 
@@ -525,7 +529,7 @@ def _what_becomes_visible(assignment: Assignment, submission: Submission | None)
 
 
 def confirm_card(
-    action: ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction,
+    action: Step | ReturnAllAction,
     assignment: Assignment,
     *,
     student_name: str | None = None,

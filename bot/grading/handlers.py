@@ -27,6 +27,7 @@ from cards.grading import (
     ReturnAllAction,
     ShowGradingAction,
     SkipAction,
+    Step,
     UndoAction,
     all_graded_card,
     confirm_card,
@@ -162,23 +163,11 @@ class GradingHandlers:
     async def skip(self, context: Context, payload: SkipAction) -> Reply:
         return await self._open(context, payload.class_id, payload.assignment_id, after=payload.submission_id)
 
-    async def step(self, context: Context, payload: ReturnAction | ReassignAction | ExcuseAction) -> Reply:
-        ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
-        result = await self._grading.act(
-            context.teacher, payload.VERB, ref, confirmed=payload.confirmed, nonce=payload.nonce, card=context.card_ref
-        )
-        return self._outcome_or_confirm(context, result)
+    async def step(self, context: Context, payload: Step) -> Reply:
+        return self._outcome_or_confirm(context, await self._grading.act(context.teacher, payload, context.card_ref))
 
     async def return_all(self, context: Context, payload: ReturnAllAction) -> Reply:
-        result = await self._grading.return_all(
-            context.teacher,
-            payload.class_id,
-            payload.assignment_id,
-            confirmed=payload.confirmed,
-            expected=payload.expected_count,
-            nonce=payload.nonce,
-            card=context.card_ref,
-        )
+        result = await self._grading.return_all(context.teacher, payload, context.card_ref)
         return self._outcome_or_confirm(context, result)
 
     async def resolve_conflict(self, context: Context, payload: ResolveConflictAction) -> Reply:
@@ -197,14 +186,7 @@ class GradingHandlers:
             return CardReply(
                 error_card("This Undo button doesn't say which grade it undoes. Type `undo` to undo your last save.")
             )
-        outcome = await self._grading.undo(
-            context.teacher,
-            context.card_ref,
-            write_id=press.write_id,
-            nonce=press.nonce,
-            anyway=press.anyway,
-            known_modified=press.known_modified,
-        )
+        outcome = await self._grading.undo(context.teacher, context.card_ref, press)
         if outcome is None:
             return TextReply("There is no saved grade of yours to undo.")
         if isinstance(outcome, UndoConflict):
@@ -270,7 +252,6 @@ def _superseded(older: str | None, screen: Screen) -> Updates:
     return ((older, superseded_card(note)),)
 
 
-Step = ReturnAction | ReassignAction | ExcuseAction
 _STEPS: dict[str, type[Step]] = {"return": ReturnAction, "reassign": ReassignAction, "excuse": ExcuseAction}
 
 
