@@ -255,13 +255,11 @@ class EducationClient:
                 break
         return found
 
-    # POST actions: retried on 429/503 only. A GraphUnavailableError (timeout, dropped connection, 5xx) means the
-    # action may or may not have happened: re-read the submission before acting again. Each returns the updated
-    # submission, or None when Graph answered 204 No Content.
-
     async def act(self, ref: SubmissionRef, action: SubmissionAction) -> Submission | None:
         """`return` (release points and feedback: status → returned), `reassign` (return for revision) or `excuse`
-        (Graph drops rubric selections and feedback)."""
+        (Graph drops rubric selections and feedback): the updated submission, or None for 204 No Content. Retried on
+        429/503 only: after a GraphUnavailableError (timeout, dropped connection, 5xx) the action may or may not have
+        happened, so re-read the submission before acting again."""
         url = self._http.url(f"{ref.path}/{action}")
         return _acted(url, await self._http.request("POST", url, self._token) or {})
 
