@@ -1,6 +1,6 @@
 """The grading card (one submission at a time: points, feedback, rubric levels) and its follow-ups: all graded,
-confirm steps, grade and undo conflicts; and the payloads they carry (grade, skip, return, returnAll, reassign,
-excuse, resolveConflict, undo)."""
+confirm steps, grade and undo conflicts; the payloads they carry (grade, skip, return, returnAll, reassign, excuse,
+resolveConflict, undo); and a submission's grade in the teacher's words."""
 
 from __future__ import annotations
 
