@@ -20,7 +20,8 @@ from bot.grading.writes import GradeChange, GradeWrites
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.service import EducationService
-from cards.blocks import last_change, new_nonce
+from cards.blocks import new_nonce
+from cards.grading import last_change
 from graph.client import SubmissionRef
 from sandbox.faults import FaultPlan
 from storage import open_store

@@ -1,5 +1,5 @@
-"""What every card shares: the 1.5 envelope, buttons, safe text, banners and the size budget; times and grades in the
-teacher's words; and the base of the Action.Execute payloads with the typed fields they share."""
+"""What every card shares: the 1.5 envelope, buttons, safe text, banners and the size budget; times in the teacher's
+words; and the base of the Action.Execute payloads with the typed fields they share."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal, Self, dataclass_transform
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_teams import cards as ac
 from pydantic import BeforeValidator, ConfigDict, Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
-
-from graph.models import Actor, Outcomes, RubricSelection
 
 Card = dict[str, Any]
 """A JSON-ready Adaptive Card."""
@@ -227,67 +224,6 @@ def late_text(late_by: timedelta | None) -> str | None:
 def turned_in_text(at: datetime | None, tz: ZoneInfo, now: datetime) -> str:
     """ "Turned in Thu 3 Dec, 14:05 (2 days ago)"."""
     return f"Turned in {moment_with_relative(at, tz, now)}" if at is not None else "Turn-in time unknown"
-
-
-# --- grades: what a submission's outcomes say, worded for cards ------------------------------------------------------
-
-
-def format_points(points: Decimal | float) -> str:
-    """18 → "18", 18.5 → "18.5", 18.25 → "18.25" (no trailing zeros, no exponent)."""
-    text = f"{Decimal(str(points)) if isinstance(points, float) else points:f}"
-    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
-
-
-def score_text(points: Decimal | float | None, max_points: float | None) -> str:
-    """ "18/20", "18 points" (no maximum) or "no points"."""
-    if points is None:
-        return "no points"
-    if max_points is None:
-        return f"{format_points(points)} points"
-    return f"{format_points(points)}/{format_points(max_points)}"
-
-
-@dataclass(frozen=True, slots=True)
-class GradeValues:
-    """One side of a grade: the working values (what the teacher set) or the returned ones (what the student saw)."""
-
-    points: float | None
-    feedback: str | None
-    levels: tuple[RubricSelection, ...] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        return self.points is None and not self.feedback and not self.levels
-
-
-def working_values(outcomes: Outcomes | None) -> GradeValues:
-    """The teacher's current (draft) grade: `points`, `feedback`, `rubricQualitySelectedLevels`."""
-    if outcomes is None:
-        return GradeValues(None, None)
-    points = outcomes.points.points.points if outcomes.points and outcomes.points.points else None
-    feedback = outcomes.feedback.feedback.text if outcomes.feedback and outcomes.feedback.feedback else None
-    return GradeValues(points, feedback or None, outcomes.rubric.selected_levels if outcomes.rubric else ())
-
-
-def returned_values(outcomes: Outcomes | None) -> GradeValues:
-    """What the student was last shown: the `published*` copies made by Return."""
-    if outcomes is None:
-        return GradeValues(None, None)
-    points = outcomes.points.published_points if outcomes.points else None
-    feedback = outcomes.feedback.published_feedback if outcomes.feedback else None
-    levels = outcomes.rubric.published_selected_levels if outcomes.rubric else ()
-    return GradeValues(points.points if points else None, (feedback.text if feedback else None) or None, levels)
-
-
-def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, Actor | None]:
-    """When the points, feedback or rubric outcome last changed — the grade action's `knownModified`, which the bot
-    compares with Graph's to detect conflicts — and by whom (None when unknown)."""
-    changes = [
-        (outcome.last_modified_at, outcome.last_modified_by)
-        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
-        if outcome is not None and outcome.last_modified_at is not None
-    ]
-    return max(changes, key=lambda change: change[0]) if changes else (None, None)
 
 
 # --- rendering: typed `microsoft-teams-cards` models, serialized in one place -----------------------------------------

@@ -1,6 +1,6 @@
 """The grading card (one submission at a time: points, feedback, rubric levels) and its follow-ups: all graded,
-confirm steps, grade and undo conflicts; and the payloads they carry (grade, skip, return, returnAll, reassign,
-excuse, resolveConflict, undo)."""
+confirm steps, grade and undo conflicts; the payloads they carry (grade, skip, return, returnAll, reassign, excuse,
+resolveConflict, undo); and a submission's grade in the teacher's words."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
@@ -26,7 +26,6 @@ from cards.blocks import (
     Banner,
     Card,
     Flag,
-    GradeValues,
     Id,
     Nonce,
     buttons,
@@ -35,26 +34,30 @@ from cards.blocks import (
     due_text,
     execute,
     facts,
-    format_points,
     heading,
     is_blank,
     largest_fitting,
-    last_change,
     late_text,
     line,
     moment_with_relative,
     open_url,
     plain,
     plural,
-    returned_values,
-    score_text,
     section,
     turned_in_text,
     whole_number,
-    working_values,
 )
 from cards.lists import OpenGradingAction, ShowUngradedAction
-from graph.models import Assignment, EducationClass, Rubric, RubricSelection, Submission, format_datetime
+from graph.models import (
+    Actor,
+    Assignment,
+    EducationClass,
+    Outcomes,
+    Rubric,
+    RubricSelection,
+    Submission,
+    format_datetime,
+)
 
 FEEDBACK_MAX_LENGTH: Final = 4000
 POINTS_LIMIT: Final = Decimal(10_000_000)
@@ -66,6 +69,64 @@ MAX_RESOURCE_LINKS: Final = 10
 FEEDBACK_PREVIEW: Final = 600
 UNDO_TITLE: Final = "Undo this save"
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
+
+
+def format_points(points: Decimal | float) -> str:
+    """18 → "18", 18.5 → "18.5", 18.25 → "18.25" (no trailing zeros, no exponent)."""
+    text = f"{Decimal(str(points)) if isinstance(points, float) else points:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+
+
+def score_text(points: Decimal | float | None, max_points: float | None) -> str:
+    """ "18/20", "18 points" (no maximum) or "no points"."""
+    if points is None:
+        return "no points"
+    if max_points is None:
+        return f"{format_points(points)} points"
+    return f"{format_points(points)}/{format_points(max_points)}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GradeValues:
+    """One side of a grade: the working values (what the teacher set) or the returned ones (what the student saw)."""
+
+    points: float | None
+    feedback: str | None
+    levels: tuple[RubricSelection, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.points is None and not self.feedback and not self.levels
+
+
+def working_values(outcomes: Outcomes | None) -> GradeValues:
+    """The teacher's current (draft) grade: `points`, `feedback`, `rubricQualitySelectedLevels`."""
+    if outcomes is None:
+        return GradeValues(None, None)
+    points = outcomes.points.points.points if outcomes.points and outcomes.points.points else None
+    feedback = outcomes.feedback.feedback.text if outcomes.feedback and outcomes.feedback.feedback else None
+    return GradeValues(points, feedback or None, outcomes.rubric.selected_levels if outcomes.rubric else ())
+
+
+def returned_values(outcomes: Outcomes | None) -> GradeValues:
+    """What the student was last shown: the `published*` copies made by Return."""
+    if outcomes is None:
+        return GradeValues(None, None)
+    points = outcomes.points.published_points if outcomes.points else None
+    feedback = outcomes.feedback.published_feedback if outcomes.feedback else None
+    levels = outcomes.rubric.published_selected_levels if outcomes.rubric else ()
+    return GradeValues(points.points if points else None, (feedback.text if feedback else None) or None, levels)
+
+
+def last_change(outcomes: Outcomes | None) -> tuple[datetime | None, Actor | None]:
+    """When the points, feedback or rubric outcome last changed — the grade action's `knownModified`, which the bot
+    compares with Graph's to detect conflicts — and by whom (None when unknown)."""
+    changes = [
+        (outcome.last_modified_at, outcome.last_modified_by)
+        for outcome in ((outcomes.points, outcomes.feedback, outcomes.rubric) if outcomes else ())
+        if outcome is not None and outcome.last_modified_at is not None
+    ]
+    return max(changes, key=lambda change: change[0]) if changes else (None, None)
 
 
 def parse_points(value: object) -> Decimal | None:
@@ -191,6 +252,7 @@ class SkipAction(_OnSubmission, verb="skip"):
 class _SubmissionStep(_OnSubmission):
     """Shared shape of return / reassign / excuse: a step on one submission, asked first and then `confirmed`."""
 
+    VERB: ClassVar[Literal["return", "reassign", "excuse"]]  # Graph's action for it, too
     confirmed: Flag
     nonce: Nonce
 
@@ -205,6 +267,10 @@ class ReassignAction(_SubmissionStep, verb="reassign"):
 
 class ExcuseAction(_SubmissionStep, verb="excuse"):
     """Excuse the student from the assignment (deletes feedback and rubric selections)."""
+
+
+Step = ReturnAction | ReassignAction | ExcuseAction
+"""A confirmed step on one submission; its VERB is the Graph action it takes."""
 
 
 class ReturnAllAction(ActionPayload, verb="returnAll"):
@@ -463,7 +529,7 @@ def _what_becomes_visible(assignment: Assignment, submission: Submission | None)
 
 
 def confirm_card(
-    action: ReturnAction | ReturnAllAction | ReassignAction | ExcuseAction,
+    action: Step | ReturnAllAction,
     assignment: Assignment,
     *,
     student_name: str | None = None,

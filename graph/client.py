@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from http import HTTPStatus
-from typing import Any, ClassVar, NamedTuple, TypeVar, get_args
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, get_args
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from pydantic import ValidationError
@@ -46,6 +46,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _WITH_WORK = ("outcomes", "submittedResources")
+SubmissionAction = Literal["return", "reassign", "excuse"]
 PAGE_TOP = 100
 """`$top` on every list, since each page is a round trip: Graph documents no default or maximum page for education
 (the sandbox serves 10 without it); 100 is its default page for users. Lower caps still answer with nextLinks."""
@@ -236,12 +237,9 @@ class EducationClient:
         url = self._submissions_url(class_id, assignment_id)
         return [submission async for page in self._pages(Page[Submission], url) for submission in page]
 
-    async def get_submission(
-        self, class_id: str, assignment_id: str, submission_id: str, *, expand: Sequence[str] = _WITH_WORK
-    ) -> Submission:
+    async def get_submission(self, ref: SubmissionRef, *, expand: Sequence[str] = _WITH_WORK) -> Submission:
         """One submission, by default with its outcomes and the work the student turned in."""
-        path = SubmissionRef(class_id, assignment_id, submission_id).path
-        return await self._get(Submission, self._url(path, expand=expand))
+        return await self._get(Submission, self._url(ref.path, expand=expand))
 
     async def recently_modified_submissions(self, class_id: str, since: datetime) -> list[RecentSubmission]:
         """The class's submissions modified at or after `since`, outcomes expanded (Graph keeps 7 days of them).
@@ -257,25 +255,13 @@ class EducationClient:
                 break
         return found
 
-    # POST actions: retried on 429/503 only. A GraphUnavailableError (timeout, dropped connection, 5xx) means the
-    # action may or may not have happened: re-read the submission before acting again. Each returns the updated
-    # submission, or None when Graph answered 204 No Content.
-
-    async def _action(self, action: str, *ids: str) -> Submission | None:
-        url = self._http.url(f"{SubmissionRef(*ids).path}/{action}")
+    async def act(self, ref: SubmissionRef, action: SubmissionAction) -> Submission | None:
+        """`return` (release points and feedback: status → returned), `reassign` (return for revision) or `excuse`
+        (Graph drops rubric selections and feedback): the updated submission, or None for 204 No Content. Retried on
+        429/503 only: after a GraphUnavailableError (timeout, dropped connection, 5xx) the action may or may not have
+        happened, so re-read the submission before acting again."""
+        url = self._http.url(f"{ref.path}/{action}")
         return _acted(url, await self._http.request("POST", url, self._token) or {})
-
-    async def return_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
-        """Release points and feedback to the student (status → returned)."""
-        return await self._action("return", class_id, assignment_id, submission_id)
-
-    async def reassign_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
-        """Return for revision (status → reassigned)."""
-        return await self._action("reassign", class_id, assignment_id, submission_id)
-
-    async def excuse_submission(self, class_id: str, assignment_id: str, submission_id: str) -> Submission | None:
-        """Excuse the student (status → excused; Graph drops rubric selections and feedback)."""
-        return await self._action("excuse", class_id, assignment_id, submission_id)
 
     async def list_submissions_many(
         self, assignments: Iterable[tuple[str, str]], *, status: SubmissionStatus | None = None
@@ -321,8 +307,8 @@ class EducationClient:
         results = await run_batch(self._http, self._token, requests)
         return [result.settle(partial(_outcome, patch)) for patch, result in zip(patches, results, strict=True)]
 
-    async def return_many(self, submissions: Iterable[tuple[str, str, str]]) -> list[Settled[Submission | None]]:
+    async def return_many(self, submissions: Iterable[SubmissionRef]) -> list[Settled[Submission | None]]:
         """Return many submissions; an item with GraphUnavailableError may or may not have been returned."""
-        paths = [f"{SubmissionRef(*ids).path}/return" for ids in submissions]
+        paths = [f"{ref.path}/return" for ref in submissions]
         results = await run_batch(self._http, self._token, [BatchRequest("POST", path) for path in paths])
         return [result.settle(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]

@@ -13,19 +13,19 @@ from typing import Any, Literal
 
 from bot.grading.rules import check_levels, check_points, snapshot, working_grade
 from bot.grading.session import AllGraded, GradingSession, GradingView, Known, Screen
-from bot.grading.writes import EXCUSE, GRADE, REASSIGN, RETURN, UNDOABLE, GradeChange
+from bot.grading.writes import GradeChange
 from bot.kernel.errors import NotFoundError, UserError
 from bot.kernel.turn import CardRef, Teacher
 from bot.outbox.queue import Outbox
 from bot.school.progress import GradingState, grading_state, has_unreturned_grade
-from cards.blocks import GradeValues, last_change, new_nonce, score_text, working_values
+from cards.blocks import new_nonce
+from cards.grading import GradeValues, ReturnAllAction, Step, UndoAction, last_change, score_text, working_values
 from graph.client import SubmissionRef
 from graph.errors import GraphNotFoundError
 from graph.models import Assignment, Outcomes, RubricSelection, Submission, SubmissionStatus, parse_datetime
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
-ActionKind = Literal["return", "reassign", "excuse"]
 INVOKE_BUDGET_S = 2.5
 """Teams waits ~15 s for an invoke; Gradebot answers within 3 s and finishes slow writes in the background."""
 
@@ -102,7 +102,7 @@ class Grading:
             if change.levels:
                 check_levels(change.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
             key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{change.digest()}"
-            entry = await self._write(teacher, GRADE, ref, key, {**change.payload(), "card": card.payload()})
+            entry = await self._write(teacher, "grade", ref, key, {**change.payload(), "card": card.payload()})
             listed = await listing
         finally:
             if not listing.done():
@@ -140,17 +140,16 @@ class Grading:
         )
         return _unfinished(entry, current, "save this grade", saving)
 
-    async def act(
-        self, teacher: Teacher, kind: ActionKind, ref: SubmissionRef, *, confirmed: bool, nonce: str, card: CardRef
-    ) -> Outcome | Confirm:
+    async def act(self, teacher: Teacher, step: Step, card: CardRef) -> Outcome | Confirm:
         """Return, return for revision or excuse one submission (after a confirm step)."""
+        kind, ref = step.VERB, SubmissionRef(step.class_id, step.assignment_id, step.submission_id)
         class_id, assignment_id, submission_id = ref
         view = await self._session.view(teacher, *ref)
-        if not confirmed:
+        if not step.confirmed:
             return Confirm(kind, view)
-        key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{nonce}"
+        key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{step.nonce}"
         entry = await self._write(teacher, kind, ref, key, {"card": card.payload()})
-        verb = {RETURN: "Returned to", REASSIGN: "Returned for revision to", EXCUSE: "Excused"}[kind]
+        verb = {"return": "Returned to", "reassign": "Returned for revision to", "excuse": "Excused"}[kind]
         if entry.status == "done":
             screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
             return Outcome(screen, "good", f"{verb} {view.student_name}.")
@@ -159,18 +158,9 @@ class Grading:
             entry, current, "do that", "Working on it… Microsoft Graph is slow; this card updates when it's done."
         )
 
-    async def return_all(
-        self,
-        teacher: Teacher,
-        class_id: str,
-        assignment_id: str,
-        *,
-        confirmed: bool,
-        expected: int,
-        nonce: str,
-        card: CardRef,
-    ) -> Outcome | Confirm:
+    async def return_all(self, teacher: Teacher, press: ReturnAllAction, card: CardRef) -> Outcome | Confirm:
         """Return every graded-not-returned submission of the assignment (after confirming the count)."""
+        class_id, assignment_id = press.class_id, press.assignment_id
         education_class, assignment = await self._session.assignment(teacher, class_id, assignment_id)
         client = self._education.client(teacher)
         submissions, students = await asyncio.gather(
@@ -181,7 +171,7 @@ class Grading:
         screen = AllGraded(education_class, assignment, len(targets))
         if not targets:
             return Outcome(screen, "good", "Everything graded is already returned.")
-        if not confirmed or expected != len(targets):
+        if not press.confirmed or press.expected_count != len(targets):
             released = tuple(
                 (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
             )
@@ -189,9 +179,9 @@ class Grading:
         payload = {"card": card.payload(), "auditAction": "returnAll"}
         entries = []
         for sid in targets:
-            key = f"returnAll:{teacher.aad_object_id}:{nonce}:{sid}"
+            key = f"returnAll:{teacher.aad_object_id}:{press.nonce}:{sid}"
             ref = SubmissionRef(class_id, assignment_id, sid)
-            entries.append(await self._record(teacher, RETURN, ref, key, payload))
+            entries.append(await self._record(teacher, "return", ref, key, payload))
         finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
         done = sum(1 for e in finished if e.status == "done")
         after = await self._session.open(teacher, class_id, assignment_id)
@@ -202,16 +192,7 @@ class Grading:
             return Outcome(after, "attention", f"Returned {done}; {failed} could not be returned. Try those again.")
         return Outcome(after, "warning", f"Returned {done} so far; the other {len(entries) - done} are on their way.")
 
-    async def undo(
-        self,
-        teacher: Teacher,
-        card: CardRef,
-        *,
-        write_id: int | None = None,
-        nonce: str = "",
-        anyway: bool = False,
-        known_modified: datetime | None = None,
-    ) -> Outcome | UndoConflict | None:
+    async def undo(self, teacher: Teacher, card: CardRef, press: UndoAction) -> Outcome | UndoConflict | None:
         """Undo one save while Graph still holds what it wrote and it is not yet returned.
 
         `write_id` names the save (an Undo button); without it, the teacher's newest save not undone yet (the
@@ -219,8 +200,9 @@ class Grading:
         the teacher gets an UndoConflict; `anyway` (their choice on that card) replaces the grade it showed, changed
         last at `known_modified`, and nothing newer. The outbox enforces the same when the write is applied.
         """
+        write_id, anyway, known_modified = press.write_id, press.anyway, press.known_modified
         if write_id is None:
-            record = await self._store.last_undoable(teacher.aad_object_id, UNDOABLE)
+            record = await self._store.last_undoable(teacher.aad_object_id, ("grade",))
             if record is None:
                 return None
             saved = await self._store.get_outbox_by_key(record.outbox_key) if record.outbox_key else None
@@ -236,7 +218,7 @@ class Grading:
         await self._education.require_teacher(teacher, record.class_id)
         client = self._education.client(teacher)
         try:
-            submission = await client.get_submission(*ref, expand=("outcomes",))
+            submission = await client.get_submission(ref, expand=("outcomes",))
         except GraphNotFoundError as exc:
             raise NotFoundError("That submission") from exc
         if submission.status is SubmissionStatus.RETURNED and not has_unreturned_grade(submission.outcomes):
@@ -250,12 +232,12 @@ class Grading:
                     "Try undo again once it has landed."
                 )
         if anyway:
-            key = f"{own_key}:anyway:{nonce}"
+            key = f"{own_key}:anyway:{press.nonce}"
         else:
             key = own_key
             earlier = await self._store.get_outbox_by_key(key)
             if earlier is not None and earlier.finished:  # it stopped (conflict, failure): this is a new try
-                key = f"{own_key}:{nonce or new_nonce()}"
+                key = f"{own_key}:{press.nonce or new_nonce()}"
         before, mine = record.before, working_grade(record.after)
         change = dataclasses.replace(
             GradeChange.from_payload(before),  # the points, feedback and levels the save replaced
@@ -265,7 +247,7 @@ class Grading:
             expect=None if anyway else mine,
         )
         payload = {**change.payload(), "card": card.payload(), "auditAction": "undo", "undoes": record.id}
-        entry = await self._write(teacher, GRADE, ref, key, payload)
+        entry = await self._write(teacher, "grade", ref, key, payload)
         view = await self._session.view(teacher, *ref)
         if entry.status == "conflict":
             outcomes = view.submission.outcomes
@@ -296,7 +278,7 @@ class Grading:
         if (
             write is None
             or write.teacher_id != teacher.aad_object_id
-            or write.kind != GRADE
+            or write.kind != "grade"
             or "undoes" in write.payload
         ):
             raise UserError("That Undo button doesn't name a grade you saved. Type `undo` to undo your last save.")
@@ -332,16 +314,7 @@ class Grading:
     ) -> OutboxEntry:
         self._education.forget_lists(teacher)
         return await self._outbox.record(
-            NewOutboxEntry(
-                idempotency_key=key,
-                kind=kind,
-                teacher_id=teacher.aad_object_id,
-                tenant_id=teacher.tenant_id,
-                class_id=ref.class_id,
-                assignment_id=ref.assignment_id,
-                submission_id=ref.submission_id,
-                payload=payload,
-            )
+            NewOutboxEntry(key, kind, teacher.aad_object_id, teacher.tenant_id, *ref, payload)
         )
 
 

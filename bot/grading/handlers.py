@@ -1,35 +1,78 @@
 """Grading in a turn: the `grade` and `undo` commands and every grading card's verbs, each turned into a use-case
-call and the card that shows its outcome."""
+call and the card that shows its outcome (one place knows which card shows which outcome)."""
 
 from __future__ import annotations
 
-from typing import cast
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from bot.grading.grading import ActionKind, Confirm, Conflict, Grading, Outcome, UndoConflict
+from cachetools import TTLCache
+
+from bot.grading.grading import Confirm, Conflict, Grading, Outcome, UndoConflict, grade_values
 from bot.grading.rules import InvalidGradeError
-from bot.grading.session import GradingSession, GradingView, Screen
-from bot.grading.shown import ShownCards
-from bot.grading.views import confirm_view_card, conflict_view_card, outcome_card, screen_card, undo_conflict_view_card
+from bot.grading.session import AllGraded, GradingSession, GradingView, Screen
 from bot.grading.writes import GradeChange
 from bot.kernel.router import Context, Router
 from bot.kernel.turn import Card, CardReply, NewCardReply, Reply, TextReply, Updates
-from cards.blocks import ActionDataError, Banner
+from bot.school.progress import lateness
+from cards.blocks import ActionDataError, Banner, new_nonce
 from cards.general import error_card
 from cards.grading import (
     ExcuseAction,
     GradeAction,
+    GradeValues,
     ReassignAction,
     ResolveConflictAction,
     ReturnAction,
     ReturnAllAction,
     ShowGradingAction,
     SkipAction,
+    Step,
     UndoAction,
+    all_graded_card,
+    confirm_card,
+    conflict_card,
+    grading_card,
     parse_feedback,
     superseded_card,
+    undo_conflict_card,
 )
 from cards.lists import OpenGradingAction, ungraded_page_card
 from graph.client import SubmissionRef
+
+REMEMBERED_S = 86_400.0
+CARDS = 4096
+Key = tuple[str, str]
+"""(teacher id, submission id)."""
+
+
+class ShownCards:
+    """Which grading card in a teacher's 1:1 chat shows which submission, so a newer card for the same submission can
+    mark the older one out of date. Kept in memory for a day: a restart (or another instance) forgets it."""
+
+    def __init__(self) -> None:
+        self._by_submission: TTLCache[Key, str] = TTLCache(CARDS, REMEMBERED_S)
+        self._by_card: TTLCache[str, Key] = TTLCache(CARDS, REMEMBERED_S)
+
+    def current(self, teacher_id: str, submission_id: str | None) -> str | None:
+        """The card (activity id) showing this submission to this teacher now, if known."""
+        return self._by_submission.get((teacher_id, submission_id)) if submission_id else None
+
+    def show(self, teacher_id: str, submission_id: str | None, activity_id: str | None) -> str | None:
+        """Note that card `activity_id` now shows `submission_id` (None: no submission); returns the other card that
+        showed it until now, which is out of date."""
+        if activity_id is None:
+            return None
+        before = self._by_card.pop(activity_id, None)
+        if before is not None and self._by_submission.get(before) == activity_id:
+            del self._by_submission[before]
+        if submission_id is None:
+            return None
+        key = (teacher_id, submission_id)
+        older = self._by_submission.get(key)
+        self._by_submission[key] = activity_id
+        self._by_card[activity_id] = key
+        return older if older != activity_id else None
 
 
 class GradingHandlers:
@@ -96,7 +139,8 @@ class GradingHandlers:
         except InvalidGradeError as exc:
             return await self._open(context, *ref, status=Banner.error(exc.message), entered=payload)
         if isinstance(result, Conflict):
-            return self._show(context, result.view, conflict_view_card(result, payload, context.tz, context.now))
+            conflict = conflict_card(*result.view.subject, payload, tz=context.tz, now=context.now, nonce=new_nonce())
+            return self._show(context, result.view, conflict)
         return self._show(context, result.screen, outcome_card(result, context.tz, context.now))
 
     async def invalid_grade(self, context: Context, error: ActionDataError) -> Reply:
@@ -119,24 +163,11 @@ class GradingHandlers:
     async def skip(self, context: Context, payload: SkipAction) -> Reply:
         return await self._open(context, payload.class_id, payload.assignment_id, after=payload.submission_id)
 
-    async def step(self, context: Context, payload: ReturnAction | ReassignAction | ExcuseAction) -> Reply:
-        kind = cast(ActionKind, payload.VERB)  # the verbs of these three payloads are the three kinds
-        ref = SubmissionRef(payload.class_id, payload.assignment_id, payload.submission_id)
-        result = await self._grading.act(
-            context.teacher, kind, ref, confirmed=payload.confirmed, nonce=payload.nonce, card=context.card_ref
-        )
-        return self._outcome_or_confirm(context, result)
+    async def step(self, context: Context, payload: Step) -> Reply:
+        return self._outcome_or_confirm(context, await self._grading.act(context.teacher, payload, context.card_ref))
 
     async def return_all(self, context: Context, payload: ReturnAllAction) -> Reply:
-        result = await self._grading.return_all(
-            context.teacher,
-            payload.class_id,
-            payload.assignment_id,
-            confirmed=payload.confirmed,
-            expected=payload.expected_count,
-            nonce=payload.nonce,
-            card=context.card_ref,
-        )
+        result = await self._grading.return_all(context.teacher, payload, context.card_ref)
         return self._outcome_or_confirm(context, result)
 
     async def resolve_conflict(self, context: Context, payload: ResolveConflictAction) -> Reply:
@@ -155,14 +186,7 @@ class GradingHandlers:
             return CardReply(
                 error_card("This Undo button doesn't say which grade it undoes. Type `undo` to undo your last save.")
             )
-        outcome = await self._grading.undo(
-            context.teacher,
-            context.card_ref,
-            write_id=press.write_id,
-            nonce=press.nonce,
-            anyway=press.anyway,
-            known_modified=press.known_modified,
-        )
+        outcome = await self._grading.undo(context.teacher, context.card_ref, press)
         if outcome is None:
             return TextReply("There is no saved grade of yours to undo.")
         if isinstance(outcome, UndoConflict):
@@ -226,3 +250,79 @@ def _superseded(older: str | None, screen: Screen) -> Updates:
         return ()
     note = f"A newer card for {screen.student_name} is below: use that one."
     return ((older, superseded_card(note)),)
+
+
+_STEPS: dict[str, type[Step]] = {"return": ReturnAction, "reassign": ReassignAction, "excuse": ExcuseAction}
+
+
+def screen_card(
+    screen: Screen,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    status: Banner | None = None,
+    entered: GradeAction | GradeValues | None = None,
+    undo: UndoAction | None = None,
+) -> Card:
+    """The grading card for a submission, or "all graded" for the assignment."""
+    if isinstance(screen, AllGraded):
+        return all_graded_card(
+            screen.assignment, screen.education_class, screen.returnable, nonce=new_nonce(), status=status, undo=undo
+        )
+    if status is None and screen.pending:
+        status = Banner.warning(
+            "A change to this grade is still being saved to Microsoft Graph; Gradebot keeps retrying it."
+        )
+    return grading_card(
+        *screen.subject,
+        tz=tz,
+        now=now,
+        nonce=new_nonce(),
+        progress=(screen.graded, screen.waiting) if screen.position else None,
+        late_by=lateness(screen.submission, screen.assignment),
+        rubric=screen.rubric,
+        graded_not_returned=screen.returnable,
+        status=status,
+        entered=entered,
+        undo=undo,
+    )
+
+
+def outcome_card(outcome: Outcome, tz: ZoneInfo, now: datetime) -> Card:
+    """The next screen with a banner about what happened, and Undo for a save that just landed."""
+    status = Banner(outcome.message, outcome.tone) if outcome.message else None
+    undo = UndoAction(new_nonce(), outcome.undo) if outcome.undo is not None else None
+    return screen_card(outcome.screen, tz, now, status=status, undo=undo, entered=outcome.entered)
+
+
+def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime) -> Card:
+    """What the teacher saved, what Graph holds now and who changed it, what undo would put back; their choice."""
+    anyway = None
+    if conflict.write_id is not None:
+        anyway = UndoAction(new_nonce(), conflict.write_id, anyway=True, known_modified=conflict.known_modified)
+    return undo_conflict_card(
+        *conflict.view.subject,
+        yours=grade_values(conflict.mine),
+        restores=grade_values(conflict.restores),
+        changed_by=conflict.changed_by,
+        tz=tz,
+        now=now,
+        undo_anyway=anyway,
+    )
+
+
+def confirm_view_card(confirm: Confirm) -> Card:
+    """The confirm step; its "Yes" button carries a fresh nonce, so the write happens at most once per card."""
+    nonce = new_nonce()
+    screen = confirm.screen
+    if confirm.kind == "returnAll":
+        action = ReturnAllAction(screen.education_class.id, screen.assignment.id, False, len(confirm.released), nonce)
+        return confirm_card(action, screen.assignment, released=confirm.released)
+    assert isinstance(screen, GradingView)
+    ids = (screen.education_class.id, screen.assignment.id, screen.submission.id)
+    single = _STEPS[confirm.kind](*ids, False, nonce)
+    unsubmitted = confirm.kind == "return" and screen.submission.status.value == "working"
+    warning = "This student has not turned the work in yet." if unsubmitted else None
+    return confirm_card(
+        single, screen.assignment, student_name=screen.student_name, submission=screen.submission, warning=warning
+    )

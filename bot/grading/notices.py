@@ -11,8 +11,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.grading.grading import values_text
+from bot.grading.handlers import screen_card
 from bot.grading.session import GradingSession, GradingView, Screen
-from bot.grading.views import screen_card
 from bot.kernel.errors import SignInRequiredError, UserError
 from bot.kernel.turn import DeliveryError, Teacher
 from cards.blocks import Banner

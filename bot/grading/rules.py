@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.kernel.errors import UserError
-from cards.blocks import format_points, last_change
+from cards.grading import format_points, last_change
 from graph.models import Outcomes, Rubric, RubricSelection, Submission, format_datetime
 
 

@@ -11,6 +11,7 @@ from bot.kernel.errors import NotFoundError
 from bot.kernel.turn import Teacher
 from bot.school.progress import GradingState, grading_state
 from bot.school.service import EducationService
+from graph.client import SubmissionRef
 from graph.errors import GraphNotFoundError
 from graph.models import Assignment, EducationClass, Rubric, Submission
 from storage.records import OutboxEntry
@@ -111,7 +112,7 @@ class GradingSession:
             return AllGraded(education_class, assignment, returnable)
         if target not in {s.id for s in submissions}:
             raise NotFoundError("That submission")
-        submission = await client.get_submission(class_id, assignment_id, target)
+        submission = await client.get_submission(SubmissionRef(class_id, assignment_id, target))
         rubric = None
         if submission.outcomes is not None and submission.outcomes.rubric is not None:
             rubric = await client.get_rubric(class_id, assignment_id)

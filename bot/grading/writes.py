@@ -17,8 +17,16 @@ from typing import Any
 from bot.grading.rules import changed_by_someone_else, snapshot, working_grade
 from bot.outbox.queue import GiveUpError, Result, RetryLaterError, seconds
 from bot.school.progress import has_unreturned_grade
-from cards.blocks import format_points
-from graph.client import EducationClient, FeedbackPatch, OutcomePatch, PointsPatch, RubricPatch, SubmissionRef
+from cards.grading import format_points
+from graph.client import (
+    EducationClient,
+    FeedbackPatch,
+    OutcomePatch,
+    PointsPatch,
+    RubricPatch,
+    SubmissionAction,
+    SubmissionRef,
+)
 from graph.errors import GraphThrottledError, GraphUnavailableError
 from graph.models import (
     FeedbackOutcome,
@@ -34,17 +42,16 @@ from graph.models import (
 from storage.records import OutboxEntry
 from storage.store import Store
 
-GRADE = "grade"
-RETURN = "return"
-REASSIGN = "reassign"
-EXCUSE = "excuse"
-UNDOABLE = (GRADE,)
 CONFIRM_ATTEMPTS = 6
 CONFIRM_DELAY_S = 0.25
 """Graph runs submission actions asynchronously: reads back wait 0.25 s, 0.5 s… between up to 6 attempts."""
 RETURN_CLOCK_SKEW = timedelta(seconds=30)
 """How far Graph's clock may lag Gradebot's when telling whether a return happened after an entry was recorded."""
-_TARGET = {RETURN: SubmissionStatus.RETURNED, REASSIGN: SubmissionStatus.REASSIGNED, EXCUSE: SubmissionStatus.EXCUSED}
+_TARGET = {
+    "return": SubmissionStatus.RETURNED,
+    "reassign": SubmissionStatus.REASSIGNED,
+    "excuse": SubmissionStatus.EXCUSED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +111,11 @@ class GradeWrites:
         self._store = store
 
     async def execute(self, client: EducationClient, entry: OutboxEntry) -> Result:
-        if entry.kind == GRADE:
-            return await self._grade(client, entry)
-        if entry.kind in _TARGET:
-            return await self._act(client, entry)
+        match entry.kind:
+            case "grade":
+                return await self._grade(client, entry)
+            case "return" | "reassign" | "excuse" as action:
+                return await self._act(client, entry, action)
         raise GiveUpError(f"unknown outbox kind {entry.kind!r}")
 
     async def completed(self, entry: OutboxEntry, result: Result, now: datetime) -> None:
@@ -119,7 +127,7 @@ class GradeWrites:
         """A grade the same teacher recorded later for the same submission (still pending, or already written) is
         their newer intent; this older one must not be written over it. A co-teacher's is a conflict instead."""
         for other in await self._store.pending_outbox_for(entry.teacher_id):
-            if other.submission_id == entry.submission_id and other.kind == GRADE and other.id > entry.id:
+            if other.submission_id == entry.submission_id and other.kind == "grade" and other.id > entry.id:
                 return True
         for record in await self._store.list_audit(
             submission_id=entry.submission_id, teacher_id=entry.teacher_id, limit=10
@@ -127,7 +135,7 @@ class GradeWrites:
             if record.outbox_key is None or record.outbox_key == entry.idempotency_key:
                 continue
             written = await self._store.get_outbox_by_key(record.outbox_key)
-            if written is not None and written.kind == GRADE and written.id > entry.id:
+            if written is not None and written.kind == "grade" and written.id > entry.id:
                 return True
         return False
 
@@ -135,8 +143,8 @@ class GradeWrites:
         if await self._superseded(entry):
             return {"superseded": True}
         change = GradeChange.from_payload(entry.payload)
-        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
-        submission = await client.get_submission(*ref, expand=("outcomes",))
+        ref = _ref(entry)
+        submission = await client.get_submission(ref, expand=("outcomes",))
         outcomes = submission.outcomes or Outcomes()
         if submission.status is SubmissionStatus.EXCUSED:
             raise GiveUpError("This student is excused from the assignment, so there is nothing to grade.")
@@ -185,19 +193,14 @@ class GradeWrites:
                     after = dataclasses.replace(after, rubric=written_rubric)
         return {"before": snapshot(outcomes, submission), "after": snapshot(after, submission)}
 
-    async def _act(self, client: EducationClient, entry: OutboxEntry) -> Result:
-        ref = SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
-        before = await client.get_submission(*ref, expand=("outcomes",))
+    async def _act(self, client: EducationClient, entry: OutboxEntry, action: SubmissionAction) -> Result:
+        ref = _ref(entry)
+        before = await client.get_submission(ref, expand=("outcomes",))
         if not _landed(before, entry):
-            action = {
-                RETURN: client.return_submission,
-                REASSIGN: client.reassign_submission,
-                EXCUSE: client.excuse_submission,
-            }[entry.kind]
-            await action(*ref)
+            await client.act(ref, action)
         # Graph runs submission actions asynchronously: read back until the new state shows.
         for attempt in range(CONFIRM_ATTEMPTS):
-            current = await client.get_submission(*ref, expand=("outcomes",))
+            current = await client.get_submission(ref, expand=("outcomes",))
             if _landed(current, entry):
                 return _change(before, current)
             if attempt + 1 < CONFIRM_ATTEMPTS:
@@ -211,7 +214,7 @@ class GradeWrites:
         first = entries[0]
         before = {s.id: s for s in await client.list_submissions(first.class_id, first.assignment_id)}
         todo = [e for e in entries if e.submission_id in before and not _landed(before[e.submission_id], e)]
-        settled = await client.return_many([(e.class_id, e.assignment_id, e.submission_id) for e in todo])
+        settled = await client.return_many(map(_ref, todo))
         outcome: dict[int, Result | Exception] = {
             e.id: GiveUpError("the submission no longer exists") for e in entries if e.submission_id not in before
         }
@@ -238,6 +241,10 @@ class GradeWrites:
         return outcome
 
 
+def _ref(entry: OutboxEntry) -> SubmissionRef:
+    return SubmissionRef(entry.class_id, entry.assignment_id, entry.submission_id)
+
+
 def _change(before: Submission, after: Submission) -> Result:
     """An action's result: the submission's snapshots before and after it, for the audit log."""
     return {"before": snapshot(before.outcomes, before), "after": snapshot(after.outcomes, after)}
@@ -248,11 +255,11 @@ def _landed(submission: Submission, entry: OutboxEntry) -> bool:
     target = _TARGET[entry.kind]
     if submission.status is not target:
         return False
-    if entry.kind == RETURN:
+    if entry.kind == "return":
         # Returned since this entry was recorded (its own return, whose answer may have been lost) — a grade saved
         # after that is a draft for later, not a reason to return again — or nothing left to return.
         returned = submission.returned_at
         since = returned is not None and returned >= entry.created_at - RETURN_CLOCK_SKEW
         return since or not has_unreturned_grade(submission.outcomes)
-    stamp = submission.reassigned_at if entry.kind == REASSIGN else submission.excused_at
+    stamp = submission.reassigned_at if entry.kind == "reassign" else submission.excused_at
     return stamp is None or stamp >= entry.created_at - timedelta(minutes=5)

@@ -198,20 +198,10 @@ class Outbox:
         elif isinstance(result, Exception):
             raise result
         elif await self.store.complete_outbox(entry.id, self.owner, result, now) and not result.get("superseded"):
-            await self.store.record_audit(
-                NewAuditRecord(
-                    at=now,
-                    teacher_id=entry.teacher_id,
-                    tenant_id=entry.tenant_id,
-                    class_id=entry.class_id,
-                    assignment_id=entry.assignment_id,
-                    submission_id=entry.submission_id,
-                    action=str(entry.payload.get("auditAction") or entry.kind),
-                    before=result.get("before", {}),
-                    after=result.get("after", {}),
-                    outbox_key=entry.idempotency_key,
-                )
-            )
+            action = str(entry.payload.get("auditAction") or entry.kind)
+            ids = (entry.teacher_id, entry.tenant_id, entry.class_id, entry.assignment_id, entry.submission_id)
+            before, after = result.get("before", {}), result.get("after", {})
+            await self.store.record_audit(NewAuditRecord(now, *ids, action, before, after, entry.idempotency_key))
             await self.executor.completed(entry, result, now)
 
     # Background: due entries (retries, and everything left over by a restart or a crashed instance).

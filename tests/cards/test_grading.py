@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from bot.school.progress import lateness
-from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, Banner, GradeValues, card_size
+from cards.blocks import MAX_CARD_BYTES, ActionDataError, ActionPayload, Banner, card_size
 from cards.grading import (
     FEEDBACK_MAX_LENGTH,
     ExcuseAction,
     GradeAction,
+    GradeValues,
     ReassignAction,
     ResolveConflictAction,
     ReturnAction,

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cards.blocks import ActionDataError, ActionPayload, format_points
-from cards.grading import LEVEL_INPUT_PREFIX, GradeAction
+from cards.blocks import ActionDataError, ActionPayload
+from cards.grading import LEVEL_INPUT_PREFIX, GradeAction, format_points
 from cards.reminders import SaveRemindersAction
 
 

@@ -177,7 +177,7 @@ async def test_return_many_tolerates_204_and_reports_per_item(scripted: Scripted
         return {"status": 403, "body": {"error": {"code": "accessDenied"}}}
 
     scripted.then(batch_answer(answer))
-    settled = await client.return_many([("c-1", "a-1", "s-1"), ("c-1", "a-1", "s-2"), ("c-1", "a-1", "s-3")])
+    settled = await client.return_many([SubmissionRef("c-1", "a-1", f"s-{n}") for n in (1, 2, 3)])
     first = settled[0].unwrap()
     assert first is not None and first.status is SubmissionStatus.RETURNED
     assert settled[1].error is None and settled[1].unwrap() is None
@@ -188,7 +188,7 @@ async def test_batch_of_posts_is_not_resent_after_a_drop(
     scripted: ScriptedGraph, client: EducationClient, sleeps: RecordedSleeps
 ) -> None:
     scripted.then(drop(), batch_answer(echo))
-    settled = await client.return_many([("c-1", "a-1", "s-1")])
+    settled = await client.return_many([SubmissionRef("c-1", "a-1", "s-1")])
     error = settled[0].error
     assert isinstance(error, GraphUnavailableError) and error.status is None  # caller must re-read the submission
     assert len(scripted.seen) == 1

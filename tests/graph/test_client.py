@@ -116,7 +116,7 @@ async def test_get_submission_expands_outcomes_and_resources(scripted: ScriptedG
         {"resource": {"@odata.type": "#microsoft.graph.educationLinkResource", "displayName": "Essay", "link": "u"}}
     ]
     scripted.then(reply(200, body))
-    item = await client.get_submission("c-1", "a-1", "s1")
+    item = await client.get_submission(SubmissionRef("c-1", "a-1", "s1"))
     assert item.outcomes is not None and item.outcomes.feedback is not None
     assert item.submitted_resources is not None and item.submitted_resources[0].url == "u"
     assert query_of(scripted.seen[0].path_qs)["$expand"] == ["outcomes,submittedResources"]
@@ -127,7 +127,7 @@ async def test_outcomes_are_picked_by_type(scripted: ScriptedGraph, client: Educ
     unknown = {"@odata.type": "#microsoft.graph.educationFutureOutcome", "id": "u"}
     items = [feedback_outcome("f"), resource, points_outcome("p", 7.0), unknown, rubric_outcome("r", [("q", "c")])]
     scripted.then(reply(200, submission("s-1", outcomes=items)))
-    outcomes = (await client.get_submission("c-1", "a-1", "s-1", expand=("outcomes",))).outcomes
+    outcomes = (await client.get_submission(SubmissionRef("c-1", "a-1", "s-1"), expand=("outcomes",))).outcomes
     assert outcomes is not None
     assert (outcomes.points and outcomes.points.id, outcomes.feedback and outcomes.feedback.id) == ("p", "f")
     assert outcomes.rubric is not None and outcomes.rubric.selected_levels == (RubricSelection("q", "c"),)
@@ -208,10 +208,10 @@ async def test_actions_post_to_class_paths_and_tolerate_204(scripted: ScriptedGr
         reply(204),
         reply(200, submission("s-1", "excused")),
     )
-    returned = await client.return_submission("c-1", "a-1", "s-1")
+    returned = await client.act(SubmissionRef("c-1", "a-1", "s-1"), "return")
     assert returned is not None and returned.status is SubmissionStatus.RETURNED
-    assert await client.reassign_submission("c-1", "a-1", "s-1") is None
-    excused = await client.excuse_submission("c-1", "a-1", "s-1")
+    assert await client.act(SubmissionRef("c-1", "a-1", "s-1"), "reassign") is None
+    excused = await client.act(SubmissionRef("c-1", "a-1", "s-1"), "excuse")
     assert excused is not None and excused.status is SubmissionStatus.EXCUSED
     base = "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1/"
     assert [(seen.method, seen.path) for seen in scripted.seen] == [
@@ -239,7 +239,7 @@ async def test_rubric_read_through_expand(scripted: ScriptedGraph, client: Educa
 async def test_not_found_raises_typed_error(scripted: ScriptedGraph, client: EducationClient) -> None:
     scripted.then(graph_error(404, "itemNotFound"))
     with pytest.raises(GraphNotFoundError) as caught:
-        await client.get_submission("c-1", "a-1", "missing")
+        await client.get_submission(SubmissionRef("c-1", "a-1", "missing"))
     assert caught.value.code == "itemNotFound"
     assert caught.value.path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/missing"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from graph.client import EducationClient
+from graph.client import EducationClient, SubmissionRef
 from graph.connection import GraphHttp
 from graph.errors import GraphError
 from graph.models import (
@@ -192,7 +192,7 @@ async def test_a_body_of_the_wrong_shape_is_a_graph_error_without_its_values(
     body = {**submission("s-1"), "submittedDateTime": "Ada Lovelace", "outcomes": [{"@odata.type": 5}]}
     scripted.then(reply(200, body))
     with pytest.raises(GraphError) as caught:
-        await EducationClient(http, tokens).get_submission("c-1", "a-1", "s-1")
+        await EducationClient(http, tokens).get_submission(SubmissionRef("c-1", "a-1", "s-1"))
     error = caught.value
     assert (error.status, error.code) == (200, "invalidResponse")
     assert error.path == "/v1.0/education/classes/c-1/assignments/a-1/submissions/s-1"

@@ -172,7 +172,7 @@ async def test_grade_then_return_round_trip(sandbox: Sandbox) -> None:
     biology = sandbox.school_class("BIO101").id
     cells = sandbox.assignment_id("BIO101", "bio-cells")
     target = sandbox.first_with("BIO101", "bio-cells", "submitted")
-    before = await rosa.get_submission(biology, cells, target.id)
+    before = await rosa.get_submission(SubmissionRef(biology, cells, target.id))
     assert before.outcomes is not None and before.outcomes.points is not None and before.outcomes.feedback is not None
     assert grading_state(before) is GradingState.NEEDS_GRADING
     points_id, feedback_id = before.outcomes.points.id, before.outcomes.feedback.id
@@ -189,15 +189,15 @@ async def test_grade_then_return_round_trip(sandbox: Sandbox) -> None:
     assert isinstance(feedback, FeedbackOutcome)
     assert feedback.feedback is not None and feedback.feedback.text == "Check your units."
 
-    outcomes = (await rosa.get_submission(biology, cells, target.id, expand=("outcomes",))).outcomes
+    outcomes = (await rosa.get_submission(SubmissionRef(biology, cells, target.id), expand=("outcomes",))).outcomes
     assert outcomes is not None and outcomes.points is not None and outcomes.points.points is not None
     assert outcomes.points.points.points == 8.5 and outcomes.points.published_points is None
-    graded = await rosa.get_submission(biology, cells, target.id, expand=("outcomes",))
+    graded = await rosa.get_submission(SubmissionRef(biology, cells, target.id), expand=("outcomes",))
     assert grading_state(graded) is GradingState.GRADED_NOT_RETURNED
 
-    returned = await rosa.return_submission(biology, cells, target.id)
+    returned = await rosa.act(SubmissionRef(biology, cells, target.id), "return")
     assert returned is not None and returned.status is SubmissionStatus.RETURNED
-    after = (await rosa.get_submission(biology, cells, target.id, expand=("outcomes",))).outcomes
+    after = (await rosa.get_submission(SubmissionRef(biology, cells, target.id), expand=("outcomes",))).outcomes
     assert after is not None
     assert after.points is not None and after.points.published_points is not None
     assert after.points.published_points.points == 8.5
@@ -217,7 +217,7 @@ async def test_rubric_outcome_and_rubric(sandbox: Sandbox) -> None:
         await rosa.get_rubric(biology, "no-such-assignment")
 
     target = sandbox.first_with("BIO101", "bio-microscope", "submitted")
-    current = await rosa.get_submission(biology, microscope, target.id)
+    current = await rosa.get_submission(SubmissionRef(biology, microscope, target.id))
     assert current.outcomes is not None and current.outcomes.rubric is not None
     choice = [RubricSelection(q.quality_id, rubric.levels[0].level_id) for q in rubric.qualities]
     ref = SubmissionRef(biology, microscope, target.id)
@@ -231,9 +231,9 @@ async def test_reassign_and_excuse_statuses(sandbox: Sandbox) -> None:
     biology = sandbox.school_class("BIO101").id
     cells = sandbox.assignment_id("BIO101", "bio-cells")
     first, second = [s for s in sandbox.submissions("BIO101", "bio-cells") if s.state.status == "submitted"][:2]
-    reassigned = await rosa.reassign_submission(biology, cells, first.id)
+    reassigned = await rosa.act(SubmissionRef(biology, cells, first.id), "reassign")
     assert reassigned is not None and reassigned.status is SubmissionStatus.REASSIGNED
-    excused = await rosa.excuse_submission(biology, cells, second.id)
+    excused = await rosa.act(SubmissionRef(biology, cells, second.id), "excuse")
     assert excused is not None and excused.status is SubmissionStatus.EXCUSED
     assert sandbox.school.submission(biology, cells, second.id).state.status == "excused"
 
@@ -243,7 +243,7 @@ async def test_submitted_resources_expand(sandbox: Sandbox) -> None:
     biology = sandbox.school_class("BIO101").id
     cells = sandbox.assignment_id("BIO101", "bio-cells")
     target = sandbox.first_with("BIO101", "bio-cells", "submitted")
-    item = await rosa.get_submission(biology, cells, target.id)
+    item = await rosa.get_submission(SubmissionRef(biology, cells, target.id))
     assert item.submitted_resources is not None
     assert len(item.submitted_resources) == len(target.submitted_resources)
 
@@ -253,7 +253,7 @@ async def test_error_mapping(sandbox: Sandbox) -> None:
     cells = sandbox.assignment_id("BIO101", "bio-cells")
     target = sandbox.first_with("BIO101", "bio-cells", "submitted")
     rosa = sandbox.client()
-    outcomes = (await rosa.get_submission(biology, cells, target.id, expand=("outcomes",))).outcomes
+    outcomes = (await rosa.get_submission(SubmissionRef(biology, cells, target.id), expand=("outcomes",))).outcomes
     assert outcomes is not None and outcomes.points is not None
     ref = SubmissionRef(biology, cells, target.id)
 
@@ -313,10 +313,10 @@ async def test_dropped_return_is_surfaced_not_repeated(sandbox: Sandbox) -> None
     target = sandbox.first_with("BIO101", "bio-cells", "submitted")
     sandbox.faults.add_script([ScriptedFault(kind="drop", method="POST", path_regex="/return$")])
     with pytest.raises(GraphUnavailableError) as caught:
-        await sandbox.client().return_submission(biology, cells, target.id)
+        await sandbox.client().act(SubmissionRef(biology, cells, target.id), "return")
     assert caught.value.status is None
     # The caller re-reads: the sandbox dropped the request before running it.
-    current = await sandbox.client().get_submission(biology, cells, target.id, expand=())
+    current = await sandbox.client().get_submission(SubmissionRef(biology, cells, target.id), expand=())
     assert current.status is SubmissionStatus.SUBMITTED
 
 
@@ -361,12 +361,12 @@ async def test_bulk_grade_and_return(sandbox: Sandbox) -> None:
         patches.append(FeedbackPatch(ref, outcomes.feedback.id, f"Note {index}"))
     settled = await rosa.patch_outcomes_many(patches)
     assert all(result.error is None for result in settled)
-    returned = await rosa.return_many([(biology, cells, item.id) for item in waiting])
+    returned = await rosa.return_many([SubmissionRef(biology, cells, item.id) for item in waiting])
     assert all(
         r.error is None and (s := r.unwrap()) is not None and s.status is SubmissionStatus.RETURNED for r in returned
     )
     for index, item in enumerate(waiting):
-        outcomes = (await rosa.get_submission(biology, cells, item.id, expand=("outcomes",))).outcomes
+        outcomes = (await rosa.get_submission(SubmissionRef(biology, cells, item.id), expand=("outcomes",))).outcomes
         assert outcomes is not None and outcomes.points is not None and outcomes.points.published_points is not None
         assert outcomes.points.published_points.points == 7 + index
 
@@ -381,7 +381,7 @@ async def test_recently_modified_submissions_since_a_moment(sandbox: Sandbox) ->
     later = sandbox.school.now() + timedelta(hours=1)
     sandbox.school.clock = lambda: later
     target = sandbox.first_with("BIO101", "bio-cells", "submitted")
-    graded = await rosa.get_submission(biology, cells, target.id, expand=("outcomes",))
+    graded = await rosa.get_submission(SubmissionRef(biology, cells, target.id), expand=("outcomes",))
     assert graded.outcomes is not None and graded.outcomes.points is not None
     ref = SubmissionRef(biology, cells, target.id)
     await rosa.patch_outcomes_many([PointsPatch(ref, graded.outcomes.points.id, 7.0)])
