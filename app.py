@@ -149,15 +149,7 @@ async def build(
 
     identity = IdentityHandlers(accounts, pages, education)
     router = Router(gate=identity, store=store, clock=clock)
-    edge = TeamsEdge(
-        router,
-        app_id=settings.app_id,
-        app_password=settings.app_password,
-        app_type=settings.app_type,
-        tenant_id=settings.app_tenant_id,
-        openid_metadata_url=settings.bot_openid_metadata_url,
-        sign_in_card=lambda reply: sign_in_card(reply.message),
-    )
+    edge = TeamsEdge(router, settings)
     session = GradingSession(education, store)
     notices = SettledNotices(store, session, edge, accounts.provider, clock)
     outbox = Outbox(store, graph, accounts.provider, GradeWrites(store), owner=owner, clock=clock, on_settled=notices)

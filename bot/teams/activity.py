@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -35,6 +35,7 @@ from bot.kernel.turn import (
 from bot.teams.wire import card_message, to_json
 from bot.telemetry.context import note, scope
 from bot.telemetry.metrics import TURNS
+from cards.general import sign_in_card
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,8 @@ class GradebotBot:
     """Routes each activity type to the turn handler; its broad `except` keeps errors in a turn from becoming HTTP
     500 (the edge's other one guards botbuilder's authentication)."""
 
-    def __init__(self, handler: Router, sign_in_card: Callable[[SignInReply], Card]) -> None:
+    def __init__(self, handler: Router) -> None:
         self._handler = handler
-        self._sign_in_card = sign_in_card
         self._team_classes: dict[str, str | None] = {}
 
     async def on_turn(self, context: TurnContext) -> None:
@@ -230,7 +230,7 @@ class GradebotBot:
         if isinstance(reply, CardReply | NewCardReply):
             message = card_message(reply.card)
         elif isinstance(reply, SignInReply):
-            message = card_message(self._sign_in_card(reply))
+            message = card_message(sign_in_card(reply.message))
         else:
             message = MessageFactory.text(reply.text if isinstance(reply, TextReply) else reply.message)
         posted = await context.send_activity(message)
@@ -261,13 +261,15 @@ class GradebotBot:
         elif activity.name == "adaptiveCard/action":
             response = await self._on_card_action(context, caller, conversation, value)
         elif activity.name == "signin/tokenExchange":
-            if not await self._handler.exchange_sso(caller, str(value.get("id") or ""), str(value.get("token") or "")):
+            exchange_id, token = str(value.get("id") or ""), str(value.get("token") or "")
+            if not await self._handler.gate.exchange_once(caller, exchange_id, token):
                 note(outcome="sso refused")
                 detail = "The bot is unable to exchange token. Proceed with regular login."
                 body = {"id": value.get("id"), "connectionName": value.get("connectionName"), "failureDetail": detail}
                 response = _invoke(HTTPStatus.PRECONDITION_FAILED, body)
         elif activity.name == "signin/verifyState":
-            verified = await self._handler.verify_sign_in(caller, str(value.get("state") or ""))
+            state = str(value.get("state") or "")
+            verified = await self._handler.gate.verify_sign_in(caller.tenant_id, caller.aad_object_id, state)
             note(outcome="ok" if verified else "sign-in code refused")
             response = _invoke(HTTPStatus.OK if verified else HTTPStatus.NOT_FOUND)
         elif activity.name == "signin/failure":
@@ -303,7 +305,7 @@ class GradebotBot:
         if isinstance(reply, TextReply):
             return _action_response(200, MESSAGE_TYPE, reply.text)
         if isinstance(reply, SignInReply):
-            resource_id, resource_uri = self._handler.sign_in_resource()
+            resource_id, resource_uri = self._handler.gate.sso_resource
             login: dict[str, Any] = {
                 "text": reply.message,
                 "connectionName": "gradebot",
