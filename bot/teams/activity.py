@@ -156,32 +156,27 @@ class GradebotBot:
             operation=_operation(activity),
         ) as turn:
             try:
-                await self._turn(context)
+                caller, conversation = await self._describe(context)
+                if activity.type in _TYPES:
+                    await self._handler.conversation_seen(caller, conversation)
+                if activity.type == ActivityTypes.message and caller is not None:
+                    await self._on_message(context, caller, conversation)
+                elif activity.type == ActivityTypes.invoke:
+                    await self._on_invoke(context, caller, conversation)
+                elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
+                    await self._on_installed(context, caller, conversation)
+            except CONNECTOR_FAILURES as exc:
+                note(outcome="connector failed")
+                log.warning("could not reach the conversation's serviceUrl (or it refused): %s", type(exc).__name__)
+                await self._apologize(context)
+            except Exception:  # the edge: log ids only (the scope has them), answer something sensible, never a 500
+                note(outcome="failed")
+                log.exception("turn failed")
+                await self._apologize(context)
             finally:
                 turn.outcome = turn.outcome or "ok"
                 TURNS.add(1, {"gradebot.operation": turn.operation or "", "gradebot.outcome": turn.outcome})
                 log.info("turn handled in %.0f ms", (time.perf_counter() - started) * 1000)
-
-    async def _turn(self, context: TurnContext) -> None:
-        activity = context.activity
-        try:
-            caller, conversation = await self._describe(context)
-            if activity.type in _TYPES:
-                await self._handler.conversation_seen(caller, conversation)
-            if activity.type == ActivityTypes.message and caller is not None:
-                await self._on_message(context, caller, conversation)
-            elif activity.type == ActivityTypes.invoke:
-                await self._on_invoke(context, caller, conversation)
-            elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
-                await self._on_installed(context, caller, conversation)
-        except CONNECTOR_FAILURES as exc:
-            note(outcome="connector failed")
-            log.warning("could not reach the conversation's serviceUrl (or it refused): %s", type(exc).__name__)
-            await self._apologize(context)
-        except Exception:  # the edge: log ids only (the scope has them), answer something sensible, never a 500
-            note(outcome="failed")
-            log.exception("turn failed")
-            await self._apologize(context)
 
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
         activity = context.activity

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters, ConversationReference
@@ -31,14 +31,6 @@ from bot.teams.auth import (
 from bot.teams.wire import card_message, read_activity, to_json
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class EdgeResponse:
-    """What the HTTP layer writes back: a status and an optional JSON body."""
-
-    status: int
-    body: object | None = None
 
 
 def _unusable(activity: Activity) -> str | None:
@@ -84,28 +76,30 @@ class TeamsEdge:
             not self._app_id or self._auth.accepted_lately(auth_header) or looks_like_bot_framework_token(auth_header)
         )
 
-    async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
+    async def process(self, body: Mapping[str, Any], auth_header: str) -> web.Response:
         """Authenticate and run one inbound activity whose header passed `may_be_authentic`; never raises for bad
         input (401/400 instead)."""
         try:
             activity = read_activity(dict(body))
         except (TypeError, ValueError, AttributeError):  # msrest raises DeserializationError, a ValueError
-            return EdgeResponse(400, {"error": "The body is not a Bot Framework activity."})
+            return web.json_response({"error": "The body is not a Bot Framework activity."}, status=400)
         problem = _unusable(activity)
         if problem is not None:
-            return EdgeResponse(400, {"error": problem})
+            return web.json_response({"error": problem}, status=400)
         try:
             result = await self._adapter.process_activity(auth_header, activity, self._bot.on_turn)
         except (PermissionError, jwt.PyJWTError) as exc:
             log.info("rejected an inbound activity: %s", type(exc).__name__)
-            return EdgeResponse(401)
+            return web.Response(status=401)
         except SigningKeysUnavailableError as exc:
             log.warning("Bot Framework signing keys unavailable: %s", exc)
-            return EdgeResponse(503, {"error": "Signing keys unavailable; retry later."})
+            return web.json_response({"error": "Signing keys unavailable; retry later."}, status=503)
         if result is None:
-            return EdgeResponse(201 if activity.type != ActivityTypes.invoke else 200)
-        response_body = to_json(result.body) if isinstance(result.body, Model) else result.body
-        return EdgeResponse(int(result.status), response_body)
+            return web.Response(status=201 if activity.type != ActivityTypes.invoke else 200)
+        if result.body is None:
+            return web.Response(status=int(result.status))
+        body = to_json(result.body) if isinstance(result.body, Model) else result.body
+        return web.json_response(body, status=int(result.status))
 
     async def send_card(self, reference: Mapping[str, Any], card: Card) -> str | None:
         """Post a card into a stored conversation; returns the new activity's id."""
