@@ -220,8 +220,7 @@ def connector_session() -> aiohttp.ClientSession:
     Graph and identity clients (aiohttp would look them up in a thread on every request)."""
     tls = ssl.create_default_context(cafile=certifi.where())
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=tls),
-        timeout=aiohttp.ClientTimeout(total=CONNECTOR_TIMEOUT_S),
+        connector=aiohttp.TCPConnector(ssl=tls), timeout=aiohttp.ClientTimeout(total=CONNECTOR_TIMEOUT_S)
     )
 
 
