@@ -127,8 +127,6 @@ class Router:
     def verbs(self) -> frozenset[str]:
         return frozenset(self._actions)
 
-    # The turn handler bot.teams calls ------------------------------------------------------------------------------
-
     async def handle(self, turn: Turn, io: TeamsIO) -> Reply:
         caller = turn.caller
         code = turn.sign_in_state
