@@ -114,11 +114,7 @@ class TeamsEdge:
 
     async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Card) -> None:
         """Replace a card the bot posted earlier, for everyone in the conversation."""
-
-        async def callback(context: TurnContext) -> None:
-            await context.update_activity(card_message(card, activity_id))
-
-        await self._continue(reference, callback)
+        await self._continue(reference, lambda context: context.update_activity(card_message(card, activity_id)))
 
     async def open_personal_chat(self, service_url: str, tenant_id: str, user_teams_id: str) -> dict[str, Any]:
         """Open (or find) the bot's 1:1 chat with a user; returns its serialized conversation reference."""
