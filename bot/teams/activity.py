@@ -91,19 +91,8 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _team(activity: Activity) -> tuple[str | None, str | None]:
-    """The team's id and its class's (aadGroupId) from Teams' channelData, each None when missing or not text."""
-    team = _object(_object(activity.channel_data).get("team"))
-    return _text(team.get("id")), _text(team.get("aadGroupId"))
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _tenant_id(activity: Activity) -> str:
-    tenant = _object(_object(activity.channel_data).get("tenant"))
-    return str(tenant.get("id") or (activity.conversation.tenant_id if activity.conversation else "") or "")
 
 
 class TeamsTurnIO:
@@ -179,8 +168,11 @@ class GradebotBot:
                 log.info("turn handled in %.0f ms", (time.perf_counter() - started) * 1000)
 
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
+        """Who and where, from the activity and Teams' channelData (its team's id, class id and tenant id)."""
         activity = context.activity
-        team_id, group_id = _team(activity)
+        channel_data = _object(activity.channel_data)
+        team = _object(channel_data.get("team"))
+        team_id, group_id = _text(team.get("id")), _text(team.get("aadGroupId"))
         conversation = ConversationInfo(
             id=activity.conversation.id if activity.conversation else "",
             kind=_conversation_kind(activity),
@@ -192,8 +184,10 @@ class GradebotBot:
         sender = activity.from_property
         if sender is None or not sender.id or not getattr(sender, "aad_object_id", None):
             return None, conversation
+        tenant = _object(channel_data.get("tenant")).get("id")
+        tenant_id = str(tenant or (activity.conversation.tenant_id if activity.conversation else "") or "")
         timezone = activity.local_timezone or None
-        return Caller(sender.id, sender.aad_object_id, sender.name or "", _tenant_id(activity), timezone), conversation
+        return Caller(sender.id, sender.aad_object_id, sender.name or "", tenant_id, timezone), conversation
 
     async def _class_id(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
         """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
