@@ -77,14 +77,15 @@ Invalid = Callable[[Context, ActionDataError], Awaitable[Reply]]
 
 
 class Gate(Protocol):
-    """What the router needs from identity: a token provider per turn, sign-in links, SSO and sign-in codes."""
+    """What the router and the edge need from identity: a token provider per turn, sign-in links, sign-in codes, SSO
+    exchanges and the SSO resource (id, uri) for loginRequest answers."""
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider: ...
     def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str: ...
     async def verify_sign_in(self, tenant_id: str, aad_object_id: str, code: str) -> bool: ...
     async def exchange_once(self, caller: Caller, exchange_id: str, token: str) -> bool: ...
-    @property
-    def sso_resource(self) -> tuple[str, str]: ...
+
+    sso_resource: tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
