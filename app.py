@@ -27,7 +27,7 @@ from bot.identity.accounts import TeacherIdentity
 from bot.identity.cipher import TokenCipher
 from bot.identity.handlers import IdentityHandlers
 from bot.identity.sign_in import SignInPages
-from bot.identity.sso import IdentityConfig, SsoValidator
+from bot.identity.sso import IdentityConfig
 from bot.janitor import Janitor
 from bot.kernel.errors import StartupRefusedError
 from bot.kernel.health import Readiness, ReadinessLimits, Remote
@@ -132,7 +132,7 @@ async def build(
         store = await open_store(settings.database_url)
         opened.push_async_callback(store.close)
         dev_sso_token = sandbox.sso_token if sandbox is not None and dev_sso else None
-        accounts = TeacherIdentity(config, store, cipher, SsoValidator(config), clock, sandbox_sso=dev_sso_token)
+        accounts = TeacherIdentity(config, store, cipher, clock, sandbox_sso=dev_sso_token)
         # A key that opens none of the stored sign-ins would lose them one by one: refuse to start instead.
         await accounts.check_stored_sign_ins(ephemeral_key=ephemeral_key)
         closing = opened.pop_all()
@@ -149,15 +149,7 @@ async def build(
 
     identity = IdentityHandlers(accounts, pages, education)
     router = Router(gate=identity, store=store, clock=clock)
-    edge = TeamsEdge(
-        router,
-        app_id=settings.app_id,
-        app_password=settings.app_password,
-        app_type=settings.app_type,
-        tenant_id=settings.app_tenant_id,
-        openid_metadata_url=settings.bot_openid_metadata_url,
-        sign_in_card=lambda reply: sign_in_card(reply.message),
-    )
+    edge = TeamsEdge(router, settings)
     session = GradingSession(education, store)
     notices = SettledNotices(store, session, edge, accounts.provider, clock)
     outbox = Outbox(store, graph, accounts.provider, GradeWrites(store), owner=owner, clock=clock, on_settled=notices)

@@ -88,10 +88,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         problem = "The body is not valid JSON."
     if problem is not None:
         return web.json_response({"error": problem}, status=400)
-    result = await edge.process(body, authorization)
-    if result.body is None:
-        return web.Response(status=result.status)
-    return web.json_response(result.body, status=result.status)
+    return await edge.process(body, authorization)
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -72,14 +72,13 @@ class TeacherIdentity:
         config: IdentityConfig,
         store: Store,
         cipher: TokenCipher,
-        validator: SsoValidator,
         clock: Callable[[], datetime],
         sandbox_sso: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._cipher = cipher
-        self._validator = validator
+        self._validator = SsoValidator(config)
         self._clock = clock
         self._sandbox_sso = sandbox_sso
         self._http_cache: MutableMapping[str, Any] = {}

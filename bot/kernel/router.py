@@ -77,14 +77,15 @@ Invalid = Callable[[Context, ActionDataError], Awaitable[Reply]]
 
 
 class Gate(Protocol):
-    """What the router needs from identity: a token provider per turn, sign-in links, SSO and sign-in codes."""
+    """What the router and the edge need from identity: a token provider per turn, sign-in links, sign-in codes, SSO
+    exchanges and the SSO resource (id, uri) for loginRequest answers."""
 
     def provider(self, tenant_id: str, aad_object_id: str, sso_token: str | None = None) -> TokenProvider: ...
     def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str: ...
     async def verify_sign_in(self, tenant_id: str, aad_object_id: str, code: str) -> bool: ...
     async def exchange_once(self, caller: Caller, exchange_id: str, token: str) -> bool: ...
-    @property
-    def sso_resource(self) -> tuple[str, str]: ...
+
+    sso_resource: tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,8 @@ class Router:
     """Each command word and each payload type is registered once, by the room that owns it."""
 
     def __init__(self, *, gate: Gate, store: Store, clock: Callable[[], datetime]) -> None:
-        self._gate = gate
+        self.gate = gate
+        """Identity, which the edge also asks directly (SSO exchanges, sign-in codes, the SSO resource)."""
         self._store = store
         self._clock = clock
         self._commands: dict[str, Command] = {}
@@ -126,27 +128,26 @@ class Router:
     def verbs(self) -> frozenset[str]:
         return frozenset(self._actions)
 
-    # The turn handler bot.teams calls ------------------------------------------------------------------------------
-
     async def handle(self, turn: Turn, io: TeamsIO) -> Reply:
         caller = turn.caller
-        if turn.sign_in_state and not await self.verify_sign_in(caller, turn.sign_in_state):
+        code = turn.sign_in_state
+        if code and not await self.gate.verify_sign_in(caller.tenant_id, caller.aad_object_id, code):
             note(outcome="sign-in code refused")
             return TextReply("That sign-in code didn't match. Please sign in again.")
-        token = self._gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token)
+        token = self.gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token)
         teacher = Teacher(caller.tenant_id, caller.aad_object_id, caller.teams_id, caller.name, token)
         context = Context(turn, io, teacher, await self._timezone(caller), self._clock())
         try:
             reply = await (self._dispatch(context) if turn.is_action else self._run_command(context))
         except SignInRequiredError:
             note(outcome="sign-in needed")
-            return SignInReply(self._gate.sign_in_url(caller.tenant_id, caller.aad_object_id))
+            return SignInReply(self.gate.sign_in_url(caller.tenant_id, caller.aad_object_id))
         except SsoTokenError as exc:
             note(outcome="sso refused")
             log.info("SSO token refused for user %s: %s", caller.aad_object_id, exc)
             if turn.sso_token:
                 return PreconditionFailedReply()
-            return SignInReply(self._gate.sign_in_url(caller.tenant_id, caller.aad_object_id), offer_sso=False)
+            return SignInReply(self.gate.sign_in_url(caller.tenant_id, caller.aad_object_id), offer_sso=False)
         except (NotATeacherError, NotAClassTeamError) as exc:
             note(outcome="refused")
             return CardReply(refusal_card(exc.message))
@@ -231,17 +232,6 @@ class Router:
     async def first_welcome(self, conversation: ConversationInfo) -> bool:
         """True the first time this conversation should get the welcome card."""
         return await self._store.claim_once("welcome", conversation.id, self._clock(), WELCOME_ONCE)
-
-    async def exchange_sso(self, caller: Caller, exchange_id: str, token: str) -> bool:
-        """A `signin/tokenExchange` invoke: True when the SSO token was exchanged (or this id already was)."""
-        return await self._gate.exchange_once(caller, exchange_id, token)
-
-    async def verify_sign_in(self, caller: Caller, state: str) -> bool:
-        return await self._gate.verify_sign_in(caller.tenant_id, caller.aad_object_id, state)
-
-    def sign_in_resource(self) -> tuple[str, str]:
-        """(tokenExchangeResource id, uri) for loginRequest responses."""
-        return self._gate.sso_resource
 
     async def _timezone(self, caller: Caller) -> ZoneInfo:
         if zone := time_zone(caller.timezone):

@@ -100,7 +100,7 @@ class NewCardReply:
     keep: Card | None = None
     note: str = "Opened below."
     updates: Updates = ()
-    posted: Callable[[str], None] | None = field(default=None, compare=False)
+    posted: Callable[[str], object] | None = field(default=None, compare=False)
     """Told the new message's activity id once it is posted (1:1 chats only)."""
 
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -35,6 +35,7 @@ from bot.kernel.turn import (
 from bot.teams.wire import card_message, to_json
 from bot.telemetry.context import note, scope
 from bot.telemetry.metrics import TURNS
+from cards.general import sign_in_card
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +91,8 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _team(activity: Activity) -> tuple[str | None, str | None]:
-    """The team's id and its class's (aadGroupId) from Teams' channelData, each None when missing or not text."""
-    team = _object(_object(activity.channel_data).get("team"))
-    return _text(team.get("id")), _text(team.get("aadGroupId"))
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _tenant_id(activity: Activity) -> str:
-    tenant = _object(_object(activity.channel_data).get("tenant"))
-    return str(tenant.get("id") or (activity.conversation.tenant_id if activity.conversation else "") or "")
 
 
 class TeamsTurnIO:
@@ -139,9 +129,8 @@ class GradebotBot:
     """Routes each activity type to the turn handler; its broad `except` keeps errors in a turn from becoming HTTP
     500 (the edge's other one guards botbuilder's authentication)."""
 
-    def __init__(self, handler: Router, sign_in_card: Callable[[SignInReply], Card]) -> None:
+    def __init__(self, handler: Router) -> None:
         self._handler = handler
-        self._sign_in_card = sign_in_card
         self._team_classes: dict[str, str | None] = {}
 
     async def on_turn(self, context: TurnContext) -> None:
@@ -156,36 +145,34 @@ class GradebotBot:
             operation=_operation(activity),
         ) as turn:
             try:
-                await self._turn(context)
+                caller, conversation = await self._describe(context)
+                if activity.type in _TYPES:
+                    await self._handler.conversation_seen(caller, conversation)
+                if activity.type == ActivityTypes.message and caller is not None:
+                    await self._on_message(context, caller, conversation)
+                elif activity.type == ActivityTypes.invoke:
+                    await self._on_invoke(context, caller, conversation)
+                elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
+                    await self._on_installed(context, caller, conversation)
+            except CONNECTOR_FAILURES as exc:
+                note(outcome="connector failed")
+                log.warning("could not reach the conversation's serviceUrl (or it refused): %s", type(exc).__name__)
+                await self._apologize(context)
+            except Exception:  # the edge: log ids only (the scope has them), answer something sensible, never a 500
+                note(outcome="failed")
+                log.exception("turn failed")
+                await self._apologize(context)
             finally:
                 turn.outcome = turn.outcome or "ok"
                 TURNS.add(1, {"gradebot.operation": turn.operation or "", "gradebot.outcome": turn.outcome})
                 log.info("turn handled in %.0f ms", (time.perf_counter() - started) * 1000)
 
-    async def _turn(self, context: TurnContext) -> None:
-        activity = context.activity
-        try:
-            caller, conversation = await self._describe(context)
-            if activity.type in _TYPES:
-                await self._handler.conversation_seen(caller, conversation)
-            if activity.type == ActivityTypes.message and caller is not None:
-                await self._on_message(context, caller, conversation)
-            elif activity.type == ActivityTypes.invoke:
-                await self._on_invoke(context, caller, conversation)
-            elif activity.type in (ActivityTypes.installation_update, ActivityTypes.conversation_update):
-                await self._on_installed(context, caller, conversation)
-        except CONNECTOR_FAILURES as exc:
-            note(outcome="connector failed")
-            log.warning("could not reach the conversation's serviceUrl (or it refused): %s", type(exc).__name__)
-            await self._apologize(context)
-        except Exception:  # the edge: log ids only (the scope has them), answer something sensible, never a 500
-            note(outcome="failed")
-            log.exception("turn failed")
-            await self._apologize(context)
-
     async def _describe(self, context: TurnContext) -> tuple[Caller | None, ConversationInfo]:
+        """Who and where, from the activity and Teams' channelData (its team's id, class id and tenant id)."""
         activity = context.activity
-        team_id, group_id = _team(activity)
+        channel_data = _object(activity.channel_data)
+        team = _object(channel_data.get("team"))
+        team_id, group_id = _text(team.get("id")), _text(team.get("aadGroupId"))
         conversation = ConversationInfo(
             id=activity.conversation.id if activity.conversation else "",
             kind=_conversation_kind(activity),
@@ -197,8 +184,10 @@ class GradebotBot:
         sender = activity.from_property
         if sender is None or not sender.id or not getattr(sender, "aad_object_id", None):
             return None, conversation
+        tenant = _object(channel_data.get("tenant")).get("id")
+        tenant_id = str(tenant or (activity.conversation.tenant_id if activity.conversation else "") or "")
         timezone = activity.local_timezone or None
-        return Caller(sender.id, sender.aad_object_id, sender.name or "", _tenant_id(activity), timezone), conversation
+        return Caller(sender.id, sender.aad_object_id, sender.name or "", tenant_id, timezone), conversation
 
     async def _class_id(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
         """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
@@ -230,7 +219,7 @@ class GradebotBot:
         if isinstance(reply, CardReply | NewCardReply):
             message = card_message(reply.card)
         elif isinstance(reply, SignInReply):
-            message = card_message(self._sign_in_card(reply))
+            message = card_message(sign_in_card(reply.message))
         else:
             message = MessageFactory.text(reply.text if isinstance(reply, TextReply) else reply.message)
         posted = await context.send_activity(message)
@@ -261,13 +250,15 @@ class GradebotBot:
         elif activity.name == "adaptiveCard/action":
             response = await self._on_card_action(context, caller, conversation, value)
         elif activity.name == "signin/tokenExchange":
-            if not await self._handler.exchange_sso(caller, str(value.get("id") or ""), str(value.get("token") or "")):
+            exchange_id, token = str(value.get("id") or ""), str(value.get("token") or "")
+            if not await self._handler.gate.exchange_once(caller, exchange_id, token):
                 note(outcome="sso refused")
                 detail = "The bot is unable to exchange token. Proceed with regular login."
                 body = {"id": value.get("id"), "connectionName": value.get("connectionName"), "failureDetail": detail}
                 response = _invoke(HTTPStatus.PRECONDITION_FAILED, body)
         elif activity.name == "signin/verifyState":
-            verified = await self._handler.verify_sign_in(caller, str(value.get("state") or ""))
+            state = str(value.get("state") or "")
+            verified = await self._handler.gate.verify_sign_in(caller.tenant_id, caller.aad_object_id, state)
             note(outcome="ok" if verified else "sign-in code refused")
             response = _invoke(HTTPStatus.OK if verified else HTTPStatus.NOT_FOUND)
         elif activity.name == "signin/failure":
@@ -303,7 +294,7 @@ class GradebotBot:
         if isinstance(reply, TextReply):
             return _action_response(200, MESSAGE_TYPE, reply.text)
         if isinstance(reply, SignInReply):
-            resource_id, resource_uri = self._handler.sign_in_resource()
+            resource_id, resource_uri = self._handler.gate.sso_resource
             login: dict[str, Any] = {
                 "text": reply.message,
                 "connectionName": "gradebot",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters, ConversationReference
@@ -18,7 +18,8 @@ from msrest.exceptions import HttpOperationError
 from msrest.serialization import Model
 
 from bot.kernel.router import Router
-from bot.kernel.turn import Card, DeliveryError, SignInReply
+from bot.kernel.turn import Card, DeliveryError
+from bot.settings import Settings
 from bot.teams.activity import CONNECTOR_FAILURES, GradebotBot
 from bot.teams.auth import (
     BotConfiguration,
@@ -30,14 +31,6 @@ from bot.teams.auth import (
 from bot.teams.wire import card_message, read_activity, to_json
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class EdgeResponse:
-    """What the HTTP layer writes back: a status and an optional JSON body."""
-
-    status: int
-    body: object | None = None
 
 
 def _unusable(activity: Activity) -> str | None:
@@ -59,59 +52,54 @@ def _unusable(activity: Activity) -> str | None:
 class TeamsEdge:
     """Owns the CloudAdapter and the bot; processes inbound activities and sends proactive messages."""
 
-    def __init__(
-        self,
-        handler: Router,
-        *,
-        app_id: str,
-        app_password: str = "",
-        app_type: str = "MultiTenant",
-        tenant_id: str = "",
-        openid_metadata_url: str = "",
-        sign_in_card: Callable[[SignInReply], Card],
-    ) -> None:
-        config = BotConfiguration(app_id, app_password, app_type, tenant_id, openid_metadata_url)
+    def __init__(self, handler: Router, settings: Settings) -> None:
+        config = BotConfiguration(
+            settings.app_id,
+            settings.app_password,
+            settings.app_type,
+            settings.app_tenant_id,
+            settings.bot_openid_metadata_url,
+        )
         inner = ConfigurationBotFrameworkAuthentication(config, credentials_factory=ReusedCredentials(config))
         self._auth = ReusingAuthentication(inner)
         self._adapter = CloudAdapter(self._auth)
-        self._app_id = app_id
-        self._bot = GradebotBot(handler, sign_in_card)
+        self._app_id = settings.app_id
+        self._bot = GradebotBot(handler)
 
     async def aclose(self) -> None:
         await self._auth.aclose()
 
     def may_be_authentic(self, auth_header: str) -> bool:
-        """A cheap look at the Authorization header, before the body is parsed: False means answer 401 now."""
+        """A cheap look at the Authorization header, before the body is parsed: False means answer 401 now (botbuilder
+        4.17.1 crashes, 500, on a missing header in parameterized mode and on several malformed tokens)."""
         return (
             not self._app_id or self._auth.accepted_lately(auth_header) or looks_like_bot_framework_token(auth_header)
         )
 
-    async def process(self, body: Mapping[str, Any], auth_header: str) -> EdgeResponse:
-        """Authenticate and run one inbound activity; never raises for bad input (401/400 instead)."""
-        if not self.may_be_authentic(auth_header):
-            # botbuilder 4.17.1 crashes (500) on a missing header in parameterized mode, and on several malformed
-            # tokens; refuse them here, before any key lookup.
-            log.info("rejected an inbound activity: malformed Authorization header")
-            return EdgeResponse(401)
+    async def process(self, body: Mapping[str, Any], auth_header: str) -> web.Response:
+        """Authenticate and run one inbound activity whose header passed `may_be_authentic`; never raises for bad
+        input (401/400 instead)."""
         try:
             activity = read_activity(dict(body))
         except (TypeError, ValueError, AttributeError):  # msrest raises DeserializationError, a ValueError
-            return EdgeResponse(400, {"error": "The body is not a Bot Framework activity."})
+            return web.json_response({"error": "The body is not a Bot Framework activity."}, status=400)
         problem = _unusable(activity)
         if problem is not None:
-            return EdgeResponse(400, {"error": problem})
+            return web.json_response({"error": problem}, status=400)
         try:
             result = await self._adapter.process_activity(auth_header, activity, self._bot.on_turn)
         except (PermissionError, jwt.PyJWTError) as exc:
             log.info("rejected an inbound activity: %s", type(exc).__name__)
-            return EdgeResponse(401)
+            return web.Response(status=401)
         except SigningKeysUnavailableError as exc:
             log.warning("Bot Framework signing keys unavailable: %s", exc)
-            return EdgeResponse(503, {"error": "Signing keys unavailable; retry later."})
+            return web.json_response({"error": "Signing keys unavailable; retry later."}, status=503)
         if result is None:
-            return EdgeResponse(201 if activity.type != ActivityTypes.invoke else 200)
-        response_body = to_json(result.body) if isinstance(result.body, Model) else result.body
-        return EdgeResponse(int(result.status), response_body)
+            return web.Response(status=201 if activity.type != ActivityTypes.invoke else 200)
+        if result.body is None:
+            return web.Response(status=int(result.status))
+        body = to_json(result.body) if isinstance(result.body, Model) else result.body
+        return web.json_response(body, status=int(result.status))
 
     async def send_card(self, reference: Mapping[str, Any], card: Card) -> str | None:
         """Post a card into a stored conversation; returns the new activity's id."""
@@ -126,11 +114,7 @@ class TeamsEdge:
 
     async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Card) -> None:
         """Replace a card the bot posted earlier, for everyone in the conversation."""
-
-        async def callback(context: TurnContext) -> None:
-            await context.update_activity(card_message(card, activity_id))
-
-        await self._continue(reference, callback)
+        await self._continue(reference, lambda context: context.update_activity(card_message(card, activity_id)))
 
     async def open_personal_chat(self, service_url: str, tenant_id: str, user_teams_id: str) -> dict[str, Any]:
         """Open (or find) the bot's 1:1 chat with a user; returns its serialized conversation reference."""

@@ -1,4 +1,4 @@
-"""The reused Bot Connector clients send through one aiohttp session (bot/teams/transport.py): the body, the
+"""The reused Bot Connector clients send through one aiohttp session (bot/teams/auth.py): the body, the
 credentials' bearer token and the answer arrive as msrest's requests transport delivered them, and a refusal or an
 unreachable connector raises what the edge already maps."""
 
@@ -14,7 +14,7 @@ from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
 from msrest.exceptions import ClientRequestError
 
-from bot.teams.transport import connector_session, use_aiohttp
+from bot.teams.auth import connector_session, use_aiohttp
 
 
 class Credentials(MicrosoftAppCredentials):  # type: ignore[misc]

@@ -352,7 +352,7 @@ async def test_a_card_reply_reaches_the_bot_connector_exactly_as_built(world: Wo
     assert isinstance(client.conversations._serialize, ModelsAsJson)  # the reply above went out through it
     assert isinstance(client.conversations._deserialize, ModelsFromJson)  # …and its ResourceResponse came back so
     session = world.client.app[PARTS].edge._auth._session
-    assert session is not None and not session.closed  # …and over the shared aiohttp session (bot/teams/transport.py)
+    assert session is not None and not session.closed  # …and over the shared aiohttp session (bot/teams/auth.py)
 
 
 async def test_an_ungraded_page_drawn_again_follows_the_teachers_own_grading(world: World) -> None:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from app import PARTS, create_app
 from bot.identity.accounts import TeacherIdentity, user_key
 from bot.identity.cipher import TokenCipher, TokenKeyError, key_id
-from bot.identity.sso import IdentityConfig, SsoValidator
+from bot.identity.sso import IdentityConfig
 from bot.settings import Settings
 from sandbox.directory import TENANT_ID, User
 from storage import open_store
@@ -154,7 +154,7 @@ async def test_stored_sign_ins_from_before_key_ids_are_checked_by_opening_them(
         await store.save_token_cache("t:u", _legacy_seal(K1, b"{}", "t:u"), _now())  # key id not recorded
         key, old = configured
         config = IdentityConfig("app", "secret", "https://127.0.0.1:1", "t", ("scope",), "https://x/auth/callback")
-        identity = TeacherIdentity(config, store, TokenCipher(key, old), SsoValidator(config), _now)
+        identity = TeacherIdentity(config, store, TokenCipher(key, old), _now)
         if starts:
             await identity.check_stored_sign_ins()
         else:
