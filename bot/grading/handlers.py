@@ -4,6 +4,7 @@ call and the card that shows its outcome (one place knows which card shows which
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from cachetools import TTLCache
@@ -236,10 +237,7 @@ class GradingHandlers:
         shown = screen.submission.id if isinstance(screen, GradingView) else None
         if below:
             older = self._shown.current(teacher, shown)
-
-            def posted(activity_id: str) -> None:
-                self._shown.show(teacher, shown, activity_id)
-
+            posted = partial(self._shown.show, teacher, shown)
             return NewCardReply(card, updates=(*also, *_superseded(older, screen)), posted=posted)
         older = self._shown.show(teacher, shown, context.turn.reply_to_id)
         return CardReply(card, updates=(*also, *_superseded(older, screen)))
