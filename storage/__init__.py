@@ -1,7 +1,5 @@
 """Gradebot's persistence behind one Store class: SQLite embedded by default, PostgreSQL when shared.
-
-`await open_store(url)` picks the backend from the URL, applies migrations and returns a ready `Store`.
-"""
+`await open_store(url)` picks the backend from the URL, applies migrations and returns a ready `Store`."""
 
 from __future__ import annotations
 

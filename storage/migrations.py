@@ -1,8 +1,6 @@
 """The versioned schema history, each step written once for SQLite and PostgreSQL, and which steps a database needs.
-
-Each backend applies the missing steps at open, inside one transaction that also records them in `schema_version`,
-while holding a lock that serialises concurrent openers. Never edit a released step: append a new one.
-"""
+Each backend applies the missing steps at open in one transaction that also records them in `schema_version`, under
+a lock that serialises concurrent openers. Never edit a released step: append a new one."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""PostgresStore: the shared backend for several Gradebot instances, on psycopg 3 (async) and a connection pool.
-
-Connections run in autocommit with the session time zone at UTC and `search_path` at the chosen schema. Every
-decision that must hold across instances is one atomic statement (INSERT … ON CONFLICT …, UPDATE … WHERE … RETURNING).
-"""
+"""PostgresStore: the shared backend for several Gradebot instances, on psycopg 3 (async) and a connection pool, in
+autocommit with the session time zone at UTC and `search_path` at the chosen schema. Every decision that must hold
+across instances is one atomic statement (INSERT … ON CONFLICT …, UPDATE … WHERE … RETURNING)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""The frozen records that cross the Store boundary, and how a backend's decoded row becomes one.
-
-Every timestamp is an aware datetime; the store returns them in UTC. JSON fields are plain dicts, opaque to storage.
-"""
+"""The frozen records that cross the Store boundary, and how a backend's decoded row becomes one. Every timestamp is an
+aware datetime (the store returns them in UTC); JSON fields are plain dicts, opaque to storage."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""SqliteStore: the embedded default backend on stdlib sqlite3, one connection driven by one dedicated thread.
-
-Several processes (or Store objects) may share one file: WAL journal, a busy timeout, and every write runs in
-BEGIN IMMEDIATE so writers queue for the lock up front instead of failing on a lock upgrade.
-"""
+"""SqliteStore: the embedded default backend on stdlib sqlite3, one connection driven by one dedicated thread. Several
+processes (or Store objects) may share one file: WAL journal, a busy timeout, and every write in BEGIN IMMEDIATE so
+writers queue for the lock up front instead of failing on a lock upgrade."""
 
 from __future__ import annotations
 

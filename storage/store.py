@@ -1,8 +1,6 @@
-"""The Store: every piece of durable state Gradebot keeps, in one abstract class that is both contract and SQL.
-
-Both backends speak SQL, so each method is written once, its contract beside its statement (not a Protocol repeated
-by an implementation); a backend fills in only the seam. Callers pass the clock in (`now`); a store never reads it.
-"""
+"""The Store: every piece of durable state Gradebot keeps, in one abstract class that is both contract and SQL. Both
+backends speak SQL, so each method is written once, its contract beside its statement; a backend fills in only the
+seam. Callers pass the clock in (`now`); a store never reads it."""
 
 from __future__ import annotations
 

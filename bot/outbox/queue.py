@@ -1,7 +1,6 @@
-"""The durable queue of Graph writes: every write is recorded in the store first, then applied (within the invoke's
-deadline, else in the background), retried with backoff — after a restart too — and concluded with an audit record.
-What a write does against Graph is its feature's `Executor`; this module only knows how to get it done once.
-"""
+"""The durable queue of Graph writes: each is recorded in the store first, applied (within the invoke's deadline, else
+in the background), retried with backoff, after a restart too, and concluded with an audit record. What a write does
+against Graph is its feature's `Executor`; this module only gets it done, once."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""The reminder sweep (a worker): each teacher's digest of waiting work, on their own schedule, sent by exactly one
-instance — a lease in the store picks the sender (renewed between teachers while a sweep runs; a sweep that lost it
-stops) and every digest is recorded before it is sent, so never twice. After a class's first read a digest costs
-about one Graph request per class (bot/reminders/waiting.py). `run_once(now)` is one sweep (the worker's tick,
-`remind-once --at …` and tests call it).
-"""
+"""The reminder sweep (a worker): each teacher's digest of waiting work on their own schedule, sent by exactly one
+instance (a lease in the store, renewed between teachers; a sweep that lost it stops) and recorded before it is sent,
+so never twice. `run_once(now)` is one sweep: the worker's tick, `remind-once --at …` and tests call it."""
 
 from __future__ import annotations
 

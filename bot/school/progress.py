@@ -1,7 +1,5 @@
-"""Where each submission stands for the teacher (to grade, graded, returned…), derived from Graph data alone.
-
-Graph has no "ungraded" or "late" flag: both follow from a submission's status, its outcomes and the dates.
-"""
+"""Where each submission stands for the teacher (to grade, graded, returned…), derived from Graph data alone: Graph
+has no "ungraded" or "late" flag, both follow from a submission's status, its outcomes and the dates."""
 
 from __future__ import annotations
 

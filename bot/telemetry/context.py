@@ -1,10 +1,6 @@
-"""What every log line of a turn says about it — the activity id, a hash of the conversation id, the operation and
-its outcome — held in a context variable, so the lines of concurrent turns never mix; `JsonFormatter` writes them,
-with the trace and span ids of the current span, into each line.
-The conversation id is hashed, never logged: a 1:1 chat's id stands for one person (as stable as their user id) and
-logs travel further than the database (stdout, Log Analytics, Azure Monitor). SHA-256 of an id that is already long
-and random keeps a conversation's lines together and lets an operator who holds the id (in the `conversations`
-table) find them (`conversation_hash(id)`); nobody can read the id back from the logs."""
+"""What every log line of a turn says about it (the activity id, a hash of the conversation id, the operation and its
+outcome), held in a context variable so the lines of concurrent turns never mix; `JsonFormatter` writes them, with
+the current span's trace and span ids, into each line."""
 
 from __future__ import annotations
 
@@ -40,7 +36,9 @@ _SCOPE: ContextVar[Scope | None] = ContextVar("gradebot_telemetry_scope", defaul
 
 
 def conversation_hash(conversation_id: str) -> str:
-    """16 hex digits of SHA-256 of a conversation id: the same id always gives the same hash."""
+    """16 hex digits of SHA-256 of a conversation id: the same id always gives the same hash. Logs carry this, never
+    the id: a 1:1 chat's id stands for one person, and logs travel further than the database; an operator who holds
+    the id (in the `conversations` table) can find its lines, nobody can read the id back from them."""
     return hashlib.sha256(conversation_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 

@@ -1,8 +1,6 @@
 """Turning telemetry on: OpenTelemetry's SDK with the aiohttp server (incoming turns) and httpx (Graph calls)
 instrumentations, exported to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set, or to the exporters a
-test hands in. Otherwise nothing is set up: no provider, no instrumentation, nothing sent anywhere.
-Every span is scrubbed as it starts: URLs lose their query strings (a sign-in link carries a signed token there,
-Graph's `$filter` and `$skiptoken` travel there too) and Graph paths lose their ids (`/classes/{id}/assignments`)."""
+test hands in; otherwise nothing is set up, nothing sent anywhere. Every span is scrubbed as it starts."""
 
 from __future__ import annotations
 
@@ -50,7 +48,8 @@ def path_template(path: str) -> str:
 
 
 def scrubbed_url(url: str) -> str:
-    """A URL (or a path) without query string or fragment, its path as a template."""
+    """A URL (or a path) without query string or fragment (a sign-in link carries a signed token there, Graph's
+    `$filter` and `$skiptoken` travel there too), its path as a template (`/classes/{id}/assignments`)."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path_template(parts.path), "", ""))
 

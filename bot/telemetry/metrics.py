@@ -1,13 +1,6 @@
-"""Gradebot's own metrics, on OpenTelemetry's API: they cost next to nothing and go nowhere until bot.telemetry.export
-turns telemetry on. The README's "What to watch" explains each and the alert it feeds.
-
-    gradebot.turns                      counter    turns handled, by operation and outcome
-    gradebot.outbox.depth               gauge      grade writes not finished yet (pending + in flight)
-    gradebot.outbox.oldest_age          gauge      seconds since the oldest unfinished write was recorded
-    gradebot.reminders.sweep.duration   histogram  seconds one reminder sweep took
-    gradebot.reminders.digests_sent     counter    digests delivered to teachers
-    gradebot.graph.throttled            counter    429s Graph answered (in graph/connection.py: graph imports no bot)
-"""
+"""Gradebot's own metrics on OpenTelemetry's API (turns, outbox depth and oldest age, sweep duration, digests sent;
+Graph's 429s are counted in graph/connection.py): they cost next to nothing and go nowhere until bot.telemetry.export
+turns telemetry on. Each instrument carries its description; README's "What to watch" gives the alert it feeds."""
 
 from __future__ import annotations
 
