@@ -125,7 +125,7 @@ async def open_sandbox(
             base_url = await asyncio.wait_for(_ready(process), START_TIMEOUT_S)
             yield await _connect(base_url, plan, admin)
         finally:
-            await _stop(process)
+            await stop_process(process)
 
 
 async def _connect(base_url: str, plan: FaultPlan, admin: httpx.AsyncClient) -> SandboxHost:
@@ -144,7 +144,8 @@ async def _ready(process: asyncio.subprocess.Process) -> str:
     raise SandboxHostError(f"the benchmark sandbox exited (code {await process.wait()}) before it was ready")
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """Terminate a child, waiting up to 10 s before killing it."""
     if process.returncode is None:
         process.terminate()
         try:

@@ -25,6 +25,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.figures import Figure
+from bench.host import stop_process
 from bench.server_host import READY_PREFIX
 from bench.stand_ins import IDENTITY_HEADER, ISSUER
 from sandbox.directory import TENANT_ID, User, default_directory
@@ -214,13 +215,7 @@ async def _process(
             yield ready
         finally:
             ready.cancel()
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 10.0)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+            await stop_process(process)
 
 
 async def _ready(process: asyncio.subprocess.Process, role: str) -> str:
