@@ -9,8 +9,7 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import fields
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar, get_args
+from typing import TYPE_CHECKING, get_args
 
 from storage.records import (
     AuditRecord,
@@ -22,6 +21,7 @@ from storage.records import (
     OutboxBacklog,
     OutboxEntry,
     OutboxFailure,
+    RecordT,
     ReminderSchedule,
     Row,
     UserProfile,
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 CURRENT_VERSION = "SELECT COALESCE(MAX(version), 0) AS version FROM schema_version"
 RECORD_VERSION = "INSERT INTO schema_version (version, name) VALUES (?, ?)"
 _UNFINISHED = "status IN ('pending', 'inflight')"
-
-_Record = TypeVar("_Record", bound="DataclassInstance")
 
 
 class StoreError(Exception):
@@ -69,9 +67,7 @@ class Store(AbstractAsyncContextManager["Store"]):
     Statements mark every parameter with `?` and use `?` nowhere else.
     """
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     @abstractmethod
@@ -438,12 +434,12 @@ class Store(AbstractAsyncContextManager["Store"]):
         """Run one statement atomically, its parameters stored as the backend stores them (aware datetimes in UTC,
         dicts as JSON, frozensets as sorted lists); returns its rows (or RETURNING's) with their columns decoded."""
 
-    async def _first(self, record: type[_Record], query: str, params: Sequence[object]) -> _Record | None:
+    async def _first(self, record: type[RecordT], query: str, params: Sequence[object]) -> RecordT | None:
         """The first row of `SELECT * FROM {query}` as a `record`."""
         rows = await self._sql(f"SELECT * FROM {query} LIMIT 1", params)
         return from_row(record, rows[0]) if rows else None
 
-    async def _all(self, record: type[_Record], query: str, params: Sequence[object]) -> list[_Record]:
+    async def _all(self, record: type[RecordT], query: str, params: Sequence[object]) -> list[RecordT]:
         """Every row of `SELECT * FROM {query}` as a `record`."""
         return [from_row(record, row) for row in await self._sql(f"SELECT * FROM {query}", params)]
 
