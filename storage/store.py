@@ -121,10 +121,9 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def token_caches_sealed_with(self, key_id: str, limit: int) -> list[tuple[str, bytes]]:
         """(user_key, blob) of up to `limit` caches sealed with `key_id`, most recently saved first."""
-        rows = await self._sql(
-            "SELECT user_key, blob FROM token_caches WHERE key_id = ? ORDER BY updated_at DESC, user_key LIMIT ?",
-            (key_id, positive_limit(limit)),
-        )
+        statement = """SELECT user_key, blob FROM token_caches WHERE key_id = ?
+            ORDER BY updated_at DESC, user_key LIMIT ?"""
+        rows = await self._sql(statement, (key_id, positive_limit(limit)))
         return [(str(row["user_key"]), bytes(row["blob"])) for row in rows]
 
     async def save_user_profile(self, profile: UserProfile) -> None:
