@@ -128,11 +128,10 @@ class PostgresStore(Store):
             await store._pool.open(wait=True, timeout=timeout)
             async with store._connection() as connection:
                 await _migrate(connection, schema, migrations)
-        except psycopg.Error as error:
+        except BaseException as error:
             await store.close()
-            raise _store_error("cannot open the PostgreSQL store", error) from _safe_cause(error)
-        except BaseException:
-            await store.close()
+            if isinstance(error, psycopg.Error):
+                raise _store_error("cannot open the PostgreSQL store", error) from _safe_cause(error)
             raise
         return store
 

@@ -17,12 +17,10 @@ JsonObject = dict[str, Any]
 Row = Mapping[str, Any]
 """A database row with its columns decoded by the backend (datetimes, JSON, lists, booleans)."""
 
-ConversationKind = Literal["personal", "channel", "groupChat"]
-OutboxStatus = Literal["pending", "inflight", "done", "failed", "conflict"]
 OutboxFailure = Literal["failed", "conflict"]
 
 _CLOCK_TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
-_Record = TypeVar("_Record", bound="DataclassInstance")
+RecordT = TypeVar("RecordT", bound="DataclassInstance")
 
 
 def utc(moment: datetime) -> datetime:
@@ -37,7 +35,7 @@ def dump_json(value: object) -> str:
     return json.dumps(value, allow_nan=False, separators=(",", ":"))
 
 
-def from_row(record: type[_Record], row: Row) -> _Record:
+def from_row(record: type[RecordT], row: Row) -> RecordT:
     """A `record` from the row's columns of the same names, with times in UTC and lists (array columns) as
     frozensets."""
     return record(**{field.name: _plain(row[field.name]) for field in fields(record)})
@@ -63,7 +61,7 @@ class ConversationRecord:
     """Where Gradebot can reply or post proactively: one Teams conversation and its serialized reference."""
 
     conversation_id: str
-    kind: ConversationKind
+    kind: Literal["personal", "channel", "groupChat"]
     tenant_id: str
     service_url: str
     bot_id: str
@@ -113,7 +111,7 @@ class OutboxEntry(NewOutboxEntry):
     """A recorded Graph write and where it stands; `lease_owner` is the worker attempting it while `inflight`."""
 
     id: int
-    status: OutboxStatus
+    status: Literal["pending", "inflight", "done", "failed", "conflict"]
     attempts: int
     """How many times a worker has claimed the entry (each claim is one attempt)."""
     next_attempt_at: datetime

@@ -134,13 +134,12 @@ class SqliteStore(Store):
         return cls(connection, executor, str(path), file)
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.close)
-        finally:
-            self._executor.shutdown()
+        if not self._closed:
+            self._closed = True
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.close)
+            finally:
+                self._executor.shutdown()
 
     async def check(self) -> int:
         """The schema version, read after making sure the file at the store's path is still the one it has open: a

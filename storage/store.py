@@ -9,8 +9,7 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import fields
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar, get_args
+from typing import TYPE_CHECKING, get_args
 
 from storage.records import (
     AuditRecord,
@@ -22,6 +21,7 @@ from storage.records import (
     OutboxBacklog,
     OutboxEntry,
     OutboxFailure,
+    RecordT,
     ReminderSchedule,
     Row,
     UserProfile,
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 CURRENT_VERSION = "SELECT COALESCE(MAX(version), 0) AS version FROM schema_version"
 RECORD_VERSION = "INSERT INTO schema_version (version, name) VALUES (?, ?)"
 _UNFINISHED = "status IN ('pending', 'inflight')"
-
-_Record = TypeVar("_Record", bound="DataclassInstance")
 
 
 class StoreError(Exception):
@@ -69,9 +67,7 @@ class Store(AbstractAsyncContextManager["Store"]):
     Statements mark every parameter with `?` and use `?` nowhere else.
     """
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     @abstractmethod
@@ -125,10 +121,9 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def token_caches_sealed_with(self, key_id: str, limit: int) -> list[tuple[str, bytes]]:
         """(user_key, blob) of up to `limit` caches sealed with `key_id`, most recently saved first."""
-        rows = await self._sql(
-            "SELECT user_key, blob FROM token_caches WHERE key_id = ? ORDER BY updated_at DESC, user_key LIMIT ?",
-            (key_id, positive_limit(limit)),
-        )
+        statement = """SELECT user_key, blob FROM token_caches WHERE key_id = ?
+            ORDER BY updated_at DESC, user_key LIMIT ?"""
+        rows = await self._sql(statement, (key_id, positive_limit(limit)))
         return [(str(row["user_key"]), bytes(row["blob"])) for row in rows]
 
     async def save_user_profile(self, profile: UserProfile) -> None:
@@ -142,14 +137,11 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def claim_once(self, namespace: str, key: str, now: datetime, ttl: timedelta) -> bool:
         """True for the first caller across every instance; False while an unexpired claim on the key exists."""
-        rows = await self._sql(
-            """INSERT INTO claims (namespace, claim_key, claimed_at, expires_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (namespace, claim_key) DO UPDATE SET claimed_at = EXCLUDED.claimed_at,
-                   expires_at = EXCLUDED.expires_at WHERE claims.expires_at <= EXCLUDED.claimed_at
-               RETURNING claim_key""",
-            (namespace, key, now, now + positive(ttl, "ttl")),
-        )
-        return bool(rows)
+        statement = """INSERT INTO claims (namespace, claim_key, claimed_at, expires_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (namespace, claim_key) DO UPDATE SET claimed_at = EXCLUDED.claimed_at,
+                expires_at = EXCLUDED.expires_at WHERE claims.expires_at <= EXCLUDED.claimed_at
+            RETURNING claim_key"""
+        return bool(await self._sql(statement, (namespace, key, now, now + positive(ttl, "ttl"))))
 
     async def claimed(self, namespace: str, key: str, now: datetime) -> bool:
         """True while an unexpired claim on the key exists (reading it claims nothing)."""
@@ -164,10 +156,8 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def save_sign_in_flow(self, state: str, user_key: str, flow: bytes, now: datetime, ttl: timedelta) -> None:
         """Record a pending sign-in flow (sealed by the caller) under its `state`, valid until `now + ttl`."""
-        await self._sql(
-            "INSERT INTO sign_in_flows (state, user_key, flow, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            (state, user_key, bytes(flow), now, now + positive(ttl, "ttl")),
-        )
+        statement = "INSERT INTO sign_in_flows (state, user_key, flow, created_at, expires_at) VALUES (?, ?, ?, ?, ?)"
+        await self._sql(statement, (state, user_key, bytes(flow), now, now + positive(ttl, "ttl")))
 
     async def take_sign_in_flow(self, state: str, now: datetime) -> tuple[str, bytes] | None:
         """Remove and return (user_key, flow) of the unexpired flow; None when missing, expired or already taken."""
@@ -189,11 +179,9 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def redeem_sign_in_code(self, user_key: str, digest: str, now: datetime, max_wrong: int) -> bool:
         """True once, when `digest` is the user's unexpired code and fewer than `max_wrong` wrong guesses were
         made; the code is then used up. Any other digest counts as a wrong guess against the user's code."""
-        if await self._sql(
-            """DELETE FROM sign_in_codes WHERE user_key = ? AND digest = ? AND expires_at > ? AND wrong_guesses < ?
-               RETURNING user_key""",
-            (user_key, digest, now, positive_limit(max_wrong)),
-        ):
+        use_up = """DELETE FROM sign_in_codes WHERE user_key = ? AND digest = ? AND expires_at > ? AND wrong_guesses < ?
+            RETURNING user_key"""
+        if await self._sql(use_up, (user_key, digest, now, positive_limit(max_wrong))):
             return True
         await self._sql("UPDATE sign_in_codes SET wrong_guesses = wrong_guesses + 1 WHERE user_key = ?", (user_key,))
         return False
@@ -206,13 +194,11 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def enqueue_outbox(self, new: NewOutboxEntry, now: datetime) -> tuple[OutboxEntry, bool]:
         """Record a pending write due at `now`. An existing key returns that entry unchanged and False."""
-        created = await self._sql(
-            """INSERT INTO outbox (idempotency_key, kind, teacher_id, tenant_id, class_id, assignment_id, submission_id,
-                   payload, status, attempts, next_attempt_at, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING *""",
-            (*_columns(new).values(), now, now, now),
-        )
+        statement = """INSERT INTO outbox (idempotency_key, kind, teacher_id, tenant_id, class_id, assignment_id,
+                submission_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"""
+        created = await self._sql(statement, (*_columns(new).values(), now, now, now))
         if created:
             return from_row(OutboxEntry, created[0]), True
         # The conflicting entry is committed (a concurrent insert of the key made DO NOTHING wait for it).
@@ -227,22 +213,18 @@ class Store(AbstractAsyncContextManager["Store"]):
         The entry becomes `inflight` and its `attempts` grows by one. None when the entry is finished, missing, or
         leased (by anyone, the same owner included) until after `now`.
         """
-        rows = await self._sql(
-            """UPDATE outbox SET status = 'inflight', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
-                   updated_at = ?
-               WHERE id = ? AND (status = 'pending' OR (status = 'inflight' AND lease_until <= ?)) RETURNING *""",
-            (owner, now + positive(lease, "lease"), now, entry_id, now),
-        )
+        statement = """UPDATE outbox SET status = 'inflight', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+                updated_at = ?
+            WHERE id = ? AND (status = 'pending' OR (status = 'inflight' AND lease_until <= ?)) RETURNING *"""
+        rows = await self._sql(statement, (owner, now + positive(lease, "lease"), now, entry_id, now))
         return from_row(OutboxEntry, rows[0]) if rows else None
 
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxEntry]:
         """Pending entries due at or before `now` and inflight entries whose lease expired, oldest due first."""
-        return await self._all(
-            OutboxEntry,
-            """outbox WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?)
-               ORDER BY CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END, id LIMIT ?""",
-            (now, now, positive_limit(limit)),
-        )
+        query = """outbox WHERE (status = 'pending' AND next_attempt_at <= ?)
+                OR (status = 'inflight' AND lease_until <= ?)
+            ORDER BY CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END, id LIMIT ?"""
+        return await self._all(OutboxEntry, query, (now, now, positive_limit(limit)))
 
     async def complete_outbox(self, entry_id: int, owner: str, result: JsonObject, now: datetime) -> bool:
         """Mark the entry done with Graph's result. False unless `owner` still holds it.
@@ -276,11 +258,9 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def release_outbox(self, owner: str, now: datetime) -> list[int]:
         """Hand back every entry `owner` holds in flight (it is stopping): pending again, due at `now`, for any
         instance to resume; the attempt still counts. Returns their ids."""
-        rows = await self._sql(
-            """UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,
-                   updated_at = ? WHERE status = 'inflight' AND lease_owner = ? RETURNING id""",
-            (now, now, owner),
-        )
+        statement = """UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_owner = NULL,
+                lease_until = NULL, updated_at = ? WHERE status = 'inflight' AND lease_owner = ? RETURNING id"""
+        rows = await self._sql(statement, (now, now, owner))
         return sorted(int(row["id"]) for row in rows)
 
     async def pending_outbox_for(self, teacher_id: str) -> list[OutboxEntry]:
@@ -295,15 +275,12 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def purge_finished_outbox(self, before: datetime) -> int:
         """Delete done, failed and conflict entries last updated at or before `before`, except those of a
         submission that still has an unfinished entry (it checks them before writing); returns how many."""
-        rows = await self._sql(
-            f"""DELETE FROM outbox WHERE status IN ('done', 'failed', 'conflict') AND updated_at <= ?
-                   AND submission_id NOT IN (SELECT submission_id FROM outbox WHERE {_UNFINISHED}) RETURNING id""",
-            (before,),
-        )
+        statement = f"""DELETE FROM outbox WHERE status IN ('done', 'failed', 'conflict') AND updated_at <= ?
+            AND submission_id NOT IN (SELECT submission_id FROM outbox WHERE {_UNFINISHED}) RETURNING id"""
+        rows = await self._sql(statement, (before,))
         # A notice about a purged write can no longer be given (nor one older than the retention).
-        await self._sql(
-            "DELETE FROM owed_notices WHERE owed_at <= ? OR outbox_id NOT IN (SELECT id FROM outbox)", (before,)
-        )
+        orphans = "DELETE FROM owed_notices WHERE owed_at <= ? OR outbox_id NOT IN (SELECT id FROM outbox)"
+        await self._sql(orphans, (before,))
         return len(rows)
 
     # Notices owed: a write outlived its invoke's answer ("Saving…"), so its teacher is told when it finishes.
@@ -325,11 +302,9 @@ class Store(AbstractAsyncContextManager["Store"]):
     # Audit log and undo.
 
     async def record_audit(self, new: NewAuditRecord) -> AuditRecord:
-        rows = await self._sql(
-            """INSERT INTO audit_log (at, teacher_id, tenant_id, class_id, assignment_id, submission_id, action,
-                   before_state, after_state, outbox_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
-            tuple(_columns(new).values()),
-        )
+        statement = """INSERT INTO audit_log (at, teacher_id, tenant_id, class_id, assignment_id, submission_id, action,
+            before_state, after_state, outbox_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *"""
+        rows = await self._sql(statement, tuple(_columns(new).values()))
         return _audit(rows[0])
 
     async def last_undoable(self, teacher_id: str, actions: Collection[str]) -> AuditRecord | None:
@@ -338,11 +313,9 @@ class Store(AbstractAsyncContextManager["Store"]):
         if not wanted:
             return None
         marks = ", ".join("?" for _ in wanted)
-        rows = await self._sql(
-            f"""SELECT * FROM audit_log WHERE teacher_id = ? AND undone_at IS NULL AND action IN ({marks})
-                ORDER BY at DESC, id DESC LIMIT 1""",
-            (teacher_id, *wanted),
-        )
+        statement = f"""SELECT * FROM audit_log WHERE teacher_id = ? AND undone_at IS NULL AND action IN ({marks})
+            ORDER BY at DESC, id DESC LIMIT 1"""
+        rows = await self._sql(statement, (teacher_id, *wanted))
         return _audit(rows[0]) if rows else None
 
     async def mark_undone(self, audit_id: int, now: datetime) -> bool:
@@ -363,10 +336,8 @@ class Store(AbstractAsyncContextManager["Store"]):
         given = {column: value for column, value in filters.items() if value is not None}
         # The column names are the fixed keys above; only the values are parameters.
         where = " AND ".join(f"{column} = ?" for column in given) or "1 = 1"
-        rows = await self._sql(
-            f"SELECT * FROM audit_log WHERE {where} ORDER BY at DESC, id DESC LIMIT ?",
-            (*given.values(), positive_limit(limit)),
-        )
+        statement = f"SELECT * FROM audit_log WHERE {where} ORDER BY at DESC, id DESC LIMIT ?"
+        rows = await self._sql(statement, (*given.values(), positive_limit(limit)))
         return [_audit(row) for row in rows]
 
     # Reminder schedules, sent digests.
@@ -385,12 +356,9 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def record_digest(self, teacher_id: str, slot_key: str, now: datetime) -> bool:
         """True the first time a digest is recorded for (teacher, slot) across every instance; False after."""
-        rows = await self._sql(
-            """INSERT INTO digests (teacher_id, slot_key, sent_at) VALUES (?, ?, ?)
-               ON CONFLICT (teacher_id, slot_key) DO NOTHING RETURNING slot_key""",
-            (teacher_id, slot_key, now),
-        )
-        return bool(rows)
+        statement = """INSERT INTO digests (teacher_id, slot_key, sent_at) VALUES (?, ?, ?)
+            ON CONFLICT (teacher_id, slot_key) DO NOTHING RETURNING slot_key"""
+        return bool(await self._sql(statement, (teacher_id, slot_key, now)))
 
     async def digest_sent(self, teacher_id: str, slot_key: str) -> bool:
         statement = "SELECT slot_key FROM digests WHERE teacher_id = ? AND slot_key = ?"
@@ -419,13 +387,10 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     async def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Take the lease if it is free or expired, or renew it if `holder` has it; held until `now + ttl`."""
-        rows = await self._sql(
-            """INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
-               ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-               WHERE leases.expires_at <= ? OR leases.holder = EXCLUDED.holder RETURNING holder""",
-            (name, holder, now + positive(ttl, "ttl"), now),
-        )
-        return bool(rows)
+        statement = """INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+            WHERE leases.expires_at <= ? OR leases.holder = EXCLUDED.holder RETURNING holder"""
+        return bool(await self._sql(statement, (name, holder, now + positive(ttl, "ttl"), now)))
 
     async def release_lease(self, name: str, holder: str) -> bool:
         """Give the lease up; False if `holder` did not have it."""
@@ -438,12 +403,12 @@ class Store(AbstractAsyncContextManager["Store"]):
         """Run one statement atomically, its parameters stored as the backend stores them (aware datetimes in UTC,
         dicts as JSON, frozensets as sorted lists); returns its rows (or RETURNING's) with their columns decoded."""
 
-    async def _first(self, record: type[_Record], query: str, params: Sequence[object]) -> _Record | None:
+    async def _first(self, record: type[RecordT], query: str, params: Sequence[object]) -> RecordT | None:
         """The first row of `SELECT * FROM {query}` as a `record`."""
         rows = await self._sql(f"SELECT * FROM {query} LIMIT 1", params)
         return from_row(record, rows[0]) if rows else None
 
-    async def _all(self, record: type[_Record], query: str, params: Sequence[object]) -> list[_Record]:
+    async def _all(self, record: type[RecordT], query: str, params: Sequence[object]) -> list[RecordT]:
         """Every row of `SELECT * FROM {query}` as a `record`."""
         return [from_row(record, row) for row in await self._sql(f"SELECT * FROM {query}", params)]
 
@@ -451,20 +416,15 @@ class Store(AbstractAsyncContextManager["Store"]):
         """Insert a row of `values` into `table`, or replace the row with the same first value (its primary key)."""
         key, *others = values
         marks = ", ".join("?" for _ in values)
-        await self._sql(
-            f"""INSERT INTO {table} ({", ".join(values)}) VALUES ({marks})
-                ON CONFLICT ({key}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in others)}""",
-            tuple(values.values()),
-        )
+        statement = f"""INSERT INTO {table} ({", ".join(values)}) VALUES ({marks})
+            ON CONFLICT ({key}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in others)}"""
+        await self._sql(statement, tuple(values.values()))
 
     async def _let_go(self, entry_id: int, owner: str, now: datetime, changes: str, values: tuple[object, ...]) -> bool:
         """Make `changes` to the entry and end its lease, if `owner` still holds it in flight; False when not."""
-        rows = await self._sql(
-            f"""UPDATE outbox SET {changes}, lease_owner = NULL, lease_until = NULL, updated_at = ?
-                WHERE id = ? AND status = 'inflight' AND lease_owner = ? RETURNING id""",
-            (*values, now, entry_id, owner),
-        )
-        return bool(rows)
+        statement = f"""UPDATE outbox SET {changes}, lease_owner = NULL, lease_until = NULL, updated_at = ?
+            WHERE id = ? AND status = 'inflight' AND lease_owner = ? RETURNING id"""
+        return bool(await self._sql(statement, (*values, now, entry_id, owner)))
 
     async def _purge(self, table: str, column: str, before: datetime) -> int:
         """Delete the rows of `table` whose `column` is at or before `before`; returns how many."""
