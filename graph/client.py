@@ -281,7 +281,7 @@ class EducationClient:
             for n, url in urls.items():
                 try:
                     if n in results:
-                        page = _read(Page[Submission], results[n].json(), "GET", url)
+                        page = _read(Page[Submission], results[n].unwrap(), "GET", url)
                     else:
                         page = await self._get(Page[Submission], url)
                 except GraphError as exc:
@@ -305,10 +305,10 @@ class EducationClient:
         what the caller just read, so none is sent again here, not even after a 429 or 503: the outbox re-checks."""
         requests = [BatchRequest("PATCH", patch.path, patch.body(), conditional=True) for patch in patches]
         results = await run_batch(self._http, self._token, requests)
-        return [result.settle(partial(_outcome, patch)) for patch, result in zip(patches, results, strict=True)]
+        return [result.then(partial(_outcome, patch)) for patch, result in zip(patches, results, strict=True)]
 
     async def return_many(self, submissions: Iterable[SubmissionRef]) -> list[Settled[Submission | None]]:
         """Return many submissions; an item with GraphUnavailableError may or may not have been returned."""
         paths = [f"{ref.path}/return" for ref in submissions]
         results = await run_batch(self._http, self._token, [BatchRequest("POST", path) for path in paths])
-        return [result.settle(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]
+        return [result.then(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]
