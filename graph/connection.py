@@ -200,8 +200,7 @@ class GraphHttp:
             raise GraphError(None, "foreignUrl", method=method, path=path)
         may_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request_id = str(uuid.uuid4())
-        headers = {**GRAPH_HEADERS, "client-request-id": request_id}
-        headers["Authorization"] = f"Bearer {await token()}"
+        headers = {**GRAPH_HEADERS, "client-request-id": request_id, "Authorization": f"Bearer {await token()}"}
         refreshed, attempt, retries, waited = False, 0, 0, 0.0
         while True:
             attempt += 1

@@ -69,12 +69,9 @@ class AssignmentStatus(_EvolvableEnum):
     INACTIVE = "inactive"
 
 
-_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
-
-
 def parse_datetime(value: object) -> datetime | None:
     """Graph's ISO 8601 timestamps (up to 7 fractional digits, `Z`) as aware datetimes; None for no timestamp."""
-    return _TIMESTAMP.validate_python(value) if isinstance(value, str) and value else None
+    return parse(AwareDatetime, value) if isinstance(value, str) and value else None
 
 
 def format_datetime(value: datetime) -> str:
