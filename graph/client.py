@@ -65,8 +65,6 @@ def _class_path(class_id: str, assignment_id: str | None = None) -> str:
 
 
 class SubmissionRef(NamedTuple):
-    """Which submission: class, assignment and submission ids."""
-
     class_id: str
     assignment_id: str
     submission_id: str
@@ -191,7 +189,6 @@ class EducationClient:
         return [item async for items in self._pages(kind, url) for item in items]
 
     async def taught_classes(self) -> list[EducationClass]:
-        """Classes the signed-in user teaches (/education/me/taughtClasses)."""
         return await self._list(Page[EducationClass], "/education/me/taughtClasses")
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:

@@ -165,7 +165,6 @@ class GraphHttp:
         await self._client.aclose()
 
     def url(self, path: str) -> str:
-        """The absolute URL of a version-relative path (`/education/…`) under `base_url`."""
         return self.base_url + path
 
     async def probe(self, timeout_s: float) -> str | None:
