@@ -20,6 +20,7 @@ from graph.batch import BatchRequest, Settled, run_batch
 from graph.connection import GraphHttp, TokenProvider
 from graph.errors import GraphError
 from graph.models import (
+    EXPANDED,
     FEEDBACK_OUTCOME,
     POINTS_GRADE,
     POINTS_OUTCOME,
@@ -45,7 +46,6 @@ from graph.models import (
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-_WITH_WORK = ("outcomes", "submittedResources")
 SubmissionAction = Literal["return", "reassign", "excuse"]
 PAGE_TOP = 100
 """`$top` on every list, since each page is a round trip: Graph documents no default or maximum page for education
@@ -234,7 +234,7 @@ class EducationClient:
         url = self._submissions_url(class_id, assignment_id)
         return [submission async for page in self._pages(Page[Submission], url) for submission in page]
 
-    async def get_submission(self, ref: SubmissionRef, *, expand: Sequence[str] = _WITH_WORK) -> Submission:
+    async def get_submission(self, ref: SubmissionRef, *, expand: Sequence[str] = EXPANDED) -> Submission:
         """One submission, by default with its outcomes and the work the student turned in."""
         return await self._get(Submission, self._url(ref.path, expand=expand))
 
@@ -277,10 +277,8 @@ class EducationClient:
             next_urls: dict[int, str] = {}
             for n, url in urls.items():
                 try:
-                    if n in results:
-                        page = _read(Page[Submission], results[n].unwrap(), "GET", url)
-                    else:
-                        page = await self._get(Page[Submission], url)
+                    body = results[n].unwrap() if n in results else await self._http.request("GET", url, self._token)
+                    page = _read(Page[Submission], body or {}, "GET", url)
                 except GraphError as exc:
                     errors[n] = exc
                     continue
