@@ -162,8 +162,7 @@ class EducationClient:
     def _url(
         self, path: str, select: Sequence[str] = (), expand: Sequence[str] = (), *, paged: bool = False, where: str = ""
     ) -> str:
-        """The absolute URL of a version-relative path with its `$select`, `$expand`, `$filter` (empty ones left out)
-        and, for a list, `$top`."""
+        """The absolute URL of a version-relative path and its query options (empty ones left out, `$top` on a list)."""
         query = {key: ",".join(names) for key, names in (("$select", select), ("$expand", expand)) if names}
         if where:
             query["$filter"] = where
