@@ -19,6 +19,7 @@ MAX_BATCH_SIZE = 20
 """Graph's documented limit of requests in one `$batch`."""
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,32 +46,8 @@ class BatchRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchResult:
-    """The answer to one `BatchRequest` (`id`: its 1-based position): a 2xx `status` and `body`, or `error` from the
-    shared error map (`status` None when the item got no answer of its own)."""
-
-    id: str
-    status: int | None
-    body: Mapping[str, Any] | None = None
-    error: GraphError | None = None
-
-    def json(self) -> Mapping[str, Any]:
-        """The JSON body of a successful item (empty for 204); raises the item's GraphError otherwise."""
-        if self.error is not None:
-            raise self.error
-        return self.body or {}
-
-    def settle(self, read: Callable[[Mapping[str, Any]], T]) -> Settled[T]:
-        """`read(body)` of a successful item, or the GraphError the item (or reading it) ended with."""
-        try:
-            return Settled(read(self.json()))
-        except GraphError as exc:
-            return Settled(error=exc)
-
-
-@dataclass(frozen=True, slots=True)
 class Settled(Generic[T]):
-    """One item of a bulk call: its value, or the GraphError it ended with."""
+    """One item of a bulk call (or one `BatchRequest`): its value, or the GraphError it ended with."""
 
     value: T | None = None
     error: GraphError | None = None
@@ -81,73 +58,86 @@ class Settled(Generic[T]):
             raise self.error
         return cast(T, self.value)  # T itself may include None (e.g. an action answered 204)
 
+    def then(self, read: Callable[[T], U]) -> Settled[U]:
+        """`read(value)` of a successful item, or the GraphError the item (or reading it) ended with."""
+        try:
+            return Settled(read(self.unwrap()))
+        except GraphError as exc:
+            return Settled(error=exc)
 
-async def run_batch(http: GraphHttp, token: TokenProvider, requests: Sequence[BatchRequest]) -> list[BatchResult]:
-    """Send `requests` through `$batch` and return one result per request, in request order."""
+
+Answer = Settled[Mapping[str, Any]]
+"""The answer to one `BatchRequest`: its JSON body (empty for 204), or its error from the shared error map (`status`
+None when the item got no answer of its own)."""
+
+
+async def run_batch(http: GraphHttp, token: TokenProvider, requests: Sequence[BatchRequest]) -> list[Answer]:
+    """Send `requests` through `$batch` and return one answer per request, in request order."""
     items = [(str(n), request) for n, request in enumerate(requests, 1)]
     chunks = [dict(items[start : start + MAX_BATCH_SIZE]) for start in range(0, len(items), MAX_BATCH_SIZE)]
-    settled: dict[str, BatchResult] = {}
-    for results in await asyncio.gather(*(_run_chunk(http, token, chunk) for chunk in chunks)):
-        settled.update(results)
-    return [settled[item_id] for item_id, _ in items]
+    answered = await asyncio.gather(*(_run_chunk(http, token, chunk) for chunk in chunks))
+    return [answer for answers in answered for answer in answers]
 
 
-async def _run_chunk(http: GraphHttp, token: TokenProvider, pending: dict[str, BatchRequest]) -> dict[str, BatchResult]:
+async def _run_chunk(http: GraphHttp, token: TokenProvider, chunk: dict[str, BatchRequest]) -> list[Answer]:
     """One batch, then new batches for the items Graph did not run (never a conditional one) until done or out of
-    retries. A batch that failed as a whole has no item statuses: `GraphHttp` has already retried it."""
-    final: dict[str, BatchResult] = {}
-    retries, waited = 0, 0.0
+    retries; the answers in `chunk`'s order."""
+    final: dict[str, Answer] = {}
+    pending, retries, waited = chunk, 0, 0.0
     while True:
-        answers = await _send(http, token, pending)
+        try:
+            answers = await _send(http, token, pending)
+        except GraphError as exc:  # the batch as a whole: no item statuses, and `GraphHttp` has already retried it
+            final.update(dict.fromkeys(pending, Settled(error=exc)))
+            break
         final.update(answers)
         pending = {
             item_id: item
             for item_id, item in pending.items()
-            if not item.conditional and is_retryable_status(answers[item_id].status, idempotent=item.idempotent)
+            if (error := answers[item_id].error)
+            and not item.conditional
+            and is_retryable_status(error.status, idempotent=item.idempotent)
         }
         if not pending:
-            return final
+            break
         hinted = [error.retry_after for key in pending if (error := answers[key].error) and error.retry_after]
         retries += 1
         delay = http.retry.delay(retries, max(hinted, default=None), http.random)
         if not http.retry.allows(retries, waited, delay):
-            return final
+            break
         logger.info("graph $batch retry=%d items=%d in %.3fs", retries, len(pending), delay)
         await http.sleep(delay)
         waited += delay
+    return [final[item_id] for item_id in chunk]
 
 
-async def _send(http: GraphHttp, token: TokenProvider, items: Mapping[str, BatchRequest]) -> dict[str, BatchResult]:
-    """One `POST /$batch` (itself retried by `GraphHttp`) → results by id; a failed batch fails every item."""
-    try:
-        body = await http.request(
-            "POST",
-            http.url("/$batch"),
-            token,
-            json_body={"requests": [item.wire(item_id) for item_id, item in items.items()]},
-            idempotent=all(item.idempotent for item in items.values()),
-            units=len(items),
-            retry=not any(item.conditional for item in items.values()),
-        )
-    except GraphError as exc:
-        return {item_id: BatchResult(item_id, None, error=exc) for item_id in items}
+async def _send(http: GraphHttp, token: TokenProvider, items: Mapping[str, BatchRequest]) -> dict[str, Answer]:
+    """One `POST /$batch` (itself retried by `GraphHttp`) → answers by id; the GraphError of a failed batch."""
+    body = await http.request(
+        "POST",
+        http.url("/$batch"),
+        token,
+        json_body={"requests": [item.wire(item_id) for item_id, item in items.items()]},
+        idempotent=all(item.idempotent for item in items.values()),
+        units=len(items),
+        retry=not any(item.conditional for item in items.values()),
+    )
     answers = (body or {}).get("responses")
     answers = answers if isinstance(answers, list) else []
     by_id = {str(answer["id"]): answer for answer in answers if isinstance(answer, Mapping) and "id" in answer}
-    return {item_id: _result(item_id, item, by_id.get(item_id)) for item_id, item in items.items()}
+    return {item_id: _answer(item, by_id.get(item_id)) for item_id, item in items.items()}
 
 
-def _result(item_id: str, item: BatchRequest, answer: Mapping[str, Any] | None) -> BatchResult:
+def _answer(item: BatchRequest, answer: Mapping[str, Any] | None) -> Answer:
     method, path = item.method.upper(), item.url.split("?", 1)[0]
     status = answer.get("status") if answer else None
     if not answer or not isinstance(status, int):
-        error = GraphUnavailableError(None, "missingBatchResponse", method=method, path=path)
-        return BatchResult(item_id, None, error=error)
+        return Settled(error=GraphUnavailableError(None, "missingBatchResponse", method=method, path=path))
     body = answer.get("body")
     if 200 <= status < 300:
-        return BatchResult(item_id, status, body if isinstance(body, Mapping) else None)
+        return Settled(body if isinstance(body, Mapping) else {})
     if status == 429:
         THROTTLED.add(1, {"graph.batch_item": True})
     headers = answer.get("headers")
     headers = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else {}
-    return BatchResult(item_id, status, error=error_from_response(status, headers, body, method=method, path=path))
+    return Settled(error=error_from_response(status, headers, body, method=method, path=path))

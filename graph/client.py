@@ -20,6 +20,7 @@ from graph.batch import BatchRequest, Settled, run_batch
 from graph.connection import GraphHttp, TokenProvider
 from graph.errors import GraphError
 from graph.models import (
+    EXPANDED,
     FEEDBACK_OUTCOME,
     POINTS_GRADE,
     POINTS_OUTCOME,
@@ -45,7 +46,6 @@ from graph.models import (
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-_WITH_WORK = ("outcomes", "submittedResources")
 SubmissionAction = Literal["return", "reassign", "excuse"]
 PAGE_TOP = 100
 """`$top` on every list, since each page is a round trip: Graph documents no default or maximum page for education
@@ -65,8 +65,6 @@ def _class_path(class_id: str, assignment_id: str | None = None) -> str:
 
 
 class SubmissionRef(NamedTuple):
-    """Which submission: class, assignment and submission ids."""
-
     class_id: str
     assignment_id: str
     submission_id: str
@@ -164,8 +162,7 @@ class EducationClient:
     def _url(
         self, path: str, select: Sequence[str] = (), expand: Sequence[str] = (), *, paged: bool = False, where: str = ""
     ) -> str:
-        """The absolute URL of a version-relative path with its `$select`, `$expand`, `$filter` (empty ones left out)
-        and, for a list, `$top`."""
+        """The absolute URL of a version-relative path and its query options (empty ones left out, `$top` on a list)."""
         query = {key: ",".join(names) for key, names in (("$select", select), ("$expand", expand)) if names}
         if where:
             query["$filter"] = where
@@ -191,7 +188,6 @@ class EducationClient:
         return [item async for items in self._pages(kind, url) for item in items]
 
     async def taught_classes(self) -> list[EducationClass]:
-        """Classes the signed-in user teaches (/education/me/taughtClasses)."""
         return await self._list(Page[EducationClass], "/education/me/taughtClasses")
 
     async def user_taught_classes(self, user_id: str) -> list[EducationClass]:
@@ -237,7 +233,7 @@ class EducationClient:
         url = self._submissions_url(class_id, assignment_id)
         return [submission async for page in self._pages(Page[Submission], url) for submission in page]
 
-    async def get_submission(self, ref: SubmissionRef, *, expand: Sequence[str] = _WITH_WORK) -> Submission:
+    async def get_submission(self, ref: SubmissionRef, *, expand: Sequence[str] = EXPANDED) -> Submission:
         """One submission, by default with its outcomes and the work the student turned in."""
         return await self._get(Submission, self._url(ref.path, expand=expand))
 
@@ -280,10 +276,8 @@ class EducationClient:
             next_urls: dict[int, str] = {}
             for n, url in urls.items():
                 try:
-                    if n in results:
-                        page = _read(Page[Submission], results[n].json(), "GET", url)
-                    else:
-                        page = await self._get(Page[Submission], url)
+                    body = results[n].unwrap() if n in results else await self._http.request("GET", url, self._token)
+                    page = _read(Page[Submission], body or {}, "GET", url)
                 except GraphError as exc:
                     errors[n] = exc
                     continue
@@ -305,10 +299,10 @@ class EducationClient:
         what the caller just read, so none is sent again here, not even after a 429 or 503: the outbox re-checks."""
         requests = [BatchRequest("PATCH", patch.path, patch.body(), conditional=True) for patch in patches]
         results = await run_batch(self._http, self._token, requests)
-        return [result.settle(partial(_outcome, patch)) for patch, result in zip(patches, results, strict=True)]
+        return [result.then(partial(_outcome, patch)) for patch, result in zip(patches, results, strict=True)]
 
     async def return_many(self, submissions: Iterable[SubmissionRef]) -> list[Settled[Submission | None]]:
         """Return many submissions; an item with GraphUnavailableError may or may not have been returned."""
         paths = [f"{ref.path}/return" for ref in submissions]
         results = await run_batch(self._http, self._token, [BatchRequest("POST", path) for path in paths])
-        return [result.settle(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]
+        return [result.then(partial(_acted, path)) for path, result in zip(paths, results, strict=True)]

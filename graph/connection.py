@@ -165,7 +165,6 @@ class GraphHttp:
         await self._client.aclose()
 
     def url(self, path: str) -> str:
-        """The absolute URL of a version-relative path (`/education/…`) under `base_url`."""
         return self.base_url + path
 
     async def probe(self, timeout_s: float) -> str | None:
@@ -200,8 +199,7 @@ class GraphHttp:
             raise GraphError(None, "foreignUrl", method=method, path=path)
         may_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request_id = str(uuid.uuid4())
-        headers = {**GRAPH_HEADERS, "client-request-id": request_id}
-        headers["Authorization"] = f"Bearer {await token()}"
+        headers = {**GRAPH_HEADERS, "client-request-id": request_id, "Authorization": f"Bearer {await token()}"}
         refreshed, attempt, retries, waited = False, 0, 0, 0.0
         while True:
             attempt += 1

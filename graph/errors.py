@@ -29,16 +29,14 @@ class GraphError(Exception):
     ) -> None:
         self.status, self.code, self.inner_code, self.message = status, code, inner_code, message
         self.request_id, self.retry_after, self.method, self.path = request_id, retry_after, method, path
-        parts = [f"Graph {'no answer' if status is None else status}"]
-        if code:
-            parts.append(code if inner_code is None else f"{code}/{inner_code}")
-        if method and path:
-            parts.append(f"on {method} {path}")
-        if request_id:
-            parts.append(f"request-id {request_id}")
-        if retry_after is not None:
-            parts.append(f"retry after {retry_after:g}s")
-        super().__init__(" ".join(parts))
+        parts = [
+            f"Graph {'no answer' if status is None else status}",
+            code and (code if inner_code is None else f"{code}/{inner_code}"),
+            method and path and f"on {method} {path}",
+            request_id and f"request-id {request_id}",
+            None if retry_after is None else f"retry after {retry_after:g}s",
+        ]
+        super().__init__(" ".join(part for part in parts if part))
 
 
 class GraphAuthError(GraphError):

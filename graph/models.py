@@ -31,7 +31,6 @@ POINTS_GRADE = "#microsoft.graph.educationAssignmentPointsGrade"
 POINTS_GRADE_TYPE = "#microsoft.graph.educationAssignmentPointsGradeType"
 
 T = TypeVar("T")
-ItemT = TypeVar("ItemT")
 _CONFIG = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="ignore", hide_input_in_errors=True)
 """Every model: read from Graph's camelCase names (unless a `validation_alias` says otherwise), unknown ones ignored.
 Frozen pydantic dataclasses with slots: pydantic-core builds them about three times faster than BaseModel instances,
@@ -69,12 +68,9 @@ class AssignmentStatus(_EvolvableEnum):
     INACTIVE = "inactive"
 
 
-_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
-
-
 def parse_datetime(value: object) -> datetime | None:
     """Graph's ISO 8601 timestamps (up to 7 fractional digits, `Z`) as aware datetimes; None for no timestamp."""
-    return _TIMESTAMP.validate_python(value) if isinstance(value, str) and value else None
+    return parse(AwareDatetime, value) if isinstance(value, str) and value else None
 
 
 def format_datetime(value: datetime) -> str:
@@ -281,14 +277,15 @@ class RecentSubmission(Submission):
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
-class Page(Generic[ItemT]):
+class Page(Generic[T]):
     """One page of an OData collection: its items and the absolute `@odata.nextLink` when more pages follow."""
 
-    value: tuple[ItemT, ...] = ()
+    value: tuple[T, ...] = ()
     next_link: str | None = Field(default=None, validation_alias="@odata.nextLink")
 
 
-_EXPANDED = ("outcomes", "submittedResources")
+EXPANDED = ("outcomes", "submittedResources")
+"""A submission's properties read through `$expand`: its outcomes and the work the student turned in."""
 
 
 @functools.cache
@@ -301,7 +298,7 @@ def select(model: type[object]) -> tuple[str, ...]:
         alias = info.validation_alias or info.alias
         first = alias.choices[0] if isinstance(alias, AliasChoices) else alias
         wire = first.path[0] if isinstance(first, AliasPath) else first
-        if isinstance(wire, str) and wire not in _EXPANDED:
+        if isinstance(wire, str) and wire not in EXPANDED:
             names[wire] = None
     return tuple(names)
 

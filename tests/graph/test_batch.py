@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from graph.batch import BatchRequest, BatchResult, run_batch
+from graph.batch import Answer, BatchRequest, run_batch
 from graph.client import EducationClient, FeedbackPatch, PointsPatch, RubricPatch, SubmissionRef
 from graph.connection import GraphHttp
 from graph.errors import GraphError, GraphNotFoundError, GraphThrottledError, GraphUnavailableError
@@ -16,7 +16,7 @@ from tests.graph.conftest import CountingTokens, RecordedSleeps
 from tests.graph.scripted import ScriptedGraph, batch_answer, drop, graph_error
 from tests.graph.shapes import collection, feedback_outcome, points_outcome, submission
 
-Batch = Callable[[list[BatchRequest]], Awaitable[list[BatchResult]]]
+Batch = Callable[[list[BatchRequest]], Awaitable[list[Answer]]]
 
 
 @pytest.fixture
@@ -40,8 +40,7 @@ def gets(count: int) -> list[BatchRequest]:
 async def test_splits_into_batches_of_twenty_and_keeps_order(scripted: ScriptedGraph, batch: Batch) -> None:
     scripted.default = batch_answer(echo)  # answers come back in reverse order
     results = await batch(gets(25))
-    assert [result.json()["url"] for result in results] == [f"/education/classes/c-{n}" for n in range(25)]
-    assert [result.id for result in results] == [str(n + 1) for n in range(25)]
+    assert [result.unwrap()["url"] for result in results] == [f"/education/classes/c-{n}" for n in range(25)]
     sizes = sorted(len(seen.body["requests"]) for seen in scripted.seen)
     assert sizes == [5, 20]
     assert all(seen.method == "POST" and seen.path == "/v1.0/$batch" for seen in scripted.seen)
@@ -63,7 +62,7 @@ async def test_throttled_items_retried_after_longest_retry_after(
     scripted.then(batch_answer(first_round), batch_answer(echo))
     results = await batch(gets(5))
     assert all(result.error is None for result in results)
-    assert [result.json()["url"] for result in results] == [f"/education/classes/c-{n}" for n in range(5)]
+    assert [result.unwrap()["url"] for result in results] == [f"/education/classes/c-{n}" for n in range(5)]
     assert sleeps == [0.05]
     assert [item["id"] for item in scripted.seen[1].body["requests"]] == ["2", "4"]
 
@@ -81,7 +80,7 @@ async def test_throttled_items_give_up_with_their_own_error(
     assert isinstance(results[0].error, GraphThrottledError)
     assert results[0].error.retry_after == 1.0
     with pytest.raises(GraphThrottledError):
-        results[0].json()
+        results[0].unwrap()
     assert results[1].error is None and results[2].error is None
     assert len(scripted.seen) == 4  # max_attempts
     assert sleeps == [1.0, 1.0, 1.0]
@@ -99,7 +98,7 @@ async def test_missing_item_answer_is_unavailable(scripted: ScriptedGraph, batch
     scripted.then(batch_answer(only_first))
     results = await batch(gets(2))
     assert results[0].error is None
-    assert isinstance(results[1].error, GraphUnavailableError) and results[1].status is None
+    assert isinstance(results[1].error, GraphUnavailableError) and results[1].error.status is None
 
 
 async def test_list_submissions_many_batches_first_pages_then_follows(
@@ -228,7 +227,7 @@ async def test_grade_writes_are_not_resent_when_graph_may_have_run_them(
 async def test_batch_of_gets_is_resent_after_a_drop(scripted: ScriptedGraph, batch: Batch) -> None:
     scripted.then(drop(), batch_answer(echo))
     results = await batch(gets(2))
-    assert [result.json()["url"] for result in results] == ["/education/classes/c-0", "/education/classes/c-1"]
+    assert [result.unwrap()["url"] for result in results] == ["/education/classes/c-0", "/education/classes/c-1"]
     assert len(scripted.seen) == 2
 
 
