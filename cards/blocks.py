@@ -200,15 +200,11 @@ def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
 
 def due_text(due: datetime | None, tz: ZoneInfo, now: datetime) -> str:
     """ "Due Fri 4 Dec, 23:59 (in 3 days)", "Was due … (2 days ago)" or "No due date"."""
-    return _deadline("Due", "Was due", due, tz, now) or "No due date"
+    return deadline_text("Due", "Was due", due, tz, now) or "No due date"
 
 
-def close_text(close: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
-    """ "Closes …" / "Closed …", or None when late turn-ins are accepted indefinitely."""
-    return _deadline("Closes", "Closed", close, tz, now)
-
-
-def _deadline(future: str, past: str, at: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
+def deadline_text(future: str, past: str, at: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
+    """ "Closes …" (`future`) / "Closed …" (`past`) and the moment, or None when there is no deadline."""
     if at is None:
         return None
     return f"{future if as_utc(at) >= as_utc(now) else past} {moment_with_relative(at, tz, now)}"

@@ -29,7 +29,7 @@ from cards.blocks import (
     buttons,
     card,
     clean_text,
-    close_text,
+    deadline_text,
     due_text,
     execute,
     fitted_card,
@@ -202,7 +202,7 @@ def _assignment_block(class_id: str, progress: AssignmentProgress, tz: ZoneInfo,
     2") and where the rest stand ("Returned 10 · Not turned in 3 · Late 1 · Excused 1"); Grade, or Review and return."""
     assignment = progress.assignment
     no_points = " · No points" if assignment.max_points is None else ""
-    closes = close_text(assignment.close, tz, now)
+    closes = deadline_text("Closes", "Closed", assignment.close, tz, now)  # None: late turn-ins accepted for ever
     waiting = progress.needs_grading or progress.graded_not_returned
     title = f"Grade ({waiting})" if progress.needs_grading else f"Review and return ({waiting})"
     grade = execute(title, OpenGradingAction(class_id, assignment.id))
