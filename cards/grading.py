@@ -67,7 +67,6 @@ MAX_RUBRIC_LEVELS: Final = 50
 MAX_RESOURCE_LINKS: Final = 10
 """Graph allows at most 10 resources per submission."""
 FEEDBACK_PREVIEW: Final = 600
-UNDO_TITLE: Final = "Undo this save"
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
 
 
@@ -395,7 +394,7 @@ def _grade_summary(assignment: Assignment, working: GradeValues, returned: Grade
 
 
 def _undo_button(undo: UndoAction | None) -> ac.ActionSet | None:
-    return buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None
+    return buttons([execute("Undo this save", undo)]) if undo is not None else None
 
 
 def _return_all_button(class_id: str, assignment_id: str, count: int, nonce: str) -> ac.ExecuteAction | None:
