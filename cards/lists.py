@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
-from pydantic import Field, PlainValidator, model_validator
+from pydantic import Field, model_validator
 
 from cards.blocks import (
     MAX_CARD_BYTES,
@@ -28,7 +28,6 @@ from cards.blocks import (
     as_utc,
     buttons,
     card,
-    clean_text,
     deadline_text,
     due_text,
     execute,
@@ -47,7 +46,7 @@ from cards.blocks import (
 )
 from graph.models import Assignment, AssignmentStatus, EducationClass, Submission
 
-NextView = Literal["assignments", "ungraded", "grade"]
+NextView = Literal["assignments", "ungraded"]
 RefreshableView = Literal["assignments", "ungraded"]
 PER_PAGE: Final = 20
 """Most students on one page, even when more would fit: a list a teacher can take in."""
@@ -58,11 +57,10 @@ MAX_REFRESH_USERS: Final = 60
 
 
 class PickClassAction(ActionPayload, verb="pickClass"):
-    """A class picked in the 1:1 chat; `next_view` is what to show for it, `query` an assignment search (grade …)."""
+    """A class picked in the 1:1 chat; `next_view` is what to show for it."""
 
     class_id: Id
     next_view: Annotated[NextView, Field(alias="next")]
-    query: Annotated[str | None, PlainValidator(lambda value: clean_text(value, "Search", 200, multiline=False))] = None
 
 
 class ShowAssignmentsAction(ActionPayload, verb="showAssignments"):
@@ -146,7 +144,6 @@ RowT = TypeVar("RowT")
 _PICKER_PROMPT: dict[NextView, str] = {
     "assignments": "Which class's assignments?",
     "ungraded": "Which class's ungraded work?",
-    "grade": "Which class do you want to grade?",
 }
 _STATUS_LABELS = {
     AssignmentStatus.DRAFT: "Draft",
@@ -176,15 +173,15 @@ def classes_card(classes: Sequence[EducationClass]) -> Card:
     return fitted_card([heading("Your classes")], rows, "classes", [all_ungraded])
 
 
-def class_picker_card(classes: Sequence[EducationClass], next_view: NextView, *, query: str | None = None) -> Card:
-    """ "Which class?": one button per class (verb pickClass); `query` carries a `grade <assignment>` search."""
+def class_picker_card(classes: Sequence[EducationClass], next_view: NextView) -> Card:
+    """ "Which class?": one button per class (verb pickClass)."""
     if not classes:
         return card([line("You don't teach any classes in Teams yet.")])
     rows: list[list[ac.CardElement | None]] = []
     for education_class in classes:
         title = plain(education_class.display_name, 60) or "Unnamed class"
         label = f"{title} ({details})" if (details := _class_details(education_class)) else title
-        rows.append([buttons([execute(label, PickClassAction(education_class.id, next_view, query))])])
+        rows.append([buttons([execute(label, PickClassAction(education_class.id, next_view))])])
     return fitted_card([heading(_PICKER_PROMPT[next_view])], rows, "classes")
 
 
