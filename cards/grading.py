@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -30,7 +31,6 @@ from cards.blocks import (
     Nonce,
     buttons,
     card,
-    clean_text,
     due_text,
     execute,
     facts,
@@ -155,7 +155,18 @@ def parse_points(value: object) -> Decimal | None:
 
 def parse_feedback(value: object) -> str | None:
     """Feedback typed into a card: None when empty; at most 4,000 characters, no control characters but \\n, \\t."""
-    return clean_text(value, "Feedback", FEEDBACK_MAX_LENGTH, multiline=True)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ActionDataError(STALE_CARD)
+    if len(value) > FEEDBACK_MAX_LENGTH * 4:
+        raise ActionDataError(f"Feedback is too long: the limit is {FEEDBACK_MAX_LENGTH} characters.")
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(text) > FEEDBACK_MAX_LENGTH:
+        raise ActionDataError(f"Feedback is too long ({len(text)} characters): the limit is {FEEDBACK_MAX_LENGTH}.")
+    if any(char not in "\n\t" and unicodedata.category(char) in ("Cc", "Cs") for char in text):
+        raise ActionDataError("Feedback contains characters that can't be saved. Please retype it.")
+    return text or None
 
 
 def _timestamp(value: object) -> object:
