@@ -68,23 +68,6 @@ def whole_number(value: object) -> int:
     raise ValueError("not a whole number")
 
 
-def clean_text(value: object, label: str, max_length: int, *, multiline: bool) -> str | None:
-    """Free text typed by the teacher: None when empty; no control characters except newline and tab."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ActionDataError(STALE_CARD)
-    if len(value) > max_length * 4:
-        raise ActionDataError(f"{label} is too long: the limit is {max_length} characters.")
-    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if len(text) > max_length:
-        raise ActionDataError(f"{label} is too long ({len(text)} characters): the limit is {max_length}.")
-    allowed = "\n\t" if multiline else "\t"
-    if any(char not in allowed and unicodedata.category(char) in ("Cc", "Cs") for char in text):
-        raise ActionDataError(f"{label} contains characters that can't be saved. Please retype it.")
-    return text or None
-
-
 Id = Annotated[str, Strict(), StringConstraints(pattern=f"^{ID_PATTERN}$")]
 """A Graph id as cards carry it: no slashes, spaces, query characters or path tricks."""
 BLANK_IS_NONE: Final = BeforeValidator(lambda value: None if is_blank(value) else value)
@@ -200,15 +183,11 @@ def moment_with_relative(at: datetime, tz: ZoneInfo, now: datetime) -> str:
 
 def due_text(due: datetime | None, tz: ZoneInfo, now: datetime) -> str:
     """ "Due Fri 4 Dec, 23:59 (in 3 days)", "Was due … (2 days ago)" or "No due date"."""
-    return _deadline("Due", "Was due", due, tz, now) or "No due date"
+    return deadline_text("Due", "Was due", due, tz, now) or "No due date"
 
 
-def close_text(close: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
-    """ "Closes …" / "Closed …", or None when late turn-ins are accepted indefinitely."""
-    return _deadline("Closes", "Closed", close, tz, now)
-
-
-def _deadline(future: str, past: str, at: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
+def deadline_text(future: str, past: str, at: datetime | None, tz: ZoneInfo, now: datetime) -> str | None:
+    """ "Closes …" (`future`) / "Closed …" (`past`) and the moment, or None when there is no deadline."""
     if at is None:
         return None
     return f"{future if as_utc(at) >= as_utc(now) else past} {moment_with_relative(at, tz, now)}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -30,7 +31,6 @@ from cards.blocks import (
     Nonce,
     buttons,
     card,
-    clean_text,
     due_text,
     execute,
     facts,
@@ -67,7 +67,6 @@ MAX_RUBRIC_LEVELS: Final = 50
 MAX_RESOURCE_LINKS: Final = 10
 """Graph allows at most 10 resources per submission."""
 FEEDBACK_PREVIEW: Final = 600
-UNDO_TITLE: Final = "Undo this save"
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
 
 
@@ -156,7 +155,18 @@ def parse_points(value: object) -> Decimal | None:
 
 def parse_feedback(value: object) -> str | None:
     """Feedback typed into a card: None when empty; at most 4,000 characters, no control characters but \\n, \\t."""
-    return clean_text(value, "Feedback", FEEDBACK_MAX_LENGTH, multiline=True)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ActionDataError(STALE_CARD)
+    if len(value) > FEEDBACK_MAX_LENGTH * 4:
+        raise ActionDataError(f"Feedback is too long: the limit is {FEEDBACK_MAX_LENGTH} characters.")
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(text) > FEEDBACK_MAX_LENGTH:
+        raise ActionDataError(f"Feedback is too long ({len(text)} characters): the limit is {FEEDBACK_MAX_LENGTH}.")
+    if any(char not in "\n\t" and unicodedata.category(char) in ("Cc", "Cs") for char in text):
+        raise ActionDataError("Feedback contains characters that can't be saved. Please retype it.")
+    return text or None
 
 
 def _timestamp(value: object) -> object:
@@ -395,7 +405,7 @@ def _grade_summary(assignment: Assignment, working: GradeValues, returned: Grade
 
 
 def _undo_button(undo: UndoAction | None) -> ac.ActionSet | None:
-    return buttons([execute(UNDO_TITLE, undo)]) if undo is not None else None
+    return buttons([execute("Undo this save", undo)]) if undo is not None else None
 
 
 def _return_all_button(class_id: str, assignment_id: str, count: int, nonce: str) -> ac.ExecuteAction | None:

@@ -9,17 +9,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import Annotated, Final, Literal, Self, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from microsoft_teams import cards as ac
-from pydantic import Field, PlainValidator, model_validator
+from pydantic import Field
 
 from cards.blocks import (
     MAX_CARD_BYTES,
-    STALE_CARD,
-    ActionDataError,
     ActionPayload,
     Card,
     Id,
@@ -28,8 +26,7 @@ from cards.blocks import (
     as_utc,
     buttons,
     card,
-    clean_text,
-    close_text,
+    deadline_text,
     due_text,
     execute,
     fitted_card,
@@ -47,7 +44,7 @@ from cards.blocks import (
 )
 from graph.models import Assignment, AssignmentStatus, EducationClass, Submission
 
-NextView = Literal["assignments", "ungraded", "grade"]
+NextView = Literal["assignments", "ungraded"]
 RefreshableView = Literal["assignments", "ungraded"]
 PER_PAGE: Final = 20
 """Most students on one page, even when more would fit: a list a teacher can take in."""
@@ -58,11 +55,10 @@ MAX_REFRESH_USERS: Final = 60
 
 
 class PickClassAction(ActionPayload, verb="pickClass"):
-    """A class picked in the 1:1 chat; `next_view` is what to show for it, `query` an assignment search (grade …)."""
+    """A class picked in the 1:1 chat; `next_view` is what to show for it."""
 
     class_id: Id
     next_view: Annotated[NextView, Field(alias="next")]
-    query: Annotated[str | None, PlainValidator(lambda value: clean_text(value, "Search", 200, multiline=False))] = None
 
 
 class ShowAssignmentsAction(ActionPayload, verb="showAssignments"):
@@ -85,17 +81,11 @@ class OpenAssignmentsAction(ShowAssignmentsAction, verb="openAssignments"):
 
 
 class RefreshViewAction(ActionPayload, verb="refreshView"):
-    """The refresh of a neutral channel card: brings the invoking teacher's own view."""
+    """The refresh of a neutral channel card (every one names its class): brings the invoking teacher's own view."""
 
     view: RefreshableView
-    class_id: OptionalId
+    class_id: Id
     page: Page
-
-    @model_validator(mode="after")
-    def _class_for_assignments(self) -> Self:
-        if self.view == "assignments" and self.class_id is None:
-            raise ActionDataError(STALE_CARD, "classId")
-        return self
 
 
 class ShowWaitingAction(ActionPayload, verb="showWaiting"):
@@ -146,7 +136,6 @@ RowT = TypeVar("RowT")
 _PICKER_PROMPT: dict[NextView, str] = {
     "assignments": "Which class's assignments?",
     "ungraded": "Which class's ungraded work?",
-    "grade": "Which class do you want to grade?",
 }
 _STATUS_LABELS = {
     AssignmentStatus.DRAFT: "Draft",
@@ -176,15 +165,15 @@ def classes_card(classes: Sequence[EducationClass]) -> Card:
     return fitted_card([heading("Your classes")], rows, "classes", [all_ungraded])
 
 
-def class_picker_card(classes: Sequence[EducationClass], next_view: NextView, *, query: str | None = None) -> Card:
-    """ "Which class?": one button per class (verb pickClass); `query` carries a `grade <assignment>` search."""
+def class_picker_card(classes: Sequence[EducationClass], next_view: NextView) -> Card:
+    """ "Which class?": one button per class (verb pickClass)."""
     if not classes:
         return card([line("You don't teach any classes in Teams yet.")])
     rows: list[list[ac.CardElement | None]] = []
     for education_class in classes:
         title = plain(education_class.display_name, 60) or "Unnamed class"
         label = f"{title} ({details})" if (details := _class_details(education_class)) else title
-        rows.append([buttons([execute(label, PickClassAction(education_class.id, next_view, query))])])
+        rows.append([buttons([execute(label, PickClassAction(education_class.id, next_view))])])
     return fitted_card([heading(_PICKER_PROMPT[next_view])], rows, "classes")
 
 
@@ -202,7 +191,7 @@ def _assignment_block(class_id: str, progress: AssignmentProgress, tz: ZoneInfo,
     2") and where the rest stand ("Returned 10 · Not turned in 3 · Late 1 · Excused 1"); Grade, or Review and return."""
     assignment = progress.assignment
     no_points = " · No points" if assignment.max_points is None else ""
-    closes = close_text(assignment.close, tz, now)
+    closes = deadline_text("Closes", "Closed", assignment.close, tz, now)  # None: late turn-ins accepted for ever
     waiting = progress.needs_grading or progress.graded_not_returned
     title = f"Grade ({waiting})" if progress.needs_grading else f"Review and return ({waiting})"
     grade = execute(title, OpenGradingAction(class_id, assignment.id))

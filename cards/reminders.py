@@ -136,11 +136,11 @@ class RemindOffAction(ActionPayload, verb="remindOff"):
 
 @dataclass(frozen=True, slots=True)
 class DigestEntry:
-    """One class in the digest. `late` holds its late, ungraded submissions (oldest first)."""
+    """One class in the digest, with work waiting. `late` holds its late, ungraded submissions (oldest first)."""
 
     education_class: EducationClass
     waiting: int
-    oldest: UngradedItem | None
+    oldest: UngradedItem
     late: Sequence[UngradedItem] = ()
 
 
@@ -152,32 +152,27 @@ def _entry_block(entry: DigestEntry, tz: ZoneInfo, now: datetime) -> ac.Containe
     oldest, class_id = entry.oldest, entry.education_class.id
     late = ", ".join(f"{_who(item)} {late_text(item.late_by) or 'late'}" for item in entry.late[:LATE_SHOWN])
     late += f" and {len(entry.late) - LATE_SHOWN} more" if len(entry.late) > LATE_SHOWN else ""
-    grade = OpenGradingAction(class_id, oldest.assignment.id, oldest.submission.id) if oldest else None
+    grade = OpenGradingAction(class_id, oldest.assignment.id, oldest.submission.id)
     items = [
         line(plain(entry.education_class.display_name) or "Unnamed class", bold=True),
         line(f"{entry.waiting} waiting to be graded"),
-        line(f"Oldest: {_who(oldest)} · {turned_in_text(oldest.turned_in_at, tz, now)}", subtle=True)
-        if oldest is not None
-        else None,
+        line(f"Oldest: {_who(oldest)} · {turned_in_text(oldest.turned_in_at, tz, now)}", subtle=True),
         line(f"Late: {late}", color="Attention") if entry.late else None,
-        buttons([execute("Grade", grade) if grade else None, execute("All ungraded", OpenUngradedAction(class_id, 0))]),
+        buttons([execute("Grade", grade), execute("All ungraded", OpenUngradedAction(class_id, 0))]),
     ]
     return section(items)
 
 
 def digest_card(entries: Sequence[DigestEntry], tz: ZoneInfo, now: datetime) -> Card:
-    """The digest (1:1 chat only: it names students): per class, what waits, the oldest and the late ones.
-    Classes with nothing waiting are left out."""
-    shown = [entry for entry in entries if entry.waiting > 0]
+    """The digest (1:1 chat only: it names students): per class with work waiting (the sweep sends one only then),
+    what waits, the oldest and the late ones."""
     snooze = [execute("Snooze 1 day", SnoozeAction(1)), execute("Snooze 1 week", SnoozeAction(7))]
-    if not shown:
-        return card([heading("Grading reminder"), line("Nothing is waiting to be graded.")], snooze)
-    total = sum(entry.waiting for entry in shown)
+    total = sum(entry.waiting for entry in entries)
     head = [
         heading("Grading reminder"),
-        line(f"{plural(total, 'submission')} waiting in {plural(len(shown), 'class', 'classes')}.", subtle=True),
+        line(f"{plural(total, 'submission')} waiting in {plural(len(entries), 'class', 'classes')}.", subtle=True),
     ]
-    rows = [[_entry_block(entry, tz, now)] for entry in shown]
+    rows = [[_entry_block(entry, tz, now)] for entry in entries]
     return fitted_card(head, rows, "classes", snooze, full_width=True)
 
 
