@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.grading.rules import check_levels, check_points, snapshot, working_grade
-from bot.grading.session import AllGraded, GradingSession, GradingView, Known, Screen
+from bot.grading.session import AllGraded, GradingSession, GradingView, Screen
 from bot.grading.writes import GradeChange
 from bot.kernel.errors import NotFoundError, UserError
 from bot.kernel.turn import CardRef, Teacher
@@ -22,7 +22,7 @@ from cards.blocks import new_nonce
 from cards.grading import GradeValues, ReturnAllAction, Step, UndoAction, last_change, score_text, working_values
 from graph.client import SubmissionRef
 from graph.errors import GraphNotFoundError
-from graph.models import Assignment, Outcomes, RubricSelection, Submission, SubmissionStatus, parse_datetime
+from graph.models import Assignment, Outcomes, RubricSelection, SubmissionStatus, parse_datetime
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
@@ -71,10 +71,10 @@ class UndoConflict:
 
 @dataclass(frozen=True, slots=True)
 class Confirm:
-    """The confirm step of return / returnAll / reassign / excuse; for Return all, `released` names each student
-    whose grade becomes visible, with that grade."""
+    """The confirm step of return / returnAll / reassign / excuse, asked by `press`; for Return all, `released` names
+    each student whose grade becomes visible, with that grade."""
 
-    kind: Literal["return", "returnAll", "reassign", "excuse"]
+    press: Step | ReturnAllAction
     screen: Screen
     released: tuple[tuple[str, GradeValues], ...] = ()
 
@@ -92,13 +92,14 @@ class Grading:
         """Check what was typed against the assignment fresh from Graph, record it in the outbox, apply it within the
         invoke budget (the outbox re-reads the submission and checks for conflicts as it writes). The key covers what
         was typed: the same card pressed again with the same values is a replay (the first result comes back); with
-        other values it is a new write. The next card's submission list is read alongside."""
+        other values it is a new write. The next card's submission list is read alongside: read before the write
+        landed, it counts the saved submission as graded."""
         client = self._education.client(teacher)
         listing = asyncio.ensure_future(client.list_submissions(ref.class_id, ref.assignment_id))
         try:
-            education_class, assignment = await self._session.assignment(teacher, ref.class_id, ref.assignment_id)
+            known = await self._session.assignment(teacher, ref.class_id, ref.assignment_id)
             if change.points is not None:
-                check_points(change.points, assignment.max_points)
+                check_points(change.points, known[1].max_points)
             if change.levels:
                 check_levels(change.levels, await client.get_rubric(ref.class_id, ref.assignment_id))
             key = f"grade:{teacher.aad_object_id}:{ref.submission_id}:{nonce}:{change.digest()}"
@@ -109,12 +110,6 @@ class Grading:
                 listing.cancel()
             elif not listing.cancelled():
                 listing.exception()  # seen: after a refusal (not a teacher, bad points) the read is not news
-        return await self._after_write(teacher, entry, (education_class, assignment), listed)
-
-    async def _after_write(
-        self, teacher: Teacher, entry: OutboxEntry, known: Known, listed: list[Submission]
-    ) -> Outcome | Conflict:
-        """The next screen after a save; `listed` (read before the write landed) counts the saved one as graded."""
         class_id, assignment_id, submission_id = entry.class_id, entry.assignment_id, entry.submission_id
         result = entry.result or {}
         if entry.status == "done" and not result.get("superseded"):
@@ -122,7 +117,7 @@ class Grading:
                 teacher, class_id, assignment_id, after=submission_id, known=known, listed=(listed, submission_id)
             )
             # `open` has just read the class roster: naming the student costs no Graph request.
-            roster = await self._education.students(self._education.client(teacher), class_id)
+            roster = await self._education.students(client, class_id)
             student_id = next((s.student_id for s in listed if s.id == submission_id), None)
             student = roster.get(student_id or "") or "the student"
             message = _saved_text(result.get("after", {}), known[1], student, screen)
@@ -143,17 +138,16 @@ class Grading:
     async def act(self, teacher: Teacher, step: Step, card: CardRef) -> Outcome | Confirm:
         """Return, return for revision or excuse one submission (after a confirm step)."""
         kind, ref = step.VERB, SubmissionRef(step.class_id, step.assignment_id, step.submission_id)
-        class_id, assignment_id, submission_id = ref
         view = await self._session.view(teacher, *ref)
         if not step.confirmed:
-            return Confirm(kind, view)
-        key = f"{kind}:{teacher.aad_object_id}:{submission_id}:{step.nonce}"
+            return Confirm(step, view)
+        key = f"{kind}:{teacher.aad_object_id}:{step.submission_id}:{step.nonce}"
         entry = await self._write(teacher, kind, ref, key, {"card": card.payload()})
         verb = {"return": "Returned to", "reassign": "Returned for revision to", "excuse": "Excused"}[kind]
         if entry.status == "done":
-            screen = await self._session.open(teacher, class_id, assignment_id, after=submission_id)
+            screen = await self._session.open(teacher, step.class_id, step.assignment_id, after=step.submission_id)
             return Outcome(screen, "good", f"{verb} {view.student_name}.")
-        current = await self._session.open(teacher, class_id, assignment_id, submission_id)
+        current = await self._session.open(teacher, *ref)
         return _unfinished(
             entry, current, "do that", "Working on it… Microsoft Graph is slow; this card updates when it's done."
         )
@@ -167,20 +161,19 @@ class Grading:
             client.list_submissions(class_id, assignment_id), self._education.students(client, class_id)
         )
         graded = [s for s in submissions if grading_state(s) is GradingState.GRADED_NOT_RETURNED]
-        targets = tuple(s.id for s in graded)
-        screen = AllGraded(education_class, assignment, len(targets))
-        if not targets:
+        screen = AllGraded(education_class, assignment, len(graded))
+        if not graded:
             return Outcome(screen, "good", "Everything graded is already returned.")
-        if not press.confirmed or press.expected_count != len(targets):
+        if not press.confirmed or press.expected_count != len(graded):
             released = tuple(
                 (students.get(s.student_id or "", "A student"), working_values(s.outcomes)) for s in graded
             )
-            return Confirm("returnAll", screen, released)
+            return Confirm(press, screen, released)
         payload = {"card": card.payload(), "auditAction": "returnAll"}
         entries = []
-        for sid in targets:
-            key = f"returnAll:{teacher.aad_object_id}:{press.nonce}:{sid}"
-            ref = SubmissionRef(class_id, assignment_id, sid)
+        for submission in graded:
+            key = f"returnAll:{teacher.aad_object_id}:{press.nonce}:{submission.id}"
+            ref = SubmissionRef(class_id, assignment_id, submission.id)
             entries.append(await self._record(teacher, "return", ref, key, payload))
         finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
         done = sum(1 for e in finished if e.status == "done")

@@ -250,9 +250,6 @@ def _superseded(older: str | None, screen: Screen) -> Updates:
     return ((older, superseded_card(note)),)
 
 
-_STEPS: dict[str, type[Step]] = {"return": ReturnAction, "reassign": ReassignAction, "excuse": ExcuseAction}
-
-
 def screen_card(
     screen: Screen,
     tz: ZoneInfo,
@@ -311,15 +308,14 @@ def undo_conflict_view_card(conflict: UndoConflict, tz: ZoneInfo, now: datetime)
 
 def confirm_view_card(confirm: Confirm) -> Card:
     """The confirm step; its "Yes" button carries a fresh nonce, so the write happens at most once per card."""
-    nonce = new_nonce()
-    screen = confirm.screen
-    if confirm.kind == "returnAll":
+    nonce, screen, press = new_nonce(), confirm.screen, confirm.press
+    if isinstance(press, ReturnAllAction):
         action = ReturnAllAction(screen.education_class.id, screen.assignment.id, False, len(confirm.released), nonce)
         return confirm_card(action, screen.assignment, released=confirm.released)
     assert isinstance(screen, GradingView)
     ids = (screen.education_class.id, screen.assignment.id, screen.submission.id)
-    single = _STEPS[confirm.kind](*ids, False, nonce)
-    unsubmitted = confirm.kind == "return" and screen.submission.status.value == "working"
+    single = type(press)(*ids, False, nonce)
+    unsubmitted = isinstance(press, ReturnAction) and screen.submission.status.value == "working"
     warning = "This student has not turned the work in yet." if unsubmitted else None
     return confirm_card(
         single, screen.assignment, student_name=screen.student_name, submission=screen.submission, warning=warning

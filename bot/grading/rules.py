@@ -47,16 +47,12 @@ def snapshot(outcomes: Outcomes | None, submission: Submission | None = None) ->
         view["status"] = submission.status.value
     if outcomes is None:
         return view
-    if outcomes.points is not None:
-        grade = outcomes.points.points
-        published = outcomes.points.published_points
-        view["points"] = grade.points if grade else None
-        view["publishedPoints"] = published.points if published else None
-    if outcomes.feedback is not None:
-        feedback = outcomes.feedback.feedback
-        published_feedback = outcomes.feedback.published_feedback
-        view["feedback"] = feedback.text if feedback else None
-        view["publishedFeedback"] = published_feedback.text if published_feedback else None
+    if (points := outcomes.points) is not None:
+        view["points"] = points.points.points if points.points else None
+        view["publishedPoints"] = points.published_points.points if points.published_points else None
+    if (feedback := outcomes.feedback) is not None:
+        view["feedback"] = feedback.feedback.text if feedback.feedback else None
+        view["publishedFeedback"] = feedback.published_feedback.text if feedback.published_feedback else None
     if outcomes.rubric is not None:
         view["levels"] = [[s.quality_id, s.column_id] for s in outcomes.rubric.selected_levels]
     modified = last_change(outcomes)[0]

@@ -102,12 +102,10 @@ class GradingSession:
         )
         returnable = sum(1 for s in submissions if state(s) is GradingState.GRADED_NOT_RETURNED)
         graded = returnable + sum(1 for s in submissions if state(s) is GradingState.RETURNED)
-        target = submission_id
-        if target is None:
-            ids = [s.id for s in waiting]
-            if after in ids:
-                ids = ids[ids.index(after) + 1 :] + ids[: ids.index(after)]
-            target = ids[0] if ids else None
+        ids = [s.id for s in waiting]
+        if after in ids:
+            ids = ids[ids.index(after) + 1 :] + ids[: ids.index(after)]
+        target = submission_id if submission_id is not None else next(iter(ids), None)
         if target is None:
             return AllGraded(education_class, assignment, returnable)
         if target not in {s.id for s in submissions}:

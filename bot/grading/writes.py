@@ -194,11 +194,11 @@ class GradeWrites:
         return {"before": snapshot(outcomes, submission), "after": snapshot(after, submission)}
 
     async def _act(self, client: EducationClient, entry: OutboxEntry, action: SubmissionAction) -> Result:
+        """Take the action unless it already shows, then read back until it does (Graph runs it asynchronously)."""
         ref = _ref(entry)
         before = await client.get_submission(ref, expand=("outcomes",))
         if not _landed(before, entry):
             await client.act(ref, action)
-        # Graph runs submission actions asynchronously: read back until the new state shows.
         for attempt in range(CONFIRM_ATTEMPTS):
             current = await client.get_submission(ref, expand=("outcomes",))
             if _landed(current, entry):

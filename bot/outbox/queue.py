@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 60
 MAX_BACKOFF = timedelta(minutes=15)
 SIGN_IN_BACKOFF = timedelta(minutes=10)
-OUTBOX_INTERVAL_S = 5.0
 LEASE = timedelta(seconds=90)
 """How long a claimed write stays this instance's before another may take it over."""
 STOP_GRACE_S = 3.0
@@ -81,7 +80,7 @@ class Outbox:
     """
 
     name = "outbox"
-    interval_s = OUTBOX_INTERVAL_S
+    interval_s = 5.0
 
     store: Store
     http: GraphHttp
@@ -100,8 +99,7 @@ class Outbox:
 
     async def record(self, new: NewOutboxEntry) -> OutboxEntry:
         """Write the intent durably before anything touches Graph; a replayed key returns the first entry."""
-        entry, _ = await self.store.enqueue_outbox(new, self.clock())
-        return entry
+        return (await self.store.enqueue_outbox(new, self.clock()))[0]
 
     async def apply_within(self, entry: OutboxEntry, token: TokenProvider | None, deadline_s: float) -> OutboxEntry:
         """Apply `entry` now, waiting at most `deadline_s`; a slower write carries on in the background and is
@@ -120,7 +118,9 @@ class Outbox:
         self, entries: list[OutboxEntry], work: Awaitable[object], deadline_s: float
     ) -> list[OutboxEntry]:
         """The entries as `work` left them after at most `deadline_s`; those it finishes later go to `on_settled`."""
-        task = self._spawn(self._then_settle_late(entries, work))
+        task = asyncio.ensure_future(self._then_settle_late(entries, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
         try:
             await asyncio.wait_for(asyncio.shield(task), deadline_s)
         except TimeoutError:
@@ -238,12 +238,6 @@ class Outbox:
         if released:
             log.info("outbox handed back %d writes in flight: %s", len(released), ", ".join(map(str, released)))
 
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-        return task
-
     def _finished(self, task: asyncio.Task[Any]) -> None:
         """A write carried on past its answer has no one awaiting it: a failure is logged here (the entry's lease
         runs out and the queue tries again)."""
@@ -256,7 +250,7 @@ class Outbox:
             await self.store.settle_notice(entry.id)
 
 
-def _stop_for(exc: Exception) -> RetryLaterError | GiveUpError:
+def _stop_for(exc: GraphError | SignInRequiredError | SsoTokenError) -> RetryLaterError | GiveUpError:
     """What a failed attempt means for the queue: transient (throttled, unavailable, no sign-in) or final."""
     if isinstance(exc, GraphThrottledError):
         return RetryLaterError("Graph is throttling", seconds(exc.retry_after))
@@ -264,9 +258,7 @@ def _stop_for(exc: Exception) -> RetryLaterError | GiveUpError:
         return RetryLaterError("Graph is unavailable", seconds(exc.retry_after))
     if isinstance(exc, SignInRequiredError | SsoTokenError | GraphAuthError):
         return RetryLaterError("the teacher must sign in again", SIGN_IN_BACKOFF)
-    if isinstance(exc, GraphError):
-        return GiveUpError(f"Graph refused the write ({exc.status} {exc.inner_code or exc.code})")
-    raise exc
+    return GiveUpError(f"Graph refused the write ({exc.status} {exc.inner_code or exc.code})")
 
 
 def _backoff(attempts: int) -> timedelta:
