@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -64,10 +64,6 @@ class SweepReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Reminders:
     """The worker: finds due digests, builds them with the teacher's cached token (or the app's), sends each once."""
@@ -82,8 +78,8 @@ class Reminders:
     sign_in_note: Callable[[str, str], dict[str, Any]]
     app_only: bool = False
     budget: RequestBudget | None = None
+    clock: Callable[[], datetime]
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    clock: Callable[[], datetime] = _utc_now
     name = "reminders"
 
     @timed_sweep
@@ -139,8 +135,7 @@ class Reminders:
         if self.budget is not None:
             # A sweep is background work: it only starts the next teacher while teachers grading now have room.
             await self.budget.wait_below(BACKGROUND_SHARE)
-        provider = self.providers(tenant_id, teacher_id)
-        teacher = Teacher(tenant_id, teacher_id, "", "", provider, app_only=self.app_only)
+        teacher = Teacher(tenant_id, teacher_id, "", "", self.providers(tenant_id, teacher_id), app_only=self.app_only)
         try:
             items = await self._waiting(teacher, schedule, now)
         except (SignInRequiredError, SsoTokenError, GraphAuthError):

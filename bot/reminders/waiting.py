@@ -146,9 +146,8 @@ class ClassSweeper:
 
     async def _full(self, client: EducationClient, class_id: str, now: datetime) -> WaitingSet:
         state = WaitingSet()
-        assignments = await client.list_assignments(class_id)
-        state.know(assignments, now)
-        published = [a.id for a in assignments if a.status is not AssignmentStatus.DRAFT]
+        state.know(await client.list_assignments(class_id), now)
+        published = [a.id for a in state.assignments.values() if a.status is not AssignmentStatus.DRAFT]
         settled = await client.list_submissions_many([(class_id, a) for a in published])
         for assignment_id, result in zip(published, settled, strict=True):
             for submission in result.unwrap():

@@ -94,9 +94,5 @@ def summarize(assignment: Assignment, submissions: Iterable[Submission]) -> Assi
 
 def oldest_first(items: Iterable[UngradedItem]) -> list[UngradedItem]:
     """Ungraded work in the order a teacher should take it: longest waiting first, ties by assignment and id."""
-
-    def key(item: UngradedItem) -> tuple[float, str, str]:
-        at = item.turned_in_at
-        return (at.timestamp() if at is not None else float("inf"), item.assignment.id, item.submission.id)
-
-    return sorted(items, key=key)
+    never = datetime.max.replace(tzinfo=UTC)
+    return sorted(items, key=lambda item: (item.turned_in_at or never, item.assignment.id, item.submission.id))
