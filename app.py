@@ -10,7 +10,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -51,10 +51,7 @@ if TYPE_CHECKING:  # the sandbox is a development tool, installed beside Gradebo
     from sandbox.link import SandboxLink
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+utc_now: Clock = partial(datetime.now, UTC)
 
 
 @dataclass
@@ -97,15 +94,25 @@ async def build(
     if settings.sandbox_mode and sandbox is None:
         sandbox = await _sandbox(settings)
     public_base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
+    single = settings.app_type == "SingleTenant"
+    config = IdentityConfig(
+        app_id=settings.app_id,
+        app_secret=settings.app_password,
+        authority_base=settings.login_url,
+        tenant=settings.app_tenant_id if single else "organizations",
+        scopes=settings.scopes,
+        redirect_uri=f"{public_base}/auth/callback",
+        allowed_tenants=frozenset({settings.app_tenant_id}) if single else frozenset(),
+    )
+    graph_url, key, ephemeral_key = settings.graph_base_url, settings.token_encryption_key, False
     if sandbox is not None:
         info = sandbox.info
-        config = IdentityConfig(
+        config = replace(
+            config,
             app_id=info.bot_app_id,
             app_secret=info.bot_app_secret,
             authority_base=info.authority_base,
             tenant=info.tenant_id,
-            scopes=settings.scopes,
-            redirect_uri=f"{public_base}/auth/callback",
             ca_file=info.ca_file,
             allowed_tenants=frozenset({info.tenant_id}),
         )
@@ -113,18 +120,6 @@ async def build(
         # Tokens at rest are encrypted in sandbox mode too, with a development key kept beside the SQLite file.
         key = settings.token_encryption_key or _development_key(settings)
         ephemeral_key = not settings.token_encryption_key and settings.database_path() is None
-    else:
-        single = settings.app_type == "SingleTenant"
-        config = IdentityConfig(
-            app_id=settings.app_id,
-            app_secret=settings.app_password,
-            authority_base=settings.login_url,
-            tenant=settings.app_tenant_id if single else "organizations",
-            scopes=settings.scopes,
-            redirect_uri=f"{public_base}/auth/callback",
-            allowed_tenants=frozenset({settings.app_tenant_id}) if single else frozenset(),
-        )
-        graph_url, key, ephemeral_key = settings.graph_base_url, settings.token_encryption_key, False
     cipher = TokenCipher(key, settings.token_encryption_old_keys)
     async with contextlib.AsyncExitStack() as opened:  # on failure, what was opened so far is closed
         if sandbox is not None:

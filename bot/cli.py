@@ -89,11 +89,10 @@ def run(
         "--at", required=True, type=_instant, help="ISO 8601 instant with offset, e.g. 2026-11-30T07:00+01:00"
     )
     args = parser.parse_args(argv)
-    telemetry: export.Telemetry | None = None
     try:
         settings = Settings.from_env()
         configure_logging(settings)
-        telemetry = export.start(settings)
+        export.start(settings)
         if args.command == "remind-once":
             report = asyncio.run(remind_once(settings, args.at))
             print(json.dumps(dataclasses.asdict(report), indent=2))
@@ -105,6 +104,5 @@ def run(
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     finally:
-        if telemetry is not None:
-            telemetry.shutdown()
+        export.stop()
     return 0
