@@ -135,7 +135,7 @@ class Router:
             note(outcome="sign-in code refused")
             return TextReply("That sign-in code didn't match. Please sign in again.")
         token = self.gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token)
-        teacher = Teacher(caller.tenant_id, caller.aad_object_id, caller.teams_id, caller.name, token)
+        teacher = Teacher(caller.tenant_id, caller.aad_object_id, token)
         context = Context(turn, io, teacher, await self._timezone(caller), self._clock())
         try:
             reply = await (self._dispatch(context) if turn.is_action else self._run_command(context))

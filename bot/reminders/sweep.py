@@ -140,7 +140,7 @@ class Reminders:
             # A sweep is background work: it only starts the next teacher while teachers grading now have room.
             await self.budget.wait_below(BACKGROUND_SHARE)
         provider = self.providers(tenant_id, teacher_id)
-        teacher = Teacher(tenant_id, teacher_id, "", "", provider, app_only=self.app_only)
+        teacher = Teacher(tenant_id, teacher_id, provider, app_only=self.app_only)
         try:
             items = await self._waiting(teacher, schedule, now)
         except (SignInRequiredError, SsoTokenError, GraphAuthError):
