@@ -58,9 +58,7 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(quiet)
     # Azure Monitor's exporter (azure-core) logs every export's request and headers at INFO: noise every few seconds.
     logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(quiet)
-    access = logging.getLogger("aiohttp.access")
-    if _paths_only not in access.filters:
-        access.addFilter(_paths_only)
+    logging.getLogger("aiohttp.access").addFilter(_paths_only)  # once: addFilter skips a filter already there
     for warning in settings.warnings:
         log.warning("%s", warning)
 

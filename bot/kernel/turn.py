@@ -149,7 +149,6 @@ class DeliveryError(Exception):
         super().__init__(f"Bot Connector answered {status} ({code or 'no code'})")
         self.status = status
         self.retry_after = retry_after
-        self.code = code
 
     @property
     def is_blocked(self) -> bool:
