@@ -39,10 +39,8 @@ def _paths_only(record: logging.LogRecord) -> bool:
 
 
 def configure_logging(settings: Settings) -> None:
-    """One line per record on standard error — a JSON object (LOG_FORMAT=json, production's default) or text —;
-    Gradebot's loggers at LOG_LEVEL; every other package's (msal, urllib3, requests, httpx, botbuilder, aiohttp…) at
-    `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs
-    authorization codes and PKCE verifiers."""
+    """One line per record on standard error, a JSON object or text (`settings.json_logs`); Gradebot's loggers at
+    LOG_LEVEL, every other package's (msal, urllib3, httpx, botbuilder, aiohttp…) at `settings.library_log_level`."""
     root = logging.getLogger()
     console = next((handler for handler in root.handlers if handler.name == CONSOLE), None)
     if console is None:

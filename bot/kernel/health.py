@@ -25,11 +25,9 @@ class Remote(Protocol):
     @property
     def last_answer(self) -> float | None:
         """When (`time.monotonic()`) it last answered; None when it never did."""
-        ...
 
     async def probe(self, timeout_s: float) -> str | None:
         """Ask it something cheap within `timeout_s`: None when it answered, else a short reason (no details)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

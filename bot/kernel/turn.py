@@ -139,7 +139,6 @@ class TeamsIO(Protocol):
 
     async def members(self) -> list[Member]:
         """Everyone in the team (or chat) this turn came from."""
-        ...
 
 
 class DeliveryError(Exception):

@@ -26,7 +26,6 @@ class Worker(Protocol):
 
     async def stop(self) -> None:
         """Finish or hand back what this worker holds (in-flight writes, a lease)."""
-        ...
 
 
 class Workers:
