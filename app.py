@@ -154,8 +154,7 @@ async def build(
     app_only = settings.reminder_data_access == "application"
     if app_only:
         # Application permissions are beta-only for some education reads: the base is its own setting.
-        app_base = settings.graph_app_base_url or beta_url_for(graph_url)
-        app_graph = new_graph(app_base)
+        app_graph = new_graph(settings.graph_app_base_url or beta_url_for(graph_url))
         closing.push_async_callback(app_graph.aclose)
         reminder_reads = EducationService(app_graph)
         providers = lambda tenant, _teacher: accounts.app_provider(tenant)  # noqa: E731 - one-line adapter
