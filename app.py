@@ -44,7 +44,6 @@ from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, READINESS, web_app
 from cards.general import sign_in_card
 from graph.connection import GraphHttp, RequestBudget, TokenProvider, beta_url_for
 from storage import open_store
-from storage.migrations import SCHEMA_VERSION
 from storage.store import Store
 
 if TYPE_CHECKING:  # the sandbox is a development tool, installed beside Gradebot only for development and tests
@@ -187,7 +186,7 @@ async def build(
         "graph": ("Microsoft Graph", graph),
         "identity": ("the sign-in authority", accounts),
     }
-    ready = Readiness(store, SCHEMA_VERSION, remotes, readiness or ReadinessLimits())
+    ready = Readiness(store, remotes, readiness or ReadinessLimits())
     return Gradebot(store, accounts, router, edge, pages, outbox, reminders, janitor, ready, workers, clock, closing)
 
 
