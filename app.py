@@ -10,7 +10,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -44,17 +44,13 @@ from bot.web import BODY_READ_TIMEOUT_S, EDGE, PAGES, READINESS, web_app
 from cards.general import sign_in_card
 from graph.connection import GraphHttp, RequestBudget, TokenProvider, beta_url_for
 from storage import open_store
-from storage.migrations import SCHEMA_VERSION
 from storage.store import Store
 
 if TYPE_CHECKING:  # the sandbox is a development tool, installed beside Gradebot only for development and tests
     from sandbox.link import SandboxLink
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+utc_now: Clock = partial(datetime.now, UTC)
 
 
 @dataclass
@@ -97,15 +93,25 @@ async def build(
     if settings.sandbox_mode and sandbox is None:
         sandbox = await _sandbox(settings)
     public_base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
+    single = settings.app_type == "SingleTenant"
+    config = IdentityConfig(
+        app_id=settings.app_id,
+        app_secret=settings.app_password,
+        authority_base=settings.login_url,
+        tenant=settings.app_tenant_id if single else "organizations",
+        scopes=settings.scopes,
+        redirect_uri=f"{public_base}/auth/callback",
+        allowed_tenants=frozenset({settings.app_tenant_id}) if single else frozenset(),
+    )
+    graph_url, key, ephemeral_key = settings.graph_base_url, settings.token_encryption_key, False
     if sandbox is not None:
         info = sandbox.info
-        config = IdentityConfig(
+        config = replace(
+            config,
             app_id=info.bot_app_id,
             app_secret=info.bot_app_secret,
             authority_base=info.authority_base,
             tenant=info.tenant_id,
-            scopes=settings.scopes,
-            redirect_uri=f"{public_base}/auth/callback",
             ca_file=info.ca_file,
             allowed_tenants=frozenset({info.tenant_id}),
         )
@@ -113,18 +119,6 @@ async def build(
         # Tokens at rest are encrypted in sandbox mode too, with a development key kept beside the SQLite file.
         key = settings.token_encryption_key or _development_key(settings)
         ephemeral_key = not settings.token_encryption_key and settings.database_path() is None
-    else:
-        single = settings.app_type == "SingleTenant"
-        config = IdentityConfig(
-            app_id=settings.app_id,
-            app_secret=settings.app_password,
-            authority_base=settings.login_url,
-            tenant=settings.app_tenant_id if single else "organizations",
-            scopes=settings.scopes,
-            redirect_uri=f"{public_base}/auth/callback",
-            allowed_tenants=frozenset({settings.app_tenant_id}) if single else frozenset(),
-        )
-        graph_url, key, ephemeral_key = settings.graph_base_url, settings.token_encryption_key, False
     cipher = TokenCipher(key, settings.token_encryption_old_keys)
     async with contextlib.AsyncExitStack() as opened:  # on failure, what was opened so far is closed
         if sandbox is not None:
@@ -159,8 +153,7 @@ async def build(
     app_only = settings.reminder_data_access == "application"
     if app_only:
         # Application permissions are beta-only for some education reads: the base is its own setting.
-        app_base = settings.graph_app_base_url or beta_url_for(graph_url)
-        app_graph = new_graph(app_base)
+        app_graph = new_graph(settings.graph_app_base_url or beta_url_for(graph_url))
         closing.push_async_callback(app_graph.aclose)
         reminder_reads = EducationService(app_graph)
         providers = lambda tenant, _teacher: accounts.app_provider(tenant)  # noqa: E731 - one-line adapter
@@ -193,7 +186,7 @@ async def build(
         "graph": ("Microsoft Graph", graph),
         "identity": ("the sign-in authority", accounts),
     }
-    ready = Readiness(store, SCHEMA_VERSION, remotes, readiness or ReadinessLimits())
+    ready = Readiness(store, remotes, readiness or ReadinessLimits())
     return Gradebot(store, accounts, router, edge, pages, outbox, reminders, janitor, ready, workers, clock, closing)
 
 

@@ -55,7 +55,7 @@ async def _gradebot(host: SandboxHost, seeded: SeededTeacher, token: str) -> lis
         return token
 
     timeline = Timeline()
-    teacher = Teacher(host.tenant_id, seeded.id, "", "", provide)
+    teacher = Teacher(host.tenant_id, seeded.id, provide)
     plan = FaultPlan(latency_ms=ROUND_TRIP_S * 1000)
     runs = []
     async with contextlib.aclosing(product_http(host, timeline)) as http:

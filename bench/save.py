@@ -58,7 +58,7 @@ async def _one_save(host: SandboxHost, store_path: Path) -> SaveCost:
     async def provide(refresh: bool = False) -> str:
         return token
 
-    teacher = Teacher(host.tenant_id, seeded.id, "", "", provide)
+    teacher = Teacher(host.tenant_id, seeded.id, provide)
     recorder = Timeline()
     store = await open_store(f"sqlite:///{store_path}")
     try:

@@ -228,7 +228,7 @@ class _Run:
     @property
     def teachers(self) -> list[Teacher]:
         return [
-            Teacher(s.tenant_id, s.teacher_id, "", "", self.provider(s.tenant_id, s.teacher_id))
+            Teacher(s.tenant_id, s.teacher_id, self.provider(s.tenant_id, s.teacher_id))
             for s in self.schedules.values()
         ]
 

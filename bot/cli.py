@@ -39,10 +39,8 @@ def _paths_only(record: logging.LogRecord) -> bool:
 
 
 def configure_logging(settings: Settings) -> None:
-    """One line per record on standard error — a JSON object (LOG_FORMAT=json, production's default) or text —;
-    Gradebot's loggers at LOG_LEVEL; every other package's (msal, urllib3, requests, httpx, botbuilder, aiohttp…) at
-    `settings.library_log_level` — INFO or above unless LOG_LEVEL_LIBRARIES asks, since at DEBUG msal logs
-    authorization codes and PKCE verifiers."""
+    """One line per record on standard error, a JSON object or text (`settings.json_logs`); Gradebot's loggers at
+    LOG_LEVEL, every other package's (msal, urllib3, httpx, botbuilder, aiohttp…) at `settings.library_log_level`."""
     root = logging.getLogger()
     console = next((handler for handler in root.handlers if handler.name == CONSOLE), None)
     if console is None:
@@ -58,9 +56,7 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(quiet)
     # Azure Monitor's exporter (azure-core) logs every export's request and headers at INFO: noise every few seconds.
     logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(quiet)
-    access = logging.getLogger("aiohttp.access")
-    if _paths_only not in access.filters:
-        access.addFilter(_paths_only)
+    logging.getLogger("aiohttp.access").addFilter(_paths_only)  # once: addFilter skips a filter already there
     for warning in settings.warnings:
         log.warning("%s", warning)
 
@@ -89,11 +85,10 @@ def run(
         "--at", required=True, type=_instant, help="ISO 8601 instant with offset, e.g. 2026-11-30T07:00+01:00"
     )
     args = parser.parse_args(argv)
-    telemetry: export.Telemetry | None = None
     try:
         settings = Settings.from_env()
         configure_logging(settings)
-        telemetry = export.start(settings)
+        export.start(settings)
         if args.command == "remind-once":
             report = asyncio.run(remind_once(settings, args.at))
             print(json.dumps(dataclasses.asdict(report), indent=2))
@@ -105,6 +100,5 @@ def run(
         print(f"Gradebot cannot start: {exc}", file=sys.stderr)
         return 2
     finally:
-        if telemetry is not None:
-            telemetry.shutdown()
+        export.stop()
     return 0

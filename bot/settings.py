@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         source = dict(os.environ if env is None else env)
         token = _GIVEN.set(source)
         try:
-            settings = cls(**values, warnings=_miscased(source))
+            return cls(**values, warnings=_miscased(source))
         except ValidationError as exc:
             error = exc.errors()[0]
             cause = error.get("ctx", {}).get("error")
@@ -139,11 +139,9 @@ class Settings(BaseSettings):
                 raise cause from None
             field = cls.model_fields.get(str(error["loc"][0])) if error["loc"] else None
             name = field.alias if field and field.alias else ".".join(map(str, error["loc"]))
-            message = str(cause or error["msg"])
-            raise SettingsError(f"{name} {message}.") from None
+            raise SettingsError(f"{name} {cause or error['msg']}.") from None
         finally:
             _GIVEN.reset(token)
-        return settings
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -47,7 +47,7 @@ class SettledNotices:
             return True
         profile = await self.store.get_user_profile(entry.teacher_id)
         tz = ZoneInfo(profile.timezone) if profile and profile.timezone else ZoneInfo("UTC")
-        teacher = Teacher(entry.tenant_id, entry.teacher_id, "", "", self.providers(entry.tenant_id, entry.teacher_id))
+        teacher = Teacher(entry.tenant_id, entry.teacher_id, self.providers(entry.tenant_id, entry.teacher_id))
         try:
             screen = await self.session.open(teacher, entry.class_id, entry.assignment_id, entry.submission_id)
             card = screen_card(screen, tz, self.clock(), status=_banner(entry, screen))

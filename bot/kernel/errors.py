@@ -20,7 +20,7 @@ class NotATeacherError(UserError):
 
 
 class NotFoundError(UserError):
-    def __init__(self, what: str = "That item") -> None:
+    def __init__(self, what: str) -> None:
         super().__init__(f"{what} no longer exists in this class. Open the list again.")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from storage.migrations import SCHEMA_VERSION
 from storage.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,9 @@ class Remote(Protocol):
     @property
     def last_answer(self) -> float | None:
         """When (`time.monotonic()`) it last answered; None when it never did."""
-        ...
 
     async def probe(self, timeout_s: float) -> str | None:
         """Ask it something cheap within `timeout_s`: None when it answered, else a short reason (no details)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +46,9 @@ class ReadinessLimits:
 class Readiness:
     """The checks behind /readyz: `store`, `migrations`, then one per remote (e.g. `graph`, `identity`)."""
 
-    def __init__(
-        self, store: Store, schema_version: int, remotes: Mapping[str, tuple[str, Remote]], limits: ReadinessLimits
-    ) -> None:
+    def __init__(self, store: Store, remotes: Mapping[str, tuple[str, Remote]], limits: ReadinessLimits) -> None:
         """`remotes`: check name → (the service's name for people, the client that talks to it)."""
         self._store = store
-        self._schema_version = schema_version
         self._remotes = dict(remotes)
         self._limits = limits
         self._probed: dict[str, tuple[float, str | None]] = {}
@@ -88,11 +84,9 @@ class Readiness:
             if "store" not in self._failing:  # the details go to the log (once), never into the answer
                 log.warning("readiness: the store failed its check: %s", exc)
             return "the database cannot be reached", unknown
-        if version > self._schema_version:
-            return OK, (
-                f"the database is at schema version {version}, newer than this Gradebot knows ({self._schema_version})"
-            )
-        if version < self._schema_version:
+        if version > SCHEMA_VERSION:
+            return OK, f"the database is at schema version {version}, newer than this Gradebot knows ({SCHEMA_VERSION})"
+        if version < SCHEMA_VERSION:
             return OK, f"the database is at schema version {version}, older than this Gradebot needs"
         return OK, OK
 

@@ -49,7 +49,6 @@ SEEN_REFRESH_S = 3600.0
 """A conversation (and its caller's profile) stored unchanged this recently is not written again on every turn; its
 `updated_at` ("most recently used") is refreshed at most this often."""
 SEEN_KEPT = 20_000
-HELP = "help"
 P = TypeVar("P", bound=ActionPayload)
 
 
@@ -135,7 +134,7 @@ class Router:
             note(outcome="sign-in code refused")
             return TextReply("That sign-in code didn't match. Please sign in again.")
         token = self.gate.provider(caller.tenant_id, caller.aad_object_id, turn.sso_token)
-        teacher = Teacher(caller.tenant_id, caller.aad_object_id, caller.teams_id, caller.name, token)
+        teacher = Teacher(caller.tenant_id, caller.aad_object_id, token)
         context = Context(turn, io, teacher, await self._timezone(caller), self._clock())
         try:
             reply = await (self._dispatch(context) if turn.is_action else self._run_command(context))
@@ -163,7 +162,7 @@ class Router:
 
     async def _run_command(self, context: Context) -> Reply:
         word, _, rest = context.turn.text.strip().partition(" ")
-        word = word.lower() if word.lower() in self._commands else HELP
+        word = word.lower() if word.lower() in self._commands else "help"
         note(operation=word)  # never other typed text
         return await self._commands[word](context, rest.strip())
 

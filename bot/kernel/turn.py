@@ -22,7 +22,6 @@ class Caller:
     """The user's `29:` id as this bot sees it (what `refresh.userIds` needs)."""
     aad_object_id: str
     """The user's Entra object id (= educationUser id)."""
-    name: str
     tenant_id: str
     timezone: str | None = None
     """IANA name from the Teams client's `localTimezone`, when it sent one."""
@@ -92,12 +91,11 @@ class CardReply:
 @dataclass(frozen=True, slots=True)
 class NewCardReply:
     """Post `card` as a new message below and leave the card whose button was pressed in place (lists stay lists):
-    the invoke is answered with `keep` (that card, refreshed) or, without it, with `note`, which leaves it unchanged.
-    A message turn just sends `card`. In a shared conversation `card` replaces the pressed card for the presser only,
-    as any invoke answer does: posting it would show it to everyone there."""
+    the invoke is answered with `note`, which leaves it unchanged. A message turn just sends `card`. In a shared
+    conversation `card` replaces the pressed card for the presser only, as any invoke answer does: posting it would
+    show it to everyone there."""
 
     card: Card
-    keep: Card | None = None
     note: str = "Opened below."
     updates: Updates = ()
     posted: Callable[[str], object] | None = field(default=None, compare=False)
@@ -134,7 +132,6 @@ class Member:
 
     teams_id: str
     aad_object_id: str | None
-    name: str
 
 
 class TeamsIO(Protocol):
@@ -142,7 +139,6 @@ class TeamsIO(Protocol):
 
     async def members(self) -> list[Member]:
         """Everyone in the team (or chat) this turn came from."""
-        ...
 
 
 class DeliveryError(Exception):
@@ -152,7 +148,6 @@ class DeliveryError(Exception):
         super().__init__(f"Bot Connector answered {status} ({code or 'no code'})")
         self.status = status
         self.retry_after = retry_after
-        self.code = code
 
     @property
     def is_blocked(self) -> bool:
@@ -172,8 +167,6 @@ class Teacher:
 
     tenant_id: str
     aad_object_id: str
-    teams_id: str
-    name: str
     token: TokenProvider = field(compare=False, repr=False)
     app_only: bool = False
     """The token is the app's own (application permissions, for reminders): /me paths are unavailable."""

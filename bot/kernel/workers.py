@@ -26,7 +26,6 @@ class Worker(Protocol):
 
     async def stop(self) -> None:
         """Finish or hand back what this worker holds (in-flight writes, a lease)."""
-        ...
 
 
 class Workers:
@@ -38,8 +37,7 @@ class Workers:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._run(worker), name=worker.name) for worker in self._workers]
+        self._tasks = [asyncio.create_task(self._run(worker), name=worker.name) for worker in self._workers]
 
     @property
     def running(self) -> list[str]:

@@ -135,7 +135,7 @@ class Reminders:
         if self.budget is not None:
             # A sweep is background work: it only starts the next teacher while teachers grading now have room.
             await self.budget.wait_below(BACKGROUND_SHARE)
-        teacher = Teacher(tenant_id, teacher_id, "", "", self.providers(tenant_id, teacher_id), app_only=self.app_only)
+        teacher = Teacher(tenant_id, teacher_id, self.providers(tenant_id, teacher_id), app_only=self.app_only)
         try:
             items = await self._waiting(teacher, schedule, now)
         except (SignInRequiredError, SsoTokenError, GraphAuthError):

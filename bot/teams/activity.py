@@ -110,7 +110,7 @@ class TeamsTurnIO:
                 page = await TeamsInfo.get_paged_team_members(self._context, self._team_id, token, 500)
             else:
                 page = await TeamsInfo.get_paged_members(self._context, token, 500)
-            members += [Member(account.id, account.aad_object_id, account.name or "") for account in page.members or []]
+            members += [Member(account.id, account.aad_object_id) for account in page.members or []]
             token = page.continuation_token
             if not token:
                 return members
@@ -187,7 +187,7 @@ class GradebotBot:
         tenant = _object(channel_data.get("tenant")).get("id")
         tenant_id = str(tenant or (activity.conversation.tenant_id if activity.conversation else "") or "")
         timezone = activity.local_timezone or None
-        return Caller(sender.id, sender.aad_object_id, sender.name or "", tenant_id, timezone), conversation
+        return Caller(sender.id, sender.aad_object_id, tenant_id, timezone), conversation
 
     async def _class_id(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
         """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
@@ -283,7 +283,7 @@ class GradebotBot:
         reply = await self._handler.handle(turn, TeamsTurnIO(context, conversation.team_id))
         if isinstance(reply, NewCardReply) and not conversation.is_shared:
             await self._send(context, conversation, reply)  # the new card below, the pressed one answered in place
-            reply = CardReply(reply.keep) if reply.keep is not None else TextReply(reply.note)
+            reply = TextReply(reply.note)
         elif isinstance(reply, CardReply) and not conversation.is_shared:
             await _rewrite(context, reply.updates)
         return self._action_response(reply)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import context as otel_context
@@ -72,25 +71,13 @@ class Scrubber(SpanProcessor):
                 span.update_name(f"{method} {scrubbed_url(urlsplit(url).path)}")
 
 
-@dataclass
-class Telemetry:
-    """Telemetry that is on: the providers to flush when Gradebot stops."""
-
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-
-    def shutdown(self) -> None:
-        """Send what is still buffered and stop exporting."""
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
-
-
-_started: Telemetry | None = None
+Providers = tuple[TracerProvider, MeterProvider]
+_started: Providers | None = None
 
 
 def start(
     settings: Settings, *, span_exporter: SpanExporter | None = None, metric_reader: MetricReader | None = None
-) -> Telemetry | None:
+) -> Providers | None:
     """Turn telemetry on for this process, once: to the given exporters (tests: in memory), else to Azure Monitor
     when APPLICATIONINSIGHTS_CONNECTION_STRING is set; otherwise do nothing and return None (telemetry off)."""
     global _started
@@ -108,7 +95,13 @@ def start(
     return _started
 
 
-def _local(span_exporter: SpanExporter | None, metric_reader: MetricReader | None) -> Telemetry:
+def stop() -> None:
+    """Send what is still buffered and stop exporting (nothing to do when telemetry is off)."""
+    for provider in _started or ():
+        provider.shutdown()
+
+
+def _local(span_exporter: SpanExporter | None, metric_reader: MetricReader | None) -> Providers:
     resource = Resource.create({"service.name": SERVICE_NAME})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(Scrubber())
@@ -117,7 +110,7 @@ def _local(span_exporter: SpanExporter | None, metric_reader: MetricReader | Non
     meter_provider = MeterProvider(metric_readers=[metric_reader] if metric_reader else [], resource=resource)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    return Telemetry(tracer_provider, meter_provider)
+    return tracer_provider, meter_provider
 
 
 AZURE_INSTRUMENTATIONS_OFF = (
@@ -127,7 +120,7 @@ AZURE_INSTRUMENTATIONS_OFF = (
 Scrubber is in place), and msal's, psycopg's and the Bot Connector's calls are not traced."""
 
 
-def _azure_monitor(connection_string: str) -> Telemetry:
+def _azure_monitor(connection_string: str) -> Providers:
     from azure.monitor.opentelemetry import configure_azure_monitor  # noqa: TID251 - imported only when configured
 
     configure_azure_monitor(
@@ -142,4 +135,4 @@ def _azure_monitor(connection_string: str) -> Telemetry:
     if not isinstance(tracer_provider, TracerProvider) or not isinstance(meter_provider, MeterProvider):
         raise RuntimeError("Azure Monitor did not set up OpenTelemetry's SDK providers")
     log.info("telemetry on: traces and metrics go to Azure Monitor")
-    return Telemetry(tracer_provider, meter_provider)
+    return tracer_provider, meter_provider

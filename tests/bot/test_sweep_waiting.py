@@ -137,7 +137,7 @@ async def world(tmp_path: Path) -> AsyncIterator[Sweeping]:
         return str(token["access_token"])
 
     try:
-        yield Sweeping(sandbox, clock, http, store, rosa, Teacher(school.directory.tenant_id, rosa.id, "", "", provide))
+        yield Sweeping(sandbox, clock, http, store, rosa, Teacher(school.directory.tenant_id, rosa.id, provide))
     finally:
         await http.aclose()
         await store.close()
