@@ -214,9 +214,9 @@ class GradebotBot:
 
     async def _send(self, context: TurnContext, conversation: ConversationInfo, reply: Reply) -> None:
         """Post a reply as a message, after rewriting the cards of a 1:1 chat it made out of date."""
-        if isinstance(reply, CardReply | NewCardReply) and not conversation.is_shared:
-            await _rewrite(context, reply.updates)
         if isinstance(reply, CardReply | NewCardReply):
+            if not conversation.is_shared:
+                await _rewrite(context, reply.updates)
             message = card_message(reply.card)
         elif isinstance(reply, SignInReply):
             message = card_message(sign_in_card(reply.message))
@@ -286,9 +286,6 @@ class GradebotBot:
             reply = CardReply(reply.keep) if reply.keep is not None else TextReply(reply.note)
         elif isinstance(reply, CardReply) and not conversation.is_shared:
             await _rewrite(context, reply.updates)
-        return self._action_response(reply)
-
-    def _action_response(self, reply: Reply) -> Activity:
         if isinstance(reply, CardReply | NewCardReply):
             return _action_response(200, "application/vnd.microsoft.card.adaptive", reply.card)
         if isinstance(reply, TextReply):
