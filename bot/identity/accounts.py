@@ -120,7 +120,6 @@ class TeacherIdentity:
             authority=authority or self._config.authority,
             token_cache=cache,
             http_client=self._session,
-            timeout=10,
             http_cache=self._http_cache,
             instance_discovery=False,
         )
