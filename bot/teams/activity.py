@@ -203,9 +203,8 @@ class GradebotBot:
         except CONNECTOR_FAILURES as exc:
             log.warning("team details unavailable for team %s: %s", team_id, type(exc).__name__)
             return None
-        aad_group_id = getattr(details, "aad_group_id", None)
-        self._team_classes[team_id] = aad_group_id
-        return aad_group_id
+        self._team_classes[team_id] = getattr(details, "aad_group_id", None)
+        return self._team_classes[team_id]
 
     async def _on_message(self, context: TurnContext, caller: Caller, conversation: ConversationInfo) -> None:
         turn = Turn(caller=caller, conversation=conversation, text=_strip_mentions(context.activity))
