@@ -76,6 +76,7 @@ class TeacherIdentity:
         sandbox_sso: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._config = config
+        self.sso_resource = (config.app_id, config.sso_resource)
         self._store = store
         self._cipher = cipher
         self._validator = SsoValidator(config)
@@ -106,10 +107,6 @@ class TeacherIdentity:
         except requests.RequestException as exc:
             return type(exc).__name__
         return f"status {response.status_code}" if response.status_code >= 500 else None
-
-    @property
-    def sso_resource(self) -> tuple[str, str]:
-        return (self._config.app_id, self._config.sso_resource)
 
     def _app(
         self, cache: msal.SerializableTokenCache | None, authority: str | None = None

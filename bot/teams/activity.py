@@ -193,7 +193,6 @@ class GradebotBot:
         """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
         if hinted:
             self._team_classes[team_id] = hinted
-            return hinted
         if team_id in self._team_classes:
             return self._team_classes[team_id]
         try:
