@@ -25,9 +25,7 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 TOKEN_EXCHANGE_DEDUP = timedelta(minutes=10)
-MSAL_TIMEOUT_S = 10.0
 
 
 def user_key(tenant_id: str, aad_object_id: str) -> str:
@@ -39,7 +37,7 @@ class AuthorityHttp(requests.Session):
     a client it builds itself), one retry of a failed connection as msal's own has, and the time of the authority's
     last answer below 500 — proof that it is reachable."""
 
-    def __init__(self, ca_file: str | None, timeout_s: float = MSAL_TIMEOUT_S) -> None:
+    def __init__(self, ca_file: str | None, timeout_s: float = 10.0) -> None:
         super().__init__()
         self.timeout_s = timeout_s
         self.last_answer: float | None = None
@@ -228,7 +226,7 @@ class TeacherIdentity:
             app = self._apps.get(tenant_id) or self._apps.setdefault(tenant_id, self._app(None, authority))
             if refresh:
                 app.remove_tokens_for_client()
-            result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
+            result: dict[str, Any] = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
             return result
 
         async def token(refresh: bool = False) -> str:
