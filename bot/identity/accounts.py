@@ -25,9 +25,7 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 TOKEN_EXCHANGE_DEDUP = timedelta(minutes=10)
-MSAL_TIMEOUT_S = 10.0
 
 
 def user_key(tenant_id: str, aad_object_id: str) -> str:
@@ -39,7 +37,7 @@ class AuthorityHttp(requests.Session):
     a client it builds itself), one retry of a failed connection as msal's own has, and the time of the authority's
     last answer below 500 — proof that it is reachable."""
 
-    def __init__(self, ca_file: str | None, timeout_s: float = MSAL_TIMEOUT_S) -> None:
+    def __init__(self, ca_file: str | None, timeout_s: float = 10.0) -> None:
         super().__init__()
         self.timeout_s = timeout_s
         self.last_answer: float | None = None
@@ -76,6 +74,7 @@ class TeacherIdentity:
         sandbox_sso: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._config = config
+        self.sso_resource = (config.app_id, config.sso_resource)
         self._store = store
         self._cipher = cipher
         self._validator = SsoValidator(config)
@@ -107,10 +106,6 @@ class TeacherIdentity:
             return type(exc).__name__
         return f"status {response.status_code}" if response.status_code >= 500 else None
 
-    @property
-    def sso_resource(self) -> tuple[str, str]:
-        return (self._config.app_id, self._config.sso_resource)
-
     def _app(
         self, cache: msal.SerializableTokenCache | None, authority: str | None = None
     ) -> msal.ConfidentialClientApplication:
@@ -120,7 +115,6 @@ class TeacherIdentity:
             authority=authority or self._config.authority,
             token_cache=cache,
             http_client=self._session,
-            timeout=10,
             http_cache=self._http_cache,
             instance_discovery=False,
         )
@@ -232,7 +226,7 @@ class TeacherIdentity:
             app = self._apps.get(tenant_id) or self._apps.setdefault(tenant_id, self._app(None, authority))
             if refresh:
                 app.remove_tokens_for_client()
-            result: dict[str, Any] = app.acquire_token_for_client([GRAPH_DEFAULT_SCOPE])
+            result: dict[str, Any] = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
             return result
 
         async def token(refresh: bool = False) -> str:

@@ -12,8 +12,7 @@ from cards.general import SignInAction, signed_out_card
 
 
 class IdentityHandlers:
-    """Identity in a turn: what bot.kernel.router.Gate asks (tokens from the accounts, links and codes from the
-    sign-in pages), the `signout` command and the sign-in button."""
+    """What bot.kernel.router.Gate asks: tokens from the accounts, links and codes from the sign-in pages."""
 
     def __init__(self, accounts: TeacherIdentity, pages: SignInPages, education: EducationService) -> None:
         self._accounts = accounts

@@ -12,8 +12,6 @@ import jwt
 
 from bot.kernel.errors import SsoTokenError
 
-JWKS_LIFESPAN_S = 300
-
 
 @dataclass(frozen=True, slots=True)
 class IdentityConfig:
@@ -53,7 +51,7 @@ class SsoValidator:
     def _keys(self, tenant: str) -> jwt.PyJWKClient:
         if tenant not in self._clients:
             url = f"{self._config.authority_base.rstrip('/')}/{tenant}/discovery/v2.0/keys"
-            self._clients[tenant] = jwt.PyJWKClient(url, lifespan=JWKS_LIFESPAN_S, ssl_context=self._context)
+            self._clients[tenant] = jwt.PyJWKClient(url, lifespan=300, ssl_context=self._context)
         return self._clients[tenant]
 
     async def validate(self, token: str) -> dict[str, Any]:

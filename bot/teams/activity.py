@@ -193,7 +193,6 @@ class GradebotBot:
         """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""
         if hinted:
             self._team_classes[team_id] = hinted
-            return hinted
         if team_id in self._team_classes:
             return self._team_classes[team_id]
         try:
@@ -203,9 +202,8 @@ class GradebotBot:
         except CONNECTOR_FAILURES as exc:
             log.warning("team details unavailable for team %s: %s", team_id, type(exc).__name__)
             return None
-        aad_group_id = getattr(details, "aad_group_id", None)
-        self._team_classes[team_id] = aad_group_id
-        return aad_group_id
+        self._team_classes[team_id] = getattr(details, "aad_group_id", None)
+        return self._team_classes[team_id]
 
     async def _on_message(self, context: TurnContext, caller: Caller, conversation: ConversationInfo) -> None:
         turn = Turn(caller=caller, conversation=conversation, text=_strip_mentions(context.activity))
@@ -214,9 +212,9 @@ class GradebotBot:
 
     async def _send(self, context: TurnContext, conversation: ConversationInfo, reply: Reply) -> None:
         """Post a reply as a message, after rewriting the cards of a 1:1 chat it made out of date."""
-        if isinstance(reply, CardReply | NewCardReply) and not conversation.is_shared:
-            await _rewrite(context, reply.updates)
         if isinstance(reply, CardReply | NewCardReply):
+            if not conversation.is_shared:
+                await _rewrite(context, reply.updates)
             message = card_message(reply.card)
         elif isinstance(reply, SignInReply):
             message = card_message(sign_in_card(reply.message))
@@ -286,9 +284,6 @@ class GradebotBot:
             reply = TextReply(reply.note)
         elif isinstance(reply, CardReply) and not conversation.is_shared:
             await _rewrite(context, reply.updates)
-        return self._action_response(reply)
-
-    def _action_response(self, reply: Reply) -> Activity:
         if isinstance(reply, CardReply | NewCardReply):
             return _action_response(200, "application/vnd.microsoft.card.adaptive", reply.card)
         if isinstance(reply, TextReply):

@@ -44,8 +44,6 @@ from bot.teams.wire import ModelsAsJson, ModelsFromJson
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 _BEARER_JWT = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.ASCII)
 MAX_AUTHORIZATION_LENGTH = 16_384
-SIGNING_ALGORITHMS = frozenset({"RS256"})
-"""What the Bot Framework signs with (botbuilder itself decodes with RS256 only)."""
 VALIDATION_REUSE_S = 300.0
 """How long a token botbuilder accepted is taken again without a new check (never past its `exp`): the channel sends
 one token with many activities, and each check decodes it several times and verifies its RSA signature."""
@@ -103,7 +101,7 @@ class _ReusedConnectors(ConnectorFactory):  # type: ignore[misc]
             client = await self.inner.create(service_url, audience)
             # Its operations hold the (de)serializers they were made with: replies go out through these.
             client.conversations._serialize = ModelsAsJson(client._serialize.dependencies)  # type: ignore[no-untyped-call]
-            client.conversations._deserialize = ModelsFromJson(client._deserialize.dependencies)
+            client.conversations._deserialize = ModelsFromJson(client._deserialize.dependencies)  # type: ignore[no-untyped-call]
             use_aiohttp(client, self.session())
             self.clients[key] = client
         return client
@@ -150,8 +148,10 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         """botbuilder's verdict, reused for the same header, channel and serviceUrl (all the verdict depends on)."""
         key = (auth_header, str(activity.channel_id), str(activity.service_url))
         accepted = self._accepted.get(key)
-        if accepted is not None and _unexpired(accepted.claims_identity):
-            return copy.copy(accepted)  # a result of its own for each turn (botbuilder's turn may set fields on it)
+        if accepted is not None:
+            expires = (accepted.claims_identity.claims or {}).get("exp")
+            if isinstance(expires, int | float) and expires > time.time():
+                return copy.copy(accepted)  # a result of its own for each turn (botbuilder's turn may set fields on it)
         try:
             result = await self._inner.authenticate_request(activity, auth_header)
         except (PermissionError, jwt.PyJWTError):
@@ -184,11 +184,6 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
             await self._session.close()
 
 
-def _unexpired(identity: ClaimsIdentity) -> bool:
-    expires = (identity.claims or {}).get("exp")
-    return isinstance(expires, int | float) and expires > time.time()
-
-
 def looks_like_bot_framework_token(header: str) -> bool:
     """A cheap look before botbuilder validates the signature: exactly `Bearer <jwt>`, whose JSON header names
     RS256 and a key id and whose claims carry an issuer and an expiry (PyJWT accepts a token without `exp`)."""
@@ -200,14 +195,13 @@ def looks_like_bot_framework_token(header: str) -> bool:
     except jwt.PyJWTError:
         return False
     head, claims = decoded["header"], decoded["payload"]
-    kid, expires = head.get("kid"), claims.get("exp")
+    kid = head.get("kid")
     return (
-        head.get("alg") in SIGNING_ALGORITHMS
+        head.get("alg") == "RS256"  # what the Bot Framework signs with (botbuilder itself decodes with RS256 only)
         and isinstance(kid, str)
         and bool(kid)
         and isinstance(claims.get("iss"), str)
-        and isinstance(expires, int | float)
-        and not isinstance(expires, bool)
+        and type(claims.get("exp")) in (int, float)
     )
 
 

@@ -94,9 +94,6 @@ class ModelsFromJson(Deserializer):
     msrest's to read, and a model whose JSON is not an object, whose type has subtypes or whose keys are not plain
     names is msrest's altogether."""
 
-    def __init__(self, classes: dict[str, type]) -> None:
-        super().__init__(classes)  # type: ignore[no-untyped-call]
-
     def _deserialize(self, target_obj: Any, data: Any) -> Any:
         model: Any = self.dependencies.get(target_obj) if isinstance(target_obj, str) else target_obj
         known = _plain_keys(model) if type(data) is dict else None
@@ -128,7 +125,7 @@ def _plain_keys(model: Any) -> frozenset[str] | None:
 
 
 _MODELS = ModelsAsJson(Activity._infer_class_models())  # type: ignore[no-untyped-call]
-_ACTIVITIES = ModelsFromJson(Activity._infer_class_models())
+_ACTIVITIES = ModelsFromJson(Activity._infer_class_models())  # type: ignore[no-untyped-call]
 
 
 def to_json(model: Model) -> Any:

@@ -192,6 +192,7 @@ def _authorization(variant: str, key: rsa.RSAPrivateKey) -> str | None:
         "no-kid": lambda: jwt.encode(_claims(), key, "RS256"),
         "unknown-kid": lambda: jwt.encode(_claims(), key, "RS256", headers={"kid": "some-other-key"}),
         "kid-not-a-string": lambda: _forged({"alg": "RS256", "kid": {"$ne": 1}}, _claims(), b"sig"),
+        "alg-not-a-string": lambda: _forged({"alg": ["RS256"], "kid": "test-key-1"}, _claims(), b"sig"),
         "rs512-other-key": lambda: jwt.encode(_claims(), other, "RS512", headers={"kid": "test-key-1"}),
         "header-not-json": lambda: "bm90IGpzb24." + _token(key).split(".", 1)[1],
         "header-is-a-list": lambda: _forged([1, 2], _claims()),  # type: ignore[arg-type]
@@ -246,6 +247,7 @@ REFUSED = [
     "no-kid",
     "unknown-kid",
     "kid-not-a-string",
+    "alg-not-a-string",
     "rs512-other-key",
     "header-not-json",
     "header-is-a-list",
