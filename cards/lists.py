@@ -44,8 +44,7 @@ from cards.blocks import (
 )
 from graph.models import Assignment, AssignmentStatus, EducationClass, Submission
 
-NextView = Literal["assignments", "ungraded"]
-RefreshableView = Literal["assignments", "ungraded"]
+ListView = Literal["assignments", "ungraded"]
 PER_PAGE: Final = 20
 """Most students on one page, even when more would fit: a list a teacher can take in."""
 GROUPS_PER_PAGE: Final = 12
@@ -58,7 +57,7 @@ class PickClassAction(ActionPayload, verb="pickClass"):
     """A class picked in the 1:1 chat; `next_view` is what to show for it."""
 
     class_id: Id
-    next_view: Annotated[NextView, Field(alias="next")]
+    next_view: Annotated[ListView, Field(alias="next")]
 
 
 class ShowAssignmentsAction(ActionPayload, verb="showAssignments"):
@@ -83,7 +82,7 @@ class OpenAssignmentsAction(ShowAssignmentsAction, verb="openAssignments"):
 class RefreshViewAction(ActionPayload, verb="refreshView"):
     """The refresh of a neutral channel card (every one names its class): brings the invoking teacher's own view."""
 
-    view: RefreshableView
+    view: ListView
     class_id: Id
     page: Page
 
@@ -133,7 +132,7 @@ class AssignmentProgress:
 
 
 RowT = TypeVar("RowT")
-_PICKER_PROMPT: dict[NextView, str] = {
+_PICKER_PROMPT: dict[ListView, str] = {
     "assignments": "Which class's assignments?",
     "ungraded": "Which class's ungraded work?",
 }
@@ -165,7 +164,7 @@ def classes_card(classes: Sequence[EducationClass]) -> Card:
     return fitted_card([heading("Your classes")], rows, "classes", [all_ungraded])
 
 
-def class_picker_card(classes: Sequence[EducationClass], next_view: NextView) -> Card:
+def class_picker_card(classes: Sequence[EducationClass], next_view: ListView) -> Card:
     """ "Which class?": one button per class (verb pickClass)."""
     if not classes:
         return card([line("You don't teach any classes in Teams yet.")])

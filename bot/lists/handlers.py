@@ -18,7 +18,7 @@ from cards.lists import (
     OpenAssignmentsAction,
     OpenUngradedAction,
     PickClassAction,
-    RefreshableView,
+    ListView,
     RefreshViewAction,
     ShowAssignmentsAction,
     ShowUngradedAction,
@@ -103,8 +103,7 @@ class ListHandlers:
     async def pick_class(self, context: Context, payload: PickClassAction) -> Reply:
         await self._education.require_teacher(context.teacher, payload.class_id)
         await self._store.set_class_choice(context.conversation.id, payload.class_id, context.now)
-        if payload.next_view in ("ungraded", "grade"):
-            # "grade" from the picker lands on the class's waiting work, each item with its Grade button.
+        if payload.next_view == "ungraded":
             return await self._ungraded_view(context, payload.class_id, 0)
         return await self._assignments_view(context, payload.class_id)
 
@@ -125,9 +124,7 @@ class ListHandlers:
 
     async def refresh(self, context: Context, payload: RefreshViewAction) -> Reply:
         """A neutral card's refresh: the teacher's own view for teachers, the same neutral card for anyone else."""
-        class_id = payload.class_id or context.conversation.class_id
-        if class_id is None:
-            return CardReply(refusal_card("Open this from a class team or our 1:1 chat."))
+        class_id = payload.class_id
         try:
             await self._education.require_teacher(context.teacher, class_id)
         except (NotATeacherError, SignInRequiredError):
@@ -160,7 +157,7 @@ class ListHandlers:
             self._pages[key] = drawn
         return CardReply(drawn[1])
 
-    async def _neutral(self, context: Context, view: RefreshableView) -> Reply:
+    async def _neutral(self, context: Context, view: ListView) -> Reply:
         """What a shared conversation gets: no student data, a refresh that brings teachers their own view."""
         class_id = _team_class(context)
         if class_id is None:

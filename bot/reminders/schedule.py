@@ -80,7 +80,7 @@ def meets_threshold(schedule: ReminderSchedule, entries: list[DigestEntry], now:
         return False
     if waiting >= max(schedule.min_waiting, 1):
         return True
-    oldest = min((e.oldest.turned_in_at for e in entries if e.oldest and e.oldest.turned_in_at), default=None)
+    oldest = min((e.oldest.turned_in_at for e in entries if e.oldest.turned_in_at), default=None)
     return bool(schedule.min_age_days and oldest is not None and now - oldest >= timedelta(days=schedule.min_age_days))
 
 
