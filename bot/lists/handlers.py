@@ -15,10 +15,10 @@ from cards.blocks import Card
 from cards.general import help_card, refusal_card
 from cards.lists import (
     AssignmentProgress,
+    ListView,
     OpenAssignmentsAction,
     OpenUngradedAction,
     PickClassAction,
-    ListView,
     RefreshViewAction,
     ShowAssignmentsAction,
     ShowUngradedAction,
