@@ -210,7 +210,6 @@ def turned_in_text(at: datetime | None, tz: ZoneInfo, now: datetime) -> str:
 _LINK_SYNTAX = re.compile(r"\]\s*\(")
 _LIST_MARKER = re.compile(r"^(?:[-*+]|\d+[.)])\s")
 _ZERO_WIDTH_SPACE = "\u200b"
-_ASCII_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,9 +270,7 @@ def open_url(title: str, url: str | None) -> ac.OpenUrlAction | None:
     """A link button; only absolute http(s) links reach a card (no javascript:, data: or relative URLs): else None."""
     if not url or len(url) > 2048 or not url.lower().startswith(("https://", "http://")):
         return None
-    if _ASCII_SPACE_OR_CONTROL.search(url) or (
-        not url.isascii() and any(char.isspace() or unicodedata.category(char) == "Cc" for char in url)
-    ):
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
         return None
     return ac.OpenUrlAction(title=plain(title, 60) or "Open", url=url)
 

@@ -603,11 +603,6 @@ def _grade_block(label: str, points: str, feedback: str | None, *, subtle: bool 
     return [line(label, bold=True), line(points), ac.RichTextBlock(inlines=run, spacing="Small")]
 
 
-def _points_and_levels(grade: GradeValues, assignment: Assignment) -> str:
-    parts = [score_text(grade.points, assignment.max_points)] if grade.points is not None else []
-    return " + ".join([*parts, "rubric levels"] if grade.levels else parts) or "No points"
-
-
 def conflict_card(
     education_class: EducationClass,
     assignment: Assignment,
@@ -656,20 +651,22 @@ def undo_conflict_card(
     (from `submission`, read fresh with outcomes) and who changed it, and what undo would put back; the teacher
     chooses "Undo anyway" or "Keep the current grade". For the teacher's own eyes only (names a co-teacher)."""
     who = plain(changed_by, 80) or "Someone else"
-    blocks = [
-        ("You saved", yours),
-        (f"Now in Teams Assignments (changed by {who})", working_values(submission.outcomes)),
-        ("Undo would put back", restores),
-    ]
     changed = _changed(who, student_name, assignment, submission, tz, now)
-    body: list[ac.CardElement] = [
-        heading("This grade changed after you saved it"),
-        line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
-    ]
-    for label, grade in blocks:
-        body += _grade_block(label, _points_and_levels(grade, assignment), grade.feedback)
+
+    def block(label: str, grade: GradeValues) -> list[ac.CardElement]:
+        """The grade's points and whether it has rubric levels ("18/20 + rubric levels"), then its feedback."""
+        parts = [score_text(grade.points, assignment.max_points)] if grade.points is not None else []
+        points = " + ".join([*parts, "rubric levels"] if grade.levels else parts) or "No points"
+        return _grade_block(label, points, grade.feedback)
+
     return card(
-        body,
+        [
+            heading("This grade changed after you saved it"),
+            line(f"{changed}. Undo now would replace that grade, so nothing was undone."),
+            *block("You saved", yours),
+            *block(f"Now in Teams Assignments (changed by {who})", working_values(submission.outcomes)),
+            *block("Undo would put back", restores),
+        ],
         [
             execute("Undo anyway", undo_anyway, style="destructive") if undo_anyway is not None else None,
             execute("Keep the current grade", ShowGradingAction(education_class.id, assignment.id, submission.id)),

@@ -249,16 +249,11 @@ def paginate(
     """Split `rows` into pages of at most `per_page` whose card, `render(rows, page number)`, measures within
     `budget`."""
     pages: list[list[RowT]] = []
-    start = 0
-    while start < len(rows):
-        candidates = list(rows[start : start + per_page])
-
-        def build(count: int, candidates: list[RowT] = candidates) -> Card:
-            return render(candidates[:count], len(pages))
-
-        count = largest_fitting(build, len(candidates), budget)
-        pages.append(candidates[:count])
-        start += count
+    rest = list(rows)
+    while rest:
+        count = largest_fitting(lambda shown: render(rest[:shown], len(pages)), min(per_page, len(rest)), budget)
+        pages.append(rest[:count])
+        del rest[:count]
     return pages
 
 
