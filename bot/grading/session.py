@@ -111,9 +111,8 @@ class GradingSession:
         if target not in {s.id for s in submissions}:
             raise NotFoundError("That submission")
         submission = await client.get_submission(SubmissionRef(class_id, assignment_id, target))
-        rubric = None
-        if submission.outcomes is not None and submission.outcomes.rubric is not None:
-            rubric = await client.get_rubric(class_id, assignment_id)
+        has_rubric = submission.outcomes is not None and submission.outcomes.rubric is not None
+        rubric = await client.get_rubric(class_id, assignment_id) if has_rubric else None
         pending = await self._store.pending_outbox_for(teacher.aad_object_id)
         return GradingView(
             education_class=education_class,
