@@ -77,6 +77,8 @@ class Confirm:
 
 
 class Grading:
+    """The grading use-cases, each checked against Graph and written through the outbox."""
+
     def __init__(self, session: GradingSession, outbox: Outbox, store: Store) -> None:
         self._session = session
         self._education = session.education

@@ -55,6 +55,8 @@ Known = tuple[EducationClass, Assignment]
 
 
 class GradingSession:
+    """Reads the grading screens, fresh from Graph with the teacher's token."""
+
     def __init__(self, education: EducationService, store: Store) -> None:
         self.education = education
         self._store = store
