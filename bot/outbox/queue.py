@@ -146,8 +146,7 @@ class Outbox:
         try:
             results = await self.executor.execute_group(EducationClient(self.http, token), claimed)
         except (GraphError, SignInRequiredError, SsoTokenError) as exc:
-            stop = _stop_for(exc)
-            results = {entry.id: stop for entry in claimed}
+            results = dict.fromkeys((entry.id for entry in claimed), _stop_for(exc))
         for entry in claimed:
             await self._conclude_fully(entry, results[entry.id])
 
