@@ -26,9 +26,6 @@ from graph.models import Assignment, Outcomes, RubricSelection, SubmissionStatus
 from storage.records import AuditRecord, NewOutboxEntry, OutboxEntry
 from storage.store import Store
 
-INVOKE_BUDGET_S = 2.5
-"""Teams waits ~15 s for an invoke; Gradebot answers within 3 s and finishes slow writes in the background."""
-
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -80,6 +77,8 @@ class Confirm:
 
 
 class Grading:
+    """The grading use-cases, each checked against Graph and written through the outbox."""
+
     def __init__(self, session: GradingSession, outbox: Outbox, store: Store) -> None:
         self._session = session
         self._education = session.education
@@ -175,7 +174,7 @@ class Grading:
             key = f"returnAll:{teacher.aad_object_id}:{press.nonce}:{submission.id}"
             ref = SubmissionRef(class_id, assignment_id, submission.id)
             entries.append(await self._record(teacher, "return", ref, key, payload))
-        finished = await self._outbox.apply_group(entries, teacher.token, INVOKE_BUDGET_S)
+        finished = await self._outbox.apply_group(entries, teacher.token)
         done = sum(1 for e in finished if e.status == "done")
         after = await self._session.open(teacher, class_id, assignment_id)
         if done == len(entries):
@@ -298,9 +297,9 @@ class Grading:
     async def _write(
         self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]
     ) -> OutboxEntry:
-        """Record the write and apply it within the invoke budget."""
+        """Record the write and apply it within the invoke budget (the outbox's INVOKE_BUDGET_S)."""
         entry = await self._record(teacher, kind, ref, key, payload)
-        return await self._outbox.apply_within(entry, teacher.token, INVOKE_BUDGET_S)
+        return await self._outbox.apply_within(entry, teacher.token)
 
     async def _record(
         self, teacher: Teacher, kind: str, ref: SubmissionRef, key: str, payload: dict[str, Any]

@@ -3,6 +3,7 @@ call and the card that shows its outcome (one place knows which card shows which
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -146,17 +147,15 @@ class GradingHandlers:
 
     async def invalid_grade(self, context: Context, error: ActionDataError) -> Reply:
         """Bad input on a grading card: show the grading card again with the message, if its ids are sound."""
-        try:
+        opened = None
+        with suppress(ActionDataError):
             opened = OpenGradingAction.parse(context.turn.data)
-        except ActionDataError:
-            return CardReply(error_card(error.message))
-        if opened.submission_id is None:
+        if opened is None or opened.submission_id is None:
             return CardReply(error_card(error.message))
         # Keep what the teacher typed in the other fields: the card replaces the one they typed it into.
-        try:
+        feedback = None
+        with suppress(ActionDataError):
             feedback = parse_feedback(context.turn.data.get("feedback"))
-        except ActionDataError:
-            feedback = None
         ids = (opened.class_id, opened.assignment_id, opened.submission_id)
         entered = GradeAction(*ids, None, feedback, (), None, False, "")
         return await self._open(context, *ids, status=Banner.error(error.message), entered=entered)

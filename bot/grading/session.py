@@ -55,6 +55,8 @@ Known = tuple[EducationClass, Assignment]
 
 
 class GradingSession:
+    """Reads the grading screens, fresh from Graph with the teacher's token."""
+
     def __init__(self, education: EducationService, store: Store) -> None:
         self.education = education
         self._store = store
@@ -111,9 +113,8 @@ class GradingSession:
         if target not in {s.id for s in submissions}:
             raise NotFoundError("That submission")
         submission = await client.get_submission(SubmissionRef(class_id, assignment_id, target))
-        rubric = None
-        if submission.outcomes is not None and submission.outcomes.rubric is not None:
-            rubric = await client.get_rubric(class_id, assignment_id)
+        has_rubric = submission.outcomes is not None and submission.outcomes.rubric is not None
+        rubric = await client.get_rubric(class_id, assignment_id) if has_rubric else None
         pending = await self._store.pending_outbox_for(teacher.aad_object_id)
         return GradingView(
             education_class=education_class,

@@ -129,9 +129,8 @@ class GradeWrites:
         for other in await self._store.pending_outbox_for(entry.teacher_id):
             if other.submission_id == entry.submission_id and other.kind == "grade" and other.id > entry.id:
                 return True
-        for record in await self._store.list_audit(
-            submission_id=entry.submission_id, teacher_id=entry.teacher_id, limit=10
-        ):
+        audit = await self._store.list_audit(submission_id=entry.submission_id, teacher_id=entry.teacher_id, limit=10)
+        for record in audit:
             if record.outbox_key is None or record.outbox_key == entry.idempotency_key:
                 continue
             written = await self._store.get_outbox_by_key(record.outbox_key)

@@ -30,6 +30,8 @@ LEASE = timedelta(seconds=90)
 """How long a claimed write stays this instance's before another may take it over."""
 STOP_GRACE_S = 3.0
 """How long a stopping instance lets writes in flight land before it hands them back."""
+INVOKE_BUDGET_S = 2.5
+"""Teams waits ~15 s for an invoke; Gradebot answers within 3 s and finishes slow writes in the background."""
 
 Result = dict[str, Any]
 """What a finished write did: `before` and `after` snapshots for the audit log (and anything its feature adds)."""
@@ -101,28 +103,24 @@ class Outbox:
         """Write the intent durably before anything touches Graph; a replayed key returns the first entry."""
         return (await self.store.enqueue_outbox(new, self.clock()))[0]
 
-    async def apply_within(self, entry: OutboxEntry, token: TokenProvider | None, deadline_s: float) -> OutboxEntry:
-        """Apply `entry` now, waiting at most `deadline_s`; a slower write carries on in the background and is
+    async def apply_within(self, entry: OutboxEntry, token: TokenProvider) -> OutboxEntry:
+        """Apply `entry` now, waiting at most INVOKE_BUDGET_S; a slower write carries on in the background and is
         reported to `on_settled` when it finishes."""
         if entry.finished:
             return entry
-        return (await self._within([entry], self.attempt(entry.id, token), deadline_s))[0]
+        return (await self._within([entry], self.attempt(entry.id, token)))[0]
 
-    async def apply_group(
-        self, entries: list[OutboxEntry], token: TokenProvider | None, deadline_s: float
-    ) -> list[OutboxEntry]:
-        """Apply entries of one assignment together, waiting at most `deadline_s`."""
-        return await self._within(entries, self._group(entries, token), deadline_s)
+    async def apply_group(self, entries: list[OutboxEntry], token: TokenProvider) -> list[OutboxEntry]:
+        """Apply entries of one assignment together, waiting at most INVOKE_BUDGET_S."""
+        return await self._within(entries, self._group(entries, token))
 
-    async def _within(
-        self, entries: list[OutboxEntry], work: Awaitable[object], deadline_s: float
-    ) -> list[OutboxEntry]:
-        """The entries as `work` left them after at most `deadline_s`; those it finishes later go to `on_settled`."""
+    async def _within(self, entries: list[OutboxEntry], work: Awaitable[object]) -> list[OutboxEntry]:
+        """The entries as `work` left them after at most INVOKE_BUDGET_S; those it finishes later go to `on_settled`."""
         task = asyncio.ensure_future(self._then_settle_late(entries, work))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         try:
-            await asyncio.wait_for(asyncio.shield(task), deadline_s)
+            await asyncio.wait_for(asyncio.shield(task), INVOKE_BUDGET_S)
         except TimeoutError:
             self._answered_late.update(e.id for e in entries)
         current = [await self.store.get_outbox(e.id) or e for e in entries]
@@ -140,18 +138,15 @@ class Outbox:
                     self._answered_late.discard(entry.id)
                     await self._settled(final)
 
-    async def _group(self, entries: list[OutboxEntry], token: TokenProvider | None) -> None:
+    async def _group(self, entries: list[OutboxEntry], token: TokenProvider) -> None:
         now = self.clock()
         claimed = [c for e in entries if (c := await self.store.claim_outbox(e.id, self.owner, now, LEASE))]
         if not claimed:
             return
-        first = claimed[0]
-        client = EducationClient(self.http, token or self.providers(first.tenant_id, first.teacher_id))
         try:
-            results = await self.executor.execute_group(client, claimed)
+            results = await self.executor.execute_group(EducationClient(self.http, token), claimed)
         except (GraphError, SignInRequiredError, SsoTokenError) as exc:
-            stop = _stop_for(exc)
-            results = {entry.id: stop for entry in claimed}
+            results = dict.fromkeys((entry.id for entry in claimed), _stop_for(exc))
         for entry in claimed:
             await self._conclude_fully(entry, results[entry.id])
 

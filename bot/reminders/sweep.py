@@ -98,11 +98,8 @@ class Reminders:
                 taken_at = at
                 if not await self.store.acquire_lease(LEASE_NAME, self.owner, taken_at, ttl):
                     report.lease_lost = True
-                    log.warning(
-                        "reminder lease taken by another instance after %d of %d schedules: this sweep stops",
-                        done,
-                        len(schedules),
-                    )
+                    stopping = "reminder lease taken by another instance after %d of %d schedules: this sweep stops"
+                    log.warning(stopping, done, len(schedules))
                     break
             try:
                 await self._consider(schedule, now, report)
