@@ -50,6 +50,7 @@ def _app_type(value: Any) -> Any:
 
 Url = Annotated[str, AfterValidator(lambda url: url.rstrip("/"))]
 Key = Annotated[bytes, BeforeValidator(lambda value: _key(value) if isinstance(value, str) else value)]
+Keys = Annotated[tuple[bytes, ...], NoDecode, BeforeValidator(_keys)]
 Level = Annotated[LogLevel, BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)]
 
 
@@ -74,9 +75,7 @@ class Settings(BaseSettings):
     public_base_url: Url = Field("", alias="PUBLIC_BASE_URL")
     sandbox_url: Url = Field("", alias="SANDBOX_URL")
     token_encryption_key: Key = Field(b"", alias="TOKEN_ENCRYPTION_KEY", repr=False)
-    token_encryption_old_keys: Annotated[tuple[bytes, ...], NoDecode, BeforeValidator(_keys)] = Field(
-        (), alias="TOKEN_ENCRYPTION_OLD_KEYS", repr=False
-    )
+    token_encryption_old_keys: Keys = Field((), alias="TOKEN_ENCRYPTION_OLD_KEYS", repr=False)
     """Earlier keys, still accepted for reading stored sign-ins (each is re-sealed with the current key on use)."""
     reminder_data_access: DataAccess = Field("delegated", alias="REMINDER_DATA_ACCESS")
     reminders_enabled: bool = Field(True, alias="REMINDERS")
