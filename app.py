@@ -118,8 +118,7 @@ async def build(
     async with contextlib.AsyncExitStack() as opened:  # on failure, what was opened so far is closed
         if sandbox is not None:
             opened.push_async_callback(sandbox.close)
-        store = await open_store(settings.database_url)
-        opened.push_async_callback(store.close)
+        store = await opened.enter_async_context(await open_store(settings.database_url))
         dev_sso_token = sandbox.sso_token if sandbox is not None and dev_sso else None
         accounts = TeacherIdentity(config, store, cipher, clock, sandbox_sso=dev_sso_token)
         # A key that opens none of the stored sign-ins would lose them one by one: refuse to start instead.
