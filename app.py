@@ -55,7 +55,8 @@ utc_now: Clock = partial(datetime.now, UTC)
 
 @dataclass
 class Gradebot:
-    """Everything one running Gradebot owns; `closing` closes the clients and the store in reverse order of building."""
+    """Everything one running Gradebot owns; `closing` stops and closes it all in reverse order of building: the
+    workers first (the outbox lets writes in flight land for a moment, then hands them back), the store last."""
 
     store: Store
     accounts: TeacherIdentity
@@ -69,12 +70,6 @@ class Gradebot:
     workers: Workers
     clock: Clock
     closing: contextlib.AsyncExitStack
-
-    async def aclose(self) -> None:
-        """Stop the workers (the outbox lets writes in flight land for a moment, then hands them back), then close
-        the clients and the store."""
-        await self.workers.stop()
-        await self.closing.aclose()
 
 
 async def build(
@@ -123,8 +118,7 @@ async def build(
     async with contextlib.AsyncExitStack() as opened:  # on failure, what was opened so far is closed
         if sandbox is not None:
             opened.push_async_callback(sandbox.close)
-        store = await open_store(settings.database_url)
-        opened.push_async_callback(store.close)
+        store = await opened.enter_async_context(await open_store(settings.database_url))
         dev_sso_token = sandbox.sso_token if sandbox is not None and dev_sso else None
         accounts = TeacherIdentity(config, store, cipher, clock, sandbox_sso=dev_sso_token)
         # A key that opens none of the stored sign-ins would lose them one by one: refuse to start instead.
@@ -182,6 +176,7 @@ async def build(
         audit_retention=timedelta(days=settings.audit_retention_days),
     )
     workers = Workers([janitor, outbox, *([reminders] if settings.reminders_enabled else [])], clock)
+    closing.push_async_callback(workers.stop)
     remotes: dict[str, tuple[str, Remote]] = {
         "graph": ("Microsoft Graph", graph),
         "identity": ("the sign-in authority", accounts),
@@ -245,7 +240,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
-            await parts.aclose()
+            await parts.closing.aclose()
 
     return web_app(lifecycle, body_timeout_s=body_timeout_s)
 
@@ -263,7 +258,8 @@ def _serve(settings: Settings) -> None:
 
 async def _remind_once(settings: Settings, at: datetime) -> SweepReport:
     """One reminder sweep as if at `at` (for operators and tests), with the same parts the server uses."""
-    async with contextlib.aclosing(await build(settings)) as parts:
+    parts = await build(settings)
+    async with parts.closing:
         return await parts.reminders.run_once(at.astimezone(UTC))
 
 

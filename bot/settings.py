@@ -4,7 +4,6 @@ With no `MicrosoftAppId` Gradebot runs in sandbox mode (local Graph/Entra stand-
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import logging
 import os
@@ -34,7 +33,7 @@ def _key(text: str) -> bytes:
         return b""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
+    except ValueError as exc:  # binascii.Error is one
         raise ValueError("must be url-safe base64") from exc
     if len(raw) != 32:
         raise ValueError("must decode to exactly 32 bytes (each key, for a list)")
@@ -51,6 +50,7 @@ def _app_type(value: Any) -> Any:
 
 Url = Annotated[str, AfterValidator(lambda url: url.rstrip("/"))]
 Key = Annotated[bytes, BeforeValidator(lambda value: _key(value) if isinstance(value, str) else value)]
+Keys = Annotated[tuple[bytes, ...], NoDecode, BeforeValidator(_keys)]
 Level = Annotated[LogLevel, BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)]
 
 
@@ -75,9 +75,7 @@ class Settings(BaseSettings):
     public_base_url: Url = Field("", alias="PUBLIC_BASE_URL")
     sandbox_url: Url = Field("", alias="SANDBOX_URL")
     token_encryption_key: Key = Field(b"", alias="TOKEN_ENCRYPTION_KEY", repr=False)
-    token_encryption_old_keys: Annotated[tuple[bytes, ...], NoDecode, BeforeValidator(_keys)] = Field(
-        (), alias="TOKEN_ENCRYPTION_OLD_KEYS", repr=False
-    )
+    token_encryption_old_keys: Keys = Field((), alias="TOKEN_ENCRYPTION_OLD_KEYS", repr=False)
     """Earlier keys, still accepted for reading stored sign-ins (each is re-sealed with the current key on use)."""
     reminder_data_access: DataAccess = Field("delegated", alias="REMINDER_DATA_ACCESS")
     reminders_enabled: bool = Field(True, alias="REMINDERS")

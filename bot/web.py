@@ -148,9 +148,7 @@ async def _stopping(app: web.Application) -> None:
     log.info("stopping: no new connections; finishing the turns in flight")
 
 
-def web_app(
-    lifecycle: Callable[[web.Application], AsyncIterator[None]], *, body_timeout_s: float = BODY_READ_TIMEOUT_S
-) -> web.Application:
+def web_app(lifecycle: Callable[[web.Application], AsyncIterator[None]], *, body_timeout_s: float) -> web.Application:
     """The aiohttp application; `lifecycle` builds Gradebot's parts (setting EDGE, PAGES and READINESS) and closes
     them. Request bodies are limited to 1 MB and `body_timeout_s` seconds."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_bounded_body(body_timeout_s)])

@@ -112,20 +112,19 @@ class PostgresStore(Store):
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         timeout = positive(connect_timeout, "connect_timeout").total_seconds()
-        store = cls(
-            AsyncConnectionPool(
-                session_conninfo(conninfo, schema),
-                min_size=1,
-                max_size=max_connections,
-                kwargs={"autocommit": True},
-                check=AsyncConnectionPool.check_connection,
-                timeout=timeout,
-                name="gradebot-store",
-                open=False,
-            )
+        pool = AsyncConnectionPool(
+            session_conninfo(conninfo, schema),
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
+            timeout=timeout,
+            name="gradebot-store",
+            open=False,
         )
+        store = cls(pool)
         try:
-            await store._pool.open(wait=True, timeout=timeout)
+            await pool.open(wait=True, timeout=timeout)
             async with store._connection() as connection:
                 await _migrate(connection, schema, migrations)
         except BaseException as error:

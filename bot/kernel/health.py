@@ -58,11 +58,10 @@ class Readiness:
 
     async def check(self) -> dict[str, str]:
         """Each check's name → "ok" or why not, all checked at once (so within about `timeout_s`)."""
-        names = list(self._remotes)
         (store, migrations), remotes = await asyncio.gather(
-            self._check_store(), asyncio.gather(*(self._check_remote(name) for name in names))
+            self._check_store(), asyncio.gather(*(self._check_remote(name) for name in self._remotes))
         )
-        checks = {"store": store, "migrations": migrations, **dict(zip(names, remotes, strict=True))}
+        checks = {"store": store, "migrations": migrations, **dict(zip(self._remotes, remotes, strict=True))}
         failing = [name for name, verdict in checks.items() if verdict != OK]
         if failing != self._failing:  # a change is worth a line; every poll of a lasting state is not
             if failing:

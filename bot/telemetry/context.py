@@ -43,9 +43,7 @@ def conversation_hash(conversation_id: str) -> str:
 
 
 @contextmanager
-def scope(
-    *, activity: str | None = None, conversation_id: str | None = None, operation: str | None = None
-) -> Iterator[Scope]:
+def scope(*, activity: str | None, conversation_id: str | None, operation: str | None) -> Iterator[Scope]:
     """Every log line inside (and in tasks started inside) belongs to this scope."""
     current = Scope(
         activity=activity[:MAX_ID_LENGTH] if activity else None,
