@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -71,10 +72,8 @@ class TokenCipher:
         else:
             return None
         for sealed_by, each in candidates:
-            try:
+            with contextlib.suppress(InvalidTag):  # another key's, another user's or damaged: try the next key
                 return each.decrypt(nonce, body, user_key.encode()), sealed_by.hex()
-            except InvalidTag:
-                continue
         return None
 
     def open(self, blob: bytes, user_key: str) -> bytes | None:
