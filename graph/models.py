@@ -293,14 +293,10 @@ def select(model: type[object]) -> tuple[str, ...]:
     """The `$select` list of a model: the Graph properties it reads (the first key of each alias path) in field order,
     but those read through `$expand`, so Graph sends nothing we would drop."""
     assert is_pydantic_dataclass(model)
-    names: dict[str, None] = {}
-    for info in model.__pydantic_fields__.values():
-        alias = info.validation_alias or info.alias
-        first = alias.choices[0] if isinstance(alias, AliasChoices) else alias
-        wire = first.path[0] if isinstance(first, AliasPath) else first
-        if isinstance(wire, str) and wire not in EXPANDED:
-            names[wire] = None
-    return tuple(names)
+    aliases = [info.validation_alias or info.alias for info in model.__pydantic_fields__.values()]
+    firsts = [alias.choices[0] if isinstance(alias, AliasChoices) else alias for alias in aliases]
+    wires = [first.path[0] if isinstance(first, AliasPath) else first for first in firsts]
+    return tuple(dict.fromkeys(wire for wire in wires if isinstance(wire, str) and wire not in EXPANDED))
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -42,28 +43,24 @@ class TokenCipher:
         keys = [key, *(old for old in old_keys if old != key)]
         if any(len(each) != 32 for each in keys):
             raise ValueError("Token encryption keys must be 32 bytes.")
-        self._keys = {bytes.fromhex(key_id(each)): AESGCM(each) for each in keys}
+        self._keys = {key_id(each): AESGCM(each) for each in keys}
         self.key_id = key_id(key)
-        self._current = bytes.fromhex(self.key_id)
         self.link_key = _derive(key, b"sign-in link")
         """A secret derived from the current key for signing sign-in links and codes (never the key itself)."""
 
     def knows(self, sealed_by: str) -> bool:
-        try:
-            return bytes.fromhex(sealed_by) in self._keys
-        except ValueError:
-            return False
+        return sealed_by in self._keys
 
     def seal(self, plaintext: bytes, user_key: str) -> bytes:
         nonce = os.urandom(12)
-        sealed = self._keys[self._current].encrypt(nonce, plaintext, user_key.encode())
-        return self.VERSION + self._current + nonce + sealed
+        sealed = self._keys[self.key_id].encrypt(nonce, plaintext, user_key.encode())
+        return self.VERSION + bytes.fromhex(self.key_id) + nonce + sealed
 
     def unseal(self, blob: bytes, user_key: str) -> tuple[bytes, str] | None:
         """(plaintext, id of the key that opened it), or None when the blob is damaged, from another user or
         sealed with a key this cipher does not have."""
         if blob[:1] == self.VERSION and len(blob) >= 37:
-            candidates = [(sealed_by, aead) for sealed_by, aead in self._keys.items() if sealed_by == blob[1:9]]
+            candidates = [(sealed_by, aead) for sealed_by, aead in self._keys.items() if sealed_by == blob[1:9].hex()]
             nonce, body = blob[9:21], blob[21:]
         elif blob[:1] == self.LEGACY and len(blob) >= 29:
             candidates = list(self._keys.items())
@@ -71,10 +68,8 @@ class TokenCipher:
         else:
             return None
         for sealed_by, each in candidates:
-            try:
-                return each.decrypt(nonce, body, user_key.encode()), sealed_by.hex()
-            except InvalidTag:
-                continue
+            with contextlib.suppress(InvalidTag):  # another key's, another user's or damaged: try the next key
+                return each.decrypt(nonce, body, user_key.encode()), sealed_by
         return None
 
     def open(self, blob: bytes, user_key: str) -> bytes | None:

@@ -68,15 +68,12 @@ class SignInPages:
 
     def sign_in_url(self, tenant_id: str, aad_object_id: str) -> str:
         """A link to the sign-in page, signed for this Teams user and valid for SIGN_IN_LINK_TTL."""
-        now = self._clock()
-        claims = {
-            "aud": LINK_AUDIENCE,
-            "tid": tenant_id,
-            "oid": aad_object_id,
-            "iat": int(now.timestamp()),
-            "exp": int((now + SIGN_IN_LINK_TTL).timestamp()),
-        }
-        link = jwt.encode(claims, self._cipher.link_key, algorithm="HS256")
+        now = self._clock()  # PyJWT writes the datetimes in iat and exp as whole seconds since the epoch
+        link = jwt.encode(
+            {"aud": LINK_AUDIENCE, "tid": tenant_id, "oid": aad_object_id, "iat": now, "exp": now + SIGN_IN_LINK_TTL},
+            self._cipher.link_key,
+            algorithm="HS256",
+        )
         return f"{self._public_base_url}/auth/start?" + urlencode({"link": link})
 
     def _link_user(self, link: str) -> tuple[str, str]:

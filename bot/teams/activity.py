@@ -186,8 +186,7 @@ class GradebotBot:
             return None, conversation
         tenant = _object(channel_data.get("tenant")).get("id")
         tenant_id = str(tenant or (activity.conversation.tenant_id if activity.conversation else "") or "")
-        timezone = activity.local_timezone or None
-        return Caller(sender.id, sender.aad_object_id, tenant_id, timezone), conversation
+        return Caller(sender.id, sender.aad_object_id, tenant_id, activity.local_timezone or None), conversation
 
     async def _class_id(self, context: TurnContext, team_id: str, hinted: str | None) -> str | None:
         """The class behind a team: from the activity, else from team details (fetched once, off the event loop)."""

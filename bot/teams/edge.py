@@ -29,6 +29,7 @@ from bot.teams.auth import (
     looks_like_bot_framework_token,
 )
 from bot.teams.wire import card_message, read_activity, to_json
+from graph.errors import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,7 @@ def _delivery_error(exc: HttpOperationError) -> DeliveryError:
     """The refusal's status, Retry-After and error code, as far as the answer carries them."""
     response = getattr(exc, "response", None)
     status = int(getattr(response, "status_code", 0) or 0)
-    raw = (getattr(response, "headers", None) or {}).get("Retry-After")
-    try:
-        retry_after = float(raw) if raw else None
-    except (TypeError, ValueError):
-        retry_after = None
+    retry_after = parse_retry_after((getattr(response, "headers", None) or {}).get("Retry-After"))
     try:
         body = json.loads(getattr(response, "text", "") or "{}")
         code = body.get("subCode") or (body.get("error") or {}).get("code")
