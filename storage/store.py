@@ -192,13 +192,16 @@ class Store(AbstractAsyncContextManager["Store"]):
 
     # The grade outbox: a Graph write is recorded here before Graph is called.
 
-    async def enqueue_outbox(self, new: NewOutboxEntry, now: datetime) -> tuple[OutboxEntry, bool]:
-        """Record a pending write due at `now`. An existing key returns that entry unchanged and False."""
+    async def enqueue_outbox(
+        self, new: NewOutboxEntry, now: datetime, due: datetime | None = None
+    ) -> tuple[OutboxEntry, bool]:
+        """Record a pending write, due at `due` (default `now`). An existing key returns that entry unchanged and
+        False."""
         statement = """INSERT INTO outbox (idempotency_key, kind, teacher_id, tenant_id, class_id, assignment_id,
                 submission_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"""
-        created = await self._sql(statement, (*_columns(new).values(), now, now, now))
+        created = await self._sql(statement, (*_columns(new).values(), due or now, now, now))
         if created:
             return from_row(OutboxEntry, created[0]), True
         # The conflicting entry is committed (a concurrent insert of the key made DO NOTHING wait for it).
@@ -211,12 +214,17 @@ class Store(AbstractAsyncContextManager["Store"]):
         """Take a pending entry, or an inflight one whose lease expired, for `owner` until `now + lease`.
 
         The entry becomes `inflight` and its `attempts` grows by one. None when the entry is finished, missing, or
-        leased (by anyone, the same owner included) until after `now`.
+        leased (by anyone, the same owner included) until after `now` — or while another owner's lease holds an
+        earlier write to the same submission: its request may still land, and must not land over this one.
         """
         statement = """UPDATE outbox SET status = 'inflight', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
                 updated_at = ?
-            WHERE id = ? AND (status = 'pending' OR (status = 'inflight' AND lease_until <= ?)) RETURNING *"""
-        rows = await self._sql(statement, (owner, now + positive(lease, "lease"), now, entry_id, now))
+            WHERE id = ? AND (status = 'pending' OR (status = 'inflight' AND lease_until <= ?))
+                AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.submission_id = outbox.submission_id
+                    AND earlier.id < outbox.id AND earlier.status = 'inflight' AND earlier.lease_until > ?
+                    AND earlier.lease_owner <> ?)
+            RETURNING *"""
+        rows = await self._sql(statement, (owner, now + positive(lease, "lease"), now, entry_id, now, now, owner))
         return from_row(OutboxEntry, rows[0]) if rows else None
 
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxEntry]:

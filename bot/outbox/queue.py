@@ -100,8 +100,10 @@ class Outbox:
     )
 
     async def record(self, new: NewOutboxEntry) -> OutboxEntry:
-        """Write the intent durably before anything touches Graph; a replayed key returns the first entry."""
-        return (await self.store.enqueue_outbox(new, self.clock()))[0]
+        """Write the intent durably before anything touches Graph; a replayed key returns the first entry. For the
+        invoke budget it is this instance's to apply: other instances' ticks take it only after that."""
+        now = self.clock()
+        return (await self.store.enqueue_outbox(new, now, now + timedelta(seconds=INVOKE_BUDGET_S)))[0]
 
     async def apply_within(self, entry: OutboxEntry, token: TokenProvider) -> OutboxEntry:
         """Apply `entry` now, waiting at most INVOKE_BUDGET_S; a slower write carries on in the background and is

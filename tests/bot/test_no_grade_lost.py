@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from app import PARTS, create_app
+from bot.grading.writes import GradeChange
 from bot.settings import Settings
+from sandbox.directory import TENANT_ID
 from sandbox.faults import ScriptedFault
+from sandbox.school import Actor
 from storage import open_store
+from storage.records import NewOutboxEntry
 from tests.bot.activities import card_action, message
 from tests.bot.conftest import Clock, World, WorldFactory, card_text, cards_of, invoke_card
 from tests.bot.grading_helpers import action, assignment_named, open_grading, points_of, press, shown_submission_id
@@ -148,6 +153,66 @@ async def test_a_newer_grade_for_the_same_submission_wins_over_an_older_pending_
     assert audit[0].after["points"] == 8
     assert [r.after["points"] for r in audit] in ([8], [8, 3])
     assert len({r.outbox_key for r in audit}) == len(audit)
+
+
+async def test_a_grade_saved_while_a_dead_instance_held_an_earlier_one_is_not_overwritten_when_that_lands(
+    world: World,
+) -> None:
+    """An instance died writing Rosa's first grade; its PATCH may still land. Her second grade, saved through this
+    instance, waits for the dead lease to run out rather than land first and be overwritten (it used to answer
+    "Saved" and lose to the late PATCH)."""
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    store = world.client.app[PARTS].store
+    first = GradeChange(Decimal(3), "first thought", (), known_modified=None, force=False)
+    key = f"grade:{rosa.id}:{target}:dead-instance"
+    entry, _ = await store.enqueue_outbox(
+        NewOutboxEntry(key, "grade", rosa.id, TENANT_ID, bio.id, worksheet.id, target, first.payload()),
+        datetime.now(UTC),
+    )
+    assert await store.claim_outbox(entry.id, "instance-that-died", datetime.now(UTC), timedelta(seconds=90))
+
+    status, body = await press(world, rosa, card, "grade", {"points": "8", "feedback": "second thought"})
+
+    assert status == 200 and "Saving" in card_text(invoke_card(body))
+    outcome = points_of(world.school.submission(bio.id, worksheet.id, target))
+    assert outcome.points is None, "written while the earlier write could still land"
+    world.school.set_points(bio.id, worksheet.id, target, outcome.id, 3.0, by=Actor.user(rosa.id))  # it lands
+    await _drain(world)
+    grade = points_of(world.school.submission(bio.id, worksheet.id, target)).points
+    assert grade is not None and grade.points == 8
+    finished = await store.get_outbox(entry.id)
+    assert finished is not None and finished.result == {"superseded": True}
+
+
+async def test_a_fresh_write_is_left_to_the_instance_that_recorded_it_for_the_invoke_budget(world: World) -> None:
+    """Another instance's tick at the moment of a save used to take the write away from the press, which then
+    answered "Saving…" for a write that lands in milliseconds (and read the submission alongside the write)."""
+    rosa, bio = world.user("rosa"), world.school_class("BIO101")
+    worksheet = assignment_named(world, bio, "Cell structure worksheet")
+    card = await open_grading(world, rosa, bio, worksheet)
+    target = shown_submission_id(card)
+    outbox = world.client.app[PARTS].outbox
+    change = GradeChange(Decimal(5), "on time", (), known_modified=None, force=False)
+    now = world.clock.fixed = datetime.now(UTC)
+
+    entry = await outbox.record(
+        NewOutboxEntry(
+            f"grade:{rosa.id}:{target}:fresh",
+            "grade",
+            rosa.id,
+            TENANT_ID,
+            bio.id,
+            worksheet.id,
+            target,
+            change.payload(),
+        )
+    )
+
+    assert await outbox.store.due_outbox(now + timedelta(seconds=2), 10) == []
+    assert [e.id for e in await outbox.store.due_outbox(now + timedelta(seconds=3), 10)] == [entry.id]
 
 
 async def test_a_teacher_told_saving_is_told_the_end_even_when_the_first_card_update_fails(world: World) -> None:

@@ -126,6 +126,51 @@ async def test_owner_of_an_expired_but_untaken_lease_can_still_record_its_result
     assert await store.claim_outbox(entry.id, "worker-b", at(5), LEASE) is None
 
 
+async def test_a_write_is_not_claimed_while_another_owner_holds_an_earlier_write_to_its_submission(
+    store: Store,
+) -> None:
+    """An instance that died mid-write may still have its PATCH land: a newer write to that submission waits for
+    the lease to end (or the earlier write to finish), so the late PATCH cannot land over it."""
+    earlier = await enqueued(store, "grade:first")
+    newer = await enqueued(store, "grade:second")
+    elsewhere = await enqueued(store, "grade:other-submission", submission_id="submission-2")
+    assert await store.claim_outbox(earlier.id, "died-mid-write", at(0), LEASE)
+
+    assert await store.claim_outbox(newer.id, "worker-b", at(0, seconds=29), LEASE) is None
+    waiting = await store.get_outbox(newer.id)
+    assert waiting is not None and waiting.status == "pending"
+    assert await store.claim_outbox(elsewhere.id, "worker-b", at(0, seconds=29), LEASE) is not None
+    # The same owner may: its own writes to one submission are ordered in process.
+    assert await store.claim_outbox(newer.id, "died-mid-write", at(0, seconds=29), LEASE) is not None
+
+    later = await enqueued(store, "grade:third")
+    assert await store.claim_outbox(later.id, "worker-b", at(0, seconds=58), LEASE) is None
+    taken = await store.claim_outbox(later.id, "worker-b", at(0, seconds=59), LEASE)  # both dead leases ran out
+    assert taken is not None and taken.lease_owner == "worker-b"
+
+
+async def test_a_write_waits_for_an_earlier_one_only_until_it_finishes(store: Store) -> None:
+    earlier = await enqueued(store, "grade:first")
+    newer = await enqueued(store, "grade:second")
+    assert await store.claim_outbox(newer.id, "worker-b", at(0), LEASE), "an earlier pending write does not block"
+    await store.retry_outbox(newer.id, "worker-b", "503", at(0), at(0))
+    assert await store.claim_outbox(earlier.id, "worker-a", at(0), LEASE), "nor does a later one in flight"
+    assert await store.claim_outbox(newer.id, "worker-b", at(0, seconds=1), LEASE) is None
+
+    await store.complete_outbox(earlier.id, "worker-a", {}, at(0, seconds=2))
+
+    assert await store.claim_outbox(newer.id, "worker-b", at(0, seconds=2), LEASE) is not None
+
+
+async def test_an_entry_enqueued_with_a_later_due_time_is_not_due_before_it(store: Store) -> None:
+    entry, _ = await store.enqueue_outbox(outbox_entry("grade:1"), at(0), at(0, seconds=3))
+
+    assert (entry.created_at, entry.next_attempt_at) == (at(0), at(0, seconds=3))
+    assert await store.due_outbox(at(0, seconds=2), 10) == []
+    assert [e.id for e in await store.due_outbox(at(0, seconds=3), 10)] == [entry.id]
+    assert await store.claim_outbox(entry.id, "worker-a", at(0), LEASE), "its own instance claims it at once"
+
+
 async def test_concurrent_claims_have_exactly_one_winner(database: Database) -> None:
     stores = await asyncio.gather(*(database.open(max_connections=3) for _ in range(5)))
     try:
@@ -199,15 +244,15 @@ async def test_unclaimed_entries_cannot_be_completed_retried_or_failed(store: St
 
 
 async def test_due_outbox_lists_due_pending_and_expired_inflight_entries_oldest_due_first(store: Store) -> None:
-    late_pending = await enqueued(store, "pending:3", minute=3)
-    early_pending = await enqueued(store, "pending:1", minute=1)
-    future = await enqueued(store, "pending:future", minute=20)
-    expired = await enqueued(store, "inflight:expired", minute=0)
-    await store.claim_outbox(expired.id, "crashed", at(0), timedelta(minutes=2))  # lease until minute 2
-    held = await enqueued(store, "inflight:held", minute=0)
-    await store.claim_outbox(held.id, "alive", at(0), timedelta(minutes=30))
-    done = await enqueued(store, "done", minute=0)
-    await store.claim_outbox(done.id, "worker", at(0), LEASE)
+    late_pending = await enqueued(store, "pending:3", minute=3, submission_id="s-3")
+    early_pending = await enqueued(store, "pending:1", minute=1, submission_id="s-1")
+    future = await enqueued(store, "pending:future", minute=20, submission_id="s-future")
+    expired = await enqueued(store, "inflight:expired", minute=0, submission_id="s-expired")
+    assert await store.claim_outbox(expired.id, "crashed", at(0), timedelta(minutes=2))  # lease until minute 2
+    held = await enqueued(store, "inflight:held", minute=0, submission_id="s-held")
+    assert await store.claim_outbox(held.id, "alive", at(0), timedelta(minutes=30))
+    done = await enqueued(store, "done", minute=0, submission_id="s-done")
+    assert await store.claim_outbox(done.id, "worker", at(0), LEASE)
     await store.complete_outbox(done.id, "worker", {}, at(0))
 
     due = await store.due_outbox(at(5), 10)
