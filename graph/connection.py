@@ -148,7 +148,7 @@ class GraphHttp:
         random: Callable[[], float] = random_module.random,
         budget: RequestBudget | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url, self.read_timeout = base_url.rstrip("/"), read_timeout
         self.retry = retry or RetryPolicy()
         self.sleep, self.random, self.budget = sleep, random, budget
         self.last_answer: float | None = None

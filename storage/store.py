@@ -263,12 +263,13 @@ class Store(AbstractAsyncContextManager["Store"]):
     async def get_outbox_by_key(self, idempotency_key: str) -> OutboxEntry | None:
         return await self._first(OutboxEntry, "outbox WHERE idempotency_key = ?", (idempotency_key,))
 
-    async def release_outbox(self, owner: str, now: datetime) -> list[int]:
-        """Hand back every entry `owner` holds in flight (it is stopping): pending again, due at `now`, for any
-        instance to resume; the attempt still counts. Returns their ids."""
-        statement = """UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_owner = NULL,
-                lease_until = NULL, updated_at = ? WHERE status = 'inflight' AND lease_owner = ? RETURNING id"""
-        rows = await self._sql(statement, (now, now, owner))
+    async def release_outbox(self, owner: str, now: datetime, until: datetime) -> list[int]:
+        """Hand back every entry `owner` holds in flight (it is stopping): its lease ends at `until`, when any
+        instance may resume it (a request cut off may land until then); the attempt still counts. Returns their
+        ids."""
+        statement = """UPDATE outbox SET lease_until = ?, updated_at = ?
+            WHERE status = 'inflight' AND lease_owner = ? RETURNING id"""
+        rows = await self._sql(statement, (until, now, owner))
         return sorted(int(row["id"]) for row in rows)
 
     async def pending_outbox_for(self, teacher_id: str) -> list[OutboxEntry]:

@@ -221,8 +221,9 @@ class Outbox:
 
     async def stop(self) -> None:
         """Give writes in flight STOP_GRACE_S to land (they were promised to the teacher), cancel the rest, let
-        every conclusion under way finish, then hand back whatever this instance still holds: pending again, due
-        now, for any instance to resume (a write cut off mid-request is re-checked against Graph before it is
+        every conclusion under way finish, then hand back whatever this instance still holds: its lease cut to
+        Graph's read timeout, after which any instance resumes it (a request cut off may be applied until then, and
+        no newer write to the submission may land before it; the write is re-checked against Graph before it is
         sent again, as after a crash). Teachers told "Saving…" stay owed their notice in the store."""
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_S)
@@ -231,7 +232,8 @@ class Outbox:
             await asyncio.gather(*late, return_exceptions=True)
         if self._concluding:
             await asyncio.gather(*self._concluding, return_exceptions=True)
-        released = await self.store.release_outbox(self.owner, self.clock())
+        now = self.clock()
+        released = await self.store.release_outbox(self.owner, now, now + timedelta(seconds=self.http.read_timeout))
         if released:
             log.info("outbox handed back %d writes in flight: %s", len(released), ", ".join(map(str, released)))
 

@@ -52,19 +52,25 @@ async def test_release_outbox_hands_back_only_this_owners_writes_in_flight(store
         assert await store.claim_outbox(entry.id, owner, at(1), LEASE) is not None
     assert await store.complete_outbox(done.id, "stopping", {"ok": True}, at(1))
 
-    assert await store.release_outbox("stopping", at(2)) == [mine.id]
+    assert await store.release_outbox("stopping", at(2), at(2, seconds=10)) == [mine.id]
 
     handed_back = await store.get_outbox(mine.id)
     assert handed_back is not None
-    assert (handed_back.status, handed_back.lease_owner, handed_back.lease_until) == ("pending", None, None)
-    assert handed_back.next_attempt_at == at(2) and handed_back.attempts == 1
-    assert {entry.id for entry in await store.due_outbox(at(2), 10)} == {mine.id, waiting.id}
+    assert (handed_back.status, handed_back.lease_owner) == ("inflight", "stopping")
+    assert (handed_back.lease_until, handed_back.updated_at, handed_back.attempts) == (at(2, seconds=10), at(2), 1)
+    # A request it cut off may land until the lease ends: nobody resumes it, nor writes its submission, before.
+    assert {entry.id for entry in await store.due_outbox(at(2, seconds=9), 10)} == {waiting.id}
+    newer, _ = await store.enqueue_outbox(outbox_entry("grade:newer"), at(2))
+    assert await store.claim_outbox(newer.id, "other", at(2, seconds=9), LEASE) is None
+    assert {entry.id for entry in await store.due_outbox(at(2, seconds=10), 10)} == {mine.id, waiting.id, newer.id}
+    resumed = await store.claim_outbox(mine.id, "other", at(2, seconds=10), LEASE)
+    assert resumed is not None and resumed.attempts == 2
     still_theirs = await store.get_outbox(theirs.id)
     assert still_theirs is not None and (still_theirs.status, still_theirs.lease_owner) == ("inflight", "other")
     finished = await store.get_outbox(done.id)
     assert finished is not None and finished.status == "done"
     assert await store.complete_outbox(mine.id, "stopping", {"ok": True}, at(3)) is False, "the lease is gone"
-    assert await store.release_outbox("stopping", at(3)) == []
+    assert await store.release_outbox("stopping", at(3), at(3, seconds=10)) == []
 
 
 async def test_check_answers_the_schema_version_the_database_is_at(store: Store, database: Database) -> None:
