@@ -96,8 +96,14 @@ async def scripts_bot(work: str, pg_port: int) -> AsyncIterator[list[str]]:
         try:
             status = await asyncio.wait_for(process.wait(), STOPPED_WITHIN_S)
         except TimeoutError:
-            os.killpg(process.pid, signal.SIGKILL)  # its control pipe closes: the namespace stops too
-            raise
+            # Python 3.11 answers wait() only once the process ended and its stdout closed: say which did not.
+            ended, left = process.returncode, processes_mentioning(str(pg_port)) + processes_mentioning(work)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its control pipe closes: the namespace stops too
+            raise AssertionError(
+                f"not stopped {STOPPED_WITHIN_S} s after Ctrl-C (scripts/bot exit status {ended}); still running:"
+                f" {left}\n{log.read_text()[-3000:]}"
+            ) from None
     assert status == 130
     assert processes_mentioning(f"127.0.0.1:{pg_port}") == []  # both ends of the bridge
     assert processes_mentioning(f"-p {pg_port} ") == []  # the Playground (and with it the namespace)
