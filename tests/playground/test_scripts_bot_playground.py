@@ -38,6 +38,12 @@ STOPPED_WITHIN_S = 15
 exiting within this means something waits that nothing bounds, as when a Ctrl-C once took more than 30 s."""
 
 
+def as_in_a_terminal() -> None:
+    """Run in the child before exec: SIGINT handled by default, as for a job a terminal starts. A test run started
+    in the background (`cmd &` in a script) passes SIGINT ignored, and bash cannot trap a signal ignored on entry."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cannot_run(reason: str) -> NoReturn:
     shared_cannot_run("scripts/bot (with the Playground)", reason)
 
@@ -85,6 +91,7 @@ async def scripts_bot(work: str, pg_port: int) -> AsyncIterator[list[str]]:
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,  # its own process group, like a job in a terminal
+            preexec_fn=as_in_a_terminal,
         )
     try:
         assert process.stdout is not None
@@ -169,6 +176,7 @@ async def test_scripts_bot_no_playground_runs_the_bot_alone_and_ctrl_c_stops_it(
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=as_in_a_terminal,
         )
         try:
             assert process.stderr is not None
