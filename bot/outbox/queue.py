@@ -159,7 +159,7 @@ class Outbox:
             return
         client = EducationClient(self.http, token or self.providers(entry.tenant_id, entry.teacher_id))
         # Writes to one submission run one at a time, in order: a slow older write must not land after a newer one.
-        # (A submission's lock is in `_locks` while a write holds or awaits it.)
+        # (A submission's lock is in `_locks` while a write holds or awaits it; across instances the claim waits.)
         async with self._locks.setdefault(entry.submission_id, asyncio.Lock()):
             try:
                 result: Result | Exception = await self.executor.execute(client, entry)
