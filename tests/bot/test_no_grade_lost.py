@@ -4,6 +4,7 @@ end with every grade applied exactly once, and the teacher's card tells them wha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,9 +13,9 @@ from typing import Any
 from app import PARTS, create_app
 from bot.grading.writes import GradeChange
 from bot.settings import Settings
-from sandbox.directory import TENANT_ID
+from sandbox.directory import TENANT_ID, SchoolClass, User
 from sandbox.faults import ScriptedFault
-from sandbox.school import Actor
+from sandbox.school import Actor, Assignment
 from storage import open_store
 from storage.records import NewOutboxEntry
 from tests.bot.activities import card_action, message
@@ -35,6 +36,16 @@ async def _drain(world: World, client: Any = None) -> None:
         world.clock.fixed = datetime.now(UTC) + timedelta(hours=1)
         await parts.outbox.tick(parts.clock())
     raise AssertionError("the outbox never drained")
+
+
+def _grade_entry(
+    teacher: User, school_class: SchoolClass, assignment: Assignment, submission_id: str, points: Decimal, feedback: str
+) -> NewOutboxEntry:
+    """A grade write as Gradebot records it (its key unique to these values)."""
+    change = GradeChange(points, feedback, (), known_modified=None, force=False)
+    key = f"grade:{teacher.id}:{submission_id}:{points}:{feedback}"
+    ids = (teacher.id, TENANT_ID, school_class.id, assignment.id, submission_id)
+    return NewOutboxEntry(key, "grade", *ids, change.payload())
 
 
 async def test_429_503_and_dropped_connections_still_apply_every_grade_exactly_once(world: World) -> None:
@@ -166,12 +177,8 @@ async def test_a_grade_saved_while_a_dead_instance_held_an_earlier_one_is_not_ov
     card = await open_grading(world, rosa, bio, worksheet)
     target = shown_submission_id(card)
     store = world.client.app[PARTS].store
-    first = GradeChange(Decimal(3), "first thought", (), known_modified=None, force=False)
-    key = f"grade:{rosa.id}:{target}:dead-instance"
-    entry, _ = await store.enqueue_outbox(
-        NewOutboxEntry(key, "grade", rosa.id, TENANT_ID, bio.id, worksheet.id, target, first.payload()),
-        datetime.now(UTC),
-    )
+    first = _grade_entry(rosa, bio, worksheet, target, Decimal(3), "first thought")
+    entry, _ = await store.enqueue_outbox(first, datetime.now(UTC))
     assert await store.claim_outbox(entry.id, "instance-that-died", datetime.now(UTC), timedelta(seconds=90))
 
     status, body = await press(world, rosa, card, "grade", {"points": "8", "feedback": "second thought"})
@@ -195,22 +202,12 @@ async def test_a_fresh_write_is_left_to_the_instance_that_recorded_it_for_the_in
     card = await open_grading(world, rosa, bio, worksheet)
     target = shown_submission_id(card)
     outbox = world.client.app[PARTS].outbox
-    change = GradeChange(Decimal(5), "on time", (), known_modified=None, force=False)
+    another_instance = dataclasses.replace(outbox, owner="another-instance")
     now = world.clock.fixed = datetime.now(UTC)
 
-    entry = await outbox.record(
-        NewOutboxEntry(
-            f"grade:{rosa.id}:{target}:fresh",
-            "grade",
-            rosa.id,
-            TENANT_ID,
-            bio.id,
-            worksheet.id,
-            target,
-            change.payload(),
-        )
-    )
+    entry = await outbox.record(_grade_entry(rosa, bio, worksheet, target, Decimal(5), "on time"))
 
+    assert await another_instance.tick(now) == 0, "another instance's tick took the write from the press"
     assert await outbox.store.due_outbox(now + timedelta(seconds=2), 10) == []
     assert [e.id for e in await outbox.store.due_outbox(now + timedelta(seconds=3), 10)] == [entry.id]
 
